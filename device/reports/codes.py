@@ -1,0 +1,122 @@
+"""Codes for measurements: LOINC where one exists (checked against DICOM PS3.16 CIDs 12200-12300 and the LOINC ECG
+panel), a local code system otherwise; UCUM units.
+
+Measurement names are matched after normalising: lower case, a trailing unit suffix (``_pct``, ``_ml``, ``_ms``...)
+removed, and aliases resolved (``ef`` -> ``lvef`` in echo). The same name can mean different things in different
+report kinds (``ef`` by ultrasound vs by SPECT), so lookups take the kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+LOINC_SYSTEM = "http://loinc.org"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+LOCAL_SYSTEM = "urn:cardiocart:measurement"  # FHIR system URI of the local code system
+LOCAL_DICOM_SCHEME = "99CCART"                # DICOM private coding scheme designator for the same codes
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A coded concept. ``scheme`` is a DICOM coding scheme designator: ``LN``, ``DCM``, ``SCT`` or ``99CCART``."""
+
+    code: str
+    scheme: str
+    meaning: str
+
+    @property
+    def fhir_system(self) -> str:
+        return {"LN": LOINC_SYSTEM, "SCT": "http://snomed.info/sct",
+                "DCM": "http://dicom.nema.org/resources/ontology/DCM"}.get(self.scheme, LOCAL_SYSTEM)
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme == LOCAL_DICOM_SCHEME
+
+
+def _ln(code: str, meaning: str) -> Concept:
+    return Concept(code, "LN", meaning)
+
+
+# name -> (concept, canonical UCUM unit). Keys are normalised names.
+ECHO: dict[str, tuple[Concept, str]] = {
+    "lvef": (_ln("18043-0", "Left Ventricular Ejection Fraction by US"), "%"),
+    "lvef_biplane": (_ln("79991-6", "Left ventricular ejection fraction biplane (MOD)"), "%"),
+    "lvef_a4c": (_ln("79993-2", "Left ventricular ejection fraction single plane 4C (MOD)"), "%"),
+    "lvef_a2c": (_ln("79992-4", "Left ventricular ejection fraction single plane 2C (MOD)"), "%"),
+    "lvef_teichholz": (_ln("77891-0", "Left ventricular ejection fraction (Teichholz) 2D"), "%"),
+    "edv": (_ln("18026-5", "Left Ventricular End Diastolic Volume"), "mL"),
+    "esv": (_ln("18148-7", "Left Ventricular End Systolic Volume"), "mL"),
+    "fs": (_ln("18051-3", "Left Ventricular Fractional Shortening"), "%"),
+    "ivsd": (_ln("18154-5", "Interventricular Septum Diastolic Thickness"), "mm"),
+    "ivss": (_ln("18158-6", "Interventricular Septum Systolic Thickness"), "mm"),
+    "lvidd": (_ln("29436-3", "Left Ventricle Internal End Diastolic Dimension"), "mm"),
+    "lvids": (_ln("29438-9", "Left Ventricle Internal Systolic Dimension"), "mm"),
+    "lvpwd": (_ln("18152-9", "Left Ventricle Posterior Wall Diastolic Thickness"), "mm"),
+    "lvpws": (_ln("18156-0", "Left Ventricle Posterior Wall Systolic Thickness"), "mm"),
+    "lv_mass": (_ln("18087-7", "Left Ventricle Mass"), "g"),
+    "la_ap": (_ln("29469-4", "Left Atrium Antero-posterior Systolic Dimension"), "mm"),
+    "aortic_root": (_ln("18015-8", "Aortic Root Diameter"), "mm"),
+    "mv_e": (_ln("18037-2", "Mitral Valve E-Wave Peak Velocity"), "cm/s"),
+    "mv_a": (_ln("17978-8", "Mitral Valve A-Wave Peak Velocity"), "cm/s"),
+    "mv_e_a": (_ln("18038-0", "Mitral Valve E to A Ratio"), "{ratio}"),
+    "rv_fac": (_ln("79936-1", "Right ventricular fractional area change"), "%"),
+    "hr": (_ln("8867-4", "Heart rate"), "/min"),
+}
+ECG: dict[str, tuple[Concept, str]] = {
+    "hr": (_ln("8867-4", "Heart rate"), "/min"),
+    "pr": (_ln("8625-6", "P-R Interval"), "ms"),
+    "qrs": (_ln("8633-2", "QRS duration"), "ms"),
+    "qt": (_ln("8634-0", "Q-T interval"), "ms"),
+    "qtc": (_ln("8636-5", "Q-T interval corrected"), "ms"),
+    "p_axis": (_ln("8626-4", "P wave axis"), "deg"),
+    "qrs_axis": (_ln("8632-4", "QRS axis"), "deg"),
+    "t_axis": (_ln("8638-1", "T wave axis"), "deg"),
+    "rr": (Concept("122182", "DCM", "R-R interval"), "ms"),
+}
+PERFUSION: dict[str, tuple[Concept, str]] = {
+    "hr": (_ln("8867-4", "Heart rate"), "/min"),
+}
+_TABLES = {"echo": ECHO, "ecg": ECG, "perfusion": PERFUSION}
+
+_ALIASES = {
+    "echo": {"ef": "lvef", "ef_biplane": "lvef_biplane", "lvedv": "edv", "lvesv": "esv", "mass": "lv_mass",
+             "lvmass": "lv_mass", "lvm": "lv_mass", "heart_rate": "hr", "e_a": "mv_e_a"},
+    "ecg": {"heart_rate": "hr", "pr_interval": "pr", "qrs_duration": "qrs", "qrsd": "qrs", "qt_interval": "qt",
+            "qtc_bazett": "qtc", "qtcb": "qtc", "rr_interval": "rr"},
+    "perfusion": {"heart_rate": "hr"},
+}
+_UNIT_SUFFIX = re.compile(r"_(pct|percent|ml|mm|cm|ms|s|bpm|g|deg|cm_s|m_s|mm2|cm2|ratio)$")
+
+_UCUM = {"%": "%", "pct": "%", "percent": "%", "ml": "mL", "mm": "mm", "cm": "cm", "ms": "ms", "s": "s",
+         "bpm": "/min", "/min": "/min", "1/min": "/min", "beats/min": "/min", "g": "g", "deg": "deg",
+         "°": "deg", "cm/s": "cm/s", "m/s": "m/s", "mm2": "mm2", "cm2": "cm2", "mv": "mV", "uv": "uV",
+         "µv": "uV", "ratio": "{ratio}", "": "1", "1": "1", "{ratio}": "{ratio}", "hz": "Hz"}
+
+
+def normalise_name(name: str, kind: str) -> str:
+    """``"EF_pct"`` -> ``"lvef"`` (echo); ``"qtc_ms"`` -> ``"qtc"``."""
+    n = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+    if n not in _TABLES.get(kind, {}):
+        n = _UNIT_SUFFIX.sub("", n)
+    return _ALIASES.get(kind, {}).get(n, n)
+
+
+def concept_for(kind: str, name: str, label: str = "") -> Concept:
+    """The LOINC (or DCM) concept for a measurement, or a local concept ``99CCART``/``urn:cardiocart:measurement``
+    whose code is the normalised name and whose meaning is the label."""
+    n = normalise_name(name, kind)
+    hit = _TABLES.get(kind, {}).get(n)
+    if hit:
+        return hit[0]
+    code = f"{kind}.{n}"
+    if len(code) > 16:  # DICOM Code Value is SH (16 chars): keep it unique with a hash
+        code = f"{kind[:3]}.{hashlib.sha1(n.encode()).hexdigest()[:12]}"
+    return Concept(code, LOCAL_DICOM_SCHEME, (label or name)[:64])
+
+
+def ucum(unit: str) -> str:
+    """A UCUM code for a unit string (``"bpm"`` -> ``"/min"``); unknown units are returned unchanged."""
+    return _UCUM.get(unit.strip().lower(), unit.strip())

@@ -1,0 +1,1 @@
+"""DICOM builders for an exam's report objects; each returns a DicomObject with a framework-free write()."""

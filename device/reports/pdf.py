@@ -1,0 +1,169 @@
+"""Render a ReportDoc as PDF with fpdf2 and a CJK font (WenQuanYi Zen Hei), in English or Simplified Chinese.
+
+The output is deterministic: the same report version gives the same bytes (the creation date is the signing time,
+or the exam time for a draft), so an Encapsulated PDF re-exported later is the same object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+from pathlib import Path
+
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+from device.errors import UserError
+from device.reports.html import format_value, report_title
+from device.reports.i18n import labels
+from device.reports.model import ReportDoc
+
+FONT_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),            # Debian fonts-wqy-zenhei
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),   # Debian fonts-noto-cjk
+)
+_FAMILY = "cjk"
+logging.getLogger("fontTools.subset").setLevel(logging.ERROR)  # "BDF NOT subset" chatter from the .ttc
+
+
+class FontMissingError(UserError):
+    """No CJK-capable font is installed."""
+
+
+def find_cjk_font() -> Path:
+    """The font file to use: ``$CARDIOCART_CJK_FONT`` if set, else the first Debian CJK font present."""
+    env = os.environ.get("CARDIOCART_CJK_FONT")
+    candidates = [Path(env)] if env else list(FONT_CANDIDATES)
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FontMissingError(
+        f"no CJK font found (looked for {', '.join(str(c) for c in candidates)}); install the Debian package "
+        "fonts-wqy-zenhei (sudo apt-get install fonts-wqy-zenhei) or set CARDIOCART_CJK_FONT to a .ttf/.ttc file")
+
+
+class _ReportPDF(FPDF):
+    def __init__(self, doc: ReportDoc, font: Path):
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.doc = doc
+        self.L = labels(doc.language)
+        self.add_font(_FAMILY, fname=str(font))
+        self.set_auto_page_break(auto=True, margin=22)
+        self.set_margins(15, 15, 15)
+
+    def footer(self) -> None:
+        self.set_y(-18)
+        self.set_font(_FAMILY, size=8)
+        self.set_text_color(160, 0, 0)
+        self.cell(0, 4, self.doc.disclaimer, align="C", new_x="LMARGIN", new_y="NEXT")
+        self.set_text_color(80, 80, 80)
+        p = self.doc.patient
+        self.cell(0, 4, f"{p.name} · {p.patient_id} · {self.doc.exam.accession} · "
+                        f"{self.L['version']} {self.doc.version} · {self.page_no()}/{{nb}}", align="C")
+        self.set_text_color(0, 0, 0)
+
+
+def render_pdf(doc: ReportDoc, font: Path | None = None) -> bytes:
+    """The report as PDF bytes (A4). Raises FontMissingError (a UserError) naming the font package if absent."""
+    pdf = _ReportPDF(doc, font or find_cjk_font())
+    L = pdf.L
+    stamp = doc.signature.signed_at if doc.signature else doc.exam.exam_datetime
+    pdf.set_creation_date(stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc))
+    pdf.set_title(report_title(doc))
+    pdf.set_author(doc.signature.signer if doc.signature else "CardioCart")
+    pdf.set_creator("CardioCart")
+    pdf.set_lang(doc.language)
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    w = pdf.epw
+
+    pdf.set_font(_FAMILY, size=16)
+    pdf.cell(w, 9, report_title(doc), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(_FAMILY, size=10)
+    if doc.signature:
+        pdf.cell(w, 6, f"{L['signed_by']}: {doc.signature.signer} {L['signed_at']} "
+                       f"{doc.signature.signed_at.strftime('%Y-%m-%d %H:%M %Z')} · {L['version']} {doc.version}",
+                 new_x="LMARGIN", new_y="NEXT")
+    else:
+        pdf.set_text_color(160, 0, 0)
+        pdf.cell(w, 6, f"{L['unsigned']} · {L['version']} {doc.version}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+    if doc.amends_version:
+        pdf.multi_cell(w, 5, f"{L['amends']} {doc.amends_version} · {L['reason']}: {doc.amendment_reason}",
+                       new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+
+    p, e = doc.patient, doc.exam
+    head = FontFace(emphasis=None, fill_color=(230, 230, 230))
+    with pdf.table(col_widths=(22, 38, 22, 38), headings_style=head, first_row_as_headings=False,
+                   line_height=6, text_align="LEFT") as t:
+        for row in ((L["patient"], p.name, L["patient_id"], p.patient_id),
+                    (L["sex"], L[f"sex.{p.sex}"], L["birth_date"], p.birth_date.isoformat() if p.birth_date else ""),
+                    (L["accession"], e.accession, L["exam_date"], e.exam_datetime.strftime("%Y-%m-%d %H:%M"))):
+            t.row(row)
+    for s in doc.sections:
+        pdf.ln(2)
+        pdf.set_font(_FAMILY, size=12)
+        pdf.cell(w, 7, s.title, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(_FAMILY, size=9)
+        with pdf.table(col_widths=(28, 16, 12, 18, 40, 26), headings_style=head, line_height=5,
+                       text_align="LEFT") as t:
+            t.row((L["measurement"], L["value"], L["unit"], L["reference"], L["interpretation"], L["model"]))
+            for m in s.measurements:
+                value = format_value(m.value) + (f" {m.flag}" if m.flag else "")
+                model = f"{m.model_text} ({L['confirmed'] if m.confirmed else L['unconfirmed']})" if m.model_name \
+                    else ""
+                t.row((m.display_label, value, m.unit, m.reference_text, m.interpretation, model))
+    pdf.set_font(_FAMILY, size=10)
+    if doc.key_images:
+        pdf.ln(3)
+        pdf.set_font(_FAMILY, size=12)
+        pdf.cell(w, 7, L["key_images"], new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(_FAMILY, size=9)
+        _images(pdf, doc)
+    if doc.free_text:
+        pdf.ln(2)
+        pdf.set_font(_FAMILY, size=12)
+        pdf.cell(w, 7, L["comments"], new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(_FAMILY, size=10)
+        pdf.multi_cell(w, 5, doc.free_text, new_x="LMARGIN", new_y="NEXT")
+    if doc.models_used:
+        pdf.ln(1)
+        pdf.set_font(_FAMILY, size=9)
+        pdf.multi_cell(w, 5, f"{L['models_used']}: {', '.join(doc.models_used)}", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font(_FAMILY, size=11)
+    pdf.set_text_color(160, 0, 0)
+    pdf.multi_cell(w, 6, doc.disclaimer, border=1, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+    return bytes(pdf.output())
+
+
+def _images(pdf: _ReportPDF, doc: ReportDoc) -> None:
+    """Key images two per row, 85 mm wide, each with its caption underneath."""
+    from PIL import Image
+
+    col_w, gap = 85.0, 10.0
+    x0 = pdf.l_margin
+    for i, k in enumerate(doc.key_images):
+        with Image.open(io.BytesIO(k.png)) as im:
+            ratio = im.height / im.width
+        h = min(col_w * ratio, 80.0)
+        wi = h / ratio
+        col = i % 2
+        if col == 0 and pdf.get_y() + h + 8 > pdf.page_break_trigger:
+            pdf.add_page()
+        if col == 0:
+            row_y = pdf.get_y()
+            pdf._row_y = row_y  # type: ignore[attr-defined]
+            pdf._row_h = 0.0  # type: ignore[attr-defined]
+        row_y = pdf._row_y  # type: ignore[attr-defined]
+        x = x0 + col * (col_w + gap)
+        pdf.image(io.BytesIO(k.png), x=x, y=row_y, w=wi, h=h)
+        pdf.set_xy(x, row_y + h + 1)
+        pdf.multi_cell(col_w, 4, k.caption, align="L")
+        pdf._row_h = max(pdf._row_h, h + 6)  # type: ignore[attr-defined]
+        if col == 1 or i == len(doc.key_images) - 1:
+            pdf.set_xy(x0, row_y + pdf._row_h)  # type: ignore[attr-defined]
