@@ -52,7 +52,7 @@ def save_draft(conn: sqlite3.Connection, exam_id: int, content: dict[str, Any], 
 
 
 def sign(conn: sqlite3.Connection, exam_id: int, signer_id: int, signer_role: str) -> ReportVersion:
-    if signer_role not in ("physician", "admin"):
+    if signer_role != "physician":
         raise UserError("only a physician can sign a report; ask a physician to sign it")
     cur = latest(conn, exam_id)
     if cur is None:

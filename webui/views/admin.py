@@ -1,0 +1,55 @@
+"""Administration: users and the audit log (administrators only)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from device.errors import UserError
+from device.store import audit, users as users_repo
+from device.store.db import Tx
+from webui.security import roles_required
+from webui.views.common import audit_log, conn, flash_key, pop_flash
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@roles_required("admin")
+def users():
+    c = conn()
+    error = None
+    if request.method == "POST":
+        f = request.form
+        try:
+            if f.get("pin") != f.get("pin2"):
+                raise UserError("the two PINs differ; type the same PIN twice")
+            with Tx(c):
+                u = users_repo.create_user(c, f.get("username", ""), f.get("display_name", ""), f.get("role", ""),
+                                           f.get("pin", ""))
+                audit_log("admin", "user", u.id, {"event": "created", "role": u.role})
+            flash_key("user_created")
+            return redirect(url_for("admin.users"))
+        except UserError as exc:
+            error = str(exc)
+    return render_template("users.html", users=users_repo.list_users(c), roles=users_repo.ROLES, error=error,
+                           flash=pop_flash()), (400 if error else 200)
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@roles_required("admin")
+def set_active(user_id: int):
+    c = conn()
+    active = request.form.get("active") == "1"
+    with Tx(c):
+        users_repo.set_active(c, user_id, active)
+        audit_log("admin", "user", user_id, {"event": "activated" if active else "deactivated"})
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/audit")
+@roles_required("admin")
+def audit_view():
+    c = conn()
+    entries = audit.recent(c, limit=500)
+    audit_log("view", "audit_log")
+    return render_template("audit.html", entries=entries)

@@ -1,0 +1,66 @@
+"""Exam list, new exam (patient ID from a barcode scanner), exam detail."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from device.errors import UserError
+from device.store import clinical, outbox, reports
+from device.store.db import Tx
+from webui.security import roles_required
+from webui.views.common import audit_log, conn, flash_key, pop_flash, settings
+
+bp = Blueprint("exams", __name__)
+CLINICAL = ("sonographer", "physician", "admin")
+
+
+@bp.route("/")
+def index():
+    c = conn()
+    exams = clinical.list_exams(c, limit=200)
+    sync = {e.id: outbox.exam_sync_state(c, e.id) for e in exams}
+    audit_log("view", "exam_list")
+    return render_template("exams.html", exams=exams, sync=sync, flash=pop_flash())
+
+
+@bp.route("/exams/new", methods=["GET", "POST"])
+@roles_required("sonographer", "physician")
+def new():
+    error = None
+    form = request.form
+    if request.method == "POST":
+        try:
+            c = conn()
+            with Tx(c):
+                p = clinical.upsert_patient(c, form.get("patient_id", ""), form.get("name", ""), form.get("sex", "U"),
+                                            form.get("birth_date", ""))
+                kind = form.get("kind", "echo")
+                protocol = settings().echo.protocol if kind == "echo" else []
+                e = clinical.create_exam(c, p, kind, g.user.id, protocol)
+                audit_log("create", "exam", e.id, {"patient_id": p.patient_id, "kind": kind})
+            flash_key("exam_created")
+            return redirect(url_for("live.page") if e.kind == "echo" else url_for("exams.detail", exam_id=e.id))
+        except UserError as exc:
+            error = str(exc)
+    return render_template("exam_new.html", error=error, form=form), (400 if error else 200)
+
+
+@bp.route("/exams/<int:exam_id>")
+def detail(exam_id: int):
+    c = conn()
+    exam = clinical.get_exam(c, exam_id)
+    audit_log("view", "exam", exam_id, {"patient_id": exam.patient.patient_id})
+    return render_template("exam.html", exam=exam, captures=clinical.list_captures(c, exam_id),
+                           measurements=clinical.current_measurements(c, exam_id),
+                           findings=clinical.list_findings(c, exam_id), report=reports.latest(c, exam_id),
+                           sync=outbox.exam_sync_state(c, exam_id), flash=pop_flash())
+
+
+@bp.route("/exams/<int:exam_id>/close", methods=["POST"])
+@roles_required(*CLINICAL)
+def close(exam_id: int):
+    c = conn()
+    with Tx(c):
+        clinical.close_exam(c, exam_id)
+        audit_log("edit", "exam", exam_id, {"status": "closed"})
+    return redirect(url_for("exams.detail", exam_id=exam_id))
