@@ -1,0 +1,153 @@
+"""DICOM builders: read back with pydicom, validate with dciodvfy (no Error lines) and parse with dcmdump.
+
+Warnings allowed from dciodvfy: "Unrecognized defined term <99CCART> for ... Coding Scheme Designator" — our
+local code system for measurements that have no LOINC code; it is declared in CodingSchemeIdentificationSequence
+as PS3.3 C.12.1.1.9 asks, but dciodvfy only knows the standard designators.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+
+import numpy as np
+import pydicom
+import pytest
+
+from device.errors import InputError
+from device.reports.dicom.exam import build_report_objects, write_objects
+from device.reports.dicom.ids import apply_identity, identity_from_report, sop_uid, stable_uid
+from device.reports.dicom.secondary_capture import build_secondary_capture
+from device.reports.model import edit, sign
+from device.reports.pdf import render_pdf
+from device.reports.sample import sample_report
+
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+ALLOWED_WARNING = "Unrecognized defined term <99CCART>"
+
+
+def dciodvfy(path) -> list[str]:
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy (Debian dicom3tools) not installed")
+    r = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    return [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+
+
+def dcmdump(path) -> str:
+    if shutil.which("dcmdump") is None:
+        pytest.skip("dcmdump (Debian dcmtk) not installed")
+    r = subprocess.run(["dcmdump", "-q", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def echo_files(tmp_path_factory):
+    d = sign(sample_report("echo", "en"), "Dr. Jane Roe", NOW)
+    objs = build_report_objects(d, render_pdf(d))
+    return d, objs, write_objects(objs, tmp_path_factory.mktemp("dcm"))
+
+
+def test_objects_of_exam_and_validation(echo_files):
+    d, objs, paths = echo_files
+    assert [o.kind for o in objs] == ["pdf", "sc", "sc", "echo_sr"]
+    for p in paths:
+        lines = dciodvfy(p)
+        errors = [ln for ln in lines if ln.startswith("Error")]
+        assert errors == [], f"{p.name}: {errors}"
+        warnings = [ln for ln in lines if ln.startswith("Warning")]
+        assert all(ALLOWED_WARNING in w for w in warnings), warnings
+        assert "PatientID" in dcmdump(p)
+
+
+def test_identifiers_consistent_across_objects(echo_files):
+    d, objs, paths = echo_files
+    dss = [pydicom.dcmread(p) for p in paths]
+    for key in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+                "AccessionNumber", "StudyDate", "StudyTime", "StudyID"):
+        assert len({str(getattr(ds, key)) for ds in dss}) == 1, key
+    assert dss[0].StudyInstanceUID == d.exam.study_uid
+    assert len({ds.SOPInstanceUID for ds in dss}) == len(dss)
+    assert all(ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID for ds in dss)
+
+
+def test_encapsulated_pdf_roundtrip(echo_files):
+    d, objs, paths = echo_files
+    ds = pydicom.dcmread(paths[0])
+    pdf = bytes(ds.EncapsulatedDocument)[: int(ds.EncapsulatedDocumentLength)]
+    assert pdf == render_pdf(d)
+    assert ds.MIMETypeOfEncapsulatedDocument == "application/pdf" and ds.Modality == "DOC"
+
+
+def test_secondary_capture_pixels_grey_and_rgb(echo_files):
+    d, objs, paths = echo_files
+    grey, rgb = (pydicom.dcmread(p) for p in paths[1:3])
+    assert grey.PhotometricInterpretation == "MONOCHROME2"
+    assert np.array_equal(grey.pixel_array, d.key_images[0].to_array())
+    assert rgb.PhotometricInterpretation == "RGB" and rgb.SamplesPerPixel == 3
+    assert np.array_equal(rgb.pixel_array, d.key_images[1].to_array())
+
+
+def test_sr_content(echo_files):
+    d, objs, paths = echo_files
+    ds = pydicom.dcmread(paths[3])
+    assert ds.VerificationFlag == "VERIFIED" and ds.CompletionFlag == "COMPLETE"
+    assert ds.ContentTemplateSequence[0].TemplateIdentifier == "5200"
+    nums = {}
+
+    def walk(seq):
+        for it in seq:
+            if it.ValueType == "NUM":
+                c = it.ConceptNameCodeSequence[0]
+                mv = it.MeasuredValueSequence[0]
+                algo = [x.TextValue for x in it.get("ContentSequence", [])]
+                nums[(c.CodingSchemeDesignator, c.CodeValue)] = (float(mv.NumericValue),
+                                                                  mv.MeasurementUnitsCodeSequence[0].CodeValue, algo)
+            walk(it.get("ContentSequence", []))
+    walk(ds.ContentSequence)
+    assert nums[("LN", "18043-0")] == (58.2, "%", ["lv_seg", "1.0.0"])
+    assert nums[("LN", "18026-5")][:2] == (112.0, "mL")
+    assert nums[("LN", "8867-4")][:2] == (72.0, "/min")
+    assert ("99CCART", "echo.gls") in nums  # no LOINC code for GLS here: local code system
+    assert len(nums) == len(d.measurements)
+
+
+def test_uids_stable_on_reexport_and_new_per_version():
+    d = sample_report("echo")
+    a = [o.sop_instance_uid for o in build_report_objects(d, render_pdf(d))]
+    b = [o.sop_instance_uid for o in build_report_objects(d, render_pdf(d))]
+    assert a == b
+    d2 = edit(d, free_text="changed")
+    c = build_report_objects(d2, render_pdf(d2))
+    assert c[0].sop_instance_uid != a[0]          # a new report version is a new PDF object
+    assert c[1].sop_instance_uid == a[1]          # the same key image keeps its UID
+    assert all(len(u) <= 64 and u.startswith("2.25.") for u in a)
+
+
+def test_chinese_report_objects_validate(tmp_path):
+    d = sample_report("perfusion", "zh-CN")
+    objs = build_report_objects(d, render_pdf(d))
+    assert [o.kind for o in objs] == ["pdf", "sc", "bullseye"]
+    for p in write_objects(objs, tmp_path):
+        assert [ln for ln in dciodvfy(p) if ln.startswith("Error")] == []
+        ds = pydicom.dcmread(p)
+        assert ds.SpecificCharacterSet == "ISO_IR 192" and str(ds.PatientName) == "王小明"
+
+
+def test_identity_helpers_for_other_writers():
+    """The helper the ECG waveform writer calls gives the same identifiers as the report objects."""
+    d = sample_report("ecg")
+    ident = identity_from_report(d)
+    ds = pydicom.Dataset()
+    apply_identity(ds, ident)
+    assert ds.StudyInstanceUID == d.exam.study_uid and ds.PatientID == "PID-0001" and ds.PatientName == "Doe^Jane"
+    assert sop_uid(d.exam.study_uid, "ecg", "12lead") == sop_uid(d.exam.study_uid, "ecg", "12lead")
+    assert sop_uid(d.exam.study_uid, "ecg", "12lead") != sop_uid(d.exam.study_uid, "ecg", "rhythm")
+    assert stable_uid("a", "bc") != stable_uid("ab", "c")
+
+
+def test_bad_image_rejected():
+    ident = identity_from_report(sample_report())
+    with pytest.raises(InputError):
+        build_secondary_capture(np.zeros((4, 4), np.float32), ident, content_key="k", content_datetime=NOW)
