@@ -1,0 +1,113 @@
+"""Where the live echo loop's results land: run-directory state for the UI, events and clips in the store.
+
+The live loop calls these from its own thread; nothing here blocks for long (a clip is one transaction).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from device import DISCLAIMER_EN
+from device.errors import UserError
+from device.services.runtime import write_state
+from device.store import Store, clinical
+from device.store.db import Tx
+from device.fsutil import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+
+def encode_clip(frames: np.ndarray, fps: float) -> bytes:
+    """A clip as a compressed .npz: ``frames`` (T, H, W[, 3]) uint8 and ``fps``. Lossless, numpy-only to read."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, frames=np.asarray(frames, dtype=np.uint8), fps=np.float32(fps))
+    return buf.getvalue()
+
+
+def decode_clip(data: bytes) -> tuple[np.ndarray, float]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return z["frames"], float(z["fps"])
+
+
+class StoreSink:
+    def __init__(self, store: Store, run_dir: Path, ui_fps: float = 15.0, jpeg_quality: int = 80):
+        self.store = store
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ui_period_s = 1.0 / ui_fps
+        self.jpeg_quality = jpeg_quality
+        self._last_ui = 0.0
+        self._exam_cache: tuple[float, clinical.Exam | None] = (0.0, None)
+
+    def active_exam(self) -> clinical.Exam | None:
+        t, exam = self._exam_cache
+        if time.monotonic() - t > 1.0:
+            exam = clinical.active_exam(self.store.conn, "echo")
+            self._exam_cache = (time.monotonic(), exam)
+        return exam
+
+    def on_frame(self, image: np.ndarray | None, state: dict[str, Any]) -> None:
+        """Publish the latest frame (JPEG) and state for the UI, at most ``ui_fps`` times a second."""
+        now = time.monotonic()
+        if now - self._last_ui < self.ui_period_s:
+            return
+        self._last_ui = now
+        if image is not None:
+            ok, jpg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            if ok:
+                atomic_write_bytes(self.run_dir / "live.jpg", jpg.tobytes(), mode=0o644)
+        exam = self.active_exam()
+        full = {**state, "wall_time": time.time(), "exam_id": exam.id if exam else None,
+                "disclaimer": DISCLAIMER_EN}
+        write_state(self.run_dir / "live.json", full)
+
+    def on_event(self, kind: str, payload: dict[str, Any]) -> None:
+        exam = self.active_exam()
+        with Tx(self.store.conn):
+            clinical.add_event(self.store.conn, kind, payload, exam.id if exam else None)
+
+    def on_clip(self, frames: np.ndarray, fps: float, view: str, quality: float, model_name: str,
+                model_version: str, meta: dict[str, Any]) -> int | None:
+        """Save the best loop of a view to the active echo exam (blob + capture + finding + event, one transaction)."""
+        exam = self.active_exam()
+        if exam is None:
+            return None
+        data = encode_clip(frames, fps)
+        try:
+            with Tx(self.store.conn):
+                cap = clinical.add_capture(self.store.conn, self.store.blobs, exam.id, "clip", data,
+                                           "application/x-cardiocart-clip+npz", label=view, quality=quality,
+                                           meta={**meta, "fps": fps, "n_frames": int(len(frames)),
+                                                 "model": f"{model_name} {model_version}"})
+                clinical.add_finding(self.store.conn, exam.id, cap.id, "view", view, quality, model_name,
+                                     model_version, {"quality": quality})
+                clinical.add_event(self.store.conn, "clip_saved", {"view": view, "quality": quality,
+                                                                   "capture_id": cap.id,
+                                                                   "text": f"{view} clip saved (q={quality:.2f})"},
+                                   exam.id)
+            return cap.id
+        except UserError as exc:  # disk full and the like: say so in the UI, keep the loop running
+            log.error("clip not saved: %s", exc)
+            self.on_event("alert", {"text": str(exc), "level": "critical"})
+            return None
+
+
+def write_metrics(run_dir: Path, extra: dict[str, Any] | None = None) -> None:
+    from device.inference import latency_summary
+    write_state(Path(run_dir) / "metrics.json", {"wall_time": time.time(), "models": latency_summary(),
+                                                 **(extra or {})})
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
