@@ -6,7 +6,7 @@
 set -euo pipefail
 what="${1:-run}"
 run_pkgs=(python3-venv fonts-wqy-zenhei tesseract-ocr tesseract-ocr-eng)
-test_pkgs=(chromium orthanc orthanc-dicomweb dcmtk dicom3tools poppler-utils)
+test_pkgs=(chromium orthanc orthanc-dicomweb dcmtk dicom3tools poppler-utils cage systemd)
 pkgs=("${run_pkgs[@]}")
 [ "$what" = "test" ] && pkgs+=("${test_pkgs[@]}")
 
