@@ -99,8 +99,8 @@ def write_bundle(files: list[BundleFile], dest_dir: Path, name: str, passphrase:
     try:
         fh = open_tmp(tmp)
         try:
-            with pyzipper.AESZipFile(fh, "w", compression=pyzipper.ZIP_DEFLATED,
-                                     encryption=pyzipper.WZ_AES) as zf:
+            zf = pyzipper.AESZipFile(fh, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES)
+            try:
                 zf.setpassword(passphrase.encode("utf-8"))
                 zf.setencryption(pyzipper.WZ_AES, nbits=256)
                 done = 0
@@ -110,10 +110,17 @@ def write_bundle(files: list[BundleFile], dest_dir: Path, name: str, passphrase:
                     if progress:
                         progress("write", done, total)
                 zf.writestr("manifest.json", json.dumps(manifest, indent=1).encode("utf-8"))
+                zf.close()  # writes the central directory
+            except BaseException:
+                zf.fp = None  # abandon: a zip without its central directory is not a readable bundle
+                raise
             fh.flush()
             os.fsync(fh.fileno())
         finally:
-            fh.close()
+            try:
+                fh.close()
+            except OSError:
+                pass
         os.replace(tmp, final)
         fsync_dir(dest_dir)
     except OSError as exc:
