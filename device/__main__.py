@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug, not user input: one line for the user, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with -v for details and report it",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

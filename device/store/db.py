@@ -33,8 +33,8 @@ def connect(db_path: Path | str, *, readonly: bool = False, timeout_s: float = 1
     except sqlite3.OperationalError as exc:
         raise UserError(f"cannot open the database {db_path} ({exc}); check that the data directory exists and is "
                         "writable by the cart's user and that the disk is not full") from exc
-    except PermissionError as exc:
-        raise UserError(f"cannot create the data directory {db_path.parent} (permission denied); "
+    except OSError as exc:
+        raise UserError(f"cannot create the data directory {db_path.parent} ({exc.strerror}); "
                         "set [paths] data_dir to a writable place or fix its owner") from exc
     return conn
 
