@@ -56,9 +56,19 @@ def mark_sent(conn: sqlite3.Connection, item_id: int) -> None:
                  "WHERE id = ?", (item_id,))
 
 
-def mark_failed(conn: sqlite3.Connection, item_id: int, error: str, retry_at: float) -> None:
-    conn.execute("UPDATE outbox SET state = 'failed', last_error = ?, next_attempt_at = ? WHERE id = ?",
-                 (error[:500], retry_at, item_id))
+def mark_failed(conn: sqlite3.Connection, item_id: int, error: str, retry_at: float | None) -> None:
+    """Sending failed; retry at ``retry_at``. None: the PACS refused the object ('rejected': a person must look)."""
+    if retry_at is None:
+        conn.execute("UPDATE outbox SET state = 'rejected', last_error = ? WHERE id = ?", (error[:500], item_id))
+    else:
+        conn.execute("UPDATE outbox SET state = 'failed', last_error = ?, next_attempt_at = ? WHERE id = ?",
+                     (error[:500], retry_at, item_id))
+
+
+def retry_rejected(conn: sqlite3.Connection, exam_id: int) -> int:
+    """A person fixed the cause: offer the exam's rejected objects again."""
+    return conn.execute("UPDATE outbox SET state = 'pending', next_attempt_at = 0 WHERE exam_id = ? AND state = 'rejected'",
+                        (exam_id,)).rowcount
 
 
 def exam_sync_state(conn: sqlite3.Connection, exam_id: int) -> dict[str, int]:

@@ -136,7 +136,7 @@ CREATE TABLE outbox (
   object_kind TEXT NOT NULL,
   sop_instance_uid TEXT NOT NULL,
   blob_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
-  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'rejected')),
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_at REAL NOT NULL DEFAULT 0,
   last_error TEXT NOT NULL DEFAULT '',
