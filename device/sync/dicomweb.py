@@ -75,7 +75,7 @@ class DicomWebClient:
 
     def _request(self, method: str, url: str, **kw: Any) -> requests.Response:
         try:
-            r = self.session.request(method, url, timeout=self.config.timeout_s, **kw)
+            r = self.session.request(method, url, timeout=self.config.timeout_s, verify=self.config.verify, **kw)
         except requests.exceptions.SSLError as exc:
             raise PacsAuthError(f"TLS check of {self.base} failed ({_short(exc)}); install the PACS's CA "
                                 "certificate as sync.ca_bundle") from None
