@@ -99,6 +99,7 @@ def create_app(settings: Settings, test_config: dict[str, Any] | None = None) ->
             "user": g.get("user"),
             "version": __version__,
             "disclaimer": DISCLAIMER_ZH if lang == "zh-CN" else DISCLAIMER_EN,
+            "nav_items": app.config.get("CARDIOCART_NAV", []),
         }
 
     @app.errorhandler(UserError)

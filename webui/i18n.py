@@ -1,4 +1,7 @@
-"""zh-CN and English strings for the UI. Missing keys fall back to English, then to the key itself."""
+"""zh-CN and English strings for the UI. Missing keys fall back to English, then to the key itself.
+
+``i18n/<lang>.json`` holds the shell's strings; each UI area may add ``i18n/<area>.<lang>.json`` (merged in).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ _DIR = Path(__file__).with_name("i18n")
 
 @lru_cache(maxsize=None)
 def catalogue(lang: str) -> dict[str, str]:
-    return json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    out = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    for extra in sorted(_DIR.glob(f"*.{lang}.json")):
+        out.update(json.loads(extra.read_text(encoding="utf-8")))
+    return out
 
 
 def translate(lang: str, key: str, **kw: object) -> str:

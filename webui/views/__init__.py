@@ -1,8 +1,14 @@
-"""One blueprint per area. Registered in one place."""
+"""One blueprint per area, registered in one place.
+
+Optional areas (echo report, ECG, perfusion, reports/export) register when their module exists; an area whose import
+fails is logged and left out, and the rest of the UI keeps working. A blueprint module may define
+``NAV = [(endpoint, i18n_key, roles_or_None)]`` to add links to the top bar.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 
 from flask import Flask
@@ -10,14 +16,22 @@ from flask import Flask
 log = logging.getLogger(__name__)
 
 BLUEPRINTS = ["webui.views.auth", "webui.views.exams", "webui.views.live", "webui.views.admin", "webui.views.api"]
-OPTIONAL_BLUEPRINTS: list[str] = []
+OPTIONAL_BLUEPRINTS = ["webui.views.echo_report", "webui.views.ecg", "webui.views.perfusion",
+                       "webui.views.reports"]
 
 
-def register_blueprints(app: Flask) -> None:
+def register_blueprints(app: Flask) -> list[tuple[str, str, tuple[str, ...] | None]]:
+    nav: list[tuple[str, str, tuple[str, ...] | None]] = []
     for mod in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(mod).bp)
     for mod in OPTIONAL_BLUEPRINTS:
+        if importlib.util.find_spec(mod) is None:
+            continue
         try:
-            app.register_blueprint(importlib.import_module(mod).bp)
+            m = importlib.import_module(mod)
+            app.register_blueprint(m.bp)
+            nav.extend(getattr(m, "NAV", []))
         except ImportError as exc:  # an optional area that cannot load is reported, not fatal
             log.error("UI area %s unavailable: %s", mod, exc)
+    app.config["CARDIOCART_NAV"] = nav
+    return nav
