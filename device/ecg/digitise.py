@@ -1,0 +1,127 @@
+"""Follow one printed trace through its lead box and turn it into millivolts at 500 Hz.
+
+Per column the trace mask gives vertical runs of ink; a Viterbi pass picks one run per column so that consecutive
+runs touch (or nearly), preferring runs near the baseline when in doubt. A tall run (a QRS stroke) contributes both
+of its ends, ordered from where the trace came in, so peaks keep their amplitude.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from device.ecg.types import FS_HZ, N_SAMPLES, LeadBox
+
+
+def column_runs(mask: np.ndarray, x: int, y0: int, y1: int) -> list[tuple[int, int]]:
+    """Vertical runs (top, bottom) inclusive of ink in column ``x`` between rows y0..y1."""
+    col = mask[y0:y1, x]
+    if not col.any():
+        return []
+    d = np.diff(np.concatenate(([0], col.view(np.int8), [0])))
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
+    return [(int(s) + y0, int(e) + y0) for s, e in zip(starts, ends)]
+
+
+def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | None = None) -> np.ndarray:
+    """float32 (n, 2) (x, y) polyline of the trace inside ``box`` (x ascending; up to 2 points per column).
+
+    ``dark`` float32 (H, W) ink darkness: a tall run much fainter than the trace (a leftover grid line, a fold's
+    edge) is not taken as a stroke."""
+    h, w = mask.shape
+    trim = 1.0 * px_per_mm  # separator ticks sit on the box edges
+    xa, xb = int(max(0, np.floor(box.x0 + trim))), int(min(w - 1, np.ceil(box.x1 - trim)))
+    ya, yb = int(max(0, box.y0)), int(min(h, box.y1))
+    cols: list[int] = []
+    cands: list[list[tuple[int, int]]] = []
+    for x in range(xa, xb + 1):
+        r = column_runs(mask, x, ya, yb)
+        if r:
+            cols.append(x)
+            cands.append(r)
+    if not cols:
+        return np.zeros((0, 2), np.float32)
+    base = box.baseline_y
+    pull = 0.02 / px_per_mm  # cost per px away from the baseline (tie-breaker)
+    gap_cost = 1.0
+    # Viterbi over runs
+    cost = [np.array([pull * abs(0.5 * (a + b) - base) + 0.5 * abs(a - b) * 0.0 for a, b in cands[0]])]
+    back: list[np.ndarray] = [np.zeros(len(cands[0]), int)]
+    for k in range(1, len(cols)):
+        prev, cur = cands[k - 1], cands[k]
+        dx = cols[k] - cols[k - 1]
+        pa = np.array([p[0] for p in prev], float)
+        pb = np.array([p[1] for p in prev], float)
+        ca = np.array([c[0] for c in cur], float)
+        cb = np.array([c[1] for c in cur], float)
+        # vertical gap between intervals (0 if they overlap)
+        gap = np.maximum(0.0, np.maximum(ca[None, :] - pb[:, None], pa[:, None] - cb[None, :]))
+        trans = cost[-1][:, None] + gap_cost * gap + 2.0 * (dx - 1)
+        j = np.argmin(trans, axis=0)
+        node = pull * np.abs(0.5 * (ca + cb) - base)
+        cost.append(trans[j, np.arange(len(cur))] + node)
+        back.append(j)
+    path = [int(np.argmin(cost[-1]))]
+    for k in range(len(cols) - 1, 0, -1):
+        path.append(int(back[k][path[-1]]))
+    path.reverse()
+    chosen = [cands[k][ci] for k, ci in enumerate(path)]
+    lengths = np.array([b - a for a, b in chosen], float)
+    # an isolated tall run (a stray grid line or a fold's edge) has no tall neighbours; a QRS stroke has
+    near = np.array([max(lengths[max(0, k - 3) : k].max(initial=0), lengths[k + 1 : k + 4].max(initial=0))
+                     for k in range(len(lengths))])
+    stray = (lengths > 2.5 * px_per_mm) & (near < 0.25 * lengths)
+    if dark is not None:
+        tall = np.flatnonzero(lengths > 1.5 * px_per_mm)
+        short = np.flatnonzero(lengths <= 3)
+        if tall.size and short.size > 20:
+            ref = float(np.median([dark[int(0.5 * (chosen[k][0] + chosen[k][1])), cols[k]] for k in short]))
+            for k in tall:
+                a, b = chosen[k]
+                if float(dark[a : b + 1, cols[k]].mean()) < 0.8 * ref:
+                    stray[k] = True
+    pts: list[tuple[float, float]] = []
+    y_prev = base
+    for k, x in enumerate(cols):
+        a, b = chosen[k]
+        if stray[k]:
+            y = float(np.clip(y_prev, a, b))
+            pts.append((x, y))
+            continue
+        if b - a <= 3:
+            y = 0.5 * (a + b)
+            pts.append((x, y))
+            y_prev = y
+            continue
+        # a stroke: enter at the end nearest the previous point, leave at the other (trim half the line width)
+        a2, b2 = a + 1.0, b - 1.0
+        first, second = (a2, b2) if abs(a2 - y_prev) <= abs(b2 - y_prev) else (b2, a2)
+        pts.append((x - 0.25, first))
+        pts.append((x + 0.25, second))
+        y_prev = second
+    return np.asarray(pts, np.float32)
+
+
+def to_samples(poly: np.ndarray, box: LeadBox, x_origin: float, px_per_s: float, px_per_mv: float,
+               n_samples: int = N_SAMPLES, fs_hz: int = FS_HZ) -> np.ndarray:
+    """float32 (n_samples,) mV on the shared axis: NaN outside the box's window or where the trace is missing.
+
+    ``x_origin`` px is t = 0 of the box's row; voltage = (baseline_y - y) / px_per_mv."""
+    out = np.full(n_samples, np.nan, np.float32)
+    if poly.shape[0] < 2:
+        return out
+    t = (poly[:, 0] - x_origin) / px_per_s
+    v = (box.baseline_y - poly[:, 1]) / px_per_mv
+    i0, i1 = int(round(box.t0_s * fs_hz)), min(n_samples, int(round(box.t1_s * fs_hz)))
+    ts = np.arange(i0, i1) / fs_hz
+    vals = np.interp(ts, t, v)
+    # leave gaps (> 40 ms without ink) empty rather than invent a straight line
+    idx = np.searchsorted(t, ts)
+    idx = np.clip(idx, 1, t.size - 1)
+    gap = (t[idx] - t[idx - 1]) > 0.04
+    outside = (ts < t[0] - 0.02) | (ts > t[-1] + 0.02)
+    vals[gap] = np.nan
+    # the box edges (trimmed to skip separator ticks) take the nearest traced value, up to 80 ms
+    edge = outside & ((ts >= t[0] - 0.08) & (ts <= t[-1] + 0.08))
+    vals[outside & ~edge] = np.nan
+    out[i0:i1] = vals
+    return out

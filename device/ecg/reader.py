@@ -1,0 +1,179 @@
+"""Photo or scan -> digitised 12-lead ECG (the pipeline of rectify, grid, layout, digitise).
+
+``read_ecg_image`` is the entry point; ``redigitise`` re-runs the last step with lead boxes and a calibration a
+person corrected (the UI's correction tool), on the same flattened image.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from device.ecg import digitise, grid, layout, rectify, traces
+from device.ecg.types import FS_HZ, LEADS, N_SAMPLES, Calibration, EcgReading, Layout, LeadBox, Quality, Rectified
+from device.errors import InputError
+
+PX_PER_MM = 8.0  # resolution of the flattened image
+MIN_SHARPNESS = 15.0
+
+
+def _grid_stage(rect: Rectified) -> tuple[np.ndarray, float | None, bool, float]:
+    """Flatten on the grid. Returns (flat image, grid spacing px in flat image or None, grid_found, period_mm)."""
+    red = grid.redness(rect.image)
+    px, py, strength = grid.grid_period(red)
+    if px <= 0 or strength < 0.15:
+        return rect.image, None, False, 0.0
+    w = rect.image.shape[1]
+    period_mm = 5.0 if w / px < 120 else 1.0
+    step = 1 if period_mm == 5.0 else 5
+    mesh, conf = grid.grid_mesh(red, px * step, py * step)
+    try:
+        flat, _ = grid.flatten(rect.image, mesh, conf, period_mm * step, PX_PER_MM)
+    except InputError:
+        return rect.image, None, False, period_mm
+    return flat, PX_PER_MM * period_mm, True, period_mm
+
+
+def _calibrate(rows: list[layout.Row], px_per_mm: float, speed: float | None, gain: float | None,
+               grid_found: bool) -> tuple[Calibration, list[str]]:
+    warns: list[str] = []
+    # only clean pulses (0.2 s wide at 25 mm/s) are trusted for the gain
+    clean = [r.pulse for r in rows if r.pulse and 3.5 <= (r.pulse[1] - r.pulse[0]) / px_per_mm <= 6.5]
+    heights = [(p[3] - p[2]) / px_per_mm for p in clean]
+    pulse_found = bool(clean)
+    if gain is None:
+        if heights:
+            h = float(np.median(heights))
+            gain = 5.0 if abs(h - 5.0) < 1.0 else 20.0 if abs(h - 20.0) < 4.0 else 10.0
+            if abs(h - gain) / gain > 0.25:
+                warns.append(f"calibration pulse is {h:.1f} mm tall, not a standard gain; using {gain:g} mm/mV")
+        else:
+            gain = 10.0
+            warns.append("no 1 mV calibration pulse found; assuming 10 mm/mV")
+    if speed is None:
+        speed = 25.0  # 50 mm/s printouts must be flagged by the user (the printed speed is not read yet)
+    return Calibration(px_per_mm_x=px_per_mm, px_per_mm_y=px_per_mm, speed_mm_s=speed, gain_mm_mv=gain,
+                       grid_found=grid_found, pulse_found=pulse_found,
+                       source="grid" if grid_found else "assumed"), warns
+
+
+def digitise_boxes(mask: np.ndarray, dark: np.ndarray, lay: Layout, cal: Calibration,
+                   origins: dict[int, float]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Signals (5000, 12) float32 mV and the per-box polylines. ``origins`` row -> x px of t = 0."""
+    sig = np.full((N_SAMPLES, len(LEADS)), np.nan, np.float32)
+    polys = []
+    per_box = []
+    for b in lay.boxes:
+        poly = digitise.track(mask, b, cal.px_per_mm_x, dark)
+        polys.append(poly)
+        per_box.append(digitise.to_samples(poly, b, origins.get(b.row, b.x0 - b.t0_s * cal.px_per_s),
+                                           cal.px_per_s, cal.px_per_mv))
+    # the longest printing of a lead wins (a rhythm strip is one continuous record); shorter ones fill gaps
+    for k in sorted(range(len(lay.boxes)), key=lambda k: -(lay.boxes[k].t1_s - lay.boxes[k].t0_s)):
+        j = LEADS.index(lay.boxes[k].lead)
+        s = per_box[k]
+        fill = np.isfinite(s) & ~np.isfinite(sig[:, j])
+        sig[fill, j] = s[fill]
+    return sig, tuple(polys)
+
+
+def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_mm_mv: float | None = None,
+                   rhythm_leads: tuple[str, ...] | None = None) -> EcgReading:
+    """Digitise a photographed or scanned 12-lead ECG.
+
+    ``image`` uint8 (H, W, 3) RGB. ``speed_mm_s``/``gain_mm_mv`` override what is read from the printout.
+    Raises InputError with ``step`` in {"no paper found", "no grid", "too blurred", "no traces"}."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InputError("the image must be an RGB uint8 array (H, W, 3)", step="load")
+    t = {"start": time.perf_counter()}
+    rect = rectify.rectify(image)
+    t["rectify"] = time.perf_counter()
+    flat, grid_px, grid_found, _ = _grid_stage(rect)
+    t["grid"] = time.perf_counter()
+    sharp = traces.sharpness(flat[::2, ::2])
+    if not grid_found:
+        if sharp < MIN_SHARPNESS:
+            raise InputError(f"too blurred: the photo is out of focus (sharpness {sharp:.0f}); hold still, tap to "
+                             "focus and retake", step="too blurred")
+        raise InputError("no grid: no ECG grid could be found on the paper; photograph the printout flat with "
+                         "the whole grid visible", step="no grid")
+    if sharp < MIN_SHARPNESS:
+        raise InputError(f"too blurred: the photo is out of focus (sharpness {sharp:.0f}); hold still, tap to "
+                         "focus and retake", step="too blurred")
+    mask, dark = traces.trace_mask(flat, PX_PER_MM, grid_px)
+    t["mask"] = time.perf_counter()
+    rows = layout.detect_rows(mask, dark, PX_PER_MM, traces.grid_darkness(dark, grid_px))
+    cal, warns = _calibrate(rows, PX_PER_MM, speed_mm_s, gain_mm_mv, grid_found)
+    origins = _origins(rows, PX_PER_MM)
+    rows = [replace(r, x0=origins[i]) for i, r in enumerate(rows)]
+    lay = layout.assign_layout(rows, cal.px_per_mm_x, cal.speed_mm_s, rhythm_leads)
+    t["layout"] = time.perf_counter()
+    sig, polys = digitise_boxes(mask, dark, lay, cal, origins)
+    t["digitise"] = time.perf_counter()
+    printed = [np.isfinite(sig[:, j]).any() for j in range(len(LEADS))]
+    if not any(printed):
+        raise InputError("no traces: no trace could be followed in any lead box", step="no traces")
+    cover = _coverage(sig, lay)
+    if cover < 0.5:
+        warns.append(f"only {cover:.0%} of the printed time could be traced; check the overlay")
+    quality = Quality(sharpness=sharp, trace_coverage=cover,
+                      score=float(np.clip(cover, 0, 1) * min(1.0, sharp / 100.0) ** 0.25))
+    rect_out = replace(rect, image=flat)
+    keys = list(t)
+    timings = {k: (t[k] - t[keys[i - 1]]) * 1e3 for i, k in enumerate(keys) if i}
+    return EcgReading(signals_mv=sig, fs_hz=FS_HZ, lead_names=LEADS, layout=lay, calibration=cal,
+                      rectified=rect_out, traces_px=polys, quality=quality, warnings=tuple(warns),
+                      timings_ms=timings)
+
+
+def _origins(rows: list[layout.Row], px_per_mm: float) -> dict[int, float]:
+    """t = 0 of each row: rows printed together start at the same x, so use the median start of the rows whose
+    calibration pulse was found (each row's own start when it is far from that)."""
+    xs = [r.x0 for r in rows if r.pulse is not None] or [r.x0 for r in rows]
+    x_med = float(np.median(xs))
+    pulsed = any(r.pulse is not None for r in rows)
+    return {i: (x_med if pulsed or abs(r.x0 - x_med) < 3 * px_per_mm else r.x0) for i, r in enumerate(rows)}
+
+
+def _coverage(sig: np.ndarray, lay: Layout) -> float:
+    tot, got = 0, 0
+    for b in lay.boxes:
+        i0, i1 = int(b.t0_s * FS_HZ), min(N_SAMPLES, int(b.t1_s * FS_HZ))
+        tot += i1 - i0
+        got += int(np.isfinite(sig[i0:i1, LEADS.index(b.lead)]).sum())
+    return got / max(1, tot)
+
+
+def redigitise(reading: EcgReading, boxes: tuple[LeadBox, ...] | list[LeadBox],
+               calibration: Calibration | None = None) -> EcgReading:
+    """Re-run the digitisation on ``reading.rectified.image`` with corrected ``boxes`` (pixel coordinates of that
+    image; each box's ``x0`` is taken as its ``t0_s``) and optionally a corrected ``calibration``."""
+    if not boxes:
+        raise InputError("no lead boxes given; place at least one box over a printed lead", step="layout")
+    for b in boxes:
+        if b.lead not in LEADS:
+            raise InputError(f"unknown lead '{b.lead}'; use one of {', '.join(LEADS)}", step="layout")
+        if b.x1 <= b.x0 or b.y1 <= b.y0 or b.t1_s <= b.t0_s:
+            raise InputError(f"the box for lead {b.lead} is empty; drag it over the trace", step="layout")
+    cal = calibration or reading.calibration
+    flat = reading.rectified.image
+    grid_px = cal.px_per_mm_x * 5.0 if cal.grid_found else None
+    mask, dark = traces.trace_mask(flat, cal.px_per_mm_x, grid_px)
+    lay = Layout(name=reading.layout.name, boxes=tuple(boxes), label_source="user")
+    origins: dict[int, float] = {}
+    sig = np.full((N_SAMPLES, len(LEADS)), np.nan, np.float32)
+    polys = []
+    for b in lay.boxes:
+        poly = digitise.track(mask, b, cal.px_per_mm_x, dark)
+        polys.append(poly)
+        s = digitise.to_samples(poly, b, b.x0 - b.t0_s * cal.px_per_s, cal.px_per_s, cal.px_per_mv)
+        j = LEADS.index(b.lead)
+        fill = np.isfinite(s) & ~np.isfinite(sig[:, j])
+        sig[fill, j] = s[fill]
+    del origins
+    cover = _coverage(sig, lay)
+    q = Quality(sharpness=reading.quality.sharpness, trace_coverage=cover, score=float(np.clip(cover, 0, 1)))
+    return replace(reading, signals_mv=sig, layout=lay, calibration=cal, traces_px=tuple(polys), quality=q,
+                   warnings=tuple(w for w in reading.warnings if "calibration" not in w))
