@@ -22,6 +22,7 @@ def test_login_create_exam_and_live_stream_moves(browser, cart):
     assert page.locator("#login-error").is_visible()
     login(page, cart)
     page.click("#nav-new-exam")
+    page.wait_for_url(cart.url + "/exams/new")
     # a barcode scanner types the ID and presses Enter: focus moves on, nothing is submitted yet
     page.focus("#patient_id")
     page.keyboard.type("H0099887")
