@@ -87,10 +87,13 @@ def trace_from_mask(mask: np.ndarray) -> ApicalTrace:
         on = near_la[contour[:, 1].astype(int), contour[:, 0].astype(int)]
         if on.sum() >= 3:
             base_pts = contour[on]
-    if base_pts is None:
-        apex0 = contour[np.argmin(contour[:, 1])]
-        d = np.hypot(*(contour - apex0).T)
-        base_pts = contour[d >= 0.92 * d.max()]
+    if base_pts is None:   # no atrium: the long axis (principal axis) runs from the top (transducer, apex) down
+        c0 = contour.mean(axis=0)
+        w, v = np.linalg.eigh(np.cov((contour - c0).T))
+        ax = v[:, int(np.argmax(w))]
+        ax = ax if ax[1] > 0 else -ax
+        u = (contour - c0) @ ax
+        base_pts = contour[u >= u.max() - 0.05 * (u.max() - u.min())]
     mid = base_pts.mean(axis=0)
     apex = contour[np.argmax(np.hypot(*(contour - mid).T))]
     axis = (apex - mid) / max(np.hypot(*(apex - mid)), 1e-9)

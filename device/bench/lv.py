@@ -1,0 +1,64 @@
+"""``make bench`` rows for LV measurement: short-axis indices of a 20-frame cine (patent 002 quotes 0.2 s).
+
+The cine is one Sunnybrook slice position (20 phases) when ../shared/data is present, else the MR-like phantom.
+Timed end to end from pixels: equalise, localise, segment (one batch), 11 indices per frame, phase fit.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from device.lv.indices import sax_indices
+from device.lv.phase import phase_from_areas
+
+
+def _cine() -> tuple[np.ndarray, tuple[float, float], str]:
+    from device.paths import shared_data_dir
+    d = shared_data_dir()
+    if d is not None and (d / "cardiac-mri-sunnybrook").is_dir():
+        import pydicom
+        folder = d / "cardiac-mri-sunnybrook" / "dicoms" / "SCD0000101"
+        files = [folder / f"{i}.dcm" for i in range(41, 61)]   # one slice position, 20 phases
+        if all(f.exists() for f in files):
+            ds = [pydicom.dcmread(f) for f in files]
+            return (np.stack([x.pixel_array.astype(np.float32) for x in ds]),
+                    tuple(float(v) for v in ds[0].PixelSpacing), "Sunnybrook SCD0000101, 20 phases, 256x256")
+    from device.lv.phantom import sax_cine
+    frames, _ = sax_cine(20, 256, 1.4)
+    return frames, (1.4, 1.4), "MR-like phantom, 20 frames, 256x256"
+
+
+def _time(fn, repeats: int = 7) -> float:
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def bench() -> list[dict]:
+    from device.inference import load_manifest, load_model
+    from device.lv.segment import segment_sax
+    frames, sp, what = _cine()
+    rows = []
+    man = load_manifest("lv_seg")
+    for variant in [v for v in ("int8", "ens_int8", "fp32") if v in man.variants]:
+        model = load_model("lv_seg", variant=variant, cache=False)
+
+        def run(model=model):
+            seg = segment_sax(frames, model, sp)
+            areas = [sax_indices(m, sp).cavity_area_mm2 for m in seg.masks]
+            phase_from_areas(areas)
+
+        rows.append({"section": "LV", "item": f"SAX indices, 20-frame cine ({what}), lv_seg {variant}",
+                     "metric": "median time", "value": _time(run, 5), "unit": "s",
+                     "goal": "<= 0.2" if variant == man.params.get("sax_variant", "int8") else ""})
+    seg = segment_sax(frames, load_model("lv_seg", variant="int8", cache=False), sp)
+    rows.append({"section": "LV", "item": "11 indices + phase only, 20 masks", "metric": "median time",
+                 "value": _time(lambda: phase_from_areas([sax_indices(m, sp).cavity_area_mm2 for m in seg.masks])),
+                 "unit": "s", "goal": ""})
+    return rows

@@ -1,0 +1,100 @@
+"""``python -m device echo measure PATH [--view A4C|A2C|PLAX|auto] [--sex male|female] [--json]``.
+
+Measures an apical or PLAX echo clip (DICOM cine, or a video file with --mm-per-px): EDV/ESV/SV/EF by the method of
+discs, or PLAX linear values with FS and Teichholz EF. The echo command's module calls ``register_measure``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from device import DISCLAIMER_EN
+from device.errors import InputError
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+def register_measure(echo_subparsers) -> None:
+    """Add ``measure PATH`` under the ``echo`` command."""
+    p = echo_subparsers.add_parser("measure", help="measure an apical (EF by discs) or PLAX (linear) echo clip")
+    p.add_argument("path", help="a DICOM cine (multi-frame) or a video file")
+    p.add_argument("--view", default="auto", choices=["auto", "A4C", "A2C", "PLAX"], help="view of the clip")
+    p.add_argument("--mm-per-px", type=float, default=None,
+                   help="calibration for files without one (videos); DICOM ultrasound regions are used otherwise")
+    p.add_argument("--sex", choices=["male", "female"], default=None, help="adds reference ranges and alerts")
+    p.add_argument("--case-table", default=None, help="case table CSV (default: the bundled ASE/EACVI table)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_measure)
+
+
+def read_clip(path: Path, mm_per_px: float | None) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """(T, H, W[, 3]) frames and the calibration (row, col mm per pixel) or None."""
+    if not path.exists():
+        raise InputError(f"{path} does not exist; give a DICOM cine or a video file")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        import cv2
+        cap = cv2.VideoCapture(str(path))
+        frames = []
+        while len(frames) < 600:
+            ok, fr = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(fr, cv2.COLOR_BGR2RGB))
+        cap.release()
+        if not frames:
+            raise InputError(f"{path.name} has no readable video frames; check the file")
+        return np.stack(frames), None
+    from device.lv.dicom_io import read_frames
+    frs = read_frames(path)
+    shapes = {f.pixels.shape for f in frs}
+    if len(shapes) != 1:
+        raise InputError(f"{path.name}: frames of different sizes {sorted(shapes)}; give one clip")
+    return np.stack([f.pixels for f in frs]), frs[0].spacing_rc
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from device.lv.casetable import interpret, load_case_table
+    from device.lv.echo import ApicalResult, measure_clip
+    from device.lv.segment import load_lv_model
+
+    frames, cal = read_clip(Path(args.path), args.mm_per_px)
+    if args.mm_per_px is not None:
+        cal = (args.mm_per_px, args.mm_per_px)
+    if cal is None:
+        raise InputError(f"{Path(args.path).name} has no calibration (no DICOM ultrasound regions or pixel "
+                         "spacing); measurements in mm are refused - pass --mm-per-px from the depth scale")
+    if frames.shape[0] < 2:
+        raise InputError("a single frame cannot give ED and ES; give a cine clip covering at least one beat")
+    model = load_lv_model("echo")
+    res = measure_clip(frames, cal, model, args.view)
+    records = res.records()
+    out = {"file": str(args.path), "view": records[0].view if records else args.view,
+           "model": res.model, "model_version": res.model_version,
+           "ed_frame": res.ed_frame, "es_frame": res.es_frame, "mm_per_px": list(res.mm_per_px),
+           "measurements": [{"name": r.name, "value": round(r.value, 2), "unit": r.unit, "method": r.method,
+                             "frames": list(r.frames), "confirmed": r.confirmed, "edited": r.edited}
+                            for r in records],
+           "disclaimer": DISCLAIMER_EN}
+    if isinstance(res, ApicalResult):
+        out["volume_curve_ml"] = [None if not np.isfinite(v) else round(v, 2) for v in res.volume_curve_ml]
+    if args.sex:
+        table = load_case_table(args.case_table) if args.case_table else None
+        interp = interpret({r.name: r.value for r in records}, args.sex, table)
+        out["interpretations"] = [{"name": i.measurement, "interpretation": i.interpretation,
+                                   "normal_low": i.normal_low, "normal_high": i.normal_high, "alert": i.alert}
+                                  for i in interp]
+        out["alerts"] = [i.measurement for i in interp if i.alert]
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"{out['file']}: {out['view']}, ED frame {res.ed_frame}, ES frame {res.es_frame}")
+        for m in out["measurements"]:
+            print(f"  {m['name']:<18} {m['value']:>8} {m['unit']}")
+        for a in out.get("alerts", []):
+            print(f"  ALERT: {a} is a critical value")
+        print(f"model: {res.model}. {DISCLAIMER_EN}")
+    return 0

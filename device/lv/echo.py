@@ -1,0 +1,155 @@
+"""Apical and PLAX echo clips -> LV measurements (pure given the model).
+
+Apical (A4C or A2C): every frame is segmented and traced; the single-plane disc volume per frame (3-frame median)
+gives ED (largest) and ES (smallest); EDV, ESV, SV, EF by the method of discs. Two apical results (A4C + A2C) combine
+into biplane volumes with :func:`biplane`.
+PLAX: the LV internal dimension per frame gives ED (largest) and ES (smallest); LVIDd, LVIDs, IVSd, LVPWd,
+aortic root and LA diameter, FS and Teichholz EF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from device.errors import InputError
+from device.lv import CAVITY
+from device.lv.calibration import require_spacing
+from device.lv.plax import PlaxLinear, _cavity_calipers, plax_linear
+from device.lv.records import LvMeasurement, records_from
+from device.lv.segment import segment_echo
+from device.lv.volumes import ApicalTrace, ApicalVolumes, apical_volumes, discs, trace_from_mask, volume_ml
+
+APICAL_VIEWS = ("A4C", "A2C")
+VIEWS = (*APICAL_VIEWS, "PLAX")
+
+
+@dataclass(frozen=True)
+class ApicalResult:
+    view: str
+    volumes: ApicalVolumes
+    ed_frame: int
+    es_frame: int
+    ed_trace: ApicalTrace
+    es_trace: ApicalTrace
+    volume_curve_ml: tuple[float, ...]       # single-plane volume per frame (nan where untraceable)
+    mm_per_px: tuple[float, float]
+    model: str
+    model_version: str
+
+    def records(self) -> list[LvMeasurement]:
+        v = self.volumes
+        return records_from({"edv_ml": v.edv_ml, "esv_ml": v.esv_ml, "sv_ml": v.sv_ml, "ef_pct": v.ef_pct},
+                            view=self.view, model=self.model, model_version=self.model_version,
+                            frames=(self.ed_frame, self.es_frame), method=f"method of discs, {v.method}")
+
+
+@dataclass(frozen=True)
+class PlaxResult:
+    linear: PlaxLinear
+    ed_frame: int
+    es_frame: int
+    lvid_curve_mm: tuple[float, ...]
+    mm_per_px: tuple[float, float]
+    model: str
+    model_version: str
+
+    def records(self) -> list[LvMeasurement]:
+        lin = self.linear
+        main = {"lvidd_mm": lin.lvidd_mm, "lvids_mm": lin.lvids_mm, "ivsd_mm": lin.ivsd_mm, "lvpwd_mm": lin.lvpwd_mm,
+                "aortic_root_mm": lin.aortic_root_mm, "la_diameter_mm": lin.la_diameter_mm}
+        sec = {"fs_pct": lin.fs_pct, "teichholz_edv_ml": lin.teichholz_edv_ml,
+               "teichholz_esv_ml": lin.teichholz_esv_ml, "teichholz_ef_pct": lin.teichholz_ef_pct}
+        kw = dict(view="PLAX", model=self.model, model_version=self.model_version,
+                  frames=(self.ed_frame, self.es_frame))
+        return records_from(main, method="linear (PLAX)", **kw) + records_from(sec, method="Teichholz / FS", **kw)
+
+
+def guess_view(masks: np.ndarray) -> str:
+    """'apical' or 'PLAX' from the segmentation: an apical LV cavity runs top-down, a PLAX one left-right."""
+    votes = []
+    for m in masks[:: max(1, len(masks) // 8)]:
+        ys, xs = np.nonzero(m == CAVITY)
+        if len(xs) < 30:
+            continue
+        w, v = np.linalg.eigh(np.cov(np.stack([xs, ys]).astype(float)))
+        ax = v[:, 1]
+        votes.append("apical" if abs(ax[1]) > abs(ax[0]) else "PLAX")
+    if not votes:
+        raise InputError("no LV cavity was found in this clip; is it an apical or parasternal long-axis view?")
+    return max(set(votes), key=votes.count)
+
+
+def measure_apical(masks: np.ndarray, mm_per_px, view: str, model: str, model_version: str) -> ApicalResult:
+    """Single-plane volumes from per-frame masks (T, H, W) of an A4C or A2C clip."""
+    sp = require_spacing(mm_per_px, "apical volumes")
+    vols, traces = [], []
+    for m in masks:
+        try:
+            tr = trace_from_mask(m)
+            vols.append(volume_ml(discs(tr, sp)))
+            traces.append(tr)
+        except InputError:
+            vols.append(np.nan)
+            traces.append(None)
+    v = np.asarray(vols)
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        raise InputError("the LV could be traced on fewer than 2 frames of this clip; check the view and image quality")
+    smooth = v.copy()
+    if len(v) >= 3:
+        smooth[ok] = median_filter(v[ok], size=3, mode="nearest")
+    cand = np.where(ok, smooth, np.nan)
+    ed, es = int(np.nanargmax(cand)), int(np.nanargmin(cand))
+    if ed == es:
+        raise InputError("the LV volume does not change over the clip; a beating heart is needed for EF")
+    vol = apical_volumes(traces[ed], traces[es], sp) if view == "A4C" else \
+        apical_volumes(None, None, None, traces[ed], traces[es], sp)
+    return ApicalResult(view, vol, ed, es, traces[ed], traces[es], tuple(float(x) for x in v), sp, model, model_version)
+
+
+def biplane(a4c: ApicalResult, a2c: ApicalResult) -> ApicalVolumes:
+    """Biplane EDV/ESV/EF from an A4C and an A2C result (each with its own ED/ES frames and calibration)."""
+    return apical_volumes(a4c.ed_trace, a4c.es_trace, a4c.mm_per_px, a2c.ed_trace, a2c.es_trace, a2c.mm_per_px)
+
+
+def measure_plax(masks: np.ndarray, mm_per_px, model: str, model_version: str) -> PlaxResult:
+    """PLAX linear measurements from per-frame masks (T, H, W)."""
+    sp = require_spacing(mm_per_px, "PLAX measurements")
+    lvid = []
+    for m in masks:
+        try:
+            cal, _, _ = _cavity_calipers(m, sp, 15.0, with_walls=False)
+            lvid.append(float(np.hypot((cal[1][0] - cal[0][0]) * sp[1], (cal[1][1] - cal[0][1]) * sp[0]))
+                        if cal else np.nan)
+        except InputError:
+            lvid.append(np.nan)
+    d = np.asarray(lvid)
+    if np.isfinite(d).sum() < 1:
+        raise InputError("no LV cavity was found on any frame of this PLAX clip")
+    ed = int(np.nanargmax(d))
+    es = int(np.nanargmin(d)) if np.isfinite(d).sum() >= 2 else None
+    lin = plax_linear(masks[ed], masks[es] if es is not None and es != ed else None, sp)
+    return PlaxResult(lin, ed, es if es is not None else ed, tuple(float(x) for x in d), sp, model, model_version)
+
+
+def measure_clip(frames, mm_per_px, model, view: str = "auto", bbox=None) -> ApicalResult | PlaxResult:
+    """Segment an echo clip (T, H, W[, 3]) and measure it as ``view`` (A4C, A2C, PLAX or auto).
+
+    auto tells apical from PLAX by the cavity's orientation; an apical clip of unknown type is measured as
+    single-plane A4C geometry and labelled "apical" in its records.
+    """
+    sp = require_spacing(mm_per_px, "echo measurements")
+    if view not in (*VIEWS, "auto"):
+        raise InputError(f"unknown view {view!r}; use one of {', '.join(VIEWS)} or auto")
+    seg = segment_echo(frames, model, bbox)
+    masks = seg.masks
+    kind = view if view != "auto" else guess_view(masks)
+    if kind == "PLAX":
+        return measure_plax(masks, sp, seg.model_tag, seg.model_version)
+    res = measure_apical(masks, sp, "A4C" if kind in ("A4C", "apical") else "A2C", seg.model_tag, seg.model_version)
+    if kind == "apical":
+        res = replace(res, view="apical")
+    return res
