@@ -132,7 +132,8 @@ def test_chinese_report_objects_validate(tmp_path):
     for p in write_objects(objs, tmp_path):
         assert [ln for ln in dciodvfy(p) if ln.startswith("Error")] == []
         ds = pydicom.dcmread(p)
-        assert ds.SpecificCharacterSet == "ISO_IR 192" and str(ds.PatientName) == "王小明"
+        assert ds.SpecificCharacterSet == "ISO_IR 192" and str(ds.PatientName) == "王^小明"
+        assert [ln for ln in dciodvfy(p) if ln.startswith("Warning") and ALLOWED_WARNING not in ln] == []
 
 
 def test_identity_helpers_for_other_writers():

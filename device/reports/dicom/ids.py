@@ -88,7 +88,8 @@ def identity_from_report(doc) -> ExamIdentity:  # doc: device.reports.model.Repo
 
 
 def dicom_person_name(name: str) -> str:
-    """"Doe, Jane" or "Jane Doe" -> "Doe^Jane"; a name already in DICOM form or in CJK script is kept."""
+    """"Doe, Jane" or "Jane Doe" -> "Doe^Jane"; "王小明" -> "王^小明" (a 2-3 character Chinese name: one-character
+    family name first, the common case); a name already in DICOM form is kept."""
     n = name.strip()
     if "^" in n:
         return n
@@ -98,6 +99,8 @@ def dicom_person_name(name: str) -> str:
     parts = n.split()
     if len(parts) >= 2 and n.isascii():
         return f"{parts[-1]}^{' '.join(parts[:-1])}"
+    if len(parts) == 1 and 2 <= len(n) <= 3 and all("\u4e00" <= ch <= "\u9fff" for ch in n):
+        return f"{n[0]}^{n[1:]}"
     return n
 
 
