@@ -17,7 +17,7 @@ from scipy.ndimage import median_filter
 from device.errors import InputError
 from device.lv import CAVITY
 from device.lv.calibration import require_spacing
-from device.lv.plax import PlaxLinear, _cavity_calipers, plax_linear
+from device.lv.plax import PlaxLinear, lv_line, lvid_mm, plax_linear
 from device.lv.records import LvMeasurement, records_from
 from device.lv.segment import segment_echo
 from device.lv.volumes import ApicalTrace, ApicalVolumes, apical_volumes, discs, trace_from_mask, volume_ml
@@ -118,14 +118,17 @@ def biplane(a4c: ApicalResult, a2c: ApicalResult) -> ApicalVolumes:
 def measure_plax(masks: np.ndarray, mm_per_px, model: str, model_version: str) -> PlaxResult:
     """PLAX linear measurements from per-frame masks (T, H, W)."""
     sp = require_spacing(mm_per_px, "PLAX measurements")
+    areas = [int((m == CAVITY).sum()) for m in masks]
+    if max(areas) < 30:
+        raise InputError("no LV cavity was found on any frame of this PLAX clip")
+    line = lv_line(masks[int(np.argmax(areas))], sp)
     lvid = []
     for m in masks:
         try:
-            cal, _, _ = _cavity_calipers(m, sp, 15.0, with_walls=False)
-            lvid.append(float(np.hypot((cal[1][0] - cal[0][0]) * sp[1], (cal[1][1] - cal[0][1]) * sp[0]))
-                        if cal else np.nan)
+            v = lvid_mm(m, sp, line)
         except InputError:
-            lvid.append(np.nan)
+            v = None
+        lvid.append(np.nan if v is None else v)
     d = np.asarray(lvid)
     if np.isfinite(d).sum() < 1:
         raise InputError("no LV cavity was found on any frame of this PLAX clip")

@@ -2,9 +2,9 @@
 
 From label masks (1 LV cavity, 2 LV myocardium, 3 left atrium, 4 aortic root) of the ED and ES frames:
 - the LV long axis is the principal axis of the ED cavity; its base end is the end nearer the atrium / aortic root;
-- LVIDd / IVSd / LVPWd (ED) and LVIDs (ES) lie on the line perpendicular to the long axis at ``level_mm`` apical
-  to the cavity's base (about the mitral leaflet tips): septum = myocardium on the transducer side (top), posterior
-  wall = myocardium on the far side;
+- LVIDd / IVSd / LVPWd (ED) and LVIDs (ES) lie on one line perpendicular to the ED long axis, ``level_frac`` of the
+  visible cavity length from its base (about the mitral leaflet tips, the basal/mid junction): septum = myocardium
+  on the transducer side (top), posterior wall = myocardium on the far side; ES is measured on the same line;
 - aortic root = the widest width of the aortic-root label across its own long axis (ED);
 - LA diameter = the atrium's extent on the antero-posterior line (perpendicular to the LV long axis) through its
   centroid (ES, when the atrium is largest).
@@ -23,7 +23,7 @@ from device.lv import AORTIC_ROOT, CAVITY, LEFT_ATRIUM, MYOCARDIUM
 from device.lv.calibration import require_spacing
 from device.lv.indices import largest_component
 
-DEFAULT_LEVEL_MM = 15.0
+DEFAULT_LEVEL_FRAC = 0.33
 Caliper = tuple[tuple[float, float], tuple[float, float]]  # ((x0, y0), (x1, y1)) in pixels
 
 
@@ -118,7 +118,7 @@ def _to_px(origin_mm, direction, t, spacing) -> tuple[float, float]:
     return (float(p[0] / spacing[1]), float(p[1] / spacing[0]))
 
 
-def _lv_line(mask: np.ndarray, spacing, level_mm: float):
+def _lv_line(mask: np.ndarray, spacing, level_frac: float):
     """(origin_mm, perpendicular direction pointing away from the transducer, axis) at the measurement level."""
     cav = largest_component(mask == CAVITY)
     if cav.sum() < 30:
@@ -138,16 +138,22 @@ def _lv_line(mask: np.ndarray, spacing, level_mm: float):
         u = -u
     elif base_ref is None and axis[0] > 0:   # screen convention: LV apex on the left, base on the right
         axis, u = -axis, -u
-    base_u = u.min()
-    origin = c + (base_u + level_mm) * axis
+    origin = c + (u.min() + level_frac * (u.max() - u.min())) * axis
     perp = np.array([-axis[1], axis[0]])
     if perp[1] < 0:                          # point away from the transducer (downwards on screen)
         perp = -perp
     return origin, perp, axis
 
 
-def _cavity_calipers(mask, spacing, level_mm, with_walls: bool):
-    origin, perp, _ = _lv_line(mask, spacing, level_mm)
+def lv_line(mask: np.ndarray, mm_per_px, level_frac: float = DEFAULT_LEVEL_FRAC):
+    """The measurement line (origin in mm, unit direction away from the transducer) of a PLAX label mask."""
+    sp = require_spacing(mm_per_px, "PLAX measurements")
+    origin, perp, _ = _lv_line(np.asarray(mask), sp, level_frac)
+    return origin, perp
+
+
+def _cavity_calipers(mask, spacing, line, with_walls: bool):
+    origin, perp = line
     t, lab = _runs_along(mask, origin, perp, spacing, 80.0)
     centre = int(np.argmin(np.abs(t)))
     if lab[centre] != CAVITY:
@@ -210,19 +216,26 @@ def _structure_caliper(mask, spacing, label: int, across: np.ndarray | None) -> 
     return (_to_px(o, perp, t0, spacing), _to_px(o, perp, t1, spacing))
 
 
+def lvid_mm(mask: np.ndarray, mm_per_px, line) -> float | None:
+    """LV internal dimension (mm) of a mask along a given measurement line (see lv_line), None if no cavity on it."""
+    sp = require_spacing(mm_per_px, "PLAX measurements")
+    cal, _, _ = _cavity_calipers(np.asarray(mask), sp, line, with_walls=False)
+    return _length_mm(cal, sp)
+
+
 def plax_linear(ed_mask: np.ndarray, es_mask: np.ndarray | None, mm_per_px,
-                level_mm: float = DEFAULT_LEVEL_MM) -> PlaxLinear:
+                level_frac: float = DEFAULT_LEVEL_FRAC) -> PlaxLinear:
     """PLAX linear measurements from the ED (and ES) label masks (H, W). Refused without calibration.
 
     Raises InputError when the ED frame has no LV cavity. Values whose structure is not visible are None.
     """
     sp = require_spacing(mm_per_px, "PLAX measurements")
     ed = np.asarray(ed_mask)
-    lvidd, ivsd, lvpwd = _cavity_calipers(ed, sp, level_mm, with_walls=True)
+    origin, perp, _ = _lv_line(ed, sp, level_frac)
+    lvidd, ivsd, lvpwd = _cavity_calipers(ed, sp, (origin, perp), with_walls=True)
     lvids = None
     if es_mask is not None:
-        lvids, _, _ = _cavity_calipers(np.asarray(es_mask), sp, level_mm, with_walls=False)
-    _, perp, _ = _lv_line(ed, sp, level_mm)
+        lvids, _, _ = _cavity_calipers(np.asarray(es_mask), sp, (origin, perp), with_walls=False)
     la_src = np.asarray(es_mask) if es_mask is not None else ed
     cal = PlaxCalipers(lvidd=lvidd, lvids=lvids, ivsd=ivsd, lvpwd=lvpwd,
                        aortic_root=_structure_caliper(ed, sp, AORTIC_ROOT, None),

@@ -100,3 +100,25 @@ def sim_frames(n: int, size: int, seed: int = 0, views=TRAIN_VIEWS) -> tuple[np.
         ys[k] = cv2.resize(lab, (size, size), interpolation=cv2.INTER_NEAREST)
         names.append(view)
     return xs, ys, names
+
+
+def sim_clip(view: str, n_frames: int = 24, seed: int = 0, depth_scale: float = 1.0):
+    """One simulated beat of ``view`` on the SonoSite-like screen, no probe drift.
+
+    Returns (frames (T, 480, 640) uint8, labels (T, 480, 640) uint8, mm_per_px, fan bbox (x0, y0, x1, y1)).
+    Frame 0 is end-diastole (R wave).
+    """
+    geom = sonosite_geom()
+    renderer = BModeRenderer(geom, seed=seed)
+    frames, labels = [], []
+    depth = None
+    for k in range(n_frames):
+        sc = scene(view, cardiac_state(k / n_frames))
+        depth = sc.ideal_depth_mm * depth_scale
+        refl, masks = renderer.rasterise(tag_chambers(view, sc.shapes), depth, tags=TAGS)
+        frames.append(renderer.render(refl, depth, Look()))
+        lab = np.zeros(frames[-1].shape, np.uint8)
+        for tag in TAGS:
+            lab[masks[tag]] = _CODE[tag]
+        labels.append(lab)
+    return np.stack(frames), np.stack(labels), geom.mm_per_px(depth), geom.bbox()
