@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +71,13 @@ def _labels(root: Path) -> dict[str, str]:
 
 
 def find_usb_drives(root: Path = Path("/"),
-                    statvfs: Callable[[str], os.statvfs_result] = os.statvfs) -> list[UsbDrive]:
-    """Mounted partitions of removable disks, in /proc/mounts order; [] when none or /proc is unreadable."""
+                    statvfs: Callable[[str], os.statvfs_result] = os.statvfs,
+                    mount_roots: Sequence[str] | None = None) -> list[UsbDrive]:
+    """Mounted partitions of removable disks, in /proc/mounts order; [] when none or /proc is unreadable.
+
+    ``mount_roots`` (settings ``usb.mount_roots``, e.g. /media, /mnt, /run/media) limits where a drive may be
+    mounted; None accepts any mount point.
+    """
     root = Path(root)
     try:
         mounts = (root / "proc" / "mounts").read_text().splitlines()
@@ -85,6 +90,9 @@ def find_usb_drives(root: Path = Path("/"),
         if len(parts) < 4 or not parts[0].startswith("/dev/"):
             continue
         dev, mnt, fs, opts = parts[0], _unescape(parts[1]), parts[2], parts[3].split(",")
+        if mount_roots is not None and not any(
+                mnt == r.rstrip("/") or mnt.startswith(r.rstrip("/") + "/") for r in mount_roots):
+            continue
         part = os.path.basename(dev)
         disk = _disk_of(part)
         if not _is_removable(root, disk):

@@ -57,6 +57,12 @@ def test_finds_only_removable_mounts(tmp_path):
     assert drives[1].read_only and drives[2].label == "VIAUSB"
 
 
+def test_mount_roots_limit(tmp_path):
+    root = _fake_root(tmp_path)
+    assert find_usb_drives(root, statvfs=_statvfs, mount_roots=["/mnt", "/run/media"]) == []
+    assert len(find_usb_drives(root, statvfs=_statvfs, mount_roots=["/media/"])) == 3
+
+
 def test_no_proc_means_no_drives(tmp_path):
     assert find_usb_drives(tmp_path) == []
 

@@ -159,3 +159,37 @@ def test_sync_state_summary():
     assert exam_sync_state([("sent", None, ""), ("pending", None, "")]).state == "sending"
     s = exam_sync_state([("sent", None, ""), ("failed", 50.0, "down"), ("failed", 40.0, "down")])
     assert (s.state, s.next_retry_at, s.waiting, s.last_error) == ("waiting", 40.0, 2, "down")
+
+
+def test_target_registry(tmp_path):
+    import pytest
+
+    from device.errors import ConfigError
+    from device.sync.cstore import CStoreTarget
+    from device.sync.dicomweb import DicomWebClient
+    from device.sync.targets import target_from_settings, worker_from_settings
+
+    class S:
+        target = "dicomweb"
+        dicomweb_url = "https://pacs.example/dicom-web"
+        auth = "none"
+        username = ""
+        secret_file = ""
+        ca_bundle = ""
+        verify_tls = True
+        cstore_host = "pacs.example"
+        cstore_port = 104
+        cstore_ae_title = "PACS"
+        calling_ae_title = "CARDIOCART"
+        retry_initial_s = 3
+        retry_max_s = 90
+    assert isinstance(target_from_settings(S), DicomWebClient)
+    w = worker_from_settings(MemoryOutbox(), S)
+    assert w.backoff.initial_s == 3 and w.backoff.max_s == 90
+    S.target = "cstore"
+    assert isinstance(target_from_settings(S), CStoreTarget)
+    S.target = "none"
+    assert target_from_settings(S) is None and worker_from_settings(MemoryOutbox(), S) is None
+    S.target = "ftp"
+    with pytest.raises(ConfigError, match="dicomweb"):
+        target_from_settings(S)
