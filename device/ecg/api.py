@@ -1,0 +1,48 @@
+"""The functions other layers call: read a file or an array, analyse, write every output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.ecg import export
+from device.ecg.imageio import load_image
+from device.ecg.reader import read_ecg_image
+from device.ecg.report import EcgAnalysis, analyse
+from device.ecg.types import EcgReading
+
+
+@dataclass(frozen=True)
+class PaperEcgResult:
+    """A read printout: the digitised ``reading`` and its ``analysis`` (measurements, rhythm, screens)."""
+
+    reading: EcgReading
+    analysis: EcgAnalysis
+
+
+def read_and_analyse(image: np.ndarray, **kw) -> PaperEcgResult:
+    """``image`` uint8 (H, W, 3) RGB -> digitised + analysed. Raises InputError naming the failed step."""
+    reading = read_ecg_image(image, **kw)
+    return PaperEcgResult(reading, analyse(reading.signals_mv, reading.fs_hz))
+
+
+def write_outputs(result: PaperEcgResult, out_dir: str | Path, stem: str, source: str = "") -> dict[str, Path]:
+    """Write ``stem``.csv/.json/.png, the WFDB pair and the DICOM 12-lead waveform into ``out_dir``."""
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    r, a = result.reading, result.analysis
+    paths = {
+        "csv": export.write_csv(d / f"{stem}.csv", r.signals_mv, r.fs_hz),
+        "json": export.write_json(d / f"{stem}.json", export.reading_dict(r, a, source)),
+        "png": export.write_png(d / f"{stem}.png", export.overlay_image(r)),
+        "wfdb": export.write_wfdb(d, stem, r.signals_mv, r.fs_hz, [f"layout {r.layout.name}", "digitised paper ECG"]),
+        "dicom": export.write_dicom(d / f"{stem}.dcm", r.signals_mv, r.fs_hz, description=f"Paper ECG {stem}"),
+    }
+    return paths
+
+
+def read_file(path: str | Path, **kw) -> PaperEcgResult:
+    """Load a PNG/JPEG/TIFF/BMP/PDF and read it."""
+    return read_and_analyse(load_image(path), **kw)
