@@ -105,6 +105,7 @@ def render_pdf(doc: ReportDoc, font: Path | None = None) -> bytes:
             t.row(row)
     for s in doc.sections:
         pdf.ln(2)
+        _need(pdf, 30)  # keep a section title with its header row and first rows
         pdf.set_font(_FAMILY, size=12)
         pdf.cell(w, 7, s.title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(_FAMILY, size=9)
@@ -119,6 +120,7 @@ def render_pdf(doc: ReportDoc, font: Path | None = None) -> bytes:
     pdf.set_font(_FAMILY, size=10)
     if doc.key_images:
         pdf.ln(3)
+        _need(pdf, 70)  # keep the heading with the first row of images
         pdf.set_font(_FAMILY, size=12)
         pdf.cell(w, 7, L["key_images"], new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(_FAMILY, size=9)
@@ -141,6 +143,12 @@ def render_pdf(doc: ReportDoc, font: Path | None = None) -> bytes:
     return bytes(pdf.output())
 
 
+def _need(pdf: FPDF, mm: float) -> None:
+    """Start a new page unless ``mm`` millimetres are left on this one."""
+    if pdf.get_y() + mm > pdf.page_break_trigger:
+        pdf.add_page()
+
+
 def _images(pdf: _ReportPDF, doc: ReportDoc) -> None:
     """Key images two per row, 85 mm wide, each with its caption underneath."""
     from PIL import Image
@@ -153,8 +161,8 @@ def _images(pdf: _ReportPDF, doc: ReportDoc) -> None:
         h = min(col_w * ratio, 80.0)
         wi = h / ratio
         col = i % 2
-        if col == 0 and pdf.get_y() + h + 8 > pdf.page_break_trigger:
-            pdf.add_page()
+        if col == 0:
+            _need(pdf, h + 8)
         if col == 0:
             row_y = pdf.get_y()
             pdf._row_y = row_y  # type: ignore[attr-defined]

@@ -70,3 +70,25 @@ def test_missing_font_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("CARDIOCART_CJK_FONT", str(tmp_path / "absent.ttc"))
     with pytest.raises(FontMissingError, match="fonts-wqy-zenhei"):
         render_pdf(sample_report())
+
+
+def test_long_report_spans_pages_with_disclaimer_on_each(tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    from device.reports.model import KeyImage, ReportMeasurement, Section
+    d = sample_report("echo", "zh-CN")
+    secs = tuple(Section(f"节 {i}", tuple(ReportMeasurement(f"m{i}_{j}", j * 1.5, "mm", f"测量 {i}.{j}", 1, 10,
+                                                             "解读文字" * 8, "model", "1.0") for j in range(8)))
+                 for i in range(5))
+    img = np.tile(np.arange(200, dtype=np.uint8), (300, 1))
+    d = dataclasses.replace(d, sections=secs, key_images=tuple(KeyImage.from_array(img, f"图像 {k}", key=str(k))
+                                                               for k in range(5)),
+                            free_text="很长的意见。" * 300)
+    text = _pdf_text(render_pdf(d), tmp_path)
+    pages = text.split("\f")
+    pages = [p for p in pages if p.strip()]
+    assert len(pages) >= 4
+    assert all(DISCLAIMER_ZH in p for p in pages)  # footer on every page
+    assert "测量 4.7" in text and "图像 4" in text
