@@ -56,6 +56,18 @@ def read_clip(path: Path, mm_per_px: float | None) -> tuple[np.ndarray, tuple[fl
     return np.stack([f.pixels for f in frs]), frs[0].spacing_rc
 
 
+def _sector_bbox(frames: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The imaging fan from the live-echo screen handling (device.echo.screen) when it is installed, else None
+    (device.lv.segment then finds the lit, moving area itself)."""
+    try:
+        from device.echo.screen import find_sector
+    except ImportError:
+        return None
+    peak = np.clip(np.max(frames[: min(len(frames), 8)], axis=0), 0, 255).astype(np.uint8)
+    sector = find_sector(peak)
+    return sector.bbox if sector is not None else None
+
+
 def run_measure(args: argparse.Namespace) -> int:
     from device.lv.casetable import interpret, load_case_table
     from device.lv.echo import ApicalResult, measure_clip
@@ -70,7 +82,7 @@ def run_measure(args: argparse.Namespace) -> int:
     if frames.shape[0] < 2:
         raise InputError("a single frame cannot give ED and ES; give a cine clip covering at least one beat")
     model = load_lv_model("echo")
-    res = measure_clip(frames, cal, model, args.view)
+    res = measure_clip(frames, cal, model, args.view, bbox=_sector_bbox(frames))
     records = res.records()
     out = {"file": str(args.path), "view": records[0].view if records else args.view,
            "model": res.model, "model_version": res.model_version,

@@ -58,3 +58,17 @@ def test_equalise_spreads_grey_levels_and_refuses_blank():
         equalise(np.full((20, 20), 7.0))
     rgb = np.dstack([img, img, img])
     assert np.mean(np.abs(equalise(rgb).astype(int) - eq) <= 2) > 0.99
+
+
+def test_report_section_rows_and_alerts():
+    from device.lv.report import lv_report_section
+    recs = records_from({"ef_pct": 32.0, "lvidd_mm": 50.0, "cavity_area_mm2": 900.0}, view="biplane",
+                        model="lv_seg 1.0.0 int8", model_version="1.0.0", frames=(0, 8))
+    sec = lv_report_section(recs, "male")
+    rows = {r.name: r for r in sec.rows}
+    assert rows["ef_pct"].alert and rows["ef_pct"].reference == "52-73 %"
+    assert rows["lvidd_mm"].interpretation == "normal" and not rows["lvidd_mm"].alert
+    assert rows["cavity_area_mm2"].interpretation == "no reference"
+    assert len(sec.alerts) == 1 and "ejection fraction" in sec.alerts[0]
+    assert sec.disclaimer_en and sec.disclaimer_zh
+    assert rows["ef_pct"].model == "lv_seg 1.0.0 int8" and rows["ef_pct"].frames == (0, 8)
