@@ -45,6 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--eject", action="store_true", help="eject the drive afterwards")
     b.set_defaults(func=_bundle)
 
+    w = sub.add_parser("send", help="send DICOM files to a PACS by DICOMweb STOW-RS (skips what it holds)")
+    w.add_argument("files", type=Path, nargs="+")
+    w.add_argument("--url", required=True, help="DICOMweb root, e.g. https://pacs/dicom-web")
+    w.add_argument("--user", default="", help="HTTP basic user (password from --secret-file)")
+    w.add_argument("--secret-file", type=Path, help="file holding the password, or the bearer token without --user")
+    w.add_argument("--ca-bundle", default="", help="PEM file to verify the PACS's certificate")
+    w.set_defaults(func=_send)
+
 
 def _sample(args: argparse.Namespace) -> int:
     from device.reports import serialize
@@ -140,4 +148,36 @@ def _bundle(args: argparse.Namespace) -> int:
     print(f"{res.path}\t{res.n_files} files\t{res.size_bytes} bytes\tverified")
     if drive is not None and args.eject:
         print(f"ejected ({eject(drive)})")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    from device.sync.dicomweb import DicomWebClient, DicomWebConfig
+
+    secret = ""
+    if args.secret_file:
+        try:
+            secret = args.secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InputError(f"cannot read secret file {args.secret_file}: {exc.strerror}") from None
+    client = DicomWebClient(DicomWebConfig(args.url, username=args.user, password=secret if args.user else "",
+                                           bearer_token="" if args.user else secret,
+                                           verify=args.ca_bundle or True))
+    sent = held = 0
+    for path in args.files:
+        try:
+            data = path.read_bytes()
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            study, sop = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
+        except (OSError, InvalidDicomError, AttributeError) as exc:
+            raise InputError(f"{path} is not a readable DICOM file with study and SOP UIDs ({exc})") from None
+        if client.holds(study, sop):
+            held += 1
+            continue
+        client.send(data, study, sop)
+        sent += 1
+    print(f"sent {sent}, already on the PACS {held}")
     return 0

@@ -145,3 +145,27 @@ def test_pacs_answering_errors(tmp_path):
         assert sorted(pacs.sop_instance_uids()) == sorted(o.sop_instance_uid for o in objs)
     finally:
         pacs.stop()
+
+
+def test_cli_send_is_idempotent(orthanc, tmp_path):  # noqa: F811
+    import subprocess
+    import sys
+
+    from device.paths import REPO_ROOT
+    from device.reports.dicom.exam import write_objects
+    paths = write_objects(_objects()[:3], tmp_path)
+
+    def send(*files):
+        return subprocess.run([sys.executable, "-m", "device", "export", "send", *map(str, files), "--url",
+                               orthanc.dicomweb_url], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    r = send(*paths)
+    assert r.returncode == 0 and "sent 3, already on the PACS 0" in r.stdout
+    r = send(*paths)
+    assert r.returncode == 0 and "sent 0, already on the PACS 3" in r.stdout
+    assert len(orthanc.sop_instance_uids()) == 3
+    (tmp_path / "junk.dcm").write_bytes(b"junk")
+    r = send(tmp_path / "junk.dcm")
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and len(r.stderr.splitlines()) == 1
+    orthanc.stop()
+    r = send(*paths)
+    assert r.returncode == 2 and "unreachable" in r.stderr and len(r.stderr.splitlines()) == 1

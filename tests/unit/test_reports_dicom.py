@@ -152,3 +152,18 @@ def test_bad_image_rejected():
     ident = identity_from_report(sample_report())
     with pytest.raises(InputError):
         build_secondary_capture(np.zeros((4, 4), np.float32), ident, content_key="k", content_datetime=NOW)
+
+
+def test_stable_uid_always_valid():
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text(max_size=40), min_size=1, max_size=4))
+    def check(parts):
+        u = stable_uid(*parts)
+        assert re.fullmatch(r"2\.25\.(0|[1-9][0-9]*)", u) and len(u) <= 44
+        assert stable_uid(*parts) == u
+    check()
