@@ -37,6 +37,7 @@ def _uuid(*parts: str) -> str:
 def diagnostic_report_bundle(doc: ReportDoc, pdf: bytes | None = None) -> dict[str, Any]:
     """The report as a FHIR R4 ``Bundle`` (type ``transaction``) dict; ``json.dumps`` it to send or save."""
     study = doc.exam.study_uid
+    key = f"{doc.kind}-{doc.language}-v{doc.version}"  # signing updates (PUT) the same resources: status -> final
     pid = _uuid(study, "fhir", "patient", doc.patient.patient_id)
     entries: list[dict[str, Any]] = [_entry("Patient", pid, _patient(doc))]
     devices: dict[str, str] = {}
@@ -52,10 +53,10 @@ def diagnostic_report_bundle(doc: ReportDoc, pdf: bytes | None = None) -> dict[s
     status = _status(doc)
     obs_ids = []
     for i, (section, m) in enumerate((s.title, m) for s in doc.sections for m in s.measurements):
-        oid = _uuid(study, "fhir", "obs", doc.content_key, str(i), m.name)
+        oid = _uuid(study, "fhir", "obs", key, str(i), m.name)
         obs_ids.append(oid)
         entries.append(_entry("Observation", oid, _observation(doc, m, section, oid, pid, devices, status)))
-    rid = _uuid(study, "fhir", "report", doc.content_key)
+    rid = _uuid(study, "fhir", "report", key)
     code, display = _REPORT_CODES[doc.kind]
     svc, svc_display = _SERVICE[doc.kind]
     report: dict[str, Any] = {

@@ -188,6 +188,9 @@ class ReportDoc:
     title: str = ""
 
     def __post_init__(self) -> None:
+        for name in ("sections", "key_images"):
+            if not isinstance(getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.kind not in KINDS:
             raise InputError(f"report kind '{self.kind}' is unknown; use one of {', '.join(KINDS)}")
         if self.language not in LANGUAGES:
@@ -221,8 +224,12 @@ class ReportDoc:
 
     @property
     def content_key(self) -> str:
-        """Stable key of this report version for DICOM UIDs: kind, language and version."""
-        return f"{self.kind}-{self.language}-v{self.version}"
+        """Stable key of this report's content for DICOM UIDs: kind, language, version and signed/draft.
+
+        A version's content is fixed once made (edits make new versions), except that signing adds the signature,
+        so the signed state is part of the key: a draft sent earlier never hides the signed report on a PACS.
+        """
+        return f"{self.kind}-{self.language}-v{self.version}-{'signed' if self.signed else 'draft'}"
 
 
 _EDITABLE = {"sections", "key_images", "free_text", "title", "patient", "exam"}

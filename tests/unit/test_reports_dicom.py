@@ -123,6 +123,10 @@ def test_uids_stable_on_reexport_and_new_per_version():
     assert c[0].sop_instance_uid != a[0]          # a new report version is a new PDF object
     assert c[1].sop_instance_uid == a[1]          # the same key image keeps its UID
     assert all(len(u) <= 64 and u.startswith("2.25.") for u in a)
+    signed = sign(d, "Dr. Roe", NOW)
+    s_objs = build_report_objects(signed, render_pdf(signed))
+    assert s_objs[0].sop_instance_uid != a[0]     # the signed PDF never hides behind the draft's UID
+    assert s_objs[1].to_bytes() == build_report_objects(d, None)[0].to_bytes()  # same key image, same bytes
 
 
 def test_chinese_report_objects_validate(tmp_path):

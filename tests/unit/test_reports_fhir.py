@@ -72,3 +72,10 @@ def test_name_normalisation():
     assert concept_for("echo", "hr_bpm").code == "8867-4"
     c = concept_for("perfusion", "summed_stress_score_with_long_name")
     assert c.is_local and len(c.code) <= 16
+
+
+def test_signing_updates_the_same_fhir_resources():
+    d = sample_report("ecg")
+    draft, final = diagnostic_report_bundle(d), diagnostic_report_bundle(sign(d, "Dr. Roe", NOW))
+    assert [e["request"]["url"] for e in draft["entry"]] == [e["request"]["url"] for e in final["entry"]]
+    assert _by_type(final, "DiagnosticReport")[0]["status"] == "final"

@@ -16,7 +16,7 @@ _TITLES = {"echo": ("42148-7", "Echocardiography Report"),
 
 def build_encapsulated_pdf(pdf: bytes, ident: ExamIdentity, *, kind: str, content_key: str, title: str,
                            content_datetime: dt.datetime, instance_number: int = 1) -> DicomObject:
-    """Wrap ``pdf`` bytes. ``content_key`` (e.g. ``"echo-en-v2"``) makes the SOP Instance UID stable per version."""
+    """Wrap ``pdf`` bytes. ``content_key`` (``ReportDoc.content_key``) makes the SOP Instance UID stable per version."""
     if not pdf.startswith(b"%PDF-"):
         raise InputError("the report to encapsulate is not a PDF; render it with device.reports.pdf first")
     uid = sop_uid(ident.study_uid, "pdf", content_key)

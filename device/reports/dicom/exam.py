@@ -18,7 +18,8 @@ def build_report_objects(doc: ReportDoc, pdf: bytes | None = None) -> list[Dicom
     """The exam's objects for ``doc``: PDF (if ``pdf`` bytes are given), one SC per key image (bullseyes in their
     own series), and the echo SR when ``doc.kind == "echo"`` and it has measurements.
 
-    Content date/time is the signing time (or the exam time for a draft), so rebuilding gives identical objects.
+    Content date/time is the signing time (or the exam time for a draft) for the PDF and SR, and the exam time
+    for key images, so rebuilding gives identical objects.
     """
     when = doc.signature.signed_at if doc.signature else doc.exam.exam_datetime
     ident = identity_from_report(doc)
@@ -30,7 +31,7 @@ def build_report_objects(doc: ReportDoc, pdf: bytes | None = None) -> list[Dicom
     for n, k in enumerate(doc.key_images, start=1):
         objs.append(build_secondary_capture(k.to_array(), ident, content_key=k.key, caption=k.caption,
                                            series_kind="bullseye" if k.kind == "bullseye" else "sc",
-                                           instance_number=n, content_datetime=when))
+                                           instance_number=n, content_datetime=doc.exam.exam_datetime))
     if doc.kind == "echo" and doc.measurements:
         objs.append(build_echo_sr(doc, content_datetime=when, instance_number=doc.version))
     return objs
