@@ -118,7 +118,10 @@ class SyncWorker:
             self.outbox.mark_failed(item.id, str(exc), None)
             log.warning("outbox item %s refused by %s: %s", item.id, self.target.name, exc)
             return Outcome(item.id, item.sop_uid, "rejected", str(exc), None)
-        except SyncError as exc:  # unreachable, 5xx, auth: retry later
+        except Exception as exc:  # unreachable, 5xx, auth, or an unexpected fault: keep the item, retry later
+            if not isinstance(exc, SyncError):
+                log.exception("outbox item %s: unexpected error from %s", item.id, self.target.name)
+                exc = SyncError(f"unexpected error while sending ({type(exc).__name__}: {exc}); will retry")
             self.consecutive_failures += 1
             delay = self.backoff.delay_s(max(self.consecutive_failures, item.attempts + 1), self.rng)
             retry_at = self.clock() + delay
@@ -151,7 +154,12 @@ class SyncWorker:
             on_outcome: Callable[[Outcome], None] | None = None) -> None:
         """Loop until ``stop`` is set: handle due items, sleep ``idle_s`` (or until the pause ends) otherwise."""
         while not stop.is_set():
-            o = self.step()
+            try:
+                o = self.step()
+            except Exception:  # the outbox itself failed (e.g. database busy): wait and try again
+                log.exception("sync worker: outbox error; retrying in %.1f s", idle_s)
+                stop.wait(idle_s)
+                continue
             if o is not None:
                 if on_outcome:
                     on_outcome(o)

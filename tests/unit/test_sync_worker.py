@@ -193,3 +193,33 @@ def test_target_registry(tmp_path):
     S.target = "ftp"
     with pytest.raises(ConfigError, match="dicomweb"):
         target_from_settings(S)
+
+
+def test_unexpected_error_keeps_item_for_retry():
+    clock, box, pacs, w = _setup(1)
+
+    def boom(*a):
+        raise ValueError("bad header")
+    pacs.send = boom
+    o = w.step()
+    assert o.result == "retry" and "ValueError" in o.error
+    assert box.rows[1].state == "failed" and box.rows[1].retry_at is not None
+
+
+def test_run_survives_outbox_errors():
+    clock, box, pacs, w = _setup(1)
+    calls = {"n": 0}
+    real = box.claim_next
+
+    def flaky():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database is locked")
+        return real()
+    box.claim_next = flaky
+    stop = threading.Event()
+    t = threading.Thread(target=w.run, args=(stop, 0.01, lambda o: stop.set()))
+    t.start()
+    t.join(5)
+    stop.set()
+    assert box.states() == {"2.25.1.0": "sent"}
