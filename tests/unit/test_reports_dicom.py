@@ -111,6 +111,12 @@ def test_sr_content(echo_files):
     assert nums[("LN", "8867-4")][:2] == (72.0, "/min")
     assert ("99CCART", "echo.gls") in nums  # no LOINC code for GLS here: local code system
     assert len(nums) == len(d.measurements)
+    key = next(it for it in ds.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "121180")
+    refs = [it.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for it in key.ContentSequence]
+    assert refs == [o.sop_instance_uid for o in objs if o.kind == "sc"]
+    ev = ds.CurrentRequestedProcedureEvidenceSequence[0]
+    assert ev.StudyInstanceUID == d.exam.study_uid
+    assert [r.ReferencedSOPInstanceUID for r in ev.ReferencedSeriesSequence[0].ReferencedSOPSequence] == refs
 
 
 def test_uids_stable_on_reexport_and_new_per_version():

@@ -28,12 +28,14 @@ def build_report_objects(doc: ReportDoc, pdf: bytes | None = None) -> list[Dicom
         objs.append(build_encapsulated_pdf(pdf, ident, kind=doc.kind, content_key=doc.content_key,
                                            title=report_title(doc), content_datetime=when,
                                            instance_number=doc.version))
+    images: list[DicomObject] = []
     for n, k in enumerate(doc.key_images, start=1):
-        objs.append(build_secondary_capture(k.to_array(), ident, content_key=k.key, caption=k.caption,
+        images.append(build_secondary_capture(k.to_array(), ident, content_key=k.key, caption=k.caption,
                                            series_kind="bullseye" if k.kind == "bullseye" else "sc",
                                            instance_number=n, content_datetime=doc.exam.exam_datetime))
+    objs += images
     if doc.kind == "echo" and doc.measurements:
-        objs.append(build_echo_sr(doc, content_datetime=when, instance_number=doc.version))
+        objs.append(build_echo_sr(doc, content_datetime=when, instance_number=doc.version, key_images=images))
     return objs
 
 

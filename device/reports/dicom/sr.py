@@ -18,6 +18,7 @@ Tree::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
 
@@ -40,8 +41,13 @@ _SITES = {
 _LANG = {"en": ("en-US", "English (United States)"), "zh-CN": ("zh-CN", "Chinese (China)")}
 
 
-def build_echo_sr(doc: ReportDoc, *, content_datetime: dt.datetime, instance_number: int = 1) -> DicomObject:
-    """The echo measurements of ``doc`` as a Comprehensive SR; SOP Instance UID stable per report version."""
+def build_echo_sr(doc: ReportDoc, *, content_datetime: dt.datetime, instance_number: int = 1,
+                  key_images: Sequence[DicomObject] = ()) -> DicomObject:
+    """The echo measurements of ``doc`` as a Comprehensive SR; SOP Instance UID stable per report version.
+
+    ``key_images``: the exam's Secondary Capture objects, referenced from a "Key Images" container (IMAGE items)
+    and listed in the Current Requested Procedure Evidence Sequence.
+    """
     if doc.kind != "echo":
         raise InputError(f"the structured report is built for echo reports; this one is '{doc.kind}'")
     if not doc.measurements:
@@ -86,6 +92,9 @@ def build_echo_sr(doc: ReportDoc, *, content_datetime: dt.datetime, instance_num
     if doc.free_text.strip():
         summary.insert(0, _text("CONTAINS", ("121073", "DCM", "Impression"), doc.free_text))
     items.append(_container(("121111", "DCM", "Summary"), summary))
+    if key_images:
+        items.append(_container(("121180", "DCM", "Key Images"), [_image(o) for o in key_images]))
+        ds.CurrentRequestedProcedureEvidenceSequence = [_evidence(ident.study_uid, key_images)]
     ds.ContentSequence = items
     if any(concept_for("echo", m.name).is_local for m in doc.measurements):
         scheme = Dataset()
@@ -119,6 +128,37 @@ def _num(m: ReportMeasurement) -> Dataset:
                                 _text("HAS CONCEPT MOD", ("111003", "DCM", "Algorithm Version"),
                                       m.model_version or "unknown")]
     return item
+
+
+def _ref(o: DicomObject) -> Dataset:
+    r = Dataset()
+    r.ReferencedSOPClassUID = o.sop_class_uid
+    r.ReferencedSOPInstanceUID = o.sop_instance_uid
+    return r
+
+
+def _image(o: DicomObject) -> Dataset:
+    d = Dataset()
+    d.RelationshipType = "CONTAINS"
+    d.ValueType = "IMAGE"
+    d.ReferencedSOPSequence = [_ref(o)]
+    return d
+
+
+def _evidence(study_uid: str, objs: Sequence[DicomObject]) -> Dataset:
+    by_series: dict[str, list[DicomObject]] = {}
+    for o in objs:
+        by_series.setdefault(str(o.dataset.SeriesInstanceUID), []).append(o)
+    study = Dataset()
+    study.StudyInstanceUID = study_uid
+    series_items = []
+    for series_uid, members in by_series.items():
+        s = Dataset()
+        s.SeriesInstanceUID = series_uid
+        s.ReferencedSOPSequence = [_ref(o) for o in members]
+        series_items.append(s)
+    study.ReferencedSeriesSequence = series_items
+    return study
 
 
 def _ds_value(x: float) -> str:
