@@ -1,0 +1,55 @@
+"""The simulated echo probe as a frame source (demo, tests, benchmarks); every frame carries its ground truth."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from device.drivers.base import Pacer, SourceFrame
+from device.sim.echo_probe import Segment, SimulatedProbe
+
+
+class SimProbeSource:
+    """Screens from `SimulatedProbe`. `realtime` paces at `fps`; `max_frames` ends the stream (None = endless)."""
+
+    name = "sim"
+
+    def __init__(self, sim_seed: int = 0, width: int = 640, height: int = 480, fps: float = 30.0,
+                 realtime: bool = True, max_frames: int | None = None,
+                 script: tuple[Segment, ...] | None = None, seed: int | None = None, **_ignored):
+        self.seed = sim_seed if seed is None else seed
+        self.size = (int(width), int(height))
+        self.fps = float(fps)
+        self.realtime = realtime
+        self.max_frames = max_frames
+        self.script = script
+        self.probe: SimulatedProbe | None = None
+        self._stopped = False
+
+    def open(self) -> None:
+        self.probe = SimulatedProbe(self.script, self.size, self.fps, seed=self.seed)
+        self._stopped = False
+
+    def close(self) -> None:
+        self._stopped = True
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        if self.probe is None:
+            self.open()
+        assert self.probe is not None
+        pacer = Pacer(self.fps if self.realtime else 0)
+        while not self._stopped and (self.max_frames is None or self.probe.index < self.max_frames):
+            rgb, truth = self.probe.next()
+            t = pacer.wait() if self.realtime else time.monotonic_ns()
+            yield SourceFrame(t, rgb, self.probe.index - 1, f"sim:seed{self.seed}", truth.mm_per_px,
+                              truth.sector_bbox, self.fps, truth)

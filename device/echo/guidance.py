@@ -1,0 +1,78 @@
+"""Probe guidance: the model's correction label -> words a sonographer uses, an arrow for the UI, and smoothing.
+
+Labels (the model's guidance head, see models/echo_view/manifest.json "guidance_labels"):
+hold, rotate_cw, rotate_ccw, tilt_up, tilt_down, rock_toward_marker, rock_away_marker, slide_apex, slide_base,
+depth_more, depth_less.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+HINTS_EN = {
+    "hold": "Hold the probe still",
+    "rotate_cw": "Rotate the probe clockwise",
+    "rotate_ccw": "Rotate the probe counter-clockwise",
+    "tilt_up": "Tilt the beam up (toward the head)",
+    "tilt_down": "Tilt the beam down (toward the feet)",
+    "rock_toward_marker": "Rock the probe toward the marker",
+    "rock_away_marker": "Rock the probe away from the marker",
+    "slide_apex": "Slide the probe toward the apex",
+    "slide_base": "Slide the probe toward the base",
+    "depth_more": "Increase the depth",
+    "depth_less": "Decrease the depth",
+}
+HINTS_ZH = {
+    "hold": "保持探头不动",
+    "rotate_cw": "顺时针旋转探头",
+    "rotate_ccw": "逆时针旋转探头",
+    "tilt_up": "声束向头侧倾斜",
+    "tilt_down": "声束向足侧倾斜",
+    "rock_toward_marker": "探头向标记侧摆动",
+    "rock_away_marker": "探头向标记对侧摆动",
+    "slide_apex": "探头向心尖方向滑动",
+    "slide_base": "探头向心底方向滑动",
+    "depth_more": "增加深度",
+    "depth_less": "减小深度",
+}
+# arrow glyph names for the live page (a small SVG set in the UI)
+ARROWS = {
+    "hold": "dot", "rotate_cw": "rotate-cw", "rotate_ccw": "rotate-ccw", "tilt_up": "up", "tilt_down": "down",
+    "rock_toward_marker": "right", "rock_away_marker": "left", "slide_apex": "slide-apex",
+    "slide_base": "slide-base", "depth_more": "depth-plus", "depth_less": "depth-minus",
+}
+
+
+@dataclass(frozen=True)
+class Hint:
+    code: str
+    text_en: str
+    text_zh: str
+    arrow: str
+    confidence: float
+
+
+def hint_for(code: str, confidence: float = 1.0) -> Hint:
+    """The hint for a guidance label; unknown labels become 'hold' (never a crash on a newer model)."""
+    c = code if code in HINTS_EN else "hold"
+    return Hint(c, HINTS_EN[c], HINTS_ZH[c], ARROWS[c], float(confidence))
+
+
+class GuidanceSmoother:
+    """Majority vote of the last `n` guidance labels, so the arrow does not flicker frame to frame."""
+
+    def __init__(self, n: int = 9):
+        self.labels: deque[str] = deque(maxlen=n)
+        self.confs: deque[float] = deque(maxlen=n)
+
+    def update(self, code: str, confidence: float) -> Hint:
+        self.labels.append(code)
+        self.confs.append(confidence)
+        best, count = Counter(self.labels).most_common(1)[0]
+        conf = sum(c for lab, c in zip(self.labels, self.confs) if lab == best) / len(self.labels)
+        return hint_for(best, conf)
+
+    def reset(self) -> None:
+        self.labels.clear()
+        self.confs.clear()
