@@ -177,7 +177,7 @@ def _centre_line(info: dict, first: int, last: int, nz: int) -> np.ndarray:
 
 
 def _extend_apex(sm: np.ndarray, comp: np.ndarray, info: dict, first: int, myo_max: float) -> int:
-    """Walk apically past the segmented apex while a hot spot (>= 30 % of myocardial max) sits on the LV centre
+    """Walk apically past the segmented apex while a hot spot (>= 50 % of myocardial max) sits on the LV centre
     line: a severe apical defect removes the apex from the hottest fuzzy cluster but not from the heart."""
     v = info[first]
     if not np.isfinite(v[1]):
@@ -185,6 +185,6 @@ def _extend_apex(sm: np.ndarray, comp: np.ndarray, info: dict, first: int, myo_m
     rr, cc = np.ogrid[: sm.shape[1], : sm.shape[2]]
     disc = (rr - v[1]) ** 2 + (cc - v[2]) ** 2 <= max(v[3], 3.0) ** 2
     z = first
-    while z - 1 >= 0 and sm[z - 1][disc].max() >= 0.3 * myo_max and first - (z - 1) <= 4:
+    while z - 1 >= 0 and sm[z - 1][disc].max() >= 0.5 * myo_max and first - (z - 1) <= 4:
         z -= 1
     return z

@@ -218,3 +218,49 @@ def random_study(seed: int, p_abnormal: float = 0.6, orientation: str = "short_a
     off = tuple(float(v) for v in rng.normal(0, 6, 3))
     return simulate_study(defects, ph, orientation=orientation, apex_first=bool(rng.random() < 0.5),
                           offset_mm=off, seed=int(rng.integers(1 << 31)))
+
+
+def write_nm_dicom(path: str, counts: np.ndarray, voxel_mm: tuple[float, float, float],
+                   orientation: str = "short_axis", series_description: str = "STRESS SA",
+                   modality: str = "NM") -> None:
+    """Write a volume as one multi-frame DICOM file (NM tomo or PET) for demos and tests.
+
+    orientation "transaxial": ImageOrientationPatient [1,0,0,0,1,0] (slices along +z, LPS); "short_axis": an oblique
+    plane (rows/columns not along the patient axes) and ImageType naming the reformat.
+    """
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.20" if modality == "NM" else "1.2.840.10008.5.1.4.1.1.128"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = modality
+    ds.PatientName, ds.PatientID = "SIM^SPECT", "SIM0001"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SeriesDescription = series_description
+    if orientation == "transaxial":
+        iop = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "TRANSAXIAL"]
+    else:
+        iop = [0.7071, 0.7071, 0.0, 0.4082, -0.4082, -0.8165]
+        ds.ImageType = ["DERIVED", "SECONDARY", "RECON TOMO", "SHORT_AXIS"]
+    scale = float(counts.max()) / 30000.0 if counts.max() > 30000 else 1.0
+    px = np.round(counts / scale).astype(np.uint16)
+    ds.NumberOfFrames = px.shape[0]
+    ds.Rows, ds.Columns = px.shape[1], px.shape[2]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelSpacing = [f"{voxel_mm[1]:.4f}", f"{voxel_mm[2]:.4f}"]
+    ds.SliceThickness = f"{voxel_mm[0]:.4f}"
+    ds.SpacingBetweenSlices = f"{voxel_mm[0]:.4f}"
+    ds.RescaleSlope, ds.RescaleIntercept = f"{scale:.6g}", "0"
+    det = pydicom.Dataset()
+    det.ImageOrientationPatient = iop
+    det.ImagePositionPatient = [0.0, 0.0, 0.0]
+    ds.DetectorInformationSequence = pydicom.Sequence([det])
+    ds.PixelData = px.tobytes()
+    ds.save_as(str(path), enforce_file_format=True)

@@ -1,0 +1,192 @@
+"""``analyse_study``: a stress (and optional rest) perfusion volume -> polar maps, 17 segments, territories, report.
+
+Pipeline (patent 000): orientation -> short-axis stack (re-oriented from transaxial when needed) -> fuzzy c-means
+myocardium, slices apex -> base -> classical polar map (the reference the scores use) and network 1's polar map
+(slice + two neighbours -> ring; shown with its agreement with the classical map) -> 17 segments -> normal limits,
+extent/severity per territory, rest/stress reversibility -> network 2's LAD/LCX/RCA risk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from device import DISCLAIMER_EN, DISCLAIMER_ZH
+from device.errors import InputError
+from device.perfusion.geometry import SEGMENT_NAMES, SEGMENT_TERRITORY, TERRITORIES, segment_means
+from device.perfusion.io import check_counts
+from device.perfusion.networks import network_rings, territory_risk
+from device.perfusion.normals import NormalLimits, load_normals
+from device.perfusion.polar import rings_to_polar, slice_rings
+from device.perfusion.reorient import SA_ANGLE_DEG, AxisEstimate, estimate_long_axis, reorient_to_short_axis
+from device.perfusion.scoring import DefectScores, score
+from device.perfusion.segment import LvSegmentation, segment_lv
+
+
+@dataclass(frozen=True)
+class TerritoryResult:
+    """One coronary territory: network-2 probability and the rule-based scores (percent of territory pixels)."""
+
+    territory: str
+    prob_at_risk: float
+    at_risk: bool
+    extent_pct: float
+    severity_sd: float
+    severity_pct: float
+    summed_stress_score: int
+    rest_extent_pct: float | None
+    reversible_extent_pct: float | None
+    summed_rest_score: int | None
+    summed_difference_score: int | None
+
+
+@dataclass(frozen=True)
+class LvGeometry:
+    """Where the LV was found: apex and base slice of the (apex-first) SA stack, whether the input's slice order
+    was reversed, whether it was re-oriented from transaxial (with the long axis and its angle to the slices)."""
+
+    first_slice: int
+    last_slice: int
+    flipped: bool
+    reoriented: bool
+    axis_lps: tuple[float, float, float] | None
+    axis_angle_to_slices_deg: float | None
+    sa_voxel_mm: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class PerfusionResult:
+    """Polar maps: (N_RINGS, N_SECTORS) float32 percent of max, ring 0 apex (see ``geometry``); segments: (17,)
+    float32, AHA order; short_axis: the apex-first SA stress stack (n, rows, cols) float32 for display."""
+
+    polar_stress_pct: np.ndarray
+    polar_rest_pct: np.ndarray | None
+    polar_network_pct: np.ndarray | None
+    network_agreement_mae_pct: float | None
+    segments_stress_pct: np.ndarray
+    segments_rest_pct: np.ndarray | None
+    scores: DefectScores
+    territories: tuple[TerritoryResult, ...]
+    lv: LvGeometry
+    short_axis: np.ndarray
+    models: tuple[str, ...]
+    normals: str
+    disclaimer_en: str = DISCLAIMER_EN
+    disclaimer_zh: str = DISCLAIMER_ZH
+
+    def to_json_dict(self) -> dict:
+        """The ``segments.json`` document: 17 values, territory risks, extent and severity, models, disclaimer."""
+        s = self.scores
+
+        def seg_rows(vals: np.ndarray | None, sc: np.ndarray | None) -> list | None:
+            if vals is None:
+                return None
+            return [{"segment": i + 1, "name": SEGMENT_NAMES[i], "territory": SEGMENT_TERRITORY[i],
+                     "value_pct": round(float(vals[i]), 1), "score": int(sc[i]) if sc is not None else None}
+                    for i in range(17)]
+
+        return {
+            "segments_stress": seg_rows(self.segments_stress_pct, s.segment_score_stress),
+            "segments_rest": seg_rows(self.segments_rest_pct, s.segment_score_rest),
+            "territories": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in t.__dict__.items()}
+                            for t in self.territories],
+            "summed_stress_score": s.sss, "summed_rest_score": s.srs, "summed_difference_score": s.sds,
+            "total_extent_pct": round(s.total_extent_pct, 2),
+            "network_polar_agreement_mae_pct": (round(self.network_agreement_mae_pct, 2)
+                                                if self.network_agreement_mae_pct is not None else None),
+            "lv": {k: v for k, v in self.lv.__dict__.items()},
+            "polar_map": {"source": "classical (maximum count between endo- and epicardium)",
+                          "units": "percent of map maximum", "ring0": "apex",
+                          "sector0": "lateral, counter-clockwise through anterior"},
+            "models": list(self.models), "normals": self.normals,
+            "disclaimer": self.disclaimer_en, "disclaimer_zh": self.disclaimer_zh,
+        }
+
+
+def _tilt_deg(seg: LvSegmentation, voxel_mm: tuple[float, float, float]) -> float:
+    zs = np.arange(seg.first, seg.last + 1)
+    if len(zs) < 2:
+        return 90.0
+    d = (seg.centres[zs[-1]] - seg.centres[zs[0]]) / (zs[-1] - zs[0])
+    return float(np.degrees(np.arctan(np.hypot(d[0] * voxel_mm[1], d[1] * voxel_mm[2]) / voxel_mm[0])))
+
+
+def to_short_axis(stress: np.ndarray, voxel_mm: tuple[float, float, float], rest: np.ndarray | None,
+                  orientation: str, direction: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float, float], AxisEstimate | None]:
+    """SA stacks for stress (and rest) plus their voxel size; re-orients transaxial/oblique input."""
+    if orientation in ("unknown", "auto"):
+        try:
+            _, seg = segment_lv(stress)
+            if _tilt_deg(seg, voxel_mm) < SA_ANGLE_DEG:
+                return stress, rest, voxel_mm, None
+        except InputError:
+            pass
+        orientation = "transaxial"
+    if orientation == "short_axis":
+        return stress, rest, voxel_mm, None
+    # one long axis for both phases, estimated on their sum (rest fills in what a stress defect hides)
+    both = stress / max(float(stress.max()), 1e-9) + (rest / max(float(rest.max()), 1e-9) if rest is not None else 0)
+    sa, step, est = reorient_to_short_axis(both, voxel_mm, direction)
+    from device.perfusion.reorient import DEFAULT_DIRECTION, _index_to_lps, resample_short_axis
+
+    m = _index_to_lps(np.asarray(voxel_mm, np.float64), DEFAULT_DIRECTION if direction is None else direction)
+    n = sa.shape[0]
+    sa_s = resample_short_axis(stress, m, est.centre_lps, est.apex_lps, n, step)
+    sa_r = resample_short_axis(rest, m, est.centre_lps, est.apex_lps, n, step) if rest is not None else None
+    return sa_s, sa_r, (step, step, step), est
+
+
+def _polar(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, LvSegmentation]:
+    sa, seg = segment_lv(stack)
+    rings, _ = slice_rings(sa, seg)
+    return sa, rings_to_polar(rings), seg
+
+
+def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | float, rest: np.ndarray | None = None,
+                  orientation: str = "short_axis", direction: np.ndarray | None = None,
+                  normals: NormalLimits | None = None, variant: str | None = None,
+                  use_networks: bool = True) -> PerfusionResult:
+    """Analyse a perfusion study.
+
+    stress, rest: (nz, ny, nx) counts (any real dtype, >= 0); voxel_mm: (dz, dy, dx) or one number;
+    orientation: "short_axis" (slices across the LV long axis, rows anterior -> inferior, columns septal ->
+    lateral; either slice order), "transaxial" (index axes along ``direction``, default DICOM LPS z, y, x) or
+    "auto"; normals: defaults to the shipped database; variant: model variant (fp32, int8, tflite).
+    Raises InputError (no heart, empty, not re-orientable) or ModelError (model files missing/altered).
+    """
+    vx = tuple(float(v) for v in np.broadcast_to(np.asarray(voxel_mm, np.float64), (3,)))
+    st = check_counts(stress, "stress volume")
+    rs = check_counts(rest, "rest volume") if rest is not None else None
+    if rs is not None and rs.shape != st.shape:
+        raise InputError(f"rest {rs.shape} and stress {st.shape} volumes differ in shape; give matching volumes")
+    normals = normals or load_normals()
+    sa_s, sa_r, sa_vx, est = to_short_axis(st, vx, rs, orientation, direction)
+    stack, polar_s, seg = _polar(sa_s)
+    polar_r = seg_r = None
+    if sa_r is not None:
+        _, polar_r, _ = _polar(sa_r)
+        seg_r = segment_means(polar_r)
+    seg_s = segment_means(polar_s)
+    sc = score(polar_s, seg_s, normals, polar_r, seg_r)
+    models: list[str] = []
+    polar_net = mae = None
+    if use_networks:
+        rings_net, tag1 = network_rings(stack, seg, (sa_vx[1], sa_vx[2]), variant)
+        polar_net = rings_to_polar(rings_net)
+        mae = float(np.abs(polar_net - polar_s).mean())
+        risk = territory_risk(polar_s, variant)
+        models += [tag1, risk.model]
+        prob, at = risk.prob, risk.at_risk
+    else:
+        prob = {t: float("nan") for t in TERRITORIES}
+        at = {t: False for t in TERRITORIES}
+    terr = tuple(TerritoryResult(t.territory, prob[t.territory], at[t.territory], t.extent_pct, t.severity_sd,
+                                 t.severity_pct, t.summed_stress_score, t.rest_extent_pct, t.reversible_extent_pct,
+                                 t.summed_rest_score, t.summed_difference_score) for t in sc.territories)
+    lv = LvGeometry(seg.first, seg.last, seg.flipped, est is not None,
+                    tuple(float(v) for v in est.apex_lps) if est is not None else None,
+                    est.angle_to_slices_deg if est is not None else None, sa_vx)
+    return PerfusionResult(polar_s, polar_r, polar_net, mae, seg_s, seg_r, sc, terr, lv, stack, tuple(models),
+                           normals.name)

@@ -1,0 +1,78 @@
+"""Simulated perfusion training data shared by the perfusion recipes, cached under ``var/training_cache``.
+
+Seed ranges never overlap: training 100000+, recipe validation 200000+, normals 300000+; the evaluation in
+``device/eval/perfusion.py`` uses 900000+, so no reported number comes from a study any recipe saw.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from device.errors import InputError
+from device.paths import REPO_ROOT
+from device.perfusion.geometry import TERRITORIES
+from device.perfusion.networks import ring_inputs
+from device.perfusion.polar import rings_to_polar, slice_rings
+from device.perfusion.segment import segment_lv
+from device.sim.spect import random_study
+
+CACHE = REPO_ROOT / "var" / "training_cache"
+TRAIN_SEED0, VAL_SEED0, NORMAL_SEED0 = 100_000, 200_000, 300_000
+CROP_PX, CROP_MM = 28, 3.2
+
+
+def study_arrays(seed: int, p_abnormal: float, with_rings: bool) -> dict | None:
+    """Classical stress/rest polar maps (+ network-1 samples) of one random study; None if segmentation fails."""
+    s = random_study(seed, p_abnormal)
+    out: dict = {"at_risk": np.array([s.at_risk[t] for t in TERRITORIES], np.float32),
+                 "severity": np.array([max([d.severity for d in s.defects if d.territory == t] or [0.0])
+                                       for t in TERRITORIES], np.float32)}
+    for phase, vol in (("stress", s.stress), ("rest", s.rest)):
+        try:
+            stack, seg = segment_lv(vol)
+        except InputError:
+            return None
+        rings, _ = slice_rings(stack, seg)
+        out[f"polar_{phase}"] = rings_to_polar(rings)
+        if with_rings:
+            out[f"x_{phase}"] = ring_inputs(stack, seg, s.voxel_mm[1:], CROP_PX, CROP_MM).astype(np.float16)
+            out[f"y_{phase}"] = (rings / seg.myo_max).astype(np.float32)
+            out[f"n_{phase}"] = np.array(len(rings))
+    return out
+
+
+def dataset(name: str, seed0: int, n: int, p_abnormal: float = 0.6, with_rings: bool = False) -> dict:
+    """Arrays for n studies (seeds seed0..seed0+n-1), cached as ``var/training_cache/<name>.npz``."""
+    path = CACHE / f"{name}_{seed0}_{n}_{int(with_rings)}.npz"
+    if path.is_file():
+        return dict(np.load(path))
+    t0 = time.time()
+    rows, failed = [], 0
+    for seed in range(seed0, seed0 + n):
+        r = study_arrays(seed, p_abnormal, with_rings)
+        if r is None:
+            failed += 1
+        else:
+            rows.append(r)
+    data = {k: np.stack([r[k] for r in rows]) for k in ("at_risk", "severity", "polar_stress", "polar_rest")}
+    if with_rings:
+        for k in ("x_stress", "y_stress", "x_rest", "y_rest"):
+            data[k] = np.concatenate([r[k] for r in rows])
+        for k in ("n_stress", "n_rest"):
+            data[k] = np.stack([r[k] for r in rows])
+    data["failed"] = np.array(failed)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **data)
+    print(f"{name}: {len(rows)} studies ({failed} failed segmentation) in {time.time() - t0:.0f} s")
+    return data
+
+
+def load_or_make(name: str, seed0: int, n: int, **kw) -> dict:
+    return dataset(name, seed0, n, **kw)
+
+
+def cache_path() -> Path:
+    return CACHE
