@@ -92,12 +92,20 @@ def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | N
             pts.append((x, y))
             y_prev = y
             continue
-        # a stroke: enter at the end nearest the previous point, leave at the other (trim half the line width)
+        # a stroke: enter at the end nearest the previous point, leave at the end nearest the next run; when
+        # both are at the same end the column holds a peak (up and back down): three points
         a2, b2 = a + 1.0, b - 1.0
-        first, second = (a2, b2) if abs(a2 - y_prev) <= abs(b2 - y_prev) else (b2, a2)
-        pts.append((x - 0.25, first))
-        pts.append((x + 0.25, second))
-        y_prev = second
+        y_next = 0.5 * sum(chosen[k + 1]) if k + 1 < len(chosen) else y_prev
+        enter_top = abs(a2 - y_prev) <= abs(b2 - y_prev)
+        leave_top = abs(a2 - y_next) <= abs(b2 - y_next)
+        if enter_top == leave_top:
+            end, tip = (a2, b2) if enter_top else (b2, a2)
+            pts += [(x - 0.33, end), (x, tip), (x + 0.33, end)]
+            y_prev = end
+        else:
+            first, second = (a2, b2) if enter_top else (b2, a2)
+            pts += [(x - 0.25, first), (x + 0.25, second)]
+            y_prev = second
     return np.asarray(pts, np.float32)
 
 
