@@ -259,7 +259,8 @@ def correct(doc: ReportDoc, reason: str, **changes: Any) -> ReportDoc:
 def sign(doc: ReportDoc, signer: str, now: dt.datetime) -> ReportDoc:
     """The same version, signed by ``signer`` at ``now`` (timezone-aware). A signed report cannot be re-signed."""
     if doc.signed:
-        raise SignedReportError(f"report version {doc.version} is already signed by {doc.signature.signer}")  # type: ignore[union-attr]
+        who = doc.signature.signer if doc.signature else ""
+        raise SignedReportError(f"report version {doc.version} is already signed by {who}")
     if not signer.strip():
         raise InputError("a signature needs the signer's name")
     if now.tzinfo is None:

@@ -132,6 +132,6 @@ def eject(drive: UsbDrive, run: Callable[..., subprocess.CompletedProcess] = sub
             if i > 0:  # unmounted but power-off refused: the data is safe
                 return f"{method} (unmounted; power-off refused)"
             msg = (r.stderr or r.stdout or "").strip().splitlines()
-            raise UserError(f"could not eject USB drive {drive.label} ({msg[-1] if msg else 'exit ' + str(r.returncode)})"
-                            "; close anything using it and try again")
+            why = msg[-1] if msg else f"exit {r.returncode}"
+            raise UserError(f"could not eject USB drive {drive.label} ({why}); close anything using it and try again")
     return method

@@ -18,7 +18,7 @@ from device.sync.memory_outbox import MemoryOutbox
 from device.sync.worker import Backoff, SyncWorker
 from tests.integration.orthanc import OrthancProcess, orthanc  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.pacs
+pytestmark = [pytest.mark.pacs, pytest.mark.slow]
 
 
 class Counting:

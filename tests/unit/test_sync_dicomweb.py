@@ -53,8 +53,9 @@ def _handler(pacs: Pacs):
                 return self._reply(pacs.status, {})
             uid = parts[0][:32].decode(errors="replace").strip()
             if pacs.failed_reason is not None:
-                return self._reply(409, {"00081198": {"vr": "SQ", "Value": [
-                    {"00081155": {"vr": "UI", "Value": [uid]}, "00081197": {"vr": "US", "Value": [pacs.failed_reason]}}]}})
+                failed = {"00081155": {"vr": "UI", "Value": [uid]},
+                          "00081197": {"vr": "US", "Value": [pacs.failed_reason]}}
+                return self._reply(409, {"00081198": {"vr": "SQ", "Value": [failed]}})
             pacs.held.add(uid)
             return self._reply(200, {"00081199": {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": [uid]}}]}})
 

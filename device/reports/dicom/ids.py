@@ -52,7 +52,8 @@ def series_uid(study_uid: str, series_kind: str) -> str:
 def sop_uid(study_uid: str, object_kind: str, content_key: str) -> str:
     """The SOP Instance UID of an object: same (study, kind, key) -> same UID, so re-export never duplicates.
 
-    ``content_key`` identifies the content within the exam: e.g. ``ReportDoc.content_key`` (``"echo-en-v2-signed"``) for a report,
+    ``content_key`` identifies the content within the exam: e.g. ``ReportDoc.content_key``
+    (``"echo-en-v2-signed"``) for a report,
     the key image's content key, ``"ecg-12lead"`` for a waveform.
     """
     if not study_uid or not object_kind:
