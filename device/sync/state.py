@@ -21,11 +21,11 @@ class ExamSyncState:
 
 
 def exam_sync_state(rows: Iterable[tuple[str, float | None, str]]) -> ExamSyncState:
-    """``rows``: (outbox state, retry_at, last_error) per object of the exam; states as in MemoryOutbox
-    (pending, claimed, sent, failed with retry_at, failed without retry_at)."""
+    """``rows``: (outbox state, retry_at, last_error) per object of the exam. States: pending, claimed/sending,
+    sent, failed (with retry_at: waiting for the PACS), rejected (or failed without retry_at: refused)."""
     rows = list(rows)
     sent = sum(1 for s, _, _ in rows if s == "sent")
-    refused = [(s, r, e) for s, r, e in rows if s == "failed" and r is None]
+    refused = [(s, r, e) for s, r, e in rows if s == "rejected" or (s == "failed" and r is None)]
     waiting = [(s, r, e) for s, r, e in rows if s == "failed" and r is not None]
     retries = [r for _, r, _ in waiting if r is not None]
     errs = [e for _, _, e in refused + waiting if e]

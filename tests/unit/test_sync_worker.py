@@ -159,6 +159,8 @@ def test_sync_state_summary():
     assert exam_sync_state([("sent", None, ""), ("pending", None, "")]).state == "sending"
     s = exam_sync_state([("sent", None, ""), ("failed", 50.0, "down"), ("failed", 40.0, "down")])
     assert (s.state, s.next_retry_at, s.waiting, s.last_error) == ("waiting", 40.0, 2, "down")
+    r = exam_sync_state([("sent", None, ""), ("rejected", 0.0, "HTTP 409"), ("sending", 0.0, "")])
+    assert (r.state, r.failed, r.last_error) == ("failed", 1, "HTTP 409")
 
 
 def test_target_registry(tmp_path):
