@@ -177,3 +177,31 @@ def test_stable_uid_always_valid():
         assert re.fullmatch(r"2\.25\.(0|[1-9][0-9]*)", u) and len(u) <= 44
         assert stable_uid(*parts) == u
     check()
+
+
+def test_adopt_ecg_waveform_into_the_exam(tmp_path):
+    """The 12-lead waveform written by device.ecg gets the same patient/study as the report objects and a
+    stable UID; adoption adds no dciodvfy error of its own."""
+    ecg_export = pytest.importorskip("device.ecg.export")
+    from device.reports.dicom.adopt import adopt
+    from device.reports.dicom.common import write
+
+    d = sample_report("ecg")
+    rng = np.random.default_rng(0)
+    raw = ecg_export.dicom_waveform(rng.normal(0, 0.2, (2500, 12)), 500.0, patient_name="X", patient_id="Y")
+    raw_path = tmp_path / "raw.dcm"
+    raw.save_as(raw_path, enforce_file_format=True)
+    ident = identity_from_report(d)
+    a = adopt(raw, ident, kind="ecg", content_key="12lead", content_datetime=d.exam.exam_datetime)
+    b = adopt(raw, ident, kind="ecg", content_key="12lead", content_datetime=d.exam.exam_datetime)
+    assert a.sop_instance_uid == b.sop_instance_uid == sop_uid(d.exam.study_uid, "ecg", "12lead")
+    p = write(a, tmp_path / "ecg.dcm")
+    ds = pydicom.dcmread(p)
+    pdf_ds = build_report_objects(d, render_pdf(d))[0].dataset
+    for key in ("PatientID", "PatientName", "StudyInstanceUID", "AccessionNumber", "StudyDate"):
+        assert str(getattr(ds, key)) == str(getattr(pdf_ds, key)), key
+    assert ds.SeriesNumber == 100 and ds.Modality == "ECG"
+    assert np.array_equal(ds.waveform_array(0), raw.waveform_array(0))
+    before = {ln for ln in dciodvfy(raw_path) if ln.startswith("Error")}
+    after = {ln for ln in dciodvfy(p) if ln.startswith("Error")}
+    assert after <= before, after - before
