@@ -94,7 +94,9 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     t["grid"] = time.perf_counter()
     sharp = traces.sharpness(flat[::2, ::2])
     if not grid_found:
-        if sharp < MIN_SHARPNESS:
+        # a blurred printout still has contrast (grid colour, traces); a blank sheet has none
+        contrast = float(flat[::4, ::4].std())
+        if sharp < MIN_SHARPNESS and contrast > 8.0:
             raise InputError(f"too blurred: the photo is out of focus (sharpness {sharp:.0f}); hold still, tap to "
                              "focus and retake", step="too blurred")
         raise InputError("no grid: no ECG grid could be found on the paper; photograph the printout flat with "

@@ -43,7 +43,7 @@ def synthetic_ecg(rng: np.random.Generator, *, hr_bpm: float | None = None, kind
     while tb < 10.3:
         beats.append(tb)
         tb += rr * (rng.uniform(0.6, 1.4) if kind == "afib" else rng.uniform(0.97, 1.03))
-    qrs_w = 0.028 if kind == "wide_qrs" else 0.011
+    qrs_w = 0.032 if kind == "wide_qrs" else 0.016
     # per-lead amplitudes (P, Q, R, S, T) in mV for the two limb generators and the six chest leads
     base = {"I": (0.08, -0.05, 0.7, -0.1, 0.2), "II": (0.12, -0.05, 1.0, -0.15, 0.3),
             "V1": (0.06, 0.0, 0.25, -0.9, -0.05), "V2": (0.06, 0.0, 0.5, -1.2, 0.4), "V3": (0.06, 0.0, 0.8, -0.8, 0.4),
