@@ -117,9 +117,12 @@ def to_short_axis(stress: np.ndarray, voxel_mm: tuple[float, float, float], rest
                   ) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float, float], AxisEstimate | None]:
     """SA stacks for stress (and rest) plus their voxel size; re-orients transaxial/oblique input."""
     if orientation in ("unknown", "auto"):
+        # short axis when the LV centre barely moves across slices, or the estimated long axis runs along them
         try:
             _, seg = segment_lv(stress)
-            if _tilt_deg(seg, voxel_mm) < SA_ANGLE_DEG:
+            if _tilt_deg(seg, voxel_mm) < 10.0:
+                return stress, rest, voxel_mm, None
+            if estimate_long_axis(stress, voxel_mm, direction).angle_to_slices_deg < SA_ANGLE_DEG:
                 return stress, rest, voxel_mm, None
         except InputError:
             pass

@@ -101,6 +101,24 @@ def render_bullseye(polar_pct: np.ndarray, segments_pct: np.ndarray, title: str 
     return img
 
 
+def render_slices(stack: np.ndarray, first: int, last: int, n: int = 8, tile: int = 96) -> np.ndarray:
+    """A row of ``n`` short-axis slices evenly from apex (``first``) to base (``last``), hot colour map, each
+    ``tile`` px, labelled apex/base; for showing beside the bullseye. Returns (H, W, 3) uint8 RGB."""
+    zs = np.linspace(first, last, n).round().astype(int)
+    ref = float(np.percentile(stack[first:last + 1], 99.9)) or 1.0
+    tiles = []
+    for z in zs:
+        g = np.clip(stack[z] / ref * 255, 0, 255).astype(np.uint8)
+        g = cv2.resize(g, (tile, tile), interpolation=cv2.INTER_LINEAR)
+        tiles.append(cv2.applyColorMap(g, cv2.COLORMAP_HOT)[:, :, ::-1])
+    img = np.full((tile + 22, n * (tile + 4), 3), 255, np.uint8)
+    for k, t in enumerate(tiles):
+        img[:tile, k * (tile + 4): k * (tile + 4) + tile] = t
+    cv2.putText(img, "apex", (2, tile + 16), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "base", (img.shape[1] - 44, tile + 16), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
 def write_bullseye_png(path: Path, image_rgb: np.ndarray) -> Path:
     """Write an RGB image as PNG; returns the path."""
     path = Path(path)
