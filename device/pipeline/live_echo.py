@@ -1,0 +1,264 @@
+"""The live echo loop: source -> bounded drop-oldest queue -> view/quality/guidance on every frame -> gate events,
+protocol and best-clip capture, delivered through callbacks.
+
+    loop = LiveEcho(make_source("sim"), ViewClassifier.from_loaded(load_model("echo_view")),
+                    protocol=["PLAX", "A4C"], on_event=..., on_clip=..., on_frame=...)
+    loop.start(); ...; loop.stop()
+
+Callbacks run on the worker thread and must return quickly: ``on_event(EchoEvent)``, ``on_clip(BestClip)``,
+``on_frame(SourceFrame, FrameResult)``. A capture thread reads the source; when no frame arrives for
+`no_frame_timeout_s`, the worker feeds the gate a bad-signal tick, so a pulled cable becomes a "no signal" event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from device.echo.bestclip import BestClip, ClipBuffer
+from device.echo.classify import ViewClassifier
+from device.echo.gate import EchoEvent, GateParams, GateState, StandardViewGate
+from device.echo.prep import ViewOutput
+from device.echo.protocol import ExamProtocol
+from device.echo.screen import Sector, find_sector
+from device.echo.signal import check_signal, thumbnail
+from device.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The loop's result for one frame: gate state, model output (None without a fan), latency from capture to
+    result (ms), the fan's bbox and the pixel size when known, and the model tag."""
+
+    index: int
+    t_mono_ns: int
+    state: GateState
+    output: ViewOutput | None
+    latency_ms: float
+    sector_bbox: tuple[int, int, int, int] | None
+    mm_per_px: float | None
+    model: str
+
+
+class DropOldestQueue:
+    """A bounded FIFO; putting into a full queue discards the oldest item (live video must not lag)."""
+
+    def __init__(self, maxlen: int):
+        self.items: deque[Any] = deque()
+        self.maxlen = maxlen
+        self.dropped = 0
+        self.cv = threading.Condition()
+        self.closed = False
+
+    def put(self, item: Any) -> None:
+        with self.cv:
+            if len(self.items) >= self.maxlen:
+                self.items.popleft()
+                self.dropped += 1
+            self.items.append(item)
+            self.cv.notify()
+
+    def get(self, timeout: float) -> Any | None:
+        with self.cv:
+            if not self.items and not self.closed:
+                self.cv.wait(timeout)
+            return self.items.popleft() if self.items else None
+
+    def close(self) -> None:
+        with self.cv:
+            self.closed = True
+            self.cv.notify_all()
+
+
+class LiveEcho:
+    def __init__(self, source: Iterable, classifier: ViewClassifier, protocol: list[str] | None = None,
+                 params: GateParams = GateParams(), clip_s: float = 3.0, queue_size: int = 4,
+                 on_event: Callable[[EchoEvent], None] | None = None,
+                 on_clip: Callable[[BestClip], None] | None = None,
+                 on_frame: Callable[[Any, FrameResult], None] | None = None,
+                 sector_every_s: float = 1.0, no_frame_timeout_s: float = 1.0, frozen_frames: int = 15,
+                 clock: Callable[[], int] = time.monotonic_ns, buffer_mb: int = 256):
+        self.source = source
+        self.clf = classifier
+        self.protocol = ExamProtocol(protocol) if protocol else None
+        self.params = params
+        self.gate = StandardViewGate(classifier.labels, params)
+        self.clip_s = clip_s
+        self.buffer = ClipBuffer(max_s=clip_s + params.hold_s + 2.0, max_bytes=buffer_mb * 2 ** 20)
+        self.queue = DropOldestQueue(queue_size)
+        self.on_event, self.on_clip, self.on_frame = on_event, on_clip, on_frame
+        self.sector_every_s = sector_every_s
+        self.no_frame_timeout_s = no_frame_timeout_s
+        self.frozen_frames = frozen_frames
+        self.clock = clock
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sector: Sector | None = None
+        self._sector_t = 0
+        self._acc: np.ndarray | None = None
+        self._thumb: np.ndarray | None = None
+        self._frozen_run = 0
+        self._pending: tuple[str, int, int] | None = None  # (view, since_ns, deadline_ns) of a clip to save
+        self.latencies_ms: deque[float] = deque(maxlen=5000)
+        self.processed = 0
+        self.source_error: str | None = None
+        self.last: FrameResult | None = None
+        self._t_first: int | None = None
+        self._lock = threading.Lock()
+
+    # -- threads ---------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._capture, name="echo-capture", daemon=True),
+                         threading.Thread(target=self._work, name="echo-infer", daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        for name in ("stop", "close"):
+            fn = getattr(self.source, name, None)
+            if fn is not None:
+                try:
+                    fn()
+                except Exception:  # noqa: BLE001 - a source failing to close must not stop the shutdown
+                    log.exception("closing the source failed")
+                break
+        self.queue.close()
+        for t in self._threads:
+            t.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        for t in self._threads:
+            t.join(timeout)
+
+    def _capture(self) -> None:
+        try:
+            for frame in self.source:
+                if self._stop.is_set():
+                    break
+                self.queue.put(frame)
+        except UserError as exc:  # lost device, unreadable file: say so, keep the worker alive for no-signal ticks
+            self.source_error = str(exc)
+            log.error("echo source stopped: %s", exc)
+        finally:
+            self.queue.close()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            frame = self.queue.get(self.no_frame_timeout_s)
+            if frame is None:
+                if self.queue.closed and self.source_error is None:
+                    return  # a file source ended
+                self.tick_no_frame(self.clock())
+                if self.queue.closed:
+                    self._stop.wait(self.no_frame_timeout_s)
+                continue
+            try:
+                self.process(frame)
+            except UserError as exc:
+                log.error("frame skipped: %s", exc)
+
+    # -- per-frame work (also callable synchronously, e.g. from tests and the benchmark) -----------------------------
+    def tick_no_frame(self, t_ns: int) -> None:
+        state, events = self.gate.update(t_ns, None, self.target, bad_signal=True)
+        self._emit(events)
+        self._finish_clip(t_ns, state)
+
+    @property
+    def target(self) -> str | None:
+        return self.protocol.target if self.protocol else None
+
+    def _update_sector(self, frame: Any) -> Sector | None:
+        px = frame.pixels
+        if self._acc is None or self._acc.shape != px.shape:
+            self._acc = px.copy()
+            self._sector = None
+        else:
+            np.maximum(self._acc, px, out=self._acc)
+        if self._sector is None or (frame.t_mono_ns - self._sector_t) / 1e9 >= self.sector_every_s:
+            self._sector = find_sector(self._acc)
+            self._sector_t = frame.t_mono_ns
+            self._acc = px.copy()
+        return self._sector
+
+    def process(self, frame: Any) -> FrameResult:
+        """Run one SourceFrame through signal check, fan, model, gate, buffer and clip capture."""
+        thumb = thumbnail(frame.pixels)
+        sig = check_signal(thumb, self._thumb)
+        self._thumb = thumb
+        self._frozen_run = self._frozen_run + 1 if sig.frozen else 0
+        bad = sig.black or self._frozen_run >= self.frozen_frames
+        sector = None if bad else self._update_sector(frame)
+        out = self.clf(frame.pixels, sector) if sector is not None else None
+        state, events = self.gate.update(frame.t_mono_ns, out, self.target, bad_signal=bad)
+        if out is not None and state.view is not None:
+            self.buffer.add(frame.t_mono_ns, frame.pixels, state.view,
+                            out.quality if state.view == out.view else 0.0)
+        for e in events:
+            if e.kind == "standard_view" and self._pending is None and e.view is not None:
+                since = e.t_mono_ns - int((self.params.hold_s + 0.5) * 1e9)
+                self._pending = (e.view, since, e.t_mono_ns + int(self.clip_s * 1e9))
+        self._emit(events)
+        self._finish_clip(frame.t_mono_ns, state, frame)
+        now = self.clock()
+        lat = (now - frame.t_mono_ns) / 1e6
+        res = FrameResult(frame.index, frame.t_mono_ns, state, out, lat, sector.bbox if sector else None,
+                          frame.mm_per_px, self.clf.tag)
+        with self._lock:
+            self.latencies_ms.append(lat)
+            self.processed += 1
+            self._t_first = self._t_first or now
+            self.last = res
+        if self.on_frame:
+            self.on_frame(frame, res)
+        return res
+
+    def _finish_clip(self, t_ns: int, state: GateState, frame: Any = None) -> None:
+        if self._pending is None:
+            return
+        view, since, deadline = self._pending
+        if t_ns < deadline and state.status in ("holding", "standard") and state.view == view:
+            return
+        self._pending = None
+        thr = self.params.quality_threshold - self.params.hysteresis
+        clip = self.buffer.best(view, self.clip_s, min_quality=thr, since_ns=since,
+                                mm_per_px=getattr(frame, "mm_per_px", None) if frame is not None else None,
+                                sector_bbox=self._sector.bbox if self._sector else None, model=self.clf.tag)
+        if clip is None:
+            return
+        if self.on_clip:
+            self.on_clip(clip)
+        advanced = self.protocol.mark_captured(view, clip.quality_mean) if self.protocol else False
+        nxt = self.target
+        self._emit([EchoEvent("clip_saved", t_ns, view, nxt, clip.quality_mean, None,
+                              f"{view} loop saved ({clip.duration_s:.1f} s, quality {clip.quality_mean:.2f})",
+                              f"已保存 {view} 动态图（{clip.duration_s:.1f} 秒，质量 {clip.quality_mean:.2f}）",
+                              data={"n_frames": int(len(clip.frames)), "advanced": advanced, "next": nxt})])
+        if self.protocol and advanced and self.protocol.done:
+            self._emit([EchoEvent("protocol_done", t_ns, view, None, clip.quality_mean, "standard",
+                                  "All protocol views captured", "方案中的切面已全部采集")])
+
+    def _emit(self, events: list[EchoEvent]) -> None:
+        if self.on_event:
+            for e in events:
+                self.on_event(e)
+
+    # -- numbers for the UI and the benchmark ----------------------------------------------------------------------
+    def stats(self) -> dict[str, float]:
+        with self._lock:
+            lat = np.array(self.latencies_ms, dtype=np.float64)
+            n = self.processed
+            t0 = self._t_first
+        el = (self.clock() - t0) / 1e9 if t0 else 0.0
+        return {"processed": n, "dropped": self.queue.dropped, "fps": n / el if el > 0 else 0.0,
+                "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+                "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan")}
