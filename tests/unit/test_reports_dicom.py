@@ -205,3 +205,18 @@ def test_adopt_ecg_waveform_into_the_exam(tmp_path):
     before = {ln for ln in dciodvfy(raw_path) if ln.startswith("Error")}
     after = {ln for ln in dciodvfy(p) if ln.startswith("Error")}
     assert after <= before, after - before
+
+
+def test_hostile_text_still_valid(tmp_path):
+    import dataclasses
+    d = sample_report("echo")
+    d = dataclasses.replace(
+        d, patient=dataclasses.replace(d.patient, name="Doe\\Jane\x00", patient_id="P\\1\n"),
+        exam=dataclasses.replace(d.exam, accession="A\\B12345678901234567890", institution="Inst\\X\x07",
+                                 description="Echo\\TTE"),
+        free_text="line1\nline2 \\ backslash \x00")
+    objs = build_report_objects(d, render_pdf(d))
+    for p in write_objects(objs, tmp_path):
+        assert [ln for ln in dciodvfy(p) if ln.startswith("Error")] == [], p.name
+        ds = pydicom.dcmread(p)
+        assert ds.PatientID == "P 1" and len(ds.AccessionNumber) <= 16 and "\\" not in str(ds.PatientName)

@@ -12,7 +12,8 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 import device
 from device.fsutil import atomic_write_bytes
-from device.reports.dicom.ids import SERIES_NUMBERS, ExamIdentity, apply_identity, series_uid, stable_uid
+from device.reports.dicom.ids import SERIES_NUMBERS, ExamIdentity, apply_identity, clean_text, series_uid, \
+    stable_uid
 
 IMPLEMENTATION_CLASS_UID = stable_uid("cardiocart", "implementation", "1")
 IMPLEMENTATION_VERSION = f"CARDIOCART_{device.__version__}"[:16]
@@ -62,7 +63,7 @@ def new_dataset(*, sop_class_uid: str, sop_instance_uid: str, ident: ExamIdentit
     ds.Modality = modality
     ds.SeriesInstanceUID = series_uid(ident.study_uid, series_kind)
     ds.SeriesNumber = SERIES_NUMBERS.get(series_kind, 999)
-    ds.SeriesDescription = series_description[:64]
+    ds.SeriesDescription = clean_text(series_description)
     ds.InstanceNumber = instance_number
     ds.ContentDate = content_datetime.strftime("%Y%m%d")
     ds.ContentTime = content_datetime.strftime("%H%M%S")
@@ -71,7 +72,7 @@ def new_dataset(*, sop_class_uid: str, sop_instance_uid: str, ident: ExamIdentit
     ds.SoftwareVersions = SOFTWARE_VERSION
     ds.DeviceSerialNumber = ""
     if ident.institution:
-        ds.InstitutionName = ident.institution[:64]
+        ds.InstitutionName = clean_text(ident.institution)
     return ds
 
 
@@ -93,5 +94,5 @@ def code_item(value: str, scheme: str, meaning: str) -> Dataset:
     item = Dataset()
     item.CodeValue = value
     item.CodingSchemeDesignator = scheme
-    item.CodeMeaning = meaning[:64]
+    item.CodeMeaning = clean_text(meaning)
     return item

@@ -6,7 +6,7 @@ import datetime as dt
 
 from device.errors import InputError
 from device.reports.dicom.common import ENCAPSULATED_PDF, DicomObject, code_item, new_dataset
-from device.reports.dicom.ids import ExamIdentity, sop_uid
+from device.reports.dicom.ids import ExamIdentity, clean_text, sop_uid
 
 #: LOINC document title per report kind (the Concept Name of the document)
 _TITLES = {"echo": ("42148-7", "Echocardiography Report"),
@@ -27,7 +27,7 @@ def build_encapsulated_pdf(pdf: bytes, ident: ExamIdentity, *, kind: str, conten
     ds.AcquisitionDateTime = content_datetime.strftime("%Y%m%d%H%M%S")
     ds.BurnedInAnnotation = "YES"
     ds.RecognizableVisualFeatures = "NO"
-    ds.DocumentTitle = title[:64]
+    ds.DocumentTitle = clean_text(title)
     code, meaning = _TITLES.get(kind, ("11526-1", "Pathology study"))
     ds.ConceptNameCodeSequence = [code_item(code, "LN", meaning)]
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"

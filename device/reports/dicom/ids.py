@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -77,7 +78,7 @@ class ExamIdentity:
 
     @property
     def study_id(self) -> str:
-        return self.accession[-16:] if self.accession else ""
+        return clean_text(self.accession[-16:], 16)
 
 
 def identity_from_report(doc) -> ExamIdentity:  # doc: device.reports.model.ReportDoc
@@ -88,10 +89,27 @@ def identity_from_report(doc) -> ExamIdentity:  # doc: device.reports.model.Repo
                         study_datetime=e.exam_datetime, study_description=e.description, institution=e.institution)
 
 
+_CTRL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def clean_text(s: str, max_len: int = 64) -> str:
+    """A single-valued short string for SH/LO/PN/CS: no control characters, no backslash (the DICOM value
+    separator), at most ``max_len`` characters."""
+    return _CTRL.sub(" ", s).strip()[:max_len]
+
+
+_LONG_CTRL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def clean_long_text(s: str, max_len: int = 10240) -> str:
+    """Text for ST/LT/UT: control characters other than tab, line feed, form feed and carriage return removed."""
+    return _LONG_CTRL.sub("", s)[:max_len]
+
+
 def dicom_person_name(name: str) -> str:
     """"Doe, Jane" or "Jane Doe" -> "Doe^Jane"; "王小明" -> "王^小明" (a 2-3 character Chinese name: one-character
     family name first, the common case); a name already in DICOM form is kept."""
-    n = name.strip()
+    n = clean_text(name, 64)
     if "^" in n:
         return n
     if "," in n:
@@ -112,7 +130,7 @@ def apply_identity(ds: Dataset, ident: ExamIdentity) -> None:
     text = " ".join([ident.patient_name, ident.study_description, ident.institution])
     ds.SpecificCharacterSet = "ISO_IR 192" if not text.isascii() else "ISO_IR 100"
     ds.PatientName = dicom_person_name(ident.patient_name)
-    ds.PatientID = ident.patient_id
+    ds.PatientID = clean_text(ident.patient_id, 64)
     ds.PatientBirthDate = ident.patient_birth_date.strftime("%Y%m%d") if ident.patient_birth_date else ""
     ds.PatientSex = ident.patient_sex
     ds.StudyInstanceUID = ident.study_uid
@@ -120,6 +138,6 @@ def apply_identity(ds: Dataset, ident: ExamIdentity) -> None:
     ds.StudyTime = ident.study_datetime.strftime("%H%M%S")
     ds.ReferringPhysicianName = ""
     ds.StudyID = ident.study_id
-    ds.AccessionNumber = ident.accession[:16]
+    ds.AccessionNumber = clean_text(ident.accession, 16)
     if ident.study_description:
-        ds.StudyDescription = ident.study_description[:64]
+        ds.StudyDescription = clean_text(ident.study_description)

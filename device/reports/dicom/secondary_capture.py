@@ -8,7 +8,7 @@ import numpy as np
 
 from device.errors import InputError
 from device.reports.dicom.common import SECONDARY_CAPTURE, DicomObject, new_dataset
-from device.reports.dicom.ids import ExamIdentity, sop_uid
+from device.reports.dicom.ids import ExamIdentity, clean_long_text, sop_uid
 
 
 def build_secondary_capture(image: np.ndarray, ident: ExamIdentity, *, content_key: str, caption: str = "",
@@ -38,8 +38,8 @@ def build_secondary_capture(image: np.ndarray, ident: ExamIdentity, *, content_k
     ds.TimeOfSecondaryCapture = content_datetime.strftime("%H%M%S")
     ds.BurnedInAnnotation = "YES"
     if caption:
-        ds.ImageComments = caption[:10240]
-        ds.DerivationDescription = caption[:1024]
+        ds.ImageComments = clean_long_text(caption, 10240)
+        ds.DerivationDescription = clean_long_text(caption, 1024)
     ds.Rows, ds.Columns = int(arr.shape[0]), int(arr.shape[1])
     ds.BitsAllocated = 8
     ds.BitsStored = 8

@@ -26,7 +26,7 @@ from device.errors import InputError
 from device.reports.codes import LOCAL_DICOM_SCHEME, concept_for, normalise_name, ucum
 from device.reports.dicom.common import COMPREHENSIVE_SR, IMPLEMENTATION_CLASS_UID, DicomObject, code_item, \
     new_dataset
-from device.reports.dicom.ids import dicom_person_name, identity_from_report, sop_uid
+from device.reports.dicom.ids import clean_long_text, clean_text, dicom_person_name, identity_from_report, sop_uid
 from device.reports.model import ReportDoc, ReportMeasurement
 
 _LV = ("87878005", "SCT", "Left ventricle structure")
@@ -65,7 +65,7 @@ def build_echo_sr(doc: ReportDoc, *, content_datetime: dt.datetime, instance_num
         v = Dataset()
         v.VerifyingObserverName = dicom_person_name(doc.signature.signer)
         v.VerifyingObserverIdentificationCodeSequence = []
-        v.VerifyingOrganization = ident.institution or "CardioCart"
+        v.VerifyingOrganization = clean_text(ident.institution) or "CardioCart"
         v.VerificationDateTime = doc.signature.signed_at.strftime("%Y%m%d%H%M%S")
         ds.VerifyingObserverSequence = [v]
     ds.ValueType = "CONTAINER"
@@ -177,7 +177,7 @@ def _item(rel: str, vt: str, concept: tuple[str, str, str], **values: object) ->
 
 
 def _text(rel: str, concept: tuple[str, str, str], text: str) -> Dataset:
-    return _item(rel, "TEXT", concept, TextValue=text)
+    return _item(rel, "TEXT", concept, TextValue=clean_long_text(text, 65536))
 
 
 def _code(rel: str, concept: tuple[str, str, str], value: tuple[str, str, str]) -> Dataset:
