@@ -115,6 +115,7 @@ def write_bundle(files: list[BundleFile], dest_dir: Path, name: str, passphrase:
                 raise
             fh.flush()
             os.fsync(fh.fileno())
+            _drop_cache(fh.fileno())  # so verification reads the drive, not the page cache
         finally:
             try:
                 fh.close()
@@ -158,6 +159,13 @@ def verify_bundle(path: Path, passphrase: str, progress: Progress | None = None)
     except (OSError, KeyError, ValueError, zlib.error, pyzipper.BadZipFile) as exc:
         raise BundleError(f"export bundle {path.name} is unreadable or incomplete ({exc}); export again") from None
     return manifest
+
+
+def _drop_cache(fd: int) -> None:
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except (AttributeError, OSError):
+        pass
 
 
 def _remove(p: Path) -> None:
