@@ -109,3 +109,18 @@ def test_models_used_lists_each_model_once():
     assert d.models_used == ("lv_seg 1.0.0", "lv_strain 0.3.1")
     d2 = edit(d, sections=[Section("x", (ReportMeasurement("hr", 70, "/min"),))])
     assert d2.models_used == ()
+
+
+def test_changes_between_versions():
+    from device.reports.versions import changes
+    v1 = sign(sample_report("ecg"), "Dr. Li", NOW)
+    sec = v1.sections[0]
+    fixed = tuple(dataclasses.replace(m, value=452.0, interpretation="") if m.name == "qtc_ms" else m
+                  for m in sec.measurements)
+    v2 = correct(v1, "QTc re-measured", sections=[dataclasses.replace(sec, measurements=fixed)],
+                 free_text="QTc normal")
+    ch = {c.field: (c.old, c.new) for c in changes(v1, v2)}
+    assert ch["measurement:qtc_ms"] == ("472 ms [≤ 460] (QTc prolonged)", "452 ms [≤ 460]")
+    assert ch["free_text"][1] == "QTc normal"
+    assert set(ch) == {"measurement:qtc_ms", "free_text"}
+    assert changes(v1, v1) == []
