@@ -110,7 +110,7 @@ class SyncWorker:
         if item is None:
             return None
         try:
-            if item.attempts > 0 and self.target.holds(item.study_uid, item.sop_uid):
+            if item.attempts > 0 and self._holds(item):
                 self.outbox.mark_sent(item.id)
                 return self._ok(item, "already_held")
             self.target.send(item.data, item.study_uid, item.sop_uid)
@@ -132,6 +132,13 @@ class SyncWorker:
             return Outcome(item.id, item.sop_uid, "retry", str(exc), retry_at)
         self.outbox.mark_sent(item.id)
         return self._ok(item, "sent")
+
+    def _holds(self, item: OutboxItem) -> bool:
+        try:
+            return self.target.holds(item.study_uid, item.sop_uid)
+        except PacsRejected as exc:  # the PACS cannot answer this query; a resend under the same UID is harmless
+            log.warning("%s cannot say whether it holds %s (%s); sending it", self.target.name, item.sop_uid, exc)
+            return False
 
     def _ok(self, item: OutboxItem, result: str) -> Outcome:
         self.consecutive_failures = 0

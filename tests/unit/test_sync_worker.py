@@ -225,3 +225,17 @@ def test_run_survives_outbox_errors():
     t.join(5)
     stop.set()
     assert box.states() == {"2.25.1.0": "sent"}
+
+
+def test_pacs_that_cannot_answer_the_query_still_gets_the_object():
+    clock, box, pacs, w = _setup(1)
+    pacs.down = True
+    w.step()
+    pacs.down = False
+    clock.t += 100
+
+    def no_qido(study_uid, sop_uid):
+        raise PacsRejected("QIDO not supported (HTTP 400)")
+    pacs.holds = no_qido
+    o = w.step()
+    assert o.result == "sent" and pacs.sends == ["2.25.1.0"]
