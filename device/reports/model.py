@@ -224,13 +224,19 @@ class ReportDoc:
 
     @property
     def content_key(self) -> str:
-        """Stable key of this report's content for DICOM UIDs: kind, language, version and signed/draft.
+        """Stable key of this report's content for DICOM UIDs.
 
-        A version's content is fixed once made (edits make new versions), except that signing adds the signature,
-        so the signed state is part of the key: a draft sent earlier never hides the signed report on a PACS.
+        Signed: ``"<kind>-<language>-v<version>-signed"`` (a signed version never changes). Draft: the same with
+        ``-draft-<hash>`` of the content, because a store may edit a draft in place; so an object sent earlier
+        never hides a later one on a PACS, and re-exporting unchanged content gives the same UID.
         """
-        return f"{self.kind}-{self.language}-v{self.version}-{'signed' if self.signed else 'draft'}"
-
+        base = f"{self.kind}-{self.language}-v{self.version}"
+        if self.signed:
+            return f"{base}-signed"
+        content = repr((self.patient, self.exam, self.sections, tuple(k.key for k in self.key_images),
+                        tuple(k.caption for k in self.key_images), self.free_text, self.title,
+                        self.amends_version, self.amendment_reason))
+        return f"{base}-draft-{hashlib.sha256(content.encode('utf-8')).hexdigest()[:12]}"
 
 _EDITABLE = {"sections", "key_images", "free_text", "title", "patient", "exam"}
 

@@ -7,6 +7,7 @@ as PS3.3 C.12.1.1.9 asks, but dciodvfy only knows the standard designators.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 import subprocess
@@ -133,6 +134,9 @@ def test_uids_stable_on_reexport_and_new_per_version():
     s_objs = build_report_objects(signed, render_pdf(signed))
     assert s_objs[0].sop_instance_uid != a[0]     # the signed PDF never hides behind the draft's UID
     assert s_objs[1].to_bytes() == build_report_objects(d, None)[0].to_bytes()  # same key image, same bytes
+    in_place = dataclasses.replace(d, free_text="draft edited in place by the store")  # same version number
+    assert build_report_objects(in_place, render_pdf(in_place))[0].sop_instance_uid != a[0]
+    assert sign(in_place, "Dr. Roe", NOW).content_key == signed.content_key == "echo-en-v1-signed"
 
 
 def test_chinese_report_objects_validate(tmp_path):
