@@ -105,7 +105,7 @@ def random_geom(rng: np.random.Generator, size: tuple[int, int] | None = None) -
 
 
 def random_look(rng: np.random.Generator) -> Look:
-    return Look(gain=float(rng.uniform(0.7, 1.5)), dyn_range_db=float(rng.uniform(34, 50)),
+    return Look(gain=float(rng.uniform(0.6, 1.25)), dyn_range_db=float(rng.uniform(34, 50)),
                 atten_db_cm=float(rng.uniform(0.3, 0.8)), gamma=float(rng.uniform(1.4, 2.0)),
                 speckle_persist=0.0)
 
@@ -185,10 +185,10 @@ class SimulatedProbe:
         seg, ts = self.script[i], t_s - self._seg_t0
         s0, s1 = self._start.scaled(), self._end.scaled()
         if ts < seg.approach_s:
-            w = np.exp(-4.0 * ts / seg.approach_s)
+            w = 0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * ts / seg.approach_s))  # eases into the view
             s = s0 * w
         elif ts < seg.approach_s + seg.hold_s:
-            s = s0 * np.exp(-4.0)
+            s = s0 * 0.02
         else:
             s = s1 * (ts - seg.approach_s - seg.hold_s) / seg.leave_s
         self._jitter = 0.9 * self._jitter + 0.1 * self.rng.normal(0, 0.35, 5)
