@@ -111,27 +111,33 @@ def find_usb_drives(root: Path = Path("/"),
 
 def eject(drive: UsbDrive, run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
           which: Callable[[str], str | None] = shutil.which, sync: Callable[[], None] = os.sync) -> str:
-    """Flush and unmount ``drive`` (and power it off with udisks). Returns the method used.
+    """Flush and unmount ``drive``, then power it off when udisks can. Returns the method used.
 
-    Raises UserError naming the drive when unmounting fails (a file may still be open on it).
+    Tries ``udisksctl unmount`` first, then ``umount`` (e.g. when udisks is not allowed to unmount a drive that
+    another service mounted). Raises UserError naming the drive when nothing could unmount it.
     """
     sync()
-    if which("udisksctl"):
-        cmds = [["udisksctl", "unmount", "-b", drive.device, "--no-user-interaction"],
-                ["udisksctl", "power-off", "-b", f"/dev/{drive.disk}", "--no-user-interaction"]]
-        method = "udisksctl"
-    elif which("umount"):
-        cmds = [["umount", str(drive.mountpoint)]]
-        method = "umount"
-    else:
-        raise UserError(f"cannot eject {drive.label}: neither udisksctl nor umount is installed; wait a few "
-                        "seconds and remove the drive")
-    for i, cmd in enumerate(cmds):
+    reasons: list[str] = []
+
+    def attempt(cmd: list[str]) -> bool:
         r = run(cmd, capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
-            if i > 0:  # unmounted but power-off refused: the data is safe
-                return f"{method} (unmounted; power-off refused)"
             msg = (r.stderr or r.stdout or "").strip().splitlines()
-            why = msg[-1] if msg else f"exit {r.returncode}"
-            raise UserError(f"could not eject USB drive {drive.label} ({why}); close anything using it and try again")
+            reasons.append(msg[-1] if msg else f"{cmd[0]} exit {r.returncode}")
+        return r.returncode == 0
+
+    has_udisks = bool(which("udisksctl"))
+    if has_udisks and attempt(["udisksctl", "unmount", "-b", drive.device, "--no-user-interaction"]):
+        method = "udisksctl"
+    elif which("umount") and attempt(["umount", str(drive.mountpoint)]):
+        method = "umount"
+    elif not reasons:
+        raise UserError(f"cannot eject {drive.label}: neither udisksctl nor umount is installed; wait a few "
+                        "seconds and remove the drive")
+    else:
+        raise UserError(f"could not eject USB drive {drive.label} ({'; '.join(reasons)}); close anything using "
+                        "it and try again")
+    if has_udisks and not attempt(["udisksctl", "power-off", "-b", f"/dev/{drive.disk}",
+                                   "--no-user-interaction"]):
+        return f"{method} (unmounted; power-off refused)"  # unmounted: the data is safe
     return method

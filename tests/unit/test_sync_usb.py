@@ -98,6 +98,18 @@ def test_eject_falls_back_to_umount_and_reports_busy():
     assert calls == [["umount", "/media/x"]]
 
 
+def test_eject_udisks_refused_then_umount():
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd[:2])
+        ok = cmd[0] == "umount"
+        return subprocess.CompletedProcess(cmd, 0 if ok else 1, "", "" if ok else "Error: Not authorized")
+    method = eject(DRIVE, run=run, which=lambda n: "/usr/bin/" + n, sync=lambda: None)
+    assert method == "umount (unmounted; power-off refused)"
+    assert calls == [["udisksctl", "unmount"], ["umount", "/media/x"], ["udisksctl", "power-off"]]
+
+
 def test_eject_without_tools_says_what_to_do():
     with pytest.raises(UserError, match="remove the drive"):
         eject(DRIVE, run=None, which=lambda n: None, sync=lambda: None)  # type: ignore[arg-type]
