@@ -150,28 +150,26 @@ def _need(pdf: FPDF, mm: float) -> None:
 
 
 def _images(pdf: _ReportPDF, doc: ReportDoc) -> None:
-    """Key images two per row, 85 mm wide, each with its caption underneath."""
+    """Key images two per row, at most 85 x 80 mm each, each with its caption underneath."""
     from PIL import Image
 
-    col_w, gap = 85.0, 10.0
+    col_w, gap, max_h = 85.0, 10.0, 80.0
     x0 = pdf.l_margin
-    for i, k in enumerate(doc.key_images):
+    sized = []
+    for k in doc.key_images:
         with Image.open(io.BytesIO(k.png)) as im:
             ratio = im.height / im.width
-        h = min(col_w * ratio, 80.0)
-        wi = h / ratio
-        col = i % 2
-        if col == 0:
-            _need(pdf, h + 8)
-        if col == 0:
-            row_y = pdf.get_y()
-            pdf._row_y = row_y  # type: ignore[attr-defined]
-            pdf._row_h = 0.0  # type: ignore[attr-defined]
-        row_y = pdf._row_y  # type: ignore[attr-defined]
-        x = x0 + col * (col_w + gap)
-        pdf.image(io.BytesIO(k.png), x=x, y=row_y, w=wi, h=h)
-        pdf.set_xy(x, row_y + h + 1)
-        pdf.multi_cell(col_w, 4, k.caption, align="L")
-        pdf._row_h = max(pdf._row_h, h + 6)  # type: ignore[attr-defined]
-        if col == 1 or i == len(doc.key_images) - 1:
-            pdf.set_xy(x0, row_y + pdf._row_h)  # type: ignore[attr-defined]
+        h = min(col_w * ratio, max_h)
+        sized.append((k, h / ratio, h))
+    for r in range(0, len(sized), 2):
+        row = sized[r:r + 2]
+        caption_h = max(len(pdf.multi_cell(col_w, 4, k.caption, dry_run=True, output="LINES")) for k, _, _ in row) * 4
+        row_h = max(h for _, _, h in row) + 1 + caption_h + 3
+        _need(pdf, row_h)
+        y = pdf.get_y()
+        for col, (k, w, h) in enumerate(row):
+            x = x0 + col * (col_w + gap)
+            pdf.image(io.BytesIO(k.png), x=x, y=y, w=w, h=h)
+            pdf.set_xy(x, y + h + 1)
+            pdf.multi_cell(col_w, 4, k.caption, align="L")
+        pdf.set_xy(x0, y + row_h)
