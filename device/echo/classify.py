@@ -32,20 +32,22 @@ class ViewClassifier:
     """Binds a runner to the model's manifest: labels, guidance labels, input size and input name."""
 
     def __init__(self, run: RunFn, labels: tuple[str, ...], guidance_labels: tuple[str, ...], size: int,
-                 input_name: str = "image", tag: str = ""):
+                 input_name: str = "image", tag: str = "", name: str = "", version: str = ""):
         self.run = run
         self.labels = tuple(labels)
         self.guidance_labels = tuple(guidance_labels)
         self.size = int(size)
         self.input_name = input_name
         self.tag = tag
+        self.name = name
+        self.version = version
 
     @staticmethod
     def from_loaded(model: Any) -> "ViewClassifier":
         """From a `device.inference.LoadedModel` (manifest params: input_size, guidance_labels)."""
         m = model.manifest
         return ViewClassifier(model.run, tuple(m.labels), tuple(m.params["guidance_labels"]),
-                              int(m.params["input_size"]), m.inputs[0].name, model.tag)
+                              int(m.params["input_size"]), m.inputs[0].name, model.tag, m.name, m.version)
 
     def __call__(self, frame: np.ndarray, sector: Sector | None) -> ViewOutput:
         x = model_input(frame, sector, self.size)

@@ -5,7 +5,8 @@ protocol and best-clip capture, delivered through callbacks.
                     protocol=["PLAX", "A4C"], on_event=..., on_clip=..., on_frame=...)
     loop.start(); ...; loop.stop()
 
-Callbacks run on the worker thread and must return quickly: ``on_event(EchoEvent)``, ``on_clip(BestClip)``,
+Callbacks run on the worker thread and must return quickly: ``on_event(EchoEvent)``, ``on_clip(BestClip)`` (return
+False when the clip could not be kept: the protocol then does not advance),
 ``on_frame(SourceFrame, FrameResult)``. A capture thread reads the source; when no frame arrives for
 `no_frame_timeout_s`, the worker feeds the gate a bad-signal tick, so a pulled cable becomes a "no signal" event.
 """
@@ -235,8 +236,8 @@ class LiveEcho:
                                 sector_bbox=self._sector.bbox if self._sector else None, model=self.clf.tag)
         if clip is None:
             return
-        if self.on_clip:
-            self.on_clip(clip)
+        if self.on_clip and self.on_clip(clip) is False:
+            return  # the sink could not keep it (no active exam, disk full): the view stays to be acquired
         advanced = self.protocol.mark_captured(view, clip.quality_mean) if self.protocol else False
         nxt = self.target
         self._emit([EchoEvent("clip_saved", t_ns, view, nxt, clip.quality_mean, None,
@@ -262,3 +263,54 @@ class LiveEcho:
         return {"processed": n, "dropped": self.queue.dropped, "fps": n / el if el > 0 else 0.0,
                 "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                 "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan")}
+
+
+# -- wiring to the store sink (device.services.live_sink.StoreSink) ---------------------------------------------------
+def event_payload(e: EchoEvent) -> dict[str, Any]:
+    """A JSON-safe dict of an event for the store and the UI (tone tells the browser which sound to play)."""
+    level = {"alarm": "warning", "no_signal": "critical", "no_heart": "warning"}.get(e.kind, "info")
+    d: dict[str, Any] = {"text": e.text_en, "text_zh": e.text_zh, "tone": e.tone, "view": e.view, "target": e.target,
+                         "quality": round(float(e.quality), 3), "level": level, **e.data}
+    if e.hint is not None:
+        d["hint"] = {"code": e.hint.code, "text": e.hint.text_en, "text_zh": e.hint.text_zh, "arrow": e.hint.arrow}
+    return d
+
+
+def state_dict(res: FrameResult, protocol: ExamProtocol | None) -> dict[str, Any]:
+    """A JSON-safe snapshot of one frame's result for the live page."""
+    from device import DISCLAIMER_EN, DISCLAIMER_ZH
+
+    s = res.state
+    return {
+        "status": s.status, "view": s.view, "view_conf": round(s.view_conf, 3), "quality": round(s.quality, 3),
+        "target": s.target, "hold_frac": round(s.hold_frac, 3),
+        "hint": None if s.hint is None else {"code": s.hint.code, "text": s.hint.text_en, "text_zh": s.hint.text_zh,
+                                             "arrow": s.hint.arrow},
+        "latency_ms": round(res.latency_ms, 1), "model": res.model, "mm_per_px": res.mm_per_px,
+        "sector_bbox": list(res.sector_bbox) if res.sector_bbox else None,
+        "protocol": [{"view": i.view, "captured": i.captured, "quality": i.quality} for i in protocol.items()]
+        if protocol else [],
+        "disclaimer": DISCLAIMER_EN, "disclaimer_zh": DISCLAIMER_ZH,
+    }
+
+
+def connect_sink(loop: LiveEcho, sink: Any) -> None:
+    """Route the loop's callbacks to a sink with ``on_frame(bgr_image, state)``, ``on_event(kind, payload)`` and
+    ``on_clip(frames, fps, view, quality, model_name, model_version, meta)`` (the core service's StoreSink)."""
+    import cv2
+
+    def on_frame(frame: Any, res: FrameResult) -> None:
+        sink.on_frame(cv2.cvtColor(frame.pixels, cv2.COLOR_RGB2BGR), state_dict(res, loop.protocol))
+
+    def on_event(e: EchoEvent) -> None:
+        if e.kind != "clip_saved":  # the sink records that itself, in the clip's transaction
+            sink.on_event(e.kind, event_payload(e))
+
+    def on_clip(c: BestClip) -> bool:
+        return sink.on_clip(c.frames, c.fps, c.view, c.quality_mean, getattr(loop.clf, "name", "") or "echo_view",
+                            getattr(loop.clf, "version", ""),
+                            {"quality_min": c.quality_min, "duration_s": c.duration_s, "mm_per_px": c.mm_per_px,
+                             "sector_bbox": list(c.sector_bbox) if c.sector_bbox else None, "model_tag": c.model,
+                             "colour": "RGB"}) is not None
+
+    loop.on_frame, loop.on_event, loop.on_clip = on_frame, on_event, on_clip

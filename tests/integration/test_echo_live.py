@@ -117,3 +117,43 @@ def test_slow_model_drops_oldest_frames_not_latency():
     st = loop.stats()
     assert st["dropped"] > 10 and st["processed"] + st["dropped"] == 90
     assert st["latency_p99_ms"] < 200  # bounded by the short queue, not by the backlog
+
+
+class FakeSink:
+    def __init__(self, keep: bool):
+        self.keep = keep
+        self.frames, self.events, self.clips = [], [], []
+
+    def on_frame(self, image, state):
+        self.frames.append((image.shape, state))
+
+    def on_event(self, kind, payload):
+        self.events.append((kind, payload))
+
+    def on_clip(self, frames, fps, view, quality, model_name, model_version, meta):
+        self.clips.append((frames.shape, fps, view, quality, model_name, meta))
+        return 7 if self.keep else None
+
+
+def test_connect_sink_maps_events_clips_and_state():
+    import json
+
+    from device.pipeline.live_echo import connect_sink
+
+    for keep in (True, False):
+        script = (Segment("A4C", approach_s=3.0, hold_s=4.0, leave_s=1.0),)
+        src = SimProbeSource(width=160, height=120, realtime=False, max_frames=240, script=script, seed=2)
+        oracle = Oracle()
+        loop = LiveEcho(src, oracle, protocol=["A4C", "A2C"], clip_s=1.5)
+        sink = FakeSink(keep)
+        connect_sink(loop, sink)
+        for f in oracle.watch(src):
+            loop.process(f)
+        assert len(sink.frames) == 240 and json.dumps(sink.frames[-1][1])
+        st = sink.frames[-1][1]
+        assert st["disclaimer"] and st["model"] == "oracle 0 test" and st["protocol"][0]["view"] == "A4C"
+        kinds = [k for k, _ in sink.events]
+        assert "standard_view" in kinds and "clip_saved" not in kinds
+        assert sink.clips and sink.clips[0][2] == "A4C"
+        json.dumps([p for _, p in sink.events])
+        assert loop.protocol.target == ("A2C" if keep else "A4C")
