@@ -1,5 +1,6 @@
-"""Codes for measurements: LOINC where one exists (checked against DICOM PS3.16 CIDs 12200-12300 and the LOINC ECG
-panel), a local code system otherwise; UCUM units.
+"""Codes for measurements: LOINC where one exists (echo codes from DICOM PS3.16 CIDs 12200-12300 as shipped in
+pydicom; every code passes LOINC's mod-10 check digit, see :func:`loinc_check_digit_ok`), a local code system
+otherwise; UCUM units.
 
 Measurement names are matched after normalising: lower case, a trailing unit suffix (``_pct``, ``_ml``, ``_ms``...)
 removed, and aliases resolved (``ef`` -> ``lvef`` in echo). The same name can mean different things in different
@@ -68,12 +69,12 @@ ECHO: dict[str, tuple[Concept, str]] = {
 ECG: dict[str, tuple[Concept, str]] = {
     "hr": (_ln("8867-4", "Heart rate"), "/min"),
     "pr": (_ln("8625-6", "P-R Interval"), "ms"),
-    "qrs": (_ln("8633-2", "QRS duration"), "ms"),
-    "qt": (_ln("8634-0", "Q-T interval"), "ms"),
-    "qtc": (_ln("8636-5", "Q-T interval corrected"), "ms"),
+    "qrs": (_ln("8633-0", "QRS duration"), "ms"),
+    "qt": (_ln("8634-8", "Q-T interval"), "ms"),
+    "qtc": (_ln("8636-3", "Q-T interval corrected"), "ms"),
     "p_axis": (_ln("8626-4", "P wave axis"), "deg"),
-    "qrs_axis": (_ln("8632-4", "QRS axis"), "deg"),
-    "t_axis": (_ln("8638-1", "T wave axis"), "deg"),
+    "qrs_axis": (_ln("8632-2", "R wave axis"), "deg"),
+    "t_axis": (_ln("8638-9", "T wave axis"), "deg"),
     "rr": (Concept("122182", "DCM", "R-R interval"), "ms"),
 }
 PERFUSION: dict[str, tuple[Concept, str]] = {
@@ -94,6 +95,21 @@ _UCUM = {"%": "%", "pct": "%", "percent": "%", "ml": "mL", "mm": "mm", "cm": "cm
          "bpm": "/min", "/min": "/min", "1/min": "/min", "beats/min": "/min", "g": "g", "deg": "deg",
          "°": "deg", "cm/s": "cm/s", "m/s": "m/s", "mm2": "mm2", "cm2": "cm2", "mv": "mV", "uv": "uV",
          "µv": "uV", "ratio": "{ratio}", "": "1", "1": "1", "{ratio}": "{ratio}", "hz": "Hz"}
+
+
+def loinc_check_digit_ok(code: str) -> bool:
+    """LOINC's mod-10 (Luhn) check digit: ``"8867-4"`` -> True, ``"8633-2"`` -> False."""
+    m = re.fullmatch(r"(\d{1,7})-(\d)", code)
+    if not m:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(m.group(1))):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return (10 - total % 10) % 10 == int(m.group(2))
 
 
 def normalise_name(name: str, kind: str) -> str:

@@ -49,7 +49,7 @@ def test_ecg_codes_and_status_of_draft_and_correction():
     d = sample_report("ecg")
     b = diagnostic_report_bundle(d)
     codes = {o["code"]["coding"][0]["code"] for o in _by_type(b, "Observation")}
-    assert codes == {"8867-4", "8625-6", "8633-2", "8636-5"}
+    assert codes == {"8867-4", "8625-6", "8633-0", "8636-3"}
     assert _by_type(b, "DiagnosticReport")[0]["status"] == "preliminary"
     signed = sign(d, "Dr. Roe", NOW)
     corrected = sign(correct(signed, "typo", free_text="x"), "Dr. Roe", NOW)
@@ -67,8 +67,8 @@ def test_ids_stable_and_distinct_per_version():
 
 def test_name_normalisation():
     assert normalise_name("EF_pct", "echo") == "lvef"
-    assert concept_for("ecg", "QTc_ms").code == "8636-5"
-    assert concept_for("ecg", "qt_interval").code == "8634-0"
+    assert concept_for("ecg", "QTc_ms").code == "8636-3"
+    assert concept_for("ecg", "qt_interval").code == "8634-8"
     assert concept_for("echo", "hr_bpm").code == "8867-4"
     c = concept_for("perfusion", "summed_stress_score_with_long_name")
     assert c.is_local and len(c.code) <= 16
@@ -79,3 +79,13 @@ def test_signing_updates_the_same_fhir_resources():
     draft, final = diagnostic_report_bundle(d), diagnostic_report_bundle(sign(d, "Dr. Roe", NOW))
     assert [e["request"]["url"] for e in draft["entry"]] == [e["request"]["url"] for e in final["entry"]]
     assert _by_type(final, "DiagnosticReport")[0]["status"] == "final"
+
+
+def test_every_loinc_code_passes_its_check_digit():
+    from device.reports.codes import ECG, ECHO, PERFUSION, loinc_check_digit_ok
+    from device.reports.fhir import _REPORT_CODES
+    assert loinc_check_digit_ok("8867-4") and not loinc_check_digit_ok("8633-2") and not loinc_check_digit_ok("x")
+    codes = [c.code for table in (ECHO, ECG, PERFUSION) for c, _ in table.values() if c.scheme == "LN"]
+    codes += [code for code, _ in _REPORT_CODES.values()]
+    bad = [c for c in codes if not loinc_check_digit_ok(c)]
+    assert bad == []

@@ -23,7 +23,7 @@ def test_measurements_csv_rows_and_header():
     assert len(rows) == len(d.measurements)
     qtc = next(r for r in rows if r["name"] == "qtc_ms")
     assert (float(qtc["value"]), qtc["unit"], qtc["ref_high"], qtc["flag"], qtc["code"]) == (472.0, "ms", "460.0",
-                                                                                           "H", "8636-5")
+                                                                                           "H", "8636-3")
     assert "# disclaimer: Not for diagnostic use" in text
 
 
