@@ -28,7 +28,9 @@ def build_encapsulated_pdf(pdf: bytes, ident: ExamIdentity, *, kind: str, conten
     ds.BurnedInAnnotation = "YES"
     ds.RecognizableVisualFeatures = "NO"
     ds.DocumentTitle = clean_text(title)
-    code, meaning = _TITLES.get(kind, ("11526-1", "Pathology study"))
+    if kind not in _TITLES:
+        raise InputError(f"report kind '{kind}' is unknown; use one of {', '.join(_TITLES)}")
+    code, meaning = _TITLES[kind]
     ds.ConceptNameCodeSequence = [code_item(code, "LN", meaning)]
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocumentLength = len(pdf)
