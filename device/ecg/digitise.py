@@ -43,27 +43,38 @@ def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | N
     base = box.baseline_y
     pull = 0.02 / px_per_mm  # cost per px away from the baseline (tie-breaker)
     gap_cost = 1.0
-    # Viterbi over runs
-    cost = [np.array([pull * abs(0.5 * (a + b) - base) + 0.5 * abs(a - b) * 0.0 for a, b in cands[0]])]
-    back: list[np.ndarray] = [np.zeros(len(cands[0]), int)]
+    # Viterbi over runs. Each column also has a "no trace here" state (the trace faded, or only other ink such as
+    # a label or the next row is in this column) that keeps the previous run at a per-column cost.
+    skip_cost = 1.0 * px_per_mm
+    ivals = [np.array(cands[0] + [(int(base), int(base))], float)]
+    cost = [np.concatenate([pull * np.abs(ivals[0][:-1].mean(1) - base), [skip_cost * 3]])]
+    back: list[np.ndarray] = [np.zeros(len(ivals[0]), int)]
     for k in range(1, len(cols)):
-        prev, cur = cands[k - 1], cands[k]
+        prev = ivals[-1]
+        cur = np.array(cands[k], float)
         dx = cols[k] - cols[k - 1]
-        pa = np.array([p[0] for p in prev], float)
-        pb = np.array([p[1] for p in prev], float)
-        ca = np.array([c[0] for c in cur], float)
-        cb = np.array([c[1] for c in cur], float)
-        # vertical gap between intervals (0 if they overlap)
+        pa, pb = prev[:, 0], prev[:, 1]
+        ca, cb = cur[:, 0], cur[:, 1]
         gap = np.maximum(0.0, np.maximum(ca[None, :] - pb[:, None], pa[:, None] - cb[None, :]))
         trans = cost[-1][:, None] + gap_cost * gap + 2.0 * (dx - 1)
         j = np.argmin(trans, axis=0)
         node = pull * np.abs(0.5 * (ca + cb) - base)
-        cost.append(trans[j, np.arange(len(cur))] + node)
-        back.append(j)
+        c_real = trans[j, np.arange(len(cur))] + node
+        i_skip = int(np.argmin(cost[-1]))
+        c_skip = cost[-1][i_skip] + skip_cost * dx
+        ivals.append(np.vstack([cur, prev[i_skip : i_skip + 1]]))
+        cost.append(np.concatenate([c_real, [c_skip]]))
+        back.append(np.concatenate([j, [i_skip]]))
     path = [int(np.argmin(cost[-1]))]
     for k in range(len(cols) - 1, 0, -1):
         path.append(int(back[k][path[-1]]))
     path.reverse()
+    keep = [k for k, ci in enumerate(path) if ci < len(cands[k])]
+    cols = [cols[k] for k in keep]
+    cands = [cands[k] for k in keep]
+    path = [path[k] for k in keep]
+    if not cols:
+        return np.zeros((0, 2), np.float32)
     chosen = [cands[k][ci] for k, ci in enumerate(path)]
     lengths = np.array([b - a for a, b in chosen], float)
     # an isolated tall run (a stray grid line or a fold's edge) has no tall neighbours; a QRS stroke has

@@ -187,3 +187,38 @@ def assign_layout(rows: list[Row], px_per_mm_x: float, speed_mm_s: float,
                                  y0=row.y - 0.75 * spacing, y1=row.y + 0.75 * spacing, baseline_y=row.y,
                                  t0_s=t0, t1_s=t1, row=i))
     return Layout(name=name, boxes=tuple(boxes))
+
+
+def tick_origin(mask: np.ndarray, rows: list[Row], x0: float, px_per_s: float, px_per_mm: float,
+                seg_s: float = 2.5, n_rows: int = 3) -> tuple[float, int]:
+    """Refine t = 0 from the separator ticks between lead columns (3x4 layout: at 2.5, 5 and 7.5 s).
+
+    A tick is a straight vertical bar through the baseline; its column is the one within +-2 mm of the expected
+    position whose ink covers most of baseline +-2 mm (with neighbours). Returns (x0, number of ticks used); x0 is
+    the median of tick_x - k * seg_s * px_per_s, or the given x0 when fewer than 3 ticks were found."""
+    h, w = mask.shape
+    est = []
+    half = int(2 * px_per_mm)
+    for row in rows[:n_rows]:
+        y = int(row.y)
+        if y - half < 0 or y + half >= h:
+            continue
+        band = mask[y - half : y + half + 1]
+        cover = band.mean(0)
+        cover3 = np.maximum(np.maximum(cover, np.roll(cover, 1)), np.roll(cover, -1))
+        for k in (1, 2, 3):
+            xe = x0 + k * seg_s * px_per_s
+            a, b = int(xe - half), int(xe + half) + 1
+            if a < 0 or b >= w:
+                continue
+            c = cover3[a:b]
+            i = int(np.argmax(c))
+            if c[i] >= 0.85:
+                # centre of the bar: mean of the columns with high coverage around the peak
+                cols = np.flatnonzero(cover[a:b] >= 0.7 * cover[a + i])
+                cols = cols[np.abs(cols - i) <= 3]
+                est.append(a + float(cols.mean()) - k * seg_s * px_per_s)
+    if len(est) < 3:
+        return x0, len(est)
+    med = float(np.median(est))
+    return (med, len(est)) if abs(med - x0) < 3 * px_per_mm else (x0, 0)
