@@ -90,6 +90,7 @@ class Sync(_Section):
 
 class Usb(_Section):
     mount_roots: list[str]
+    passphrase_file: str
 
 
 class Settings(_Section):
