@@ -100,6 +100,7 @@ def create_app(settings: Settings, test_config: dict[str, Any] | None = None) ->
             "version": __version__,
             "disclaimer": DISCLAIMER_ZH if lang == "zh-CN" else DISCLAIMER_EN,
             "nav_items": app.config.get("CARDIOCART_NAV", []),
+            "exam_actions": app.config.get("CARDIOCART_EXAM_ACTIONS", []),
         }
 
     @app.errorhandler(UserError)

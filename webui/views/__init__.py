@@ -2,7 +2,9 @@
 
 Optional areas (echo report, ECG, perfusion, reports/export) register when their module exists; an area whose import
 fails is logged and left out, and the rest of the UI keeps working. A blueprint module may define
-``NAV = [(endpoint, i18n_key, roles_or_None)]`` to add links to the top bar.
+``NAV = [(endpoint, i18n_key, roles_or_None)]`` to add links to the top bar, and
+``EXAM_ACTIONS = [(endpoint, i18n_key, roles_or_None, exam_kinds_or_None)]`` to add buttons to an exam's page
+(the endpoint takes ``exam_id``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def register_blueprints(app: Flask) -> list[tuple[str, str, tuple[str, ...] | No
             m = importlib.import_module(mod)
             app.register_blueprint(m.bp)
             nav.extend(getattr(m, "NAV", []))
+            app.config.setdefault("CARDIOCART_EXAM_ACTIONS", []).extend(getattr(m, "EXAM_ACTIONS", []))
         except ImportError as exc:  # an optional area that cannot load is reported, not fatal
             log.error("UI area %s unavailable: %s", mod, exc)
     app.config["CARDIOCART_NAV"] = nav
