@@ -24,11 +24,12 @@ def model_input(frame: np.ndarray, sector: Sector | None, size: int) -> np.ndarr
 
 def crop_fan(frame: np.ndarray, sector: Sector | None, size: int) -> np.ndarray:
     """(size, size) uint8 grey crop of the fan."""
-    grey = to_grey(frame)
     if sector is not None:
-        grey = np.where(sector.mask, grey, 0).astype(np.uint8)
         x0, y0, x1, y1 = sector.bbox
-        grey = grey[y0:y1, x0:x1]
+        grey = to_grey(frame[y0:y1, x0:x1])
+        grey[~sector.mask[y0:y1, x0:x1]] = 0
+    else:
+        grey = to_grey(frame)
     return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
 
 

@@ -22,14 +22,18 @@ class Sector:
     area_frac: float
 
 
+_GREY = np.array([[77 / 256, 150 / 256, 29 / 256, -0.499]], dtype=np.float32)
+
+
 def to_grey(frame: np.ndarray, drop_colour: bool = True) -> np.ndarray:
     """(H, W, 3) RGB or (H, W) uint8 -> (H, W) uint8 grey; strongly coloured pixels (ECG, markers, Doppler) -> 0."""
     if frame.ndim == 2:
         return frame.astype(np.uint8, copy=False)
-    f = frame.astype(np.int16)
-    grey = ((f[..., 0] * 77 + f[..., 1] * 150 + f[..., 2] * 29) >> 8).astype(np.uint8)
+    f = np.ascontiguousarray(frame, dtype=np.uint8)
+    grey = cv2.transform(f, _GREY).reshape(f.shape[:2])  # floor((77 R + 150 G + 29 B) / 256)
     if drop_colour:
-        sat = f.max(axis=2) - f.min(axis=2)
+        r, g, b = cv2.split(f)
+        sat = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
         grey[sat > 40] = 0
     return grey
 

@@ -86,7 +86,7 @@ class LiveEcho:
                  on_clip: Callable[[BestClip], None] | None = None,
                  on_frame: Callable[[Any, FrameResult], None] | None = None,
                  sector_every_s: float = 1.0, no_frame_timeout_s: float = 1.0, frozen_frames: int = 15,
-                 clock: Callable[[], int] = time.monotonic_ns, buffer_mb: int = 256):
+                 clock: Callable[[], int] = time.monotonic_ns, buffer_mb: int = 256, sync_sector: bool = False):
         self.source = source
         self.clf = classifier
         self.protocol = ExamProtocol(protocol) if protocol else None
@@ -103,6 +103,9 @@ class LiveEcho:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sector: Sector | None = None
+        self._sector_new: Sector | None = None
+        self._refresher: threading.Thread | None = None
+        self.sync_sector = sync_sector
         self._sector_t = 0
         self._acc: np.ndarray | None = None
         self._thumb: np.ndarray | None = None
@@ -179,16 +182,33 @@ class LiveEcho:
         return self.protocol.target if self.protocol else None
 
     def _update_sector(self, frame: Any) -> Sector | None:
+        """The fan, found on the pixel-wise max of recent frames. The first search runs inline; refreshes run on a
+        helper thread (~10 ms each) so that they never add to a frame's latency."""
         px = frame.pixels
         if self._acc is None or self._acc.shape != px.shape:
             self._acc = px.copy()
-            self._sector = None
-        else:
-            np.maximum(self._acc, px, out=self._acc)
-        if self._sector is None or (frame.t_mono_ns - self._sector_t) / 1e9 >= self.sector_every_s:
-            self._sector = find_sector(self._acc)
+            self._sector = find_sector(px)
             self._sector_t = frame.t_mono_ns
-            self._acc = px.copy()
+            return self._sector
+        np.maximum(self._acc, px, out=self._acc)
+        due = (frame.t_mono_ns - self._sector_t) / 1e9 >= (self.sector_every_s if self._sector else 0.2)
+        if due and (self._refresher is None or not self._refresher.is_alive()):
+            acc, self._acc = self._acc, px.copy()
+            self._sector_t = frame.t_mono_ns
+
+            def refresh(img: np.ndarray = acc) -> None:
+                self._sector_new = find_sector(img)
+
+            if self.sync_sector:
+                refresh()
+            else:
+                self._refresher = threading.Thread(target=refresh, name="echo-sector", daemon=True)
+                self._refresher.start()
+        if self._sector_new is not None or (self._refresher is not None and not self._refresher.is_alive()):
+            if self._refresher is None or not self._refresher.is_alive():
+                self._sector = self._sector_new
+                self._sector_new = None
+                self._refresher = None
         return self._sector
 
     def process(self, frame: Any) -> FrameResult:

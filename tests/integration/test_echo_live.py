@@ -53,7 +53,7 @@ def test_drift_into_view_gives_tone_clip_and_next_view():
     oracle = Oracle()
     events, clips = [], []
     loop = LiveEcho(src, oracle, protocol=["A4C", "PLAX"], params=GateParams(quality_threshold=0.6, hold_s=1.0),
-                    clip_s=2.0, on_event=events.append, on_clip=clips.append)
+                    clip_s=2.0, on_event=events.append, on_clip=clips.append, sync_sector=True)
     for f in oracle.watch(src):
         loop.process(f)
     kinds = [(e.kind, e.view) for e in events]
