@@ -222,3 +222,24 @@ def tick_origin(mask: np.ndarray, rows: list[Row], x0: float, px_per_s: float, p
         return x0, len(est)
     med = float(np.median(est))
     return (med, len(est)) if abs(med - x0) < 3 * px_per_mm else (x0, 0)
+
+
+def erase_labels(mask: np.ndarray, lay: Layout, px_per_mm: float) -> np.ndarray:
+    """A copy of ``mask`` without the printed lead labels: ink components lying wholly in the label zone (the first
+    10 mm of a box, 0.5-8 mm below its baseline) are removed so the tracker cannot follow them."""
+    out = mask.copy()
+    h, w = mask.shape
+    for b in lay.boxes:
+        x0, x1 = int(max(0, b.x0 - 2 * px_per_mm)), int(min(w, b.x0 + 12 * px_per_mm))
+        y0, y1 = int(max(0, b.baseline_y)), int(min(h, b.baseline_y + 9 * px_per_mm))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        sub = out[y0:y1, x0:x1].astype(np.uint8)
+        n, lab, st, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+        zx0, zx1 = 2 * px_per_mm - 1, 12 * px_per_mm - 10 * px_per_mm * 0 + 1
+        for i in range(1, n):
+            x, y, ww, hh, _ = st[i]
+            inside = x >= 1 and x + ww <= sub.shape[1] - 1 and y >= 0.5 * px_per_mm and y + hh <= sub.shape[0] - 1
+            if inside and hh <= 6 * px_per_mm and ww <= 10 * px_per_mm and zx0 <= x + ww and x <= zx1:
+                out[y0:y1, x0:x1][lab == i] = False
+    return out

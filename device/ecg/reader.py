@@ -114,15 +114,15 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     origins = _origins(rows, PX_PER_MM)
     if len(rows) in (3, 4, 5, 6) and rows:
         # 3x4 rows: the separator ticks (interior of the page, where the flattening is best) refine t = 0
-        base = float(np.median([origins[i] for i in range(min(3, len(rows)))]))
+        base = float(np.median(list(origins.values())))
         x_t, n_t = layout.tick_origin(mask, rows, base, cal.px_per_s, PX_PER_MM)
         x_t += TICK_BIAS_MM * PX_PER_MM
         if n_t >= 3:
-            origins = {i: (x_t if abs(origins[i] - base) < 3 * PX_PER_MM else origins[i]) for i in origins}
+            origins = {i: x_t for i in origins}  # every row of a printout starts at the same instant
     rows = [replace(r, x0=origins[i]) for i, r in enumerate(rows)]
     lay = layout.assign_layout(rows, cal.px_per_mm_x, cal.speed_mm_s, rhythm_leads)
     t["layout"] = time.perf_counter()
-    sig, polys = digitise_boxes(mask, dark, lay, cal, origins)
+    sig, polys = digitise_boxes(layout.erase_labels(mask, lay, PX_PER_MM), dark, lay, cal, origins)
     t["digitise"] = time.perf_counter()
     printed = [np.isfinite(sig[:, j]).any() for j in range(len(LEADS))]
     if not any(printed):
