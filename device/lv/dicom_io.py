@@ -63,10 +63,8 @@ def _pixels(ds, path: Path) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for broken or unsupported pixel data
         raise InputError(f"{path.name}: the pixel data cannot be decoded ({exc}); it may be corrupt or use an "
                          "unsupported compression") from None
-    if getattr(ds, "PhotometricInterpretation", "") in ("YBR_FULL", "YBR_FULL_422") and arr.ndim >= 3 and arr.shape[-1] == 3:
-        from pydicom.pixels import convert_color_space
-        arr = convert_color_space(arr, ds.PhotometricInterpretation, "RGB")
-    elif getattr(ds, "PhotometricInterpretation", "") == "PALETTE COLOR":
+    # pydicom 3 already returns RGB for YBR photometric interpretations (as_rgb=True); palettes need applying
+    if getattr(ds, "PhotometricInterpretation", "") == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
         arr = apply_color_lut(arr, ds)
     return np.asarray(arr)
