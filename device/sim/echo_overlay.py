@@ -34,7 +34,7 @@ class OverlayStyle:
     def random(rng: np.random.Generator) -> "OverlayStyle":
         return OverlayStyle(text=rng.random() < 0.9, ecg=rng.random() < 0.7, depth_scale=rng.random() < 0.9,
                             menu_bar=rng.random() < 0.6, marker=rng.random() < 0.85,
-                            scale_x_frac=float(rng.uniform(0.90, 0.96)), text_grey=int(rng.integers(170, 250)),
+                            scale_x_frac=float(rng.uniform(0.90, 0.935)), text_grey=int(rng.integers(170, 250)),
                             ecg_colour=((40, 220, 90), (230, 230, 60), (90, 230, 230))[int(rng.integers(0, 3))],
                             preset=PRESETS[int(rng.integers(0, len(PRESETS)))],
                             font_scale=float(rng.uniform(0.8, 1.15)))
@@ -60,7 +60,7 @@ def draw_overlay(rgb: np.ndarray, geom: SectorGeom, style: OverlayStyle, depth_m
         cv2.rectangle(rgb, (int(6 * k), int(6 * k)), (int(20 * k), int(20 * k)), (90, 120, 200), -1)
         cv2.putText(rgb, "Gen  THI", (int(6 * k), int(40 * k)), font, 0.5 * k, g, 1, cv2.LINE_AA)
         cv2.putText(rgb, "S", (int(6 * k), int(58 * k)), font, 0.5 * k, g, 1, cv2.LINE_AA)
-        x = w - int(50 * k)
+        x = min(int(style.scale_x_frac * w) + int(8 * h / 480), w - int(40 * k))
         for i, s in enumerate((style.preset, "P21", "", "MI", "0.9", "TIS", "0.7")):
             if s:
                 cv2.putText(rgb, s, (x, int((40 + 18 * i) * k)), font, 0.5 * k, g, 1, cv2.LINE_AA)

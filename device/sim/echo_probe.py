@@ -105,8 +105,8 @@ def random_geom(rng: np.random.Generator, size: tuple[int, int] | None = None) -
 
 
 def random_look(rng: np.random.Generator) -> Look:
-    return Look(gain=float(rng.uniform(0.6, 1.25)), dyn_range_db=float(rng.uniform(34, 50)),
-                atten_db_cm=float(rng.uniform(0.3, 0.8)), gamma=float(rng.uniform(1.4, 2.0)),
+    return Look(gain=float(rng.uniform(0.45, 1.15)), dyn_range_db=float(rng.uniform(36, 54)),
+                atten_db_cm=float(rng.uniform(0.3, 0.8)), gamma=float(rng.uniform(1.5, 2.4)),
                 speckle_persist=0.0)
 
 

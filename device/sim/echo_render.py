@@ -64,7 +64,7 @@ class Look:
 class BModeRenderer:
     """Renders scenes onto one `SectorGeom`; keeps speckle state between frames (not thread-safe)."""
 
-    def __init__(self, geom: SectorGeom, seed: int = 0, n_beams: int = 150):
+    def __init__(self, geom: SectorGeom, seed: int = 0, n_beams: int = 0):
         self.geom = geom
         self.rng = np.random.default_rng(seed)
         h, w = geom.height, geom.width
@@ -74,12 +74,15 @@ class BModeRenderer:
         self.theta = np.degrees(np.arctan2(dx, dy))
         ha = geom.half_angle_deg
         self.n_r = int(np.ceil(geom.radius_px)) + 2
+        # about one beam per 2.5 px of arc at the bottom of the fan (fine speckle, as on the SonoSite cine)
+        n_beams = n_beams or int(np.clip(2 * np.radians(ha) * geom.radius_px / 2.5, 60, 400))
         self.n_beams = n_beams
         self.map_x = ((self.theta + ha) / (2 * ha) * (n_beams - 1)).astype(np.float32)
         self.map_y = self.r_px.astype(np.float32)
         inside = (np.abs(self.theta) <= ha) & (self.r_px <= geom.radius_px) & (self.r_px >= geom.r0_px)
         edge = np.clip((ha - np.abs(self.theta)) / 2.5, 0, 1) * np.clip((geom.radius_px - self.r_px) / 2.0, 0, 1)
-        self.fan = (inside * edge * (0.55 + 0.45 * np.cos(np.radians(self.theta) * 1.3).clip(0, 1))).astype(np.float32)
+        lateral = 0.3 + 0.7 * np.cos(np.radians(self.theta) * 1.7).clip(0, 1)  # dim lateral field
+        self.fan = (inside * edge * lateral).astype(np.float32)
         self.fan_mask = inside
         self._speckle = self._fresh()
         self._texture = self._smooth_noise(18.0)
@@ -106,7 +109,7 @@ class BModeRenderer:
                   tags: tuple[str, ...] = ("lv_cavity", "lv_myo")) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reflectivity map (H, W) float32 and boolean masks (H, W) per tag (tags paint in draw order)."""
         g = self.geom
-        refl = (0.16 * (1 + 0.35 * self._texture)).astype(np.float32)
+        refl = (0.11 * np.clip(1 + 0.45 * self._texture, 0.1, None)).astype(np.float32)
         label = np.zeros((g.height, g.width), np.uint8)  # 0 none, i+1 = tags[i]
         shift = 4
         scale = float(1 << shift)
@@ -160,7 +163,7 @@ class BModeRenderer:
         if shadow is not None:
             c, w = shadow
             amp *= 1 - 0.85 * np.exp(-((self.theta - c) / max(w, 1e-3)) ** 2 / 2) * (depth_map > 8)
-        db = 20 * np.log10(amp * look.gain + 1e-5)
+        db = 20 * np.log10(np.clip(amp, 0, None) * look.gain + 1e-5)
         disp = np.clip((db + look.dyn_range_db) / look.dyn_range_db, 0, 1) ** look.gamma
         disp = disp * self.fan + 0.008 * self.rng.random(disp.shape, dtype=np.float32) * self.fan
         return np.clip(disp * 255.0, 0, 255).astype(np.uint8)

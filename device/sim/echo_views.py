@@ -60,7 +60,7 @@ class Scene:
 
 
 def _lv_long(cx: float, cy: float, ang: float, cyc: Cardiac, a0: float = 17.0, b0: float = 46.0,
-             w0: float = 8.0) -> tuple[list[Shape], tuple[np.ndarray, np.ndarray]]:
+             w0: float = 7.0) -> tuple[list[Shape], tuple[np.ndarray, np.ndarray]]:
     """LV along its long axis (apex up): myocardium then cavity; returns shapes and the mitral hinge points."""
     c = cyc.c
     a, b = a0 * (1 - 0.24 * c), b0 * (1 - 0.11 * c)
@@ -101,11 +101,11 @@ def _apical(cyc: Cardiac, kind: str) -> list[Shape]:
         out.append(Shape(bullet(-21, 88, rv_a + 4, rv_b + 4, 14, 0.8), "wall"))
         out.append(Shape(bullet(-21, 88, rv_a, rv_b, 14, 0.8), "blood"))
         ra = ellipse(-18, 137 + 2 * c, 16 * (1 + 0.07 * c), 16 * (1 + 0.1 * c), 0)
-        out.append(Shape(ellipse(-18, 137 + 2 * c, 19 * (1 + 0.07 * c), 19 * (1 + 0.1 * c)), "wall"))
+        out.append(Shape(ellipse(-18, 137 + 2 * c, 17.5 * (1 + 0.07 * c), 17.5 * (1 + 0.1 * c)), "thin_wall"))
         out.append(Shape(ra, "blood"))
     la_x = {"A4C": 16.0, "A5C": 17.0, "A3C": 16.0, "A2C": 3.0}[kind]
     la_a, la_b = 18 * (1 + 0.08 * c), 17 * (1 + 0.1 * c)
-    out.append(Shape(ellipse(la_x, 139 + 2 * c, la_a + 3, la_b + 3), "wall"))
+    out.append(Shape(ellipse(la_x, 139 + 2 * c, la_a + 1.8, la_b + 1.8), "thin_wall"))
     out.append(Shape(ellipse(la_x, 139 + 2 * c, la_a, la_b), "blood"))
     if kind in ("A4C", "A5C"):  # tricuspid leaflets at the RV base
         tl, tr = np.array([-30.0, 118.0 - 2 * c]), np.array([-7.0, 119.0 - 2 * c])
