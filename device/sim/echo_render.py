@@ -97,8 +97,12 @@ class BModeRenderer:
         return z
 
     def _smooth_noise(self, sigma_px: float) -> np.ndarray:
-        n = self.rng.standard_normal((self.geom.height, self.geom.width)).astype(np.float32)
-        n = cv2.GaussianBlur(n, (0, 0), sigma_px)
+        """Unit-variance smooth noise (H, W) float32, made at reduced size and enlarged (cheap for large sigma)."""
+        h, w = self.geom.height, self.geom.width
+        f = int(max(1, min(4, sigma_px // 3)))
+        n = self.rng.standard_normal((h // f + 2, w // f + 2)).astype(np.float32)
+        n = cv2.GaussianBlur(n, (0, 0), sigma_px / f)
+        n = cv2.resize(n, (w + 2 * f, h + 2 * f), interpolation=cv2.INTER_LINEAR)[f:f + h, f:f + w]
         return n / max(float(n.std()), 1e-6)
 
     def mm_to_px(self, pts_mm: np.ndarray, depth_mm: float) -> np.ndarray:

@@ -30,8 +30,8 @@ VERSION = "1.0.0"
 CACHE = REPO_ROOT / "var" / "cache" / "echo_view"
 
 
-def sim_sets(size: int, n_train: int, cache: Path) -> dict[str, EchoSet]:
-    spec = {"test": (1950, 2, True), "val": (1300, 3, False), "train": (n_train, 1, False)}
+def sim_sets(size: int, n_train: int, cache: Path, n_test: int = 1950, n_val: int = 1300) -> dict[str, EchoSet]:
+    spec = {"test": (n_test, 2, True), "val": (n_val, 3, False), "train": (n_train, 1, False)}
     out = {}
     for name, (n, seed, bal) in spec.items():
         p = cache / f"sim_{name}_{size}.npz"
@@ -229,14 +229,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=11.0, help="training wall-time budget")
     ap.add_argument("--size", type=int, default=96, help="model input size (pixels)")
-    ap.add_argument("--n-train", type=int, default=14000, help="simulator training screens")
+    ap.add_argument("--n-train", type=int, default=10000, help="simulator training screens")
     ap.add_argument("--real-dir", type=Path, help="real labelled frames/clips: sub-folder per view or labels.csv")
     ap.add_argument("--out", type=Path, default=MODELS_DIR / "echo_view")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", type=Path, default=CACHE, help="where simulated crops are cached")
+    ap.add_argument("--n-test", type=int, default=1950)
+    ap.add_argument("--n-val", type=int, default=1300)
     ap.add_argument("--backbone", choices=("small", "lite0"), default="small",
                     help="small CNN (fits the 2-core training budget) or EfficientNet-Lite0 with ImageNet weights")
     args = ap.parse_args(argv)
-    sets = sim_sets(args.size, args.n_train, CACHE)
+    sets = sim_sets(args.size, args.n_train, args.cache, args.n_test, args.n_val)
     real_tr = real_te = None
     if args.real_dir is not None:
         try:
