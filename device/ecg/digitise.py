@@ -22,6 +22,23 @@ def column_runs(mask: np.ndarray, x: int, y0: int, y1: int) -> list[tuple[int, i
     return [(int(s) + y0, int(e) + y0) for s, e in zip(starts, ends)]
 
 
+def box_runs(mask: np.ndarray, xa: int, xb: int, ya: int, yb: int) -> tuple[list[int], list[list[tuple[int, int]]]]:
+    """All vertical ink runs of columns xa..xb (rows ya..yb): (columns with ink, runs per such column)."""
+    sub = mask[ya:yb, xa : xb + 1].view(np.int8)
+    pad = np.zeros((1, sub.shape[1]), np.int8)
+    d = np.diff(np.vstack([pad, sub, pad]), axis=0)
+    sx, sy = np.nonzero(d.T == 1)  # column-major order: sorted by column then row
+    ex, ey = np.nonzero(d.T == -1)
+    if sx.size == 0:
+        return [], []
+    splits = np.flatnonzero(np.diff(sx)) + 1
+    cols = [int(c) + xa for c in sx[np.concatenate(([0], splits))]]
+    starts = np.split(sy + ya, splits)
+    ends = np.split(ey - 1 + ya, splits)
+    cands = [list(zip(a.tolist(), b.tolist())) for a, b in zip(starts, ends)]
+    return cols, cands
+
+
 def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | None = None) -> np.ndarray:
     """float32 (n, 2) (x, y) polyline of the trace inside ``box`` (x ascending; up to 2 points per column).
 
@@ -31,13 +48,7 @@ def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | N
     trim = 1.0 * px_per_mm  # separator ticks sit on the box edges
     xa, xb = int(max(0, np.floor(box.x0 + trim))), int(min(w - 1, np.ceil(box.x1 - trim)))
     ya, yb = int(max(0, box.y0)), int(min(h, box.y1))
-    cols: list[int] = []
-    cands: list[list[tuple[int, int]]] = []
-    for x in range(xa, xb + 1):
-        r = column_runs(mask, x, ya, yb)
-        if r:
-            cols.append(x)
-            cands.append(r)
+    cols, cands = box_runs(mask, xa, xb, ya, yb)
     if not cols:
         return np.zeros((0, 2), np.float32)
     base = box.baseline_y
@@ -78,8 +89,9 @@ def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | N
     chosen = [cands[k][ci] for k, ci in enumerate(path)]
     lengths = np.array([b - a for a, b in chosen], float)
     # an isolated tall run (a stray grid line or a fold's edge) has no tall neighbours; a QRS stroke has
-    near = np.array([max(lengths[max(0, k - 3) : k].max(initial=0), lengths[k + 1 : k + 4].max(initial=0))
-                     for k in range(len(lengths))])
+    padded = np.concatenate([np.zeros(3), lengths, np.zeros(3)])
+    win = np.lib.stride_tricks.sliding_window_view(padded, 7)  # (n, 7): k-3 .. k+3
+    near = np.maximum(win[:, :3].max(1), win[:, 4:].max(1))
     stray = (lengths > 2.5 * px_per_mm) & (near < 0.25 * lengths)
     if dark is not None:
         tall = np.flatnonzero(lengths > 1.5 * px_per_mm)

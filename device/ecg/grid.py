@@ -86,11 +86,15 @@ def grid_period(red: np.ndarray) -> tuple[float, float, float]:
     return float(np.median(px)), float(np.median(py)), float(np.median(st))
 
 
+PROM = 1.4  # a line must stand this many standard deviations above the window's mean
+
+
 def _peak(profile: np.ndarray) -> tuple[float, float]:
     """Index of the maximum (sub-pixel) and its prominence over the profile median, in profile-std units."""
-    i = int(np.argmax(profile))
-    sd = float(profile.std()) + 1e-6
-    prom = (float(profile[i]) - float(np.median(profile))) / sd
+    i = int(profile.argmax())
+    mean = float(profile.mean())
+    sd = float(np.sqrt(max(float((profile * profile).mean()) - mean * mean, 0.0))) + 1e-6
+    prom = (float(profile[i]) - mean) / sd
     if 0 < i < profile.size - 1:
         y0, y1, y2 = profile[i - 1], profile[i], profile[i + 1]
         d = 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2 + 1e-12)
@@ -110,9 +114,9 @@ def _refine(red: np.ndarray, x: float, y: float, sx: float, sy: float) -> tuple[
     horz = red[yi - ry : yi + ry + 1, xi - bx : xi + bx].sum(1)
     dx, px = _peak(vert)
     dy, py = _peak(horz)
-    ok = px > 1.5 and py > 1.5
-    nx = xi - rx + dx if px > 1.5 else x
-    ny = yi - ry + dy if py > 1.5 else y
+    ok = px > PROM and py > PROM
+    nx = xi - rx + dx if px > PROM else x
+    ny = yi - ry + dy if py > PROM else y
     return nx, ny, ok
 
 

@@ -10,9 +10,11 @@ import cv2
 import numpy as np
 
 
-def darkness(rgb: np.ndarray, px_per_mm: float) -> np.ndarray:
-    """float32 (H, W) in [0, 1]: 1 - brightness / local paper brightness (paper white estimated over ~3 mm)."""
-    v = rgb.max(axis=2)
+def darkness(rgb: np.ndarray, px_per_mm: float, v: np.ndarray | None = None) -> np.ndarray:
+    """float32 (H, W) in [0, 1]: 1 - brightness / local paper brightness (paper white estimated over ~3 mm).
+    ``v`` the HSV value channel when already computed."""
+    if v is None:
+        v = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 2]
     h, w = v.shape
     small = cv2.resize(v, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
     k = max(3, int(0.75 * px_per_mm) | 1)
@@ -46,11 +48,10 @@ def trace_mask(rgb: np.ndarray, px_per_mm: float, grid_px: float | None = None,
                threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
     """(bool (H, W) mask of the black trace, float32 (H, W) darkness) of a flattened image (``grid_px`` line
     spacing, None if no grid)."""
-    dk = darkness(rgb, px_per_mm)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    dk = darkness(rgb, px_per_mm, hsv[..., 2])
     d = remove_grid(dk, grid_px, px_per_mm)
-    v = rgb.max(axis=2).astype(np.float32)
-    sat = (v - rgb.min(axis=2).astype(np.float32)) / (v + 1.0)
-    return (d > threshold) & (sat < 0.5), dk
+    return (d > threshold) & (hsv[..., 1] < 128), dk
 
 
 def sharpness(rgb: np.ndarray) -> float:
