@@ -96,7 +96,7 @@ def largest_component(binary: np.ndarray) -> np.ndarray:
 
 
 def ray_radii(mask: np.ndarray, spacing_rc: tuple[float, float], angles_deg: np.ndarray,
-              step_px: float = 0.25) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+              step_px: float = 0.4) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """Endocardial and epicardial radii (mm) along rays from the cavity centroid.
 
     mask: (H, W) integer labels (CAVITY, MYOCARDIUM). Returns (endo_mm, epi_mm, centroid_rc); epi equals endo on

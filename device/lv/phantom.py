@@ -13,7 +13,7 @@ from device.lv import CAVITY, MYOCARDIUM
 
 def sax_cine(n_frames: int = 20, size: int = 256, mm_per_px: float = 1.4, r_ed_mm: float = 25.0,
              wall_ed_mm: float = 8.0, ef_area: float = 0.45, seed: int = 0,
-             centre_rc: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+             centre_rc: tuple[float, float] | None = None, rv: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(frames (T, H, W) float32 0..1000, truth (T, H, W) uint8 0/1/2).
 
     The cavity area falls by ``ef_area`` from ED (frame 0) to ES (frame ~0.35 T) and recovers by the end.
@@ -36,9 +36,9 @@ def sax_cine(n_frames: int = 20, size: int = 256, mm_per_px: float = 1.4, r_ed_m
         cav = r < r_endo
         myo = (r >= r_endo) & (r < r_epi)
         rv_r = np.hypot(yy - cy + 4 / mm_per_px, xx - cx + (r_epi + 14) / mm_per_px) * mm_per_px
-        rv = (rv_r < 22) & (r >= r_epi + 2)
+        rv_mask = (rv_r < 22) & (r >= r_epi + 2) & rv
         img = np.where(body, 260.0, 20.0)
-        img = np.where(rv, 780.0, img)
+        img = np.where(rv_mask, 780.0, img)
         img = np.where(myo, 150.0, img)
         img = np.where(cav, 820.0, img)
         img = img + rng.normal(0, 25, img.shape)

@@ -1,6 +1,6 @@
 """LV segmentation with the ``lv_seg`` model: frames in, label masks the size of the frames out.
 
-Short-axis series (MR or echo PSAX): equalise each frame (patent 002), find the LV on the whole-frame mean
+Short-axis series (MR or echo PSAX): equalise each frame (patent 002), find the LV on the whole first frame
 (a localisation pass), then segment a ``sax_crop_mm`` square around it in every frame (one batch) and paste the
 result back. Echo clips (apical / PLAX): the imaging fan (bounding box) of each frame is equalised and segmented.
 Masks: uint8 0 background, 1 LV cavity, 2 LV myocardium, 3 left atrium, 4 aortic root (SAX masks keep 0-2).
@@ -93,8 +93,8 @@ def segment_sax(frames, model, mm_per_px) -> Segmentation:
     size = int(params.get("input_size", 128))
     eq = np.stack([equalise(f) for f in a])
     t, h, w = eq.shape
-    mean = np.clip(eq.astype(np.float32).mean(0), 0, 255).astype(np.uint8)
-    p0 = _run(model, cv2.resize(mean, (size, size), interpolation=cv2.INTER_AREA)[None], size)[0]
+    first = eq[0]   # a cine starts at the R wave (end-diastole): the cavity is at its largest
+    p0 = _run(model, cv2.resize(first, (size, size), interpolation=cv2.INTER_AREA)[None], size)[0]
     cav0 = cv2.resize(p0[CAVITY], (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
     cav0 = largest_component(cav0)
     min_px = int(params.get("min_cavity_px", 20))
@@ -103,10 +103,11 @@ def segment_sax(frames, model, mm_per_px) -> Segmentation:
     ys, xs = np.nonzero(cav0)
     cx, cy = float(xs.mean()), float(ys.mean())
     crop_mm = float(params.get("sax_crop_mm", 160.0))
+    csize = int(params.get("sax_input_size", size))
     hw, hh = int(round(crop_mm / col_mm / 2)), int(round(crop_mm / row_mm / 2))
-    crops = np.stack([cv2.resize(_crop(f, cx, cy, hw, hh), (size, size), interpolation=cv2.INTER_AREA
-                                 if 2 * hw > size else cv2.INTER_LINEAR) for f in eq])
-    probs = _run(model, crops, size)
+    crops = np.stack([cv2.resize(_crop(f, cx, cy, hw, hh), (csize, csize), interpolation=cv2.INTER_AREA
+                                 if 2 * hw > csize else cv2.INTER_LINEAR) for f in eq])
+    probs = _run(model, crops, csize)
     masks = np.zeros((t, h, w), np.uint8)
     x0, y0 = int(round(cx)) - hw, int(round(cy)) - hh
     sx0, sy0 = max(0, -x0), max(0, -y0)
@@ -116,8 +117,7 @@ def segment_sax(frames, model, mm_per_px) -> Segmentation:
         pr = cv2.resize(np.ascontiguousarray(probs[i, :3].transpose(1, 2, 0)), (2 * hw, 2 * hh),
                         interpolation=cv2.INTER_LINEAR)
         lab = pr.argmax(axis=2).astype(np.uint8)
-        masks[i, dy0:dy1, dx0:dx1] = lab[sy0:sy0 + dy1 - dy0, sx0:sx0 + dx1 - dx0]
-        masks[i] = _clean_sax(masks[i])
+        masks[i, dy0:dy1, dx0:dx1] = _clean_sax(lab[sy0:sy0 + dy1 - dy0, sx0:sx0 + dx1 - dx0])
     m = model.manifest
     return Segmentation(masks, model.tag, m.name, m.version, tuple(range(t)))
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 SIZE = 128
-CROP_MM = 160.0
+CROP_MM = 160.0          # training crops: 160 mm at 128 px = 1.25 mm/px
+SAX_SIZE = 96            # runtime short-axis crops: 120 mm at 96 px, the same 1.25 mm/px (faster)
 N_FOLDS = 3
 BASE = 12
 CACHE = Path(os.environ.get("CARDIOCART_CACHE", Path.home() / ".cache" / "cardiocart"))
@@ -123,9 +124,29 @@ def plan_jobs(root: Path | None, base: Path, steps: int) -> list[dict]:
     return jobs
 
 
+def make_spatial_dynamic(path: Path) -> None:
+    """Let height and width vary (multiples of 16): the short-axis pass runs 96 x 96 crops, echo 128 x 128."""
+    import onnx
+    m = onnx.load(str(path))
+    changed = False
+    for t in list(m.graph.input) + list(m.graph.output):
+        dims = t.type.tensor_type.shape.dim
+        for k, name in ((2, "height"), (3, "width")):
+            if dims[k].dim_param != name:
+                dims[k].ClearField("dim_value")
+                dims[k].dim_param = name
+                changed = True
+    if changed:
+        del m.graph.value_info[:]
+        onnx.save(m, str(path))
+
+
 def write_manifests(root: Path | None, steps: dict) -> None:
     from device.inference.manifest import write_manifest
     from device.paths import MODELS_DIR
+    for d in MODELS_DIR.glob("lv_seg*"):
+        for f in d.glob("*.onnx"):
+            make_spatial_dynamic(f)
     pats = []
     if root:
         from device.lv.sunnybrook import patients
@@ -149,14 +170,16 @@ def write_manifests(root: Path | None, steps: dict) -> None:
     common = {
         "version": VERSION, "task": "segmentation", "recipe": "models/training/lv_seg.py",
         "inputs": [{"name": "image", "shape": ["batch", 1, SIZE, SIZE], "dtype": "float32",
+                    "note": "height and width are dynamic (multiples of 16); short-axis crops run at sax_input_size",
                     "normalisation": "grey, 0.5-99.5 percentile window, histogram equalisation (patent 002), "
                                      "x/255 then (x-0.5)/0.5"}],
         "outputs": [{"name": "probs", "shape": ["batch", 5, SIZE, SIZE], "dtype": "float32"}],
         "labels": ["background", "lv_cavity", "lv_myocardium", "left_atrium", "aortic_root"],
         "created": dt.date.today().isoformat(),
     }
-    params = {"input_size": SIZE, "sax_crop_mm": CROP_MM, "min_cavity_px": 20, "ensemble_members": N_FOLDS,
-              "sax_variant": choice, "training_steps": steps}
+    params = {"input_size": SIZE, "sax_input_size": SAX_SIZE, "sax_crop_mm": CROP_MM * SAX_SIZE / SIZE,
+              "min_cavity_px": 20, "ensemble_members": N_FOLDS, "sax_variant": choice, "training_steps": steps,
+              "spatial_dims": "dynamic (multiples of 16); trained at 1.25 mm/px for MR crops"}
     sim_note = ("simulator echo frames (device/sim: A4C, A2C, A3C, A5C, PLAX, PSAX-MV/PM/apex; 2400 frames, LA and "
                 "aortic root tagged by models/training/lv_seg_sim.py)")
     for p in pats:
