@@ -54,7 +54,8 @@ def _pixels(ds, src: str) -> np.ndarray:  # noqa: ANN001
 
 
 def _orientation(ds, iop: np.ndarray | None) -> tuple[str, np.ndarray | None]:  # noqa: ANN001
-    text = " ".join(str(x) for x in (getattr(ds, "ImageType", []) or [])) + " " + str(getattr(ds, "SeriesDescription", ""))
+    kinds = " ".join(str(x) for x in (getattr(ds, "ImageType", []) or []))
+    text = f"{kinds} {getattr(ds, 'SeriesDescription', '')}"
     text = text.upper()
     if iop is None:
         if "SHORT" in text or " SA" in f" {text}":
@@ -68,7 +69,8 @@ def _orientation(ds, iop: np.ndarray | None) -> tuple[str, np.ndarray | None]:  
     return "short_axis", direction
 
 
-def _spacing(ds, n_slices: int, positions: np.ndarray | None, normal: np.ndarray | None) -> tuple[float, float, float]:  # noqa: ANN001
+def _spacing(ds, n_slices: int, positions: np.ndarray | None,  # noqa: ANN001
+             normal: np.ndarray | None) -> tuple[float, float, float]:
     ps = getattr(ds, "PixelSpacing", None)
     shared = getattr(ds, "SharedFunctionalGroupsSequence", None)
     if ps is None and shared and getattr(shared[0], "PixelMeasuresSequence", None):

@@ -70,7 +70,8 @@ def load_array(path: Path, voxel_mm: object = None, orientation: str = "auto") -
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise InputError(f"{src}: cannot be read as a numpy file ({exc.__class__.__name__}); give .npy or .npz") from None
+        raise InputError(f"{src}: cannot be read as a numpy file ({exc.__class__.__name__}); "
+                         "give .npy or .npz") from None
     if isinstance(data, np.ndarray):
         if voxel_mm is None:
             raise InputError(f"{src}: a .npy volume carries no voxel size; give --voxel-mm (e.g. --voxel-mm 3.2)")

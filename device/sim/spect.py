@@ -128,7 +128,8 @@ def truth_polar(ph: Phantom, defects: tuple[Defect, ...], rest: bool = False) ->
 def _heart_frame(orientation: str, rng: np.random.Generator) -> np.ndarray:
     """3x3 matrix whose rows are the unit vectors (lateral, anterior, apex) in (z, y, x) index space."""
     if orientation == "short_axis":
-        # index space: z = slice (apex -> base when apex_first), y = row (anterior -> inferior), x = col (septal -> lateral)
+        # index space: z = slice (apex -> base when apex_first), y = row (anterior -> inferior),
+        # x = column (septal -> lateral)
         return np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]])
     # transaxial in LPS index directions: z -> superior, y -> posterior, x -> left. Apex: left, anterior, inferior.
     apex_lps = np.array([0.62, -0.55, -0.56]) + rng.normal(0, 0.12, 3)
