@@ -69,9 +69,10 @@ def cmd_polar(args: argparse.Namespace) -> int:
     doc["input"] = {"volume": str(args.volume), "voxel_mm": list(stress.voxel_mm), "orientation": stress.orientation,
                     "rest": str(args.rest) if args.rest else (str(args.volume) if rest else None)}
     (out / "segments.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tag = res.models[-1] if res.models else ""
+    tag = "; ".join(m.split("/")[0] for m in res.models)  # name version variant (the runner is in the JSON)
+    note = "  ".join(f"{t.territory} {t.prob_at_risk:.2f}{' AT RISK' if t.at_risk else ''}" for t in res.territories)
     img = render_bullseye(res.polar_stress_pct, res.segments_stress_pct, "Stress perfusion (% max)", tag,
-                          res.scores.abnormal_stress)
+                          res.scores.abnormal_stress, note=f"Risk (network 2): {note}")
     write_bullseye_png(out / "bullseye.png", img)
     if res.polar_rest_pct is not None and res.segments_rest_pct is not None:
         write_bullseye_png(out / "bullseye_rest.png", render_bullseye(

@@ -48,9 +48,10 @@ def _segment_anchor(seg: int, size: int) -> tuple[int, int]:
 
 def render_bullseye(polar_pct: np.ndarray, segments_pct: np.ndarray, title: str = "Stress perfusion",
                     model_tag: str = "", abnormal: np.ndarray | None = None, size: int = 360,
-                    vmax: float = 100.0) -> np.ndarray:
+                    vmax: float = 100.0, note: str = "") -> np.ndarray:
     """polar_pct: (N_RINGS, N_SECTORS) percent of max; segments_pct: (17,) values printed in the segments;
-    abnormal: optional (N_RINGS, N_SECTORS) bool drawn hatched (below normal limits). Returns (H, W, 3) uint8 RGB."""
+    abnormal: optional (N_RINGS, N_SECTORS) bool drawn hatched (below normal limits); note: one line under the
+    title (e.g. territory risks). Returns (H, W, 3) uint8 RGB."""
     ring, sector, inside = _polar_lookup(size)
     vals = np.clip(np.asarray(polar_pct, np.float64)[ring, sector] / vmax, 0, 1)
     lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0, ::-1]
@@ -60,7 +61,7 @@ def render_bullseye(polar_pct: np.ndarray, segments_pct: np.ndarray, title: str 
         ab = np.asarray(abnormal, bool)[ring, sector] & hatch
         disc[ab] = (disc[ab] * 0.25).astype(np.uint8)
     disc[~inside] = 255
-    pad_top, pad_side, bar_w = 56, 40, 110
+    pad_top, pad_side, bar_w = 72, 40, 130
     h, w = size + pad_top + 70, size + 2 * pad_side + bar_w
     img = np.full((h, w, 3), 255, np.uint8)
     img[pad_top:pad_top + size, pad_side:pad_side + size] = disc
@@ -85,6 +86,8 @@ def render_bullseye(polar_pct: np.ndarray, segments_pct: np.ndarray, title: str 
                         "SEPT": (2, c[1] + 5), "LAT": (pad_side + size + 4, c[1] + 5)}.items():
         cv2.putText(img, txt, (x, y), _FONT, 0.45, black, 1, cv2.LINE_AA)
     cv2.putText(img, title, (8, 22), _FONT, 0.6, black, 1, cv2.LINE_AA)
+    if note:
+        cv2.putText(img, note, (8, 40), _FONT, 0.42, black, 1, cv2.LINE_AA)
     # colour bar
     bx, by, bh = pad_side + size + 48, pad_top, size
     ramp = lut[np.linspace(255, 0, bh).astype(np.uint8)]
@@ -95,7 +98,7 @@ def render_bullseye(polar_pct: np.ndarray, segments_pct: np.ndarray, title: str 
         cv2.line(img, (bx + 18, y), (bx + 23, y), black, 1)
         cv2.putText(img, f"{v * vmax / 100:.0f}%", (bx + 26, y + 4), _FONT, 0.4, black, 1, cv2.LINE_AA)
     cv2.putText(img, "% max", (bx - 6, by - 8), _FONT, 0.4, black, 1, cv2.LINE_AA)
-    foot = f"Model: {model_tag}" if model_tag else "Classical polar map"
+    foot = f"Classical polar map; models: {model_tag}" if model_tag else "Classical polar map"
     cv2.putText(img, foot, (8, h - 34), _FONT, 0.4, black, 1, cv2.LINE_AA)
     cv2.putText(img, DISCLAIMER_EN, (8, h - 14), _FONT, 0.45, (180, 0, 0), 1, cv2.LINE_AA)
     return img

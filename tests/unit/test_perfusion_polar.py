@@ -79,7 +79,7 @@ def test_bullseye_picture_shows_the_map():
     polar = np.full((N_RINGS, N_SECTORS), 100.0, np.float32)
     polar[:, : N_SECTORS // 4] = 20.0  # lateral-anterior quadrant (0-90 deg) cold
     img = render_bullseye(polar, segment_means(polar), "t")
-    top, side = 56, 40
+    top, side = 72, 40
     c = (side + 180, top + 180)
     hot = img[c[1] - 120, c[0] - 30]  # 12 o'clock-ish, left of centre: 100 %
     cold = img[c[1] - 60, c[0] + 60]  # 45 deg up-right: 20 %
