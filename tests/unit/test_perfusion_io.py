@@ -69,3 +69,34 @@ def test_not_dicom_and_wrong_modality(tmp_path, study):
         load_volume(ct)
     with pytest.raises(InputError, match="no such file"):
         load_volume(tmp_path / "missing.npz")
+
+
+def test_dicom_folder_of_pet_slices(tmp_path, study):
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    series = generate_uid()
+    order = np.random.default_rng(0).permutation(study.stress.shape[0])  # files written out of order
+    for k in order:
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.128"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(str(tmp_path / f"s{k}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.SeriesInstanceUID = "PT", series
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [0.0, 0.0, 4.0 * float(k)]
+        ds.PixelSpacing = ["3.2", "3.2"]
+        ds.Rows, ds.Columns = study.stress.shape[1:]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.RescaleSlope, ds.RescaleIntercept = "0.5", "0"
+        ds.PixelData = (study.stress[k] * 2).astype(np.uint16).tobytes()
+        ds.save_as(str(tmp_path / f"s{k}.dcm"), enforce_file_format=True)
+    vol, _ = load_volume(tmp_path)
+    assert vol.modality == "PT" and vol.orientation == "transaxial"
+    assert vol.voxel_mm == pytest.approx((4.0, 3.2, 3.2))
+    np.testing.assert_allclose(vol.counts, study.stress, atol=0.5)
+    assert pydicom.__version__
