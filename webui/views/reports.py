@@ -1,0 +1,545 @@
+"""Reports, exports, USB bundles and PACS sync state in the UI.
+
+Report page: the draft is auto-filled from the store; sonographers and physicians edit the free text and confirm
+or correct measurements; only a physician signs; a signed version is immutable and "Correct" starts a new version
+with a reason. Signing queues the signed report's DICOM objects for the configured PACS in the same transaction.
+Every view, edit, sign and export is audited. Files leave the box only to the cart's own browser (the touchscreen,
+127.0.0.1), the configured PACS, or an encrypted USB bundle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+import re
+import secrets
+import subprocess
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+
+from device.errors import UserError
+from device.reports import from_store as fs
+from device.reports.model import SignedReportError
+from device.reports.versions import changes
+from device.store import clinical, outbox, reports
+from device.store.db import Tx
+from webui.app import current_language
+from webui.security import roles_required
+from webui.views.common import audit_log, conn, flash_key, pop_flash, services, settings
+
+log = logging.getLogger(__name__)
+bp = Blueprint("reports", __name__)
+EDIT_ROLES = ("sonographer", "physician")
+EXPORT_ROLES = ("sonographer", "physician", "admin")
+USB_ROLES = ("admin", "physician")
+NAV = [("reports.usb_page", "rep_usb", USB_ROLES), ("reports.sync_page", "rep_sync", None)]
+EXAM_ACTIONS = [("reports.report_page", "rep_report", None, None),
+                ("reports.export_page", "rep_export", EXPORT_ROLES, None)]
+FORMATS = {"dicom.zip": "application/zip", "fhir.json": "application/fhir+json",
+           "measurements.csv": "text/csv", "measurements.json": "application/json"}
+
+
+@bp.app_template_filter("b64")
+def _b64(data: bytes) -> str:
+    import base64
+    return base64.b64encode(data).decode("ascii")
+
+
+@bp.context_processor
+def _rep_ctx() -> dict:
+    return {"rep_now": time.time()}
+
+
+def _local_only() -> Response | None:
+    """Files go only to the cart's own browser; elsewhere the PACS or an encrypted USB bundle is the way."""
+    if (request.remote_addr or "") in ("127.0.0.1", "::1"):
+        return None
+    return Response(render_template("error.html", code=403, message_key="rep_download_local_only"), status=403)
+
+
+def _diff_rows(old, new) -> list[dict[str, str]]:
+    return [{"field": c.field, "old": c.old[:300], "new": c.new[:300]} for c in changes(old, new)]
+
+
+# ---------------------------------------------------------------- the report page
+
+def _page(exam_id: int, error: str | None = None, code: int = 200):
+    c, svc = conn(), services()
+    exam = clinical.get_exam(c, exam_id)
+    hist = fs.history(c, svc.blobs, exam_id)
+    row, doc = hist[-1]
+    lang = current_language()
+    diffs = {hist[i][0].version: _diff_rows(hist[i - 1][1], hist[i][1]) for i in range(1, len(hist))}
+    signers = {u.id: u.display_name for u in _users(c)}
+    return render_template("report.html", exam=exam, row=row, doc=fs.in_language(doc, lang), history=hist,
+                           diffs=diffs, signers=signers, measurements=clinical.current_measurements(c, exam_id),
+                           sync=fs.sync_summary(c, exam_id), sync_target=settings().sync.target, error=error,
+                           flash=pop_flash()), code
+
+
+def _users(c):
+    from device.store import users
+    return users.list_users(c)
+
+
+@bp.route("/exams/<int:exam_id>/report")
+def report_page(exam_id: int):
+    c, svc = conn(), services()
+    clinical.get_exam(c, exam_id)
+    with Tx(c):
+        row = fs.ensure_draft(c, svc.blobs, exam_id, settings().web.language,
+                              g.user.id if g.user.role in EDIT_ROLES else None)
+        audit_log("view", "report", exam_id, {"version": row.version, "status": row.status})
+    return _page(exam_id)
+
+
+def _fail(exam_id: int, exc: UserError):
+    return _page(exam_id, error=str(exc), code=409 if isinstance(exc, SignedReportError) else 400)
+
+
+@bp.route("/exams/<int:exam_id>/report/text", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def save_text(exam_id: int):
+    c, svc = conn(), services()
+    try:
+        with Tx(c):
+            row, old, new = fs.save_text(c, svc.blobs, exam_id, request.form.get("free_text", ""), g.user.id)
+            audit_log("edit", "report", exam_id, {"version": row.version, "changes": _diff_rows(old, new)})
+    except UserError as exc:
+        return _fail(exam_id, exc)
+    flash_key("rep_saved")
+    return redirect(url_for("reports.report_page", exam_id=exam_id))
+
+
+@bp.route("/exams/<int:exam_id>/report/measurements/<int:measurement_id>", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def review_measurement(exam_id: int, measurement_id: int):
+    c, svc = conn(), services()
+    raw = request.form.get("value", "").strip().replace(",", ".")
+    try:
+        value = None
+        if request.form.get("action") != "confirm":
+            try:
+                value = float(raw)
+            except ValueError:
+                raise UserError(f"'{raw}' is not a number; type the value with digits and a decimal point") from None
+        with Tx(c):
+            old = {m.id: m for m in clinical.current_measurements(c, exam_id)}.get(measurement_id)
+            new_id = fs.review_measurement(c, exam_id, measurement_id, g.user.id, value)
+            row = fs.ensure_draft(c, svc.blobs, exam_id, settings().web.language, g.user.id)
+            audit_log("edit", "measurement", new_id, {
+                "exam_id": exam_id, "supersedes": measurement_id, "name": old.name if old else "",
+                "old": old.value if old else None, "new": value if value is not None else (old.value if old else None),
+                "action": "confirm" if value is None else "edit", "report_version": row.version})
+    except UserError as exc:
+        return _fail(exam_id, exc)
+    flash_key("rep_saved")
+    return redirect(url_for("reports.report_page", exam_id=exam_id) + "#measurements")
+
+
+@bp.route("/exams/<int:exam_id>/report/sign", methods=["POST"])
+@roles_required("physician")
+def sign(exam_id: int):
+    c, svc = conn(), services()
+    target = settings().sync.target
+
+    def on_commit(row, objects):
+        audit_log("sign", "report", exam_id, {"version": row.version, "signer": g.user.display_name,
+                                              "queued": [o.sop_instance_uid for o in objects], "target": target})
+    try:
+        row, _, objects = fs.sign_and_queue(c, svc.blobs, exam_id, signer_id=g.user.id, signer_role=g.user.role,
+                                            signer_name=g.user.display_name, now=dt.datetime.now().astimezone(),
+                                            target=target, language=settings().web.language, on_commit=on_commit)
+    except UserError as exc:
+        return _fail(exam_id, exc)
+    flash_key("rep_signed", v=row.version, n=len(objects))
+    return redirect(url_for("reports.report_page", exam_id=exam_id))
+
+
+@bp.route("/exams/<int:exam_id>/report/correct", methods=["POST"])
+@roles_required("physician")
+def correct(exam_id: int):
+    c, svc = conn(), services()
+    reason = request.form.get("reason", "").strip()[:500]
+    try:
+        with Tx(c):
+            row = fs.start_correction(c, svc.blobs, exam_id, reason, g.user.id)
+            audit_log("edit", "report", exam_id, {"version": row.version, "event": "correction",
+                                                  "amends": row.version - 1, "reason": reason})
+    except UserError as exc:
+        return _fail(exam_id, exc)
+    flash_key("rep_correction_started", v=row.version)
+    return redirect(url_for("reports.report_page", exam_id=exam_id))
+
+
+def _version_doc(exam_id: int, version: int):
+    row, doc = fs.export_version(conn(), services().blobs, exam_id, version)
+    return row, fs.in_language(doc, current_language())
+
+
+@bp.route("/exams/<int:exam_id>/report/v<int:version>.html")
+def report_html(exam_id: int, version: int):
+    from device.reports.html import render_html
+    row, doc = _version_doc(exam_id, version)
+    c = conn()
+    with Tx(c):
+        audit_log("view", "report", exam_id, {"version": version, "format": "html", "language": doc.language})
+    return Response(render_html(doc), mimetype="text/html")
+
+
+@bp.route("/exams/<int:exam_id>/report/v<int:version>.pdf")
+def report_pdf(exam_id: int, version: int):
+    from device.reports.pdf import render_pdf
+    if (refused := _local_only()) is not None:
+        return refused
+    row, doc = _version_doc(exam_id, version)
+    pdf = render_pdf(doc)
+    c = conn()
+    with Tx(c):
+        audit_log("export", "report", exam_id, {"version": version, "format": "pdf", "language": doc.language,
+                                                "bytes": len(pdf)})
+    name = f"report_{doc.exam.accession}_v{version}_{doc.language}.pdf"
+    return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# ---------------------------------------------------------------- exports of one exam
+
+@bp.route("/exams/<int:exam_id>/export")
+@roles_required(*EXPORT_ROLES)
+def export_page(exam_id: int):
+    c, svc = conn(), services()
+    exam = clinical.get_exam(c, exam_id)
+    vs = reports.versions(c, exam_id)
+    signals, problems = fs.signals_of(c, svc.blobs, exam_id)
+    with Tx(c):
+        audit_log("view", "export", exam_id)
+    try:
+        chosen = fs.export_version(c, svc.blobs, exam_id, request.args.get("version", type=int))[0] if vs else None
+    except UserError:
+        chosen = None
+    return render_template("export.html", exam=exam, versions=vs, chosen=chosen, signals=list(signals),
+                           problems=problems, formats=list(FORMATS))
+
+
+@bp.route("/exams/<int:exam_id>/export/<fmt>")
+@roles_required(*EXPORT_ROLES)
+def export_file(exam_id: int, fmt: str):
+    if (refused := _local_only()) is not None:
+        return refused
+    c, svc = conn(), services()
+    row, doc = fs.export_version(c, svc.blobs, exam_id, request.args.get("version", type=int))
+    base = f"{doc.exam.accession}_v{row.version}"
+    m = re.fullmatch(r"signal-(.+)\.(csv|json)", fmt)
+    if m:
+        from device.reports.tabular import signal_csv, signal_json
+        signals, _ = fs.signals_of(c, svc.blobs, exam_id)
+        if m.group(1) not in signals:
+            abort(404)
+        sig = signals[m.group(1)]
+        data = (signal_csv(sig) if m.group(2) == "csv" else signal_json(sig)).encode("utf-8")
+        mime, name = ("text/csv" if m.group(2) == "csv" else "application/json"), f"{base}_signal_{fmt[7:]}"
+    elif fmt in FORMATS:
+        data, mime, name = _export_bytes(exam_id, doc, fmt), FORMATS[fmt], f"{base}_{fmt}"
+    else:
+        abort(404)
+    with Tx(c):
+        audit_log("export", "report", exam_id, {"version": row.version, "format": fmt, "bytes": len(data)})
+    return Response(data, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _export_bytes(exam_id: int, doc, fmt: str) -> bytes:
+    from device.reports.fhir import bundle_json
+    from device.reports.pdf import render_pdf
+    from device.reports.tabular import measurements_csv, measurements_json
+    if fmt == "measurements.csv":
+        return measurements_csv(doc).encode("utf-8")
+    if fmt == "measurements.json":
+        return measurements_json(doc).encode("utf-8")
+    pdf = render_pdf(doc)
+    if fmt == "fhir.json":
+        return bundle_json(doc, pdf).encode("utf-8")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for o in fs.exam_objects(conn(), services().blobs, exam_id, doc, pdf):
+            zf.writestr(f"DICOM/{o.filename()}", o.to_bytes())
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- PACS sync state
+
+@bp.route("/sync")
+def sync_page():
+    c = conn()
+    exams = clinical.list_exams(c, limit=200)
+    with Tx(c):
+        audit_log("view", "sync_state")
+    return render_template("report_sync.html", exams=exams, states={e.id: fs.sync_summary(c, e.id) for e in exams},
+                           sync_target=settings().sync.target, flash=pop_flash())
+
+
+@bp.route("/exams/<int:exam_id>/sync/retry", methods=["POST"])
+@roles_required("admin")
+def sync_retry(exam_id: int):
+    c = conn()
+    clinical.get_exam(c, exam_id)
+    with Tx(c):
+        n = outbox.retry_rejected(c, exam_id)
+        audit_log("sync", "exam", exam_id, {"event": "retry rejected", "objects": n})
+    flash_key("rep_sync_retried", n=n)
+    nxt = request.form.get("next", "")
+    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("reports.sync_page"))
+
+
+# ---------------------------------------------------------------- USB bundles
+
+def _drives():
+    from device.sync.usb import find_usb_drives
+    cfg = current_app.config
+    return find_usb_drives(Path(cfg.get("USB_ROOT", "/")), statvfs=cfg.get("USB_STATVFS", os.statvfs),
+                           mount_roots=settings().usb.mount_roots)
+
+
+def _drive(device: str):
+    d = next((d for d in _drives() if d.device == device), None)
+    if d is None:
+        raise UserError(f"USB drive {device or '(none chosen)'} is not connected any more; insert it and reload")
+    return d
+
+
+@bp.route("/usb")
+@roles_required(*USB_ROLES)
+def usb_page():
+    c = conn()
+    drives = _drives()
+    bundles = {d.device: sorted(p.name for p in Path(d.mountpoint).glob("*.zip")) for d in drives}
+    exams = clinical.list_exams(c, limit=100)
+    latest = {e.id: reports.latest(c, e.id) for e in exams}
+    with Tx(c):
+        audit_log("view", "usb")
+    try:
+        _passphrase(settings().usb.passphrase_file)
+        pass_error = None
+    except UserError as exc:
+        pass_error = str(exc)
+    job = _job(request.args.get("job", ""))
+    return render_template("usb.html", drives=drives, bundles=bundles, exams=exams, latest=latest, job=job,
+                           pass_error=pass_error, unset=not settings().usb.passphrase_file, flash=pop_flash())
+
+
+@bp.route("/usb/export", methods=["POST"])
+@roles_required(*USB_ROLES)
+def usb_export():
+    c, svc = conn(), services()
+    try:
+        pw = _passphrase(settings().usb.passphrase_file)
+        drive = _drive(request.form.get("drive", ""))
+        ids = sorted({int(x) for x in request.form.getlist("exam_ids") if x.isdigit()})
+        if not ids:
+            raise UserError("choose at least one exam to export")
+        with Tx(c):
+            for i in ids:
+                clinical.get_exam(c, i)
+                fs.ensure_draft(c, svc.blobs, i, settings().web.language, None)
+        job = _start_export(svc.db_path, svc.blobs, drive, ids, pw, g.user)
+        with Tx(c):
+            audit_log("export", "usb_bundle", job.id, {"event": "start", "drive": drive.device, "label": drive.label,
+                                                       "exams": ids})
+    except UserError as exc:
+        flash_key("rep_error", msg=str(exc))
+        return redirect(url_for("reports.usb_page"))
+    return redirect(url_for("reports.usb_page", job=job.id))
+
+
+@bp.route("/usb/verify", methods=["POST"])
+@roles_required(*USB_ROLES)
+def usb_verify():
+    try:
+        pw = _passphrase(settings().usb.passphrase_file)
+        drive = _drive(request.form.get("drive", ""))
+        name = request.form.get("bundle", "")
+        path = Path(drive.mountpoint) / name
+        if not re.fullmatch(r"[A-Za-z0-9._-]+\.zip", name) or not path.is_file():
+            raise UserError(f"there is no bundle '{name}' on {drive.label}")
+        job = _start_verify(services().db_path, drive, path, pw, g.user)
+        c = conn()
+        with Tx(c):
+            audit_log("export", "usb_bundle", job.id, {"event": "verify", "drive": drive.device, "bundle": name})
+    except UserError as exc:
+        flash_key("rep_error", msg=str(exc))
+        return redirect(url_for("reports.usb_page"))
+    return redirect(url_for("reports.usb_page", job=job.id))
+
+
+@bp.route("/usb/jobs/<job_id>")
+@roles_required(*USB_ROLES)
+def usb_job(job_id: str):
+    job = _job(job_id)
+    if job is None:
+        abort(404)
+    return jsonify(job.as_dict())
+
+
+@bp.route("/usb/eject", methods=["POST"])
+@roles_required(*USB_ROLES)
+def usb_eject():
+    from device.sync.usb import eject
+    try:
+        drive = _drive(request.form.get("drive", ""))
+        if _busy(drive.device):
+            raise UserError(f"{drive.label} is still being written or checked; wait until it finishes")
+        method = eject(drive, run=current_app.config.get("USB_EJECT_RUN", subprocess.run))
+        c = conn()
+        with Tx(c):
+            audit_log("export", "usb_drive", drive.device, {"event": "eject", "method": method})
+        flash_key("rep_usb_ejected", label=drive.label)
+    except UserError as exc:
+        flash_key("rep_error", msg=str(exc))
+    return redirect(url_for("reports.usb_page"))
+
+
+# ---------------------------------------------------------------- USB jobs (a background thread per bundle)
+
+@dataclass
+class UsbJob:
+    """Progress of one bundle written (``kind`` export) or checked (``verify``) on ``device``."""
+
+    id: str
+    kind: str
+    device: str
+    state: str = "running"      # running | done | error
+    phase: str = "prepare"      # prepare | write | verify
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    result: dict = field(default_factory=dict)
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        self.phase, self.done, self.total = phase, done, total
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "device": self.device, "state": self.state, "phase": self.phase,
+                "done": self.done, "total": self.total, "message": self.message, "result": self.result}
+
+
+_JOBS: dict[str, UsbJob] = {}
+_JOBS_LOCK = threading.Lock()
+
+
+def _job(job_id: str) -> UsbJob | None:
+    with _JOBS_LOCK:
+        return _JOBS.get(job_id)
+
+
+def _busy(device: str) -> bool:
+    with _JOBS_LOCK:
+        return any(j.device == device and j.state == "running" for j in _JOBS.values())
+
+
+def _new_job(kind: str, device: str) -> UsbJob:
+    with _JOBS_LOCK:
+        if any(j.device == device and j.state == "running" for j in _JOBS.values()):
+            raise UserError("this drive is already being written or checked; wait until that finishes")
+        job = UsbJob(secrets.token_hex(8), kind, device)
+        _JOBS[job.id] = job
+        for old in [k for k, j in _JOBS.items() if j.state != "running"][:-20]:  # keep the last few finished
+            del _JOBS[old]
+        return job
+
+
+def _passphrase(path_setting: str) -> str:
+    """The bundle passphrase from ``[usb] passphrase_file`` (UserError saying what to fix when unusable)."""
+    from device.sync.bundle import MIN_PASSPHRASE
+    if not path_setting:
+        raise UserError("USB export is off: an administrator must set [usb] passphrase_file to a file (mode 0600) "
+                        "holding the export passphrase")
+    path = Path(path_setting)
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UserError(f"the USB passphrase file {path} cannot be read ({exc.strerror}); an administrator must "
+                        "fix [usb] passphrase_file") from None
+    if mode & 0o007:
+        raise UserError(f"the USB passphrase file {path} is readable by every user; an administrator must run "
+                        f"chmod 600 {path}")
+    if len(text) < MIN_PASSPHRASE:
+        raise UserError(f"the USB passphrase is shorter than {MIN_PASSPHRASE} characters; an administrator must "
+                        "set a longer one")
+    return text
+
+
+def _finish(job: UsbJob, db_path: Path, user, detail: dict) -> None:
+    from device.store import audit
+    from device.store.db import connect
+    c = connect(db_path)
+    try:
+        with Tx(c):
+            audit.record(c, user_id=user.id, username=user.username, action="export", object_type="usb_bundle",
+                         object_id=job.id, detail={**detail, "state": job.state, "message": job.message,
+                                                   **job.result})
+    finally:
+        c.close()
+
+
+def _run_export(job: UsbJob, db_path: Path, blobs, drive, exam_ids: list[int], pw: str, user) -> None:
+    from device.reports.pdf import render_pdf
+    from device.store.db import connect
+    from device.sync.export import exam_bundle_files, export_to_drive
+    c = connect(db_path)
+    try:
+        files = []
+        for n, exam_id in enumerate(exam_ids):
+            job.progress("prepare", n, len(exam_ids))
+            row, doc = fs.export_version(c, blobs, exam_id)
+            pdf = render_pdf(doc)
+            signals, _ = fs.signals_of(c, blobs, exam_id)
+            files += exam_bundle_files(doc, pdf=pdf, objects=fs.exam_objects(c, blobs, exam_id, doc, pdf),
+                                       signals=signals)
+        name = "cardiocart_" + time.strftime("%Y%m%d_%H%M%S")
+        res = export_to_drive(drive, files, pw, name, progress=job.progress)
+        job.result = {"bundle": res.path.name, "bytes": res.size_bytes, "files": res.n_files}
+        job.state = "done"
+    except UserError as exc:
+        job.state, job.message = "error", str(exc)
+    except Exception as exc:  # never leave the page waiting: say it failed; the log has the details
+        log.exception("USB export %s failed", job.id)
+        job.state, job.message = "error", f"the export failed unexpectedly ({type(exc).__name__}); nothing " \
+                                          "usable was left on the drive; try again"
+    finally:
+        c.close()
+    _finish(job, db_path, user, {"event": "bundle", "drive": drive.device, "exams": exam_ids})
+
+
+def _run_verify(job: UsbJob, db_path: Path, path: Path, pw: str, user) -> None:
+    from device.sync.bundle import verify_bundle
+    try:
+        manifest = verify_bundle(path, pw, progress=job.progress)
+        job.result = {"bundle": path.name, "files": len(manifest.get("files", []))}
+        job.state = "done"
+    except UserError as exc:
+        job.state, job.message = "error", str(exc)
+    except Exception as exc:
+        log.exception("USB verify %s failed", job.id)
+        job.state, job.message = "error", f"the check failed unexpectedly ({type(exc).__name__})"
+    _finish(job, db_path, user, {"event": "verify", "bundle": path.name})
+
+
+def _start_export(db_path: Path, blobs, drive, exam_ids: list[int], pw: str, user) -> UsbJob:
+    job = _new_job("export", drive.device)
+    threading.Thread(target=_run_export, args=(job, db_path, blobs, drive, exam_ids, pw, user), daemon=True,
+                     name=f"usb-export-{job.id}").start()
+    return job
+
+
+def _start_verify(db_path: Path, drive, path: Path, pw: str, user) -> UsbJob:
+    job = _new_job("verify", drive.device)
+    threading.Thread(target=_run_verify, args=(job, db_path, path, pw, user), daemon=True,
+                     name=f"usb-verify-{job.id}").start()
+    return job
