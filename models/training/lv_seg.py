@@ -141,32 +141,13 @@ def make_spatial_dynamic(path: Path) -> None:
         onnx.save(m, str(path))
 
 
-def write_manifests(root: Path | None, steps: dict) -> None:
+def _write_all(root: Path | None, steps: dict, accuracy: list[dict], choice: str) -> None:
     from device.inference.manifest import write_manifest
     from device.paths import MODELS_DIR
-    for d in MODELS_DIR.glob("lv_seg*"):
-        for f in d.glob("*.onnx"):
-            make_spatial_dynamic(f)
     pats = []
     if root:
         from device.lv.sunnybrook import patients
         pats = sorted(patients(root))
-    accuracy = []
-    choice = "int8"
-    if root:
-        from device.eval.lv import lopo_scores
-        scores = lopo_scores(root.parent)
-        for variant, s in scores.items():
-            accuracy += [{"metric": f"{k} ({variant})", "value": round(v, 4),
-                          "on": f"Sunnybrook leave-one-patient-out (3 patients, n={s['n_images']} contoured images; "
-                                f"scored with the lv_seg_lopo_* twins of this recipe, never on a training patient)"}
-                         for k, v in s.items() if k != "n_images"]
-        if "ens_int8" in scores and scores["ens_int8"]["dice_myocardium"] > scores["int8"]["dice_myocardium"] + 0.005:
-            choice = "ens_int8"
-    from device.eval.lv import sim_scores
-    sim = sim_scores()
-    accuracy += [{"metric": f"{k} (int8)", "value": round(v, 4), "on": "simulator echo frames, held-out seed, n=240"}
-                 for k, v in sim.items()]
     common = {
         "version": VERSION, "task": "segmentation", "recipe": "models/training/lv_seg.py",
         "inputs": [{"name": "image", "shape": ["batch", 1, SIZE, SIZE], "dtype": "float32",
@@ -205,6 +186,34 @@ def write_manifests(root: Path | None, steps: dict) -> None:
                        f"({', '.join(pats)}); the ens_int8 members each leave out one K-means-balanced fold"
                        if pats else f"{sim_note} only (no Sunnybrook data was available)"),
         accuracy=accuracy))
+
+
+def write_manifests(root: Path | None, steps: dict) -> None:
+    """Make spatial dims dynamic, write manifests, score the LOPO twins and the simulator, rewrite with accuracy."""
+    from device.paths import MODELS_DIR
+    for d in MODELS_DIR.glob("lv_seg*"):
+        for f in d.glob("*.onnx"):
+            make_spatial_dynamic(f)
+    _write_all(root, steps, [], "int8")
+    accuracy: list[dict] = []
+    choice = "int8"
+    if root:
+        from device.eval.lv import lopo_scores
+        scores = lopo_scores(root.parent)
+        for variant, s in scores.items():
+            accuracy += [{"metric": f"{k} ({variant})", "value": round(v, 4),
+                          "on": f"Sunnybrook leave-one-patient-out (3 patients, n={s['n_images']} contoured images; "
+                                f"scored with the lv_seg_lopo_* twins of this recipe, never on a training patient)"}
+                         for k, v in s.items() if k != "n_images"]
+        if "ens_int8" in scores and scores["ens_int8"]["dice_myocardium"] > scores["int8"]["dice_myocardium"] + 0.005:
+            choice = "ens_int8"
+        print("LOPO", json.dumps(scores, indent=1), "-> sax_variant", choice, flush=True)
+    from device.eval.lv import sim_scores
+    sim = sim_scores()
+    print("sim", sim, flush=True)
+    accuracy += [{"metric": f"{k} (int8)", "value": round(v, 4), "on": "simulator echo frames, held-out seed, n=240"}
+                 for k, v in sim.items()]
+    _write_all(root, steps, accuracy, choice)
 
 
 def main(argv: list[str] | None = None) -> int:
