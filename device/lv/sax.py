@@ -18,7 +18,7 @@ from device.lv.indices import SaxIndices, SaxOrientation, largest_component, sax
 from device.lv.phase import DEFAULT_DEGREE, phase_from_areas
 from device.lv.segment import segment_sax
 
-MAX_ELONGATION = 2.2   # a short-axis LV cavity is round-ish; long-axis cavities are 2-3x longer than wide
+MAX_ELONGATION = 1.8   # short-axis LV cavities are round-ish (Sunnybrook expert contours: 1.0-1.56); long-axis 2-3
 
 
 @dataclass(frozen=True)
