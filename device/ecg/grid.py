@@ -45,6 +45,25 @@ def redness(rgb: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(red, (0, 0), 1.0)
 
 
+def colourfulness(rgb: np.ndarray) -> np.ndarray:
+    """float32 (H, W): saturation-like (max - min channel) map, for grids printed in any colour (blue, green...)."""
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    s = hsv[..., 1].astype(np.float32) * hsv[..., 2].astype(np.float32) / 255.0
+    return cv2.GaussianBlur(s, (0, 0), 1.0)
+
+
+def greyness(rgb: np.ndarray) -> np.ndarray:
+    """float32 (H, W): darkness capped at a light-grey level, for grey grids (photocopies); black traces are
+    capped so that they do not dominate."""
+    from device.ecg.traces import darkness
+
+    d = darkness(rgb, 0.01 * max(rgb.shape[:2]))
+    return cv2.GaussianBlur(np.minimum(d, 0.35) * 255.0, (0, 0), 1.0)
+
+
+GRID_MAPS = (("red", redness), ("colour", colourfulness), ("grey", greyness))
+
+
 def _autocorr_period(profile: np.ndarray, lo: int, hi: int) -> tuple[float, float]:
     x = profile - profile.mean()
     n = x.size

@@ -146,11 +146,11 @@ def detect_rows(mask: np.ndarray, dark: np.ndarray, px_per_mm: float, grid_level
 
 
 def assign_layout(rows: list[Row], px_per_mm_x: float, speed_mm_s: float,
-                  rhythm_leads: tuple[str, ...] | None = None) -> Layout:
+                  rhythm_leads: tuple[str, ...] | None = None, three_by_four: bool = False) -> Layout:
     """Boxes for the standard layouts, chosen by the number of rows (and the row length).
 
-    4 rows -> 3x4 + 1 rhythm strip (II); 6 rows -> 3x4 + 3 rhythm strips (II, V1, V5) when the top rows look like
-    3x4, else 6x2; 3 rows -> 3x4; 12 rows -> 12x1. Raises InputError(step="no traces") when no layout fits."""
+    4 rows -> 3x4 + 1 rhythm strip (II); 6 rows -> 3x4 + 3 rhythm strips (II, V1, V5) when ``three_by_four``
+    (separator ticks at 2.5 and 7.5 s were seen), else 6x2; 3 rows -> 3x4; 12 rows -> 12x1. Raises InputError(step="no traces") when no layout fits."""
     n = len(rows)
     if n == 0:
         raise InputError("no traces: no printed ECG rows were found; check the photo shows the traces sharply",
@@ -160,6 +160,8 @@ def assign_layout(rows: list[Row], px_per_mm_x: float, speed_mm_s: float,
     if n in (4, 5) or n == 3:
         grid_rows = ROWS_3x4
         name = "3x4" if n == 3 else f"3x4+{n - 3}"
+    elif n == 6 and three_by_four:
+        grid_rows, name = ROWS_3x4, "3x4+3"
     elif n == 6:
         grid_rows, name = ROWS_6x2, "6x2"
     elif n >= 12:

@@ -23,10 +23,14 @@ TICK_BIAS_MM = 0.275
 
 
 def _grid_stage(rect: Rectified) -> tuple[np.ndarray, float | None, bool, float]:
-    """Flatten on the grid. Returns (flat image, grid spacing px in flat image or None, grid_found, period_mm)."""
-    red = grid.redness(rect.image)
-    px, py, strength = grid.grid_period(red)
-    if px <= 0 or strength < 0.15:
+    """Flatten on the grid. Returns (flat image, grid spacing px in flat image or None, grid_found, period_mm).
+    The grid is looked for as red ink first, then as any colour, then as grey lines."""
+    for _name, fn in grid.GRID_MAPS:
+        red = fn(rect.image)
+        px, py, strength = grid.grid_period(red)
+        if px > 0 and strength >= 0.15:
+            break
+    else:
         return rect.image, None, False, 0.0
     w = rect.image.shape[1]
     period_mm = 5.0 if w / px < 120 else 1.0
@@ -120,7 +124,10 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
         if n_t >= 3:
             origins = {i: x_t for i in origins}  # every row of a printout starts at the same instant
     rows = [replace(r, x0=origins[i]) for i, r in enumerate(rows)]
-    lay = layout.assign_layout(rows, cal.px_per_mm_x, cal.speed_mm_s, rhythm_leads)
+    three_by_four = len(rows) != 6 or _quarter_ticks(mask, rows, origins, cal) or _quarter_label(flat, rows, cal)
+    lay = layout.assign_layout(rows, cal.px_per_mm_x, cal.speed_mm_s, rhythm_leads, three_by_four)
+    if rhythm_leads is None:
+        lay = _name_rhythm_strips(flat, lay, PX_PER_MM)
     t["layout"] = time.perf_counter()
     sig, polys = digitise_boxes(layout.erase_labels(mask, lay, PX_PER_MM), dark, lay, cal, origins)
     t["digitise"] = time.perf_counter()
@@ -147,6 +154,43 @@ def _origins(rows: list[layout.Row], px_per_mm: float) -> dict[int, float]:
     x_med = float(np.median(xs))
     pulsed = any(r.pulse is not None for r in rows)
     return {i: (x_med if pulsed or abs(r.x0 - x_med) < 3 * px_per_mm else r.x0) for i, r in enumerate(rows)}
+
+
+def _quarter_ticks(mask: np.ndarray, rows: list[layout.Row], origins: dict[int, float], cal: Calibration) -> bool:
+    """True when the top rows have separator ticks at 2.5 and 7.5 s (a 3x4 block), not only at 5 s (6x2)."""
+    x0 = float(np.median(list(origins.values())))
+    _, n = layout.tick_origin(mask, rows, x0, cal.px_per_s, cal.px_per_mm_x)
+    return n >= 4
+
+
+def _quarter_label(flat: np.ndarray, rows: list[layout.Row], cal: Calibration) -> bool:
+    """True when OCR reads "aVR" a quarter of the way along the first row (a 3x4 block, not 6x2)."""
+    from device.ecg import ocr
+
+    if not rows or not ocr.available():
+        return False
+    r, p = rows[0], cal.px_per_mm_x
+    x = r.x0 + 2.5 * cal.px_per_s
+    return ocr.read_label(flat, (int(x - 8 * p), int(r.y + 0.5 * p), int(x + 14 * p), int(r.y + 9 * p))) == "aVR"
+
+
+def _name_rhythm_strips(flat: np.ndarray, lay: Layout, px_per_mm: float) -> Layout:
+    """With two or more rhythm strips, read their printed labels (OCR); keep the defaults where unreadable."""
+    from device.ecg import ocr
+
+    full = [b for b in lay.boxes if b.t1_s - b.t0_s > 5.0]
+    if len(full) < 2 or not ocr.available():
+        return lay
+    boxes, used = list(lay.boxes), False
+    for k, b in enumerate(boxes):
+        if b.t1_s - b.t0_s <= 5.0:
+            continue
+        name = ocr.read_label(flat, (int(b.x0 - 8 * px_per_mm), int(b.baseline_y + 0.5 * px_per_mm),
+                                     int(b.x0 + 14 * px_per_mm), int(b.baseline_y + 9 * px_per_mm)))
+        if name:
+            boxes[k] = replace(b, lead=name)
+            used = True
+    return Layout(lay.name, tuple(boxes), "ocr" if used else lay.label_source)
 
 
 def _coverage(sig: np.ndarray, lay: Layout) -> float:

@@ -108,12 +108,11 @@ def screen_signals(signals_mv: np.ndarray, fs_hz: float, m: Measurements, rhythm
 
 
 def combine(signal_screen: Screen, model_screen: Screen | None) -> Screen:
-    """The combined result: abnormal if either screen says abnormal; score = the mean of the available scores."""
+    """The combined result: the mean of the available scores, abnormal at >= 0.5 (rule fixed before evaluation);
+    the findings of both screens are kept."""
     if model_screen is None:
         return Screen(signal_screen.label, signal_screen.score, signal_screen.findings,
                       f"combined({signal_screen.source})")
-    label = "abnormal" if "abnormal" in (signal_screen.label, model_screen.label) else (
-        "normal" if signal_screen.label == model_screen.label == "normal" else "undetermined")
-    return Screen(label, 0.5 * (signal_screen.score + model_screen.score),
-                  signal_screen.findings + model_screen.findings,
+    score = 0.5 * (signal_screen.score + model_screen.score)
+    return Screen("abnormal" if score >= 0.5 else "normal", score, signal_screen.findings + model_screen.findings,
                   f"combined({signal_screen.source}, {model_screen.source})")

@@ -45,12 +45,15 @@ def remove_grid(dark: np.ndarray, grid_px: float | None, px_per_mm: float) -> np
 
 
 def trace_mask(rgb: np.ndarray, px_per_mm: float, grid_px: float | None = None,
-               threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+               threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(bool (H, W) mask of the black trace, float32 (H, W) darkness) of a flattened image (``grid_px`` line
-    spacing, None if no grid)."""
+    spacing, None if no grid). ``threshold`` on the grid-free darkness; default adaptive: half the darkness of the
+    darkest 0.5 % of pixels, within 0.12..0.3 (faint thin traces of low-resolution scans need the lower end)."""
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     dk = darkness(rgb, px_per_mm, hsv[..., 2])
     d = remove_grid(dk, grid_px, px_per_mm)
+    if threshold is None:
+        threshold = float(np.clip(0.5 * np.percentile(d[::4, ::4], 99.5), 0.12, 0.3))
     return (d > threshold) & (hsv[..., 1] < 128), dk
 
 
