@@ -1,0 +1,51 @@
+"""In real Chromium: a sonographer sees the auto-filled draft but no Sign button; a physician opens the report from
+the exam page, edits the text, confirms a measurement, signs, and sees version 1 signed and no longer editable."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import login
+from tests.integration.test_reports_ui import make_exam
+
+pytestmark = pytest.mark.browser
+
+
+def test_physician_edits_and_signs_sonographer_cannot_sign(browser, cart):
+    eid = make_exam(cart.data, "ecg", "B0042")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+
+    login(page, cart, "sono", "482913")
+    page.goto(f"{cart.url}/exams/{eid}/report")
+    assert page.get_attribute("#report-status", "data-status") == "draft"
+    assert page.locator("#sign-report").count() == 0
+    assert page.locator("#free_text").is_visible()                  # a sonographer may edit the draft
+    assert "ef_pct" in page.inner_text("#report-sections")
+    page.click("#logout")
+
+    login(page, cart, "drli", "573920")
+    page.goto(f"{cart.url}/exams/{eid}")
+    page.click('[data-action="reports.report_page"]')
+    page.wait_for_url(f"{cart.url}/exams/{eid}/report")
+    assert page.get_attribute("#report-status", "data-version") == "1"
+    page.fill("#free_text", "Sinus rhythm. Normal ECG.")
+    page.click("#save-text")
+    page.wait_for_load_state()
+    assert page.input_value("#free_text") == "Sinus rhythm. Normal ECG."
+    page.locator('tr[data-measurement="ef_pct"] .rep-confirm').click()
+    page.wait_for_load_state()
+    assert "confirmed" in page.inner_text('tr[data-measurement="ef_pct"]')
+
+    box = page.locator("#sign-report").bounding_box()
+    assert box["height"] >= 48 and box["width"] >= 48               # a touch target
+    page.once("dialog", lambda d: d.accept())
+    page.click("#sign-report")
+    page.wait_for_selector('#report-status[data-status="signed"]')
+    state = page.inner_text("#report-state")
+    assert "1" in state and "signed" in state
+    assert "drli" in page.inner_text("#report-signer").lower()
+    assert page.locator("#sign-report").count() == 0 and page.locator("#free_text").count() == 0
+    assert page.locator("#correct-report").is_visible()
+    assert "Sinus rhythm. Normal ECG." in page.inner_text("#report-text")
+    assert page.locator('tr.rep-version[data-version="1"][data-status="signed"]').count() == 1
+    page.close()
