@@ -129,7 +129,34 @@ def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | N
             first, second = (a2, b2) if enter_top else (b2, a2)
             pts += [(x - 0.25, first), (x + 0.25, second)]
             y_prev = second
-    return np.asarray(pts, np.float32)
+    return drop_flat_excursions(np.asarray(pts, np.float32), box, px_per_mm)
+
+
+def drop_flat_excursions(poly: np.ndarray, box: LeadBox, px_per_mm: float, dev_mm: float = 6.0,
+                         min_s: float = 0.15) -> np.ndarray:
+    """Remove stretches where the path sits far (> ``dev_mm``) from the trace's running median (1 s) for longer
+    than ``min_s``: a paper edge, a shadow line or a neighbouring row, not an ECG (QRS complexes are shorter)."""
+    if poly.shape[0] < 10:
+        return poly
+    from scipy.ndimage import median_filter
+
+    px_per_s = (box.x1 - box.x0) / max(1e-6, box.t1_s - box.t0_s)
+    x0 = int(np.floor(poly[0, 0]))
+    xs = np.arange(x0, int(np.ceil(poly[-1, 0])) + 1)
+    yi = np.interp(xs, poly[:, 0], poly[:, 1])
+    med = median_filter(yi, size=max(3, int(px_per_s) | 1), mode="nearest")
+    far = np.abs(yi - med) > dev_mm * px_per_mm
+    if not far.any():
+        return poly
+    d = np.diff(np.concatenate(([0], far.view(np.int8), [0])))
+    bad = np.zeros(xs.size, bool)
+    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+        if b - a > min_s * px_per_s:
+            bad[a:b] = True
+    if not bad.any():
+        return poly
+    keep = ~bad[np.clip(np.round(poly[:, 0]).astype(int) - x0, 0, xs.size - 1)]
+    return poly[keep]
 
 
 def to_samples(poly: np.ndarray, box: LeadBox, x_origin: float, px_per_s: float, px_per_mv: float,
