@@ -348,12 +348,35 @@ def sign_and_queue(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, *, 
             raise UserError("the report changed while it was being signed; review it and sign again")
         reports.save_draft(conn, exam_id, doc_to_content(conn, blobs, doc), cur.author_id)
         row = reports.sign(conn, exam_id, signer_id, signer_role)
-        for o in objects:
-            sha = put_blob(conn, blobs, o.to_bytes(), "application/dicom")
-            outbox.enqueue(conn, exam_id, target, o.kind, o.sop_instance_uid, sha)
+        enqueue_objects(conn, blobs, exam_id, objects, target)
         if on_commit:
             on_commit(row, objects)
     return row, doc, objects
+
+
+def enqueue_objects(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, objects: Sequence[DicomObject],
+                    target: str) -> int:
+    """Write each object as a blob and queue it for ``target`` (an object already queued is not queued again).
+    Returns how many were newly queued. Run inside a Tx."""
+    n = 0
+    for o in objects:
+        sha = put_blob(conn, blobs, o.to_bytes(), "application/dicom")
+        n += outbox.enqueue(conn, exam_id, target, o.kind, o.sop_instance_uid, sha)
+    return n
+
+
+def queue_signed(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, target: str) -> int:
+    """Queue the latest signed version's objects (e.g. it was signed while sync was off). Opens its own Tx."""
+    if target == "none":
+        raise UserError("PACS sync is off ([sync] target = none); an administrator must configure a PACS first")
+    signed = [v for v in reports.versions(conn, exam_id) if v.status == "signed"]
+    if not signed:
+        raise UserError("this exam has no signed report; only signed reports are sent to the PACS")
+    doc = doc_of(blobs, signed[-1])
+    from device.reports.pdf import render_pdf
+    objects = exam_objects(conn, blobs, exam_id, doc, render_pdf(doc))
+    with Tx(conn):
+        return enqueue_objects(conn, blobs, exam_id, objects, target)
 
 
 def start_correction(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, reason: str,

@@ -356,5 +356,22 @@ def test_sync_state_shown_and_rejected_objects_retried_by_admin(login, settings)
     assert admin.post(f"/exams/{eid}/sync/retry", {"next": "/sync"}).status_code == 302
     s = _store(settings)
     assert {i.state for i in outbox.items(s.conn)} == {"pending"}
+
+    # a report signed while sync was off: the sync page offers the administrator to send it
+    import datetime as dt
+    from device.reports import from_store as fs
+    e2 = make_exam(settings.data_dir, pid="P-LATE")
+    with Tx(s.conn):
+        fs.ensure_draft(s.conn, s.blobs, e2, "en", None)
+    drli = next(u for u in __import__("device.store.users", fromlist=["x"]).list_users(s.conn) if u.username == "drli")
+    fs.sign_and_queue(s.conn, s.blobs, e2, signer_id=drli.id, signer_role="physician", signer_name="Dr Li",
+                      now=dt.datetime.now(dt.timezone.utc), target="none")
+    assert not [i for i in outbox.items(s.conn) if i.exam_id == e2]
+    assert f'data-exam="{e2}" data-sync="none"' in admin.get("/sync").data.decode()
+    assert admin.post(f"/exams/{e2}/sync/queue").status_code == 302
+    late = [i for i in outbox.items(s.conn) if i.exam_id == e2]
+    assert sorted(i.object_kind for i in late) == ["ecg", "echo_sr", "pdf", "sc"]
+    assert admin.post(f"/exams/{e2}/sync/queue").status_code == 302     # again: nothing is queued twice
+    assert len([i for i in outbox.items(s.conn) if i.exam_id == e2]) == 4
     s.close()
     assert "sync" in _actions(settings, "exam")

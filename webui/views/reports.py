@@ -52,7 +52,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-@bp.context_processor
+@bp.app_context_processor
 def _rep_ctx() -> dict:
     return {"rep_now": time.time()}
 
@@ -280,7 +280,9 @@ def sync_page():
     exams = clinical.list_exams(c, limit=200)
     with Tx(c):
         audit_log("view", "sync_state")
+    signed = {e.id for e in exams if any(v.status == "signed" for v in reports.versions(c, e.id))}
     return render_template("report_sync.html", exams=exams, states={e.id: fs.sync_summary(c, e.id) for e in exams},
+                           signed=signed,
                            sync_target=settings().sync.target, flash=pop_flash())
 
 
@@ -295,6 +297,23 @@ def sync_retry(exam_id: int):
     flash_key("rep_sync_retried", n=n)
     nxt = request.form.get("next", "")
     return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("reports.sync_page"))
+
+
+@bp.route("/exams/<int:exam_id>/sync/queue", methods=["POST"])
+@roles_required("admin")
+def sync_queue(exam_id: int):
+    """Queue the latest signed version for the PACS (a report signed while sync was off)."""
+    c = conn()
+    clinical.get_exam(c, exam_id)
+    try:
+        n = fs.queue_signed(c, services().blobs, exam_id, settings().sync.target)
+    except UserError as exc:
+        flash_key("rep_error", msg=str(exc))
+        return redirect(url_for("reports.sync_page"))
+    with Tx(c):
+        audit_log("sync", "exam", exam_id, {"event": "queued signed report", "objects": n})
+    flash_key("rep_sync_queued", n=n)
+    return redirect(url_for("reports.sync_page"))
 
 
 # ---------------------------------------------------------------- USB bundles
