@@ -197,7 +197,7 @@ def key_images_from_captures(conn: sqlite3.Connection, blobs: BlobStore, exam_id
 
 
 def _utc(ts: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(ts)
 
 
 def doc_header(exam: clinical.Exam, language: str) -> tuple[Patient, Exam]:
@@ -295,7 +295,7 @@ def save_text(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, free_tex
     """Change the draft's free text (in place). Returns (row, old doc, new doc). Run inside a Tx."""
     if len(free_text) > 20000:
         raise InputError("the report text is longer than 20000 characters; shorten it")
-    cur, old = _open_draft(conn, blobs, exam_id)
+    _, old = _open_draft(conn, blobs, exam_id)
     new = dataclasses.replace(old, free_text=free_text.replace("\r\n", "\n").strip())
     row = reports.save_draft(conn, exam_id, doc_to_content(conn, blobs, new), author_id)
     return row, old, new

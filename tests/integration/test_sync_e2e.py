@@ -36,7 +36,7 @@ def test_signed_reports_reach_orthanc_exactly_once_across_a_pacs_restart(orthanc
     with Tx(store.conn):
         doctor = users.create_user(store.conn, "drli", "Dr Li", "physician", "573920")
     exams = [make_exam(data, "echo", "P-ECHO"), make_exam(data, "ecg", "P-ECG")]
-    now = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC)
     queued = []
     for eid in exams:
         with Tx(store.conn):

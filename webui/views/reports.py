@@ -187,7 +187,7 @@ def _version_doc(exam_id: int, version: int):
 @bp.route("/exams/<int:exam_id>/report/v<int:version>.html")
 def report_html(exam_id: int, version: int):
     from device.reports.html import render_html
-    row, doc = _version_doc(exam_id, version)
+    _, doc = _version_doc(exam_id, version)
     c = conn()
     with Tx(c):
         audit_log("view", "report", exam_id, {"version": version, "format": "html", "language": doc.language})
@@ -199,7 +199,7 @@ def report_pdf(exam_id: int, version: int):
     from device.reports.pdf import render_pdf
     if (refused := _local_only()) is not None:
         return refused
-    row, doc = _version_doc(exam_id, version)
+    _, doc = _version_doc(exam_id, version)
     pdf = render_pdf(doc)
     c = conn()
     with Tx(c):
@@ -516,7 +516,7 @@ def _run_export(job: UsbJob, db_path: Path, blobs, drive, exam_ids: list[int], p
         files = []
         for n, exam_id in enumerate(exam_ids):
             job.progress("prepare", n, len(exam_ids))
-            row, doc = fs.export_version(c, blobs, exam_id)
+            _, doc = fs.export_version(c, blobs, exam_id)
             pdf = render_pdf(doc)
             signals, _ = fs.signals_of(c, blobs, exam_id)
             files += exam_bundle_files(doc, pdf=pdf, objects=fs.exam_objects(c, blobs, exam_id, doc, pdf),
@@ -529,8 +529,8 @@ def _run_export(job: UsbJob, db_path: Path, blobs, drive, exam_ids: list[int], p
         job.state, job.message = "error", str(exc)
     except Exception as exc:  # never leave the page waiting: say it failed; the log has the details
         log.exception("USB export %s failed", job.id)
-        job.state, job.message = "error", f"the export failed unexpectedly ({type(exc).__name__}); nothing " \
-                                          "usable was left on the drive; try again"
+        job.state, job.message = "error", (f"the export failed unexpectedly ({type(exc).__name__}); nothing "
+                                           "usable was left on the drive; try again")
     finally:
         c.close()
     _finish(job, db_path, user, {"event": "bundle", "drive": drive.device, "exams": exam_ids})
