@@ -474,6 +474,13 @@ def exam_objects(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, doc: 
                 continue
             ds = dicom_waveform(np.asarray(sig.samples).T, sig.sampling_rate_hz,
                                 description="Digitised 12-lead ECG")
+            # PS3.3 C.7.6.14: Acquisition Context is Type 2; C.10.9: the group time offset is 1C, absent when
+            # Acquisition DateTime is present (dciodvfy flags both on device.ecg.export's dataset)
+            if "AcquisitionContextSequence" not in ds:
+                ds.AcquisitionContextSequence = []
+            for grp in ds.WaveformSequence:
+                if "MultiplexGroupTimeOffset" in grp and "AcquisitionDateTime" in ds:
+                    del grp.MultiplexGroupTimeOffset
             objs.append(adopt(ds, identity_from_report(doc), kind="ecg", content_key=f"12lead-{name}",
                               content_datetime=doc.exam.exam_datetime))
     return objs
