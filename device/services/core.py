@@ -57,18 +57,59 @@ class DisplayOnly:
                                                "model": None})
 
 
-def build_analyser(settings: Settings, sink: StoreSink):
-    """The live echo loop when its model loads; otherwise DisplayOnly with the reason."""
-    try:
-        from device.pipeline.live_echo import build_live_analyser
-    except ImportError as exc:
-        return DisplayOnly(sink, f"live echo analysis unavailable ({exc})")
-    try:
-        return build_live_analyser(settings, sink)
-    except UserError as exc:
-        log.error("live echo analysis disabled: %s", exc)
-        sink.on_event("alert", {"text": str(exc), "level": "critical"})
-        return DisplayOnly(sink, str(exc))
+def load_view_model(settings: Settings):
+    """The echo view model in the configured runner and variant (LiteRT uses the manifest's 'tflite' variant)."""
+    from device.inference import load_manifest, load_model
+
+    man = load_manifest("echo_view", settings.models_dir)
+    if settings.inference.runner == "litert":
+        variant = "tflite"
+    else:
+        variant = settings.inference.variant if settings.inference.variant in man.variants else man.default
+    return load_model("echo_view", variant=variant, models_dir=settings.models_dir, threads=settings.inference.threads)
+
+
+def build_live_loop(settings: Settings, sink: StoreSink, source):
+    """The live echo loop (view, quality, guidance, gate, best clip) wired to the store sink."""
+    from device.echo.classify import ViewClassifier
+    from device.echo.gate import GateParams
+    from device.pipeline.live_echo import LiveEcho, connect_sink
+
+    clf = ViewClassifier.from_loaded(load_view_model(settings))
+    params = GateParams(quality_threshold=settings.echo.quality_threshold, hold_s=settings.echo.hold_s)
+    exam = sink.active_exam()
+    loop = LiveEcho(source, clf, protocol=list(exam.protocol) if exam else list(settings.echo.protocol),
+                    params=params, clip_s=settings.echo.clip_s)
+    connect_sink(loop, sink)
+    return loop
+
+
+class ExamFollower:
+    """Keeps the live loop's protocol in step with the open echo exam (a new exam, an edited protocol, and the views
+    already captured, so a restarted core resumes where the exam was)."""
+
+    def __init__(self, loop, sink: StoreSink, default_protocol: list[str]):
+        self.loop, self.sink, self.default = loop, sink, default_protocol
+        self.key: tuple | None = None
+
+    def poll(self) -> None:
+        from device.echo.protocol import ExamProtocol
+        from device.store import clinical
+
+        exam = self.sink.active_exam()
+        views = list(exam.protocol) if exam else self.default
+        caps = clinical.list_captures(self.sink.store.conn, exam.id) if exam else []
+        captured = [(c.label, c.quality or 0.0) for c in caps if c.kind == "clip"]
+        key = (exam.id if exam else None, tuple(views), tuple(captured))
+        if key == self.key:
+            return
+        self.key = key
+        proto = ExamProtocol(views) if views else None
+        if proto is not None:
+            for view, q in captured:
+                if view in views:
+                    proto.mark_captured(view, q)
+        self.loop.protocol = proto
 
 
 def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
@@ -77,7 +118,12 @@ def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
         store = Store.open(settings.data_dir)
         sink = StoreSink(store, settings.run_dir)
         source = make_source(settings.capture.source, **source_options(settings))
-        analyser = build_analyser(settings, sink)
+        try:
+            loop = build_live_loop(settings, sink, source)
+        except (UserError, ImportError) as exc:
+            log.error("live echo analysis disabled: %s", exc)
+            sink.on_event("alert", {"text": f"Live echo analysis is off: {exc}", "level": "critical"})
+            loop = None
         metrics_stop = threading.Event()
 
         def _metrics() -> None:
@@ -90,15 +136,32 @@ def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
 
         threading.Thread(target=_metrics, name="metrics", daemon=True).start()
         try:
-            _capture_loop(source, analyser, sink, stop)
+            if loop is None:
+                _capture_loop(source, DisplayOnly(sink, "live echo analysis is off (see alerts)"), sink, stop)
+            else:
+                _run_live(loop, sink, settings, stop)
         finally:
             metrics_stop.set()
-            close = getattr(analyser, "close", None)
-            if close:
-                close()
             source.close()
             store.close()
     return 0
+
+
+def _run_live(loop, sink: StoreSink, settings: Settings, stop: StopFlag) -> None:
+    follower = ExamFollower(loop, sink, list(settings.echo.protocol))
+    follower.poll()
+    loop.start()
+    try:
+        while not stop.stopped:
+            stop.wait(1.0)
+            follower.poll()
+            if not any(t.is_alive() for t in loop._threads):
+                log.error("live loop ended (%s); restarting it", loop.source_error or "source finished")
+                loop.stop()
+                stop.wait(1.0)
+                loop.start()
+    finally:
+        loop.stop()
 
 
 def _capture_loop(source, analyser, sink: StoreSink, stop: StopFlag) -> None:

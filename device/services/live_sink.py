@@ -45,6 +45,10 @@ class StoreSink:
         self.ui_period_s = 1.0 / ui_fps
         self.jpeg_quality = jpeg_quality
         self._last_ui = 0.0
+        self._n_frames = 0
+        self._fps_t0 = time.monotonic()
+        self._fps_n0 = 0
+        self.fps = 0.0
         self._exam_cache: tuple[float, clinical.Exam | None] = (0.0, None)
 
     def active_exam(self) -> clinical.Exam | None:
@@ -57,9 +61,14 @@ class StoreSink:
     def on_frame(self, image: np.ndarray | None, state: dict[str, Any]) -> None:
         """Publish the latest frame (JPEG) and state for the UI, at most ``ui_fps`` times a second."""
         now = time.monotonic()
+        self._n_frames += 1
+        if now - self._fps_t0 >= 1.0:
+            self.fps = (self._n_frames - self._fps_n0) / (now - self._fps_t0)
+            self._fps_t0, self._fps_n0 = now, self._n_frames
         if now - self._last_ui < self.ui_period_s:
             return
         self._last_ui = now
+        state = {"frame_index": self._n_frames, "fps": round(self.fps, 1), **state}
         if image is not None:
             ok, jpg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if ok:

@@ -6,11 +6,15 @@ import json
 import time
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import Blueprint, Response, current_app, redirect, render_template, request, stream_with_context, url_for
 
+from device.echo.protocol import STANDARD_VIEWS
+from device.errors import UserError
 from device.store import clinical
-from device.store.db import connect
-from webui.views.common import audit_log, conn, services
+from device.store.db import Tx, connect
+from webui.i18n import catalogue
+from webui.security import roles_required
+from webui.views.common import audit_log, conn, flash_key, pop_flash, services
 
 bp = Blueprint("live", __name__)
 STREAM_MAX_S = 300.0   # a stream ends after this long; the browser reconnects (frees server threads)
@@ -28,11 +32,51 @@ def core_alive(state: dict, now: float | None = None) -> bool:
     return bool(state) and ((now or time.time()) - float(state.get("wall_time", 0))) < 3.0
 
 
+LIVE_STRING_KEYS = ("status_standard", "status_holding", "status_searching", "status_no_heart", "status_no_signal",
+                    "core_down")
+
+
 @bp.route("/live")
 def page():
+    from webui.app import current_language
+
     exam = clinical.active_exam(conn(), "echo")
     audit_log("view", "live", exam.id if exam else "")
-    return render_template("live.html", exam=exam)
+    cat = catalogue(current_language())
+    return render_template("live.html", exam=exam, views=STANDARD_VIEWS, flash=pop_flash(),
+                           strings={k: cat.get(k, k) for k in LIVE_STRING_KEYS})
+
+
+def parse_protocol(text: str) -> list[str]:
+    """'PLAX, a4c ,A2C' -> ['PLAX', 'A4C', 'A2C']; unknown or repeated views are refused with the valid list."""
+    by_upper = {v.upper(): v for v in STANDARD_VIEWS}
+    views = []
+    for raw in text.replace(";", ",").split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        v = by_upper.get(name.upper())
+        if v is None:
+            raise UserError(f"'{name}' is not a view the cart recognises; valid: {', '.join(STANDARD_VIEWS)}")
+        if v in views:
+            raise UserError(f"{v} is listed twice; list each view once")
+        views.append(v)
+    if not views:
+        raise UserError("the protocol needs at least one view")
+    return views
+
+
+@bp.route("/exams/<int:exam_id>/protocol", methods=["POST"])
+@roles_required("sonographer", "physician")
+def protocol(exam_id: int):
+    views = parse_protocol(request.form.get("protocol", ""))
+    c = conn()
+    with Tx(c):
+        clinical.get_exam(c, exam_id)
+        clinical.set_exam_protocol(c, exam_id, views)
+        audit_log("edit", "exam", exam_id, {"protocol": views})
+    flash_key("protocol_saved")
+    return redirect(url_for("live.page"))
 
 
 @bp.route("/live/stream.mjpg")
