@@ -49,3 +49,43 @@ def test_physician_edits_and_signs_sonographer_cannot_sign(browser, cart):
     assert "Sinus rhythm. Normal ECG." in page.inner_text("#report-text")
     assert page.locator('tr.rep-version[data-version="1"][data-status="signed"]').count() == 1
     page.close()
+
+
+@pytest.mark.pacs
+@pytest.mark.slow
+def test_signing_in_the_ui_sends_to_the_pacs_and_shows_sent(browser, tmp_path):
+    """The whole cart (core, web UI, sync roles) with a real Orthanc: sign in the browser, the sync role sends the
+    signed report's objects, the report page and the sync page show them sent."""
+    from tests.cart import Cart
+    from tests.integration.orthanc import ORTHANC, OrthancProcess, find_dicomweb_plugin
+    if not ORTHANC.exists() or find_dicomweb_plugin() is None:
+        pytest.skip("needs Debian orthanc and orthanc-dicomweb")
+    pacs = OrthancProcess(tmp_path / "orthanc")
+    pacs.start()
+    cart = Cart(tmp_path, extra_toml=f'[sync]\ntarget = "dicomweb"\ndicomweb_url = "{pacs.dicomweb_url}"\n'
+                                     'retry_initial_s = 1\n')
+    try:
+        cart.add_user("drli", "physician", "573920")
+        cart.start()
+        eid = make_exam(cart.data, "ecg", "B0777")
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        login(page, cart, "drli", "573920")
+        page.goto(f"{cart.url}/exams/{eid}/report")
+        assert page.get_attribute("#report-sync", "data-sync") == "none"
+        page.once("dialog", lambda d: d.accept())
+        page.click("#sign-report")
+        page.wait_for_selector('#report-status[data-status="signed"]')
+        for _ in range(60):
+            page.goto(f"{cart.url}/exams/{eid}/report")
+            if page.get_attribute("#report-sync", "data-sync") == "sent":
+                break
+            page.wait_for_timeout(500)
+        assert page.get_attribute("#report-sync", "data-sync") == "sent"
+        held = pacs.sop_instance_uids()
+        assert len(held) == len(set(held)) == 3          # PDF, key image, 12-lead waveform
+        page.goto(f"{cart.url}/sync")
+        assert page.get_attribute(f'tr[data-exam="{eid}"]', "data-sync") == "sent"
+        page.close()
+    finally:
+        cart.stop()
+        pacs.stop()
