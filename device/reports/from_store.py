@@ -97,9 +97,23 @@ def _row_measurement(m: clinical.MeasurementRow, language: str) -> ReportMeasure
                              confirmed=m.source in ("confirmed", "edited", "manual"))
 
 
+def current_measurements(conn: sqlite3.Connection, exam_id: int) -> list[clinical.MeasurementRow]:
+    """The exam's current measurements in the order the originals were made (a reviewed value keeps its place)."""
+    parent = {r[0]: r[1] for r in conn.execute("SELECT id, supersedes FROM measurements WHERE exam_id = ?",
+                                                (exam_id,))}
+
+    def root(i: int) -> int:
+        for _ in range(len(parent)):
+            if parent.get(i) is None:
+                break
+            i = parent[i]
+        return i
+    return sorted(clinical.current_measurements(conn, exam_id), key=lambda m: root(m.id))
+
+
 def generic_sections(conn: sqlite3.Connection, exam: clinical.Exam, language: str) -> tuple[Section, ...]:
     """One section with every current measurement (no reference ranges: those come from the kind's builder)."""
-    rows = clinical.current_measurements(conn, exam.id)
+    rows = current_measurements(conn, exam.id)
     if not rows:
         return ()
     return (Section(GENERIC_TITLE.get(language, GENERIC_TITLE["en"]),
@@ -309,7 +323,7 @@ def review_measurement(conn: sqlite3.Connection, exam_id: int, measurement_id: i
     if cur is not None and cur.status == "signed":
         raise SignedReportError(f"report version {cur.version} is signed; use Correct to start a new version "
                                 "before changing measurements")
-    m = next((r for r in clinical.current_measurements(conn, exam_id) if r.id == measurement_id), None)
+    m = next((r for r in current_measurements(conn, exam_id) if r.id == measurement_id), None)
     if m is None:
         raise UserError(f"measurement {measurement_id} is not a current measurement of this exam; reload the page")
     if value is not None and not np.isfinite(value):

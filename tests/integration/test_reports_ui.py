@@ -110,11 +110,11 @@ def test_draft_edit_sign_by_physician_only_then_immutable_and_corrected(login, s
     s = _store(settings)
     rows = {m.name: m for m in clinical.current_measurements(s.conn, eid)}
     s.close()
-    assert sono.post(f"/exams/{eid}/report/measurements/{rows['ef_pct'].id}", {"action": "confirm"}).status_code == 302
     assert sono.post(f"/exams/{eid}/report/measurements/{rows['edv_ml'].id}",
                      {"action": "edit", "value": "abc"}).status_code == 400
     assert sono.post(f"/exams/{eid}/report/measurements/{rows['edv_ml'].id}",
                      {"action": "edit", "value": "121.5"}).status_code == 302
+    assert sono.post(f"/exams/{eid}/report/measurements/{rows['ef_pct'].id}", {"action": "confirm"}).status_code == 302
     assert sono.post(f"/exams/{eid}/report/sign").status_code == 403
 
     s = _store(settings)
@@ -122,6 +122,7 @@ def test_draft_edit_sign_by_physician_only_then_immutable_and_corrected(login, s
     assert cur["ef_pct"].source == "confirmed" and cur["ef_pct"].supersedes == rows["ef_pct"].id
     assert cur["edv_ml"].source == "edited" and cur["edv_ml"].value == 121.5
     draft = reports.latest(s.conn, eid)
+    assert [m["name"] for m in draft.content["sections"][0]["measurements"]] == ["ef_pct", "edv_ml"]  # order kept
     meas = {m["name"]: m for sec in draft.content["sections"] for m in sec["measurements"]}
     assert meas["edv_ml"]["value"] == 121.5 and meas["edv_ml"]["confirmed"] and meas["ef_pct"]["confirmed"]
     assert draft.content["free_text"] == "Normal LV size and function." and draft.status == "draft"

@@ -79,7 +79,7 @@ def _page(exam_id: int, error: str | None = None, code: int = 200):
     diffs = {hist[i][0].version: _diff_rows(hist[i - 1][1], hist[i][1]) for i in range(1, len(hist))}
     signers = {u.id: u.display_name for u in _users(c)}
     return render_template("report.html", exam=exam, row=row, doc=fs.in_language(doc, lang), history=hist,
-                           diffs=diffs, signers=signers, measurements=clinical.current_measurements(c, exam_id),
+                           diffs=diffs, signers=signers, measurements=fs.current_measurements(c, exam_id),
                            sync=fs.sync_summary(c, exam_id), sync_target=settings().sync.target, error=error,
                            flash=pop_flash()), code
 
