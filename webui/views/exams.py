@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from device.errors import UserError
-from device.store import clinical, outbox, reports
+from device.reports.from_store import sync_summary
+from device.store import clinical, reports
 from device.store.db import Tx
 from webui.security import roles_required
 from webui.views.common import audit_log, conn, flash_key, pop_flash, settings
@@ -18,7 +19,7 @@ CLINICAL = ("sonographer", "physician", "admin")
 def index():
     c = conn()
     exams = clinical.list_exams(c, limit=200)
-    sync = {e.id: outbox.exam_sync_state(c, e.id) for e in exams}
+    sync = {e.id: sync_summary(c, e.id) for e in exams}
     audit_log("view", "exam_list")
     return render_template("exams.html", exams=exams, sync=sync, flash=pop_flash())
 
@@ -53,7 +54,7 @@ def detail(exam_id: int):
     return render_template("exam.html", exam=exam, captures=clinical.list_captures(c, exam_id),
                            measurements=clinical.current_measurements(c, exam_id),
                            findings=clinical.list_findings(c, exam_id), report=reports.latest(c, exam_id),
-                           sync=outbox.exam_sync_state(c, exam_id), flash=pop_flash())
+                           sync=sync_summary(c, exam_id), flash=pop_flash())
 
 
 @bp.route("/exams/<int:exam_id>/close", methods=["POST"])
