@@ -10,7 +10,9 @@ import numpy as np
 from device.ecg import export
 from device.ecg.imageio import load_image
 from device.ecg.reader import read_ecg_image
+from device.ecg.measure import measure
 from device.ecg.report import EcgAnalysis, analyse
+from device.ecg.screen_model import model_screen
 from device.ecg.types import EcgReading
 
 
@@ -22,10 +24,17 @@ class PaperEcgResult:
     analysis: EcgAnalysis
 
 
-def read_and_analyse(image: np.ndarray, **kw) -> PaperEcgResult:
+def analyse_reading(reading: EcgReading, use_model: bool = True) -> EcgAnalysis:
+    """Measurements, rhythm, the rule screen and (when installed) the image model's screen of a reading."""
+    m = measure(reading.signals_mv, reading.fs_hz)
+    ms = model_screen(reading, m.r_peaks_s) if use_model and m.n_beats >= 2 else None
+    return analyse(reading.signals_mv, reading.fs_hz, model_screen=ms, measurements=m)
+
+
+def read_and_analyse(image: np.ndarray, use_model: bool = True, **kw) -> PaperEcgResult:
     """``image`` uint8 (H, W, 3) RGB -> digitised + analysed. Raises InputError naming the failed step."""
     reading = read_ecg_image(image, **kw)
-    return PaperEcgResult(reading, analyse(reading.signals_mv, reading.fs_hz))
+    return PaperEcgResult(reading, analyse_reading(reading, use_model))
 
 
 def write_outputs(result: PaperEcgResult, out_dir: str | Path, stem: str, source: str = "") -> dict[str, Path]:
@@ -43,6 +52,6 @@ def write_outputs(result: PaperEcgResult, out_dir: str | Path, stem: str, source
     return paths
 
 
-def read_file(path: str | Path, **kw) -> PaperEcgResult:
+def read_file(path: str | Path, use_model: bool = True, **kw) -> PaperEcgResult:
     """Load a PNG/JPEG/TIFF/BMP/PDF and read it."""
-    return read_and_analyse(load_image(path), **kw)
+    return read_and_analyse(load_image(path), use_model, **kw)

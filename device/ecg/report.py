@@ -37,9 +37,9 @@ class EcgAnalysis:
 
 
 def analyse(signals_mv: np.ndarray, fs_hz: float, model_screen: Screen | None = None,
-            lead_names: tuple[str, ...] = LEADS) -> EcgAnalysis:
+            lead_names: tuple[str, ...] = LEADS, measurements: Measurements | None = None) -> EcgAnalysis:
     """Measure, classify the rhythm and screen a (n, 12) float mV array (NaN = not recorded)."""
-    m = measure(signals_mv, fs_hz, lead_names)
+    m = measurements or measure(signals_mv, fs_hz, lead_names)
     rl = lead_names.index(m.rhythm_lead) if m.rhythm_lead in lead_names else 0
     x = signals_mv[:, rl]
     rh = classify_rhythm(m, x if np.isfinite(x).all() else None, fs_hz)
