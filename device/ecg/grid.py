@@ -263,13 +263,17 @@ def flatten(rgb: np.ndarray, mesh: np.ndarray, conf: np.ndarray, step_mm: float,
     out_w, out_h = int((nj - 1) * f) + 1, int((ni - 1) * f) + 1
     jj = np.arange(out_w, dtype=np.float32) / f
     ii = np.arange(out_h, dtype=np.float32) / f
-    # separable bilinear interpolation of the mesh: first along j, then along i
+    # separable bilinear interpolation of the mesh: first along j, then along i (float32, in place)
     j0 = np.clip(np.floor(jj).astype(int), 0, nj - 2)
-    wj = (jj - j0)[None, :, None]
+    wj = (jj - j0).astype(np.float32)[None, :, None]
     rowsx = m[:, j0] * (1 - wj) + m[:, j0 + 1] * wj  # (ni, out_w, 2)
     i0 = np.clip(np.floor(ii).astype(int), 0, ni - 2)
-    wi = (ii - i0)[:, None, None]
-    full = rowsx[i0] * (1 - wi) + rowsx[i0 + 1] * wi  # (out_h, out_w, 2)
+    wi = (ii - i0).astype(np.float32)[:, None, None]
+    full = rowsx[i0]
+    nxt = rowsx[i0 + 1]
+    nxt -= full
+    nxt *= wi
+    full += nxt  # (out_h, out_w, 2)
     full = np.ascontiguousarray(full, dtype=np.float32)
     flat = cv2.remap(rgb, full, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return flat, m
