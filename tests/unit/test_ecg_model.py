@@ -19,7 +19,7 @@ def test_model_runs_on_a_reading_and_names_itself():
     from device.inference import load_model
 
     model = load_model("ecg_screen")
-    assert model.manifest.labels == ["normal", "abnormal"]
+    assert tuple(model.manifest.labels) == ("normal", "abnormal")
     r = _reading()
     a = analyse_reading(r)
     ms = a.model_screen
