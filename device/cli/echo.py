@@ -91,11 +91,13 @@ def view_file(path: Path, clf, with_frames: bool) -> dict[str, Any]:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from device.drivers.files import file_kind
+    from device.drivers.files import open_file_source
     from device.errors import UserError
 
-    if len(args.paths) == 1:
-        file_kind(args.paths[0])  # a missing file is reported before the model loads
+    if len(args.paths) == 1:  # a missing or unreadable file is reported before the model loads
+        src = open_file_source(args.paths[0])
+        src.open()
+        src.close()
     clf = _classifier(args.variant)
     results, failed = [], 0
     for p in args.paths:

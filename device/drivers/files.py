@@ -38,18 +38,22 @@ class ImageSource:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.rgb: np.ndarray | None = None
 
     def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __iter__(self) -> Iterator[SourceFrame]:
         bgr = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise InputError(f"{self.path.name} is not a readable image; use PNG or JPEG")
-        yield SourceFrame(time.monotonic_ns(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), 0, f"image:{self.path.name}")
+        self.rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def close(self) -> None:
+        self.rgb = None
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        if self.rgb is None:
+            self.open()
+        assert self.rgb is not None
+        yield SourceFrame(time.monotonic_ns(), self.rgb, 0, f"image:{self.path.name}")
 
 
 def open_file_source(path: str | Path, realtime: bool = False, loop: bool = False):

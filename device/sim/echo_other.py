@@ -11,7 +11,7 @@ import numpy as np
 from device.sim.echo_render import BModeRenderer, Look
 from device.sim.echo_shapes import Shape, ellipse
 
-OTHER_KINDS = ("no_heart", "lung", "air", "mmode", "doppler")
+OTHER_KINDS = ("no_heart", "lung", "air", "mmode", "doppler", "not_ultrasound")
 
 
 def no_heart(r: BModeRenderer, rng: np.random.Generator, depth_mm: float, look: Look) -> np.ndarray:
@@ -104,3 +104,22 @@ def doppler(h: int, w: int, rng: np.random.Generator, t_s: float, hr_bpm: float)
     pts = np.array([[cx, cy], [cx - int(0.13 * w), int(0.3 * h)], [cx + int(0.13 * w), int(0.3 * h)]])
     cv2.fillPoly(img, [pts], 0.2)
     return np.clip(img * 200, 0, 255).astype(np.uint8)
+
+
+def not_ultrasound(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A screen that is not an ultrasound image (a camera scene or a desktop): shaded blobs, boxes and text."""
+    img = cv2.resize(rng.random((4, 5)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    img = 0.2 + 0.5 * img
+    for _ in range(int(rng.integers(3, 9))):
+        x0, y0 = int(rng.integers(0, w - 10)), int(rng.integers(0, h - 10))
+        x1, y1 = x0 + int(rng.integers(10, w // 2)), y0 + int(rng.integers(10, h // 2))
+        if rng.random() < 0.5:
+            cv2.rectangle(img, (x0, y0), (x1, y1), float(rng.uniform(0, 1)), -1)
+        else:
+            cv2.ellipse(img, (((x0 + x1) / 2, (y0 + y1) / 2), (x1 - x0, y1 - y0), float(rng.uniform(0, 180))),
+                        float(rng.uniform(0, 1)), -1)  # (centre, axes, angle) box form
+    for _ in range(int(rng.integers(0, 6))):
+        cv2.putText(img, "Lorem ipsum 123", (int(rng.integers(0, w // 2)), int(rng.integers(10, h))),
+                    cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.3, 1.0)), float(rng.uniform(0, 1)), 1)
+    img = cv2.GaussianBlur(img, (0, 0), 1.0) + 0.03 * rng.standard_normal((h, w)).astype(np.float32)
+    return np.clip(img * 255, 0, 255).astype(np.uint8)

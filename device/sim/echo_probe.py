@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from device.sim.echo_other import OTHER_KINDS, air, doppler, lung, mmode, no_heart
+from device.sim.echo_other import OTHER_KINDS, air, doppler, lung, mmode, no_heart, not_ultrasound
 from device.sim.echo_overlay import OverlayStyle, draw_overlay
 from device.sim.echo_pose import Pose, apply_pose, correction, quality, random_pose
 from device.sim.echo_render import BModeRenderer, Look, SectorGeom, sonosite_geom
@@ -69,6 +69,8 @@ def render_screen(r: BModeRenderer, view: str, pose: Pose, t_s: float, hr_bpm: f
             grey = mmode(g.height, g.width, rng, t_s, hr_bpm)
         elif other_kind == "doppler":
             grey = doppler(g.height, g.width, rng, t_s, hr_bpm)
+        elif other_kind == "not_ultrasound":
+            grey = not_ultrasound(g.height, g.width, rng)
         else:
             grey = {"no_heart": no_heart, "lung": lung, "air": air}[other_kind](r, rng, depth_mm, look)
         q, guide = 0.0, "hold"

@@ -54,11 +54,11 @@ def _augment(x, torch):
     grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
     x01 = (x + 1) / 2
     x01 = torch.nn.functional.grid_sample(x01, grid, align_corners=False, padding_mode="zeros")
-    gain = torch.empty(b, 1, 1, 1).uniform_(0.7, 1.4)
-    gamma = torch.empty(b, 1, 1, 1).uniform_(0.75, 1.35)
+    gain = torch.empty(b, 1, 1, 1).uniform_(0.55, 1.4)
+    gamma = torch.empty(b, 1, 1, 1).uniform_(0.75, 1.8)
     x01 = (x01.clamp(0, 1) ** gamma) * gain
     x01 = x01 + torch.randn_like(x01) * torch.empty(b, 1, 1, 1).uniform_(0, 0.03)
-    blur = torch.rand(b) < 0.3
+    blur = torch.rand(b) < 0.5
     if blur.any():
         k = torch.tensor([1.0, 2.0, 1.0])
         k = (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3)

@@ -60,7 +60,9 @@ def test_view_on_the_real_cine(shared_data):
 def test_bad_inputs_are_one_line_errors(tmp_path):
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(b"\0" * 128 + b"DICM" + b"garbage")
-    for args in (("view", bad), ("view", tmp_path / "nope.png"), ("simulate", tmp_path / "x.gif")):
+    notpng = tmp_path / "fake.png"
+    notpng.write_text("not an image")
+    for args in (("view", bad), ("view", tmp_path / "nope.png"), ("view", notpng), ("simulate", tmp_path / "x.gif")):
         r = run(*args)
         assert r.returncode == 2
         lines = r.stderr.strip().splitlines()
