@@ -88,8 +88,10 @@ def evaluate(data_dir: Path) -> str:
             quals.append(o.quality)
         counts = {v: views.count(v) for v in sorted(set(views), key=lambda v: -views.count(v))}
         frac = views.count("A4C") / len(views)
+        apical = sum(views.count(v) for v in ("A4C", "A5C", "A3C", "A2C")) / len(views)
         lines += ["", f"Real cine: `echo-dicom/color3d_jpeg_baseline.dcm` (SonoSite, 120 frames, apical 4-chamber "
-                      f"loop; no view tag, the label is by eye). int8 model: **{frac:.0%} of frames named A4C**; "
+                      f"loop; no view tag, the label is by eye). int8 model: **{frac:.0%} of frames named A4C** "
+                      f"({apical:.0%} named one of the apical views A2C/A3C/A4C/A5C); "
                       f"all frames: {counts}; median quality {np.median(quals):.2f}.", ""]
         if first is not None and sector is not None:
             mm_scale = depth_scale_mm_per_px(first.pixels, sector)
