@@ -59,8 +59,13 @@ def detect_beats(x: np.ndarray, fs: float) -> np.ndarray:
         return np.zeros(0, int)
     y = _bandpass(x - np.mean(x), fs, 5.0, 20.0)
     e = np.convolve(np.gradient(y) ** 2, np.ones(int(0.1 * fs)) / (0.1 * fs), mode="same")
-    thr = 0.3 * np.percentile(e, 99)
-    pk, _ = find_peaks(e, height=thr, distance=int(0.25 * fs))
+    # threshold from the typical beat (median of the strongest ~1/s candidates), robust to a few artefact spikes
+    cand, props = find_peaks(e, distance=int(0.25 * fs), height=0)
+    if cand.size == 0:
+        return np.zeros(0, int)
+    top = np.sort(props["peak_heights"])[::-1][: max(2, int(x.size / fs))]
+    thr = 0.25 * float(np.median(top))
+    pk = cand[props["peak_heights"] >= thr]
     # refine to the largest absolute deflection within +-60 ms
     w = int(0.06 * fs)
     z = x - np.median(x)

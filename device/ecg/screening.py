@@ -1,7 +1,8 @@
 """Normal / abnormal screen on the digitised (or recorded) signals: explicit findings from the median beats.
 
 Each finding is a named rule with its number, so a clinician sees why a tracing was flagged. The score is
-1 - 0.5**(weighted findings): 0 with none, 0.5 with one major finding.
+1 - 0.5**(weighted findings / 0.7): 0 with none, 0.5 at the abnormal threshold (weight 0.7, e.g. an axis
+deviation), 0.63 with one major finding (weight 1).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def screen_signals(signals_mv: np.ndarray, fs_hz: float, m: Measurements, rhythm
             if sv1 + rv > 3.5:
                 f.append((f"LVH voltage (Sokolow-Lyon {sv1 + rv:.1f} mV)", 0.7))
     w = sum(x[1] for x in f)
-    score = float(1.0 - 0.5 ** w)
+    score = float(1.0 - 0.5 ** (w / 0.7))
     return Screen("abnormal" if w >= 0.7 else "normal", score, tuple(x[0] for x in f) or ("no abnormal finding",),
                   SCREEN_NAME)
 
