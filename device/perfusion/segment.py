@@ -97,8 +97,10 @@ def _ring_info(mask2d: np.ndarray, sl: np.ndarray) -> tuple[bool, float, float, 
         if r2 > 0 and np.hypot(cy - cy0, cx - cx0) < r_out:
             r = float(np.sqrt(r2))
             iy, ix = int(round(cy)), int(round(cx))
-            centre = sl[max(iy - 1, 0): iy + 2, max(ix - 1, 0): ix + 2]
-            if r >= 2.5 and centre.size and centre.mean() < 0.65 * sl[mask2d].mean() and not mask2d[iy, ix]:
+            inside = 0 <= iy < sl.shape[0] and 0 <= ix < sl.shape[1]
+            centre = sl[max(iy - 1, 0): iy + 2, max(ix - 1, 0): ix + 2] if inside else sl[:0, :0]
+            if inside and r >= 2.5 and centre.size and centre.mean() < 0.65 * sl[mask2d].mean() \
+                    and not mask2d[iy, ix]:
                 return True, float(cy), float(cx), r_out
     return False, cy0, cx0, r_out
 
