@@ -16,6 +16,7 @@ import numpy as np
 from device.ecg.types import FS_HZ, LEADS, N_SAMPLES
 
 ROWS_3x4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+ROWS_6x2 = (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,10 @@ def record_signals(hea_path: str | Path, start_s: float = 0.0) -> np.ndarray:
 
 
 def render(signals_mv: np.ndarray, *, px_per_mm: float = 10.0, gain_mm_mv: float = 10.0, speed_mm_s: float = 25.0,
-           rng: np.random.Generator | None = None, rhythm_lead: str = "II", header: str = "CardioCart sim") -> RenderedPage:
-    """Draw a 3x4 + rhythm-strip printout of ``signals_mv`` (5000, 12) mV on a 280 x 215 mm page."""
+           rng: np.random.Generator | None = None, rhythm_lead: str = "II", header: str = "CardioCart sim",
+           layout: str = "3x4+1") -> RenderedPage:
+    """Draw a printout of ``signals_mv`` (5000, 12) mV on a 280 x 215 mm page; ``layout`` "3x4+1" (3x4 and a
+    rhythm strip) or "6x2" (six rows of two 5-s columns)."""
     rng = rng or np.random.default_rng(0)
     W, H = int(280 * px_per_mm), int(215 * px_per_mm)
     img = np.full((H, W, 3), 255, np.uint8)
@@ -124,8 +127,12 @@ def render(signals_mv: np.ndarray, *, px_per_mm: float = 10.0, gain_mm_mv: float
     px_mv = gain_mm_mv * px_per_mm
     x_pulse = 12.0 * px_per_mm
     x0 = x_pulse + 0.2 * px_s
-    baselines = [float(int((60 + 38 * r) * px_per_mm)) for r in range(4)]
-    rows = [*ROWS_3x4, (rhythm_lead,)]
+    if layout == "6x2":
+        rows = list(ROWS_6x2)
+        baselines = [float(int((35 + 29 * r) * px_per_mm)) for r in range(6)]
+    else:
+        rows = [*ROWS_3x4, (rhythm_lead,)]
+        baselines = [float(int((60 + 38 * r) * px_per_mm)) for r in range(4)]
     for r, leads in enumerate(rows):
         yb = baselines[r]
         pulse = np.array([[x_pulse - 2 * px_per_mm, yb], [x_pulse, yb], [x_pulse, yb - px_mv],

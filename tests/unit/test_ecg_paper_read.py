@@ -79,3 +79,16 @@ def test_blurred_photo_is_refused(printed):
     with pytest.raises(InputError) as ei:
         read_ecg_image(blurred)
     assert ei.value.step in ("too blurred", "no grid", "no traces")
+
+
+def test_six_by_two_layout():
+    rng = np.random.default_rng(5)
+    sig = ecg_paper.synthetic_ecg(rng)
+    r = read_ecg_image(ecg_paper.render(sig, rng=rng, layout="6x2").image)
+    assert r.layout.name == "6x2" and len(r.layout.boxes) == 12
+    truth = np.full_like(sig, np.nan)
+    for leads in ecg_paper.ROWS_6x2:
+        for k, lead in enumerate(leads):
+            j = ecg_paper.LEADS.index(lead)
+            truth[k * 2500 : (k + 1) * 2500, j] = sig[k * 2500 : (k + 1) * 2500, j]
+    assert np.median(lead_snr_db(r.signals_mv, truth)) > 3.0
