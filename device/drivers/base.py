@@ -8,8 +8,9 @@ frames with ``time.monotonic_ns()`` at capture; file sources pace themselves at 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -5,8 +5,8 @@ Pixel size and the imaging area come from the Sequence of Ultrasound Regions whe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def iter_dicom_frames(ds, path: Path) -> Iterator[np.ndarray]:
     """RGB frames (H, W, 3) uint8 of a dataset, decoded one at a time."""
     try:
         arr = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types for corrupt or unsupported data
+    except Exception as exc:
         raise InputError(f"the image data of {Path(path).name} cannot be decoded ({exc}); the file is damaged "
                          "or uses an unsupported compression") from exc
     photometric = str(ds.get("PhotometricInterpretation", ""))
@@ -72,9 +72,7 @@ def iter_dicom_frames(ds, path: Path) -> Iterator[np.ndarray]:
         if arr.dtype != np.uint8:
             arr = (arr >> 8).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
     n = int(ds.get("NumberOfFrames", 1) or 1)
-    if n == 1:
-        arr = arr[None]
-    elif photometric.startswith("MONOCHROME") and arr.ndim == 2:
+    if n == 1 or photometric.startswith("MONOCHROME") and arr.ndim == 2:
         arr = arr[None]
     for f in arr:
         if photometric == "MONOCHROME1":

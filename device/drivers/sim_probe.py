@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from device.drivers.base import Pacer, SourceFrame
 from device.sim.echo_probe import Segment, SimulatedProbe

@@ -5,7 +5,8 @@ Pure apart from the injected ``run`` (``LoadedModel.run`` on the cart, a fake in
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class ViewClassifier:
         self.version = version
 
     @staticmethod
-    def from_loaded(model: Any) -> "ViewClassifier":
+    def from_loaded(model: Any) -> ViewClassifier:
         """From a `device.inference.LoadedModel` (manifest params: input_size, guidance_labels)."""
         m = model.manifest
         return ViewClassifier(model.run, tuple(m.labels), tuple(m.params["guidance_labels"]),

@@ -69,7 +69,7 @@ class GuidanceSmoother:
     def update(self, code: str, confidence: float) -> Hint:
         self.labels.append(code)
         self.confs.append(confidence)
-        best, count = Counter(self.labels).most_common(1)[0]
+        best = Counter(self.labels).most_common(1)[0][0]
         conf = sum(c for lab, c in zip(self.labels, self.confs) if lab == best) / len(self.labels)
         return hint_for(best, conf)
 

@@ -137,7 +137,7 @@ def depth_scale_mm_per_px(frame: np.ndarray, sector: Sector, cm_per_dot: float =
             continue
         strip = outside[y0:y1, lo:hi]
         best = None
-        for c in range(0, strip.shape[1] - 1):
+        for c in range(strip.shape[1] - 1):
             col = strip[:, c:c + 2].max(axis=1) > 60
             runs = _runs(col)
             if len(runs) < 6:

@@ -17,8 +17,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class DropOldestQueue:
 
 class LiveEcho:
     def __init__(self, source: Iterable, classifier: ViewClassifier, protocol: list[str] | None = None,
-                 params: GateParams = GateParams(), clip_s: float = 3.0, queue_size: int = 4,
+                 params: GateParams | None = None, clip_s: float = 3.0, queue_size: int = 4,
                  on_event: Callable[[EchoEvent], None] | None = None,
                  on_clip: Callable[[BestClip], None] | None = None,
                  on_frame: Callable[[Any, FrameResult], None] | None = None,
@@ -90,6 +91,7 @@ class LiveEcho:
         self.source = source
         self.clf = classifier
         self.protocol = ExamProtocol(protocol) if protocol else None
+        params = params or GateParams()
         self.params = params
         self.gate = StandardViewGate(classifier.labels, params)
         self.clip_s = clip_s
@@ -133,7 +135,7 @@ class LiveEcho:
             if fn is not None:
                 try:
                     fn()
-                except Exception:  # noqa: BLE001 - a source failing to close must not stop the shutdown
+                except Exception:
                     log.exception("closing the source failed")
                 break
         self.queue.close()
@@ -204,11 +206,11 @@ class LiveEcho:
             else:
                 self._refresher = threading.Thread(target=refresh, name="echo-sector", daemon=True)
                 self._refresher.start()
-        if self._sector_new is not None or (self._refresher is not None and not self._refresher.is_alive()):
-            if self._refresher is None or not self._refresher.is_alive():
-                self._sector = self._sector_new
-                self._sector_new = None
-                self._refresher = None
+        finished = self._refresher is not None and not self._refresher.is_alive()
+        if finished or (self._sector_new is not None and self._refresher is None):
+            self._sector = self._sector_new
+            self._sector_new = None
+            self._refresher = None
         return self._sector
 
     def process(self, frame: Any) -> FrameResult:
@@ -263,7 +265,7 @@ class LiveEcho:
         self._emit([EchoEvent("clip_saved", t_ns, view, nxt, clip.quality_mean, None,
                               f"{view} loop saved ({clip.duration_s:.1f} s, quality {clip.quality_mean:.2f})",
                               f"已保存 {view} 动态图（{clip.duration_s:.1f} 秒，质量 {clip.quality_mean:.2f}）",
-                              data={"n_frames": int(len(clip.frames)), "advanced": advanced, "next": nxt})])
+                              data={"n_frames": len(clip.frames), "advanced": advanced, "next": nxt})])
         if self.protocol and advanced and self.protocol.done:
             self._emit([EchoEvent("protocol_done", t_ns, view, None, clip.quality_mean, "standard",
                                   "All protocol views captured", "方案中的切面已全部采集")])

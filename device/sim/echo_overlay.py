@@ -31,7 +31,7 @@ class OverlayStyle:
     font_scale: float = 1.0
 
     @staticmethod
-    def random(rng: np.random.Generator) -> "OverlayStyle":
+    def random(rng: np.random.Generator) -> OverlayStyle:
         return OverlayStyle(text=rng.random() < 0.9, ecg=rng.random() < 0.7, depth_scale=rng.random() < 0.9,
                             menu_bar=rng.random() < 0.6, marker=rng.random() < 0.85,
                             scale_x_frac=float(rng.uniform(0.90, 0.935)), text_grey=int(rng.integers(170, 250)),

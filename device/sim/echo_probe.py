@@ -12,7 +12,15 @@ from functools import lru_cache
 
 import numpy as np
 
-from device.sim.echo_other import OTHER_KINDS, air, doppler, lung, mmode, no_heart, not_ultrasound
+from device.sim.echo_other import (
+    OTHER_KINDS,
+    air,
+    doppler,
+    lung,
+    mmode,
+    no_heart,
+    not_ultrasound,
+)
 from device.sim.echo_overlay import OverlayStyle, draw_overlay
 from device.sim.echo_pose import Pose, apply_pose, correction, quality, random_pose
 from device.sim.echo_render import BModeRenderer, Look, SectorGeom, sonosite_geom

@@ -45,7 +45,7 @@ class Shape:
     def reflect(self) -> float:
         return REFLECT[self.kind]
 
-    def moved(self, pts: np.ndarray) -> "Shape":
+    def moved(self, pts: np.ndarray) -> Shape:
         return replace(self, points=pts)
 
 

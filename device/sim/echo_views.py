@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device.sim.echo_shapes import Shape, arc, bullet, bullet_base, ellipse, leaflet, rotate_about, tube
+from device.sim.echo_shapes import (
+    Shape,
+    arc,
+    bullet,
+    bullet_base,
+    ellipse,
+    leaflet,
+    rotate_about,
+    tube,
+)
 
 VIEWS: tuple[str, ...] = ("PLAX", "PSAX-AV", "PSAX-MV", "PSAX-PM", "PSAX-apex", "A4C", "A5C", "A3C", "A2C",
                           "SC4C", "SC-IVC", "SSN", "OTHER")

@@ -171,7 +171,12 @@ def score_onnx(path: Path, s: EchoSet) -> dict[str, float]:
 
 def export(model, out: Path, size: int, calib_u8: np.ndarray) -> dict[str, Path]:
     import torch
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from models.training.tflite_export import onnx_to_tflite, verify_against_onnx

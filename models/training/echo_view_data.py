@@ -42,7 +42,7 @@ class EchoSet:
         return len(self.view)
 
     @staticmethod
-    def concat(sets: list["EchoSet"]) -> "EchoSet":
+    def concat(sets: list[EchoSet]) -> EchoSet:
         return EchoSet(*(np.concatenate([getattr(s, k) for s in sets]) for k in ("x", "view", "quality", "guidance")))
 
     def save(self, path: Path) -> None:
@@ -50,7 +50,7 @@ class EchoSet:
         np.savez_compressed(path, x=self.x, view=self.view, quality=self.quality, guidance=self.guidance)
 
     @staticmethod
-    def load(path: Path) -> "EchoSet":
+    def load(path: Path) -> EchoSet:
         d = np.load(path)
         return EchoSet(d["x"], d["view"], d["quality"], d["guidance"])
 
@@ -77,9 +77,12 @@ def simulate(n: int, seed: int, size: int, balanced: bool = False, workers: int 
     """n simulator screens pre-processed to (size, size) crops; `balanced` cycles through the views in order."""
     chunk = 250
     jobs = [(seed * 100_003 + k, min(chunk, n - k * chunk), size, balanced) for k in range((n + chunk - 1) // chunk)]
+    parts = []
     if workers > 1:
         with mp.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_sim_chunk, jobs)
+            for k, part in enumerate(pool.imap(_sim_chunk, jobs)):
+                parts.append(part)
+                print(f"[echo_view] simulated {min((k + 1) * chunk, n)}/{n}", flush=True)
     else:
         parts = [_sim_chunk(j) for j in jobs]
     return EchoSet.concat(parts)
@@ -115,7 +118,8 @@ def load_real_folder(root: Path, size: int, frames_per_clip: int = 8) -> tuple[E
     for path, view in items:
         try:
             frames = read_frames(path, frames_per_clip)
-        except Exception:  # noqa: BLE001 - a file a site dropped in by mistake is skipped, not fatal
+        except Exception as exc:  # noqa: BLE001 - a file a site dropped in by mistake is skipped, not fatal
+            print(f"[echo_view] skipped {path}: {exc}", flush=True)
             continue
         for fr in frames:
             xs.append(crop_fan(fr, find_sector(fr), size))

@@ -49,7 +49,7 @@ class Oracle:
 
 def test_drift_into_view_gives_tone_clip_and_next_view():
     script = (Segment("A4C", approach_s=4.0, hold_s=4.0, leave_s=1.0), Segment("PLAX", 4.0, 4.0, 1.0))
-    src = SimProbeSource(width=320, height=240, realtime=False, max_frames=int(17 * 30), script=script, seed=5)
+    src = SimProbeSource(width=320, height=240, realtime=False, max_frames=17 * 30, script=script, seed=5)
     oracle = Oracle()
     events, clips = [], []
     loop = LiveEcho(src, oracle, protocol=["A4C", "PLAX"], params=GateParams(quality_threshold=0.6, hold_s=1.0),

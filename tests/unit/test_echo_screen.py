@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from device.echo.prep import crop_fan, model_input
-from device.echo.screen import depth_scale_mm_per_px, dicom_region_mm_per_px, find_sector
+from device.echo.screen import (
+    depth_scale_mm_per_px,
+    dicom_region_mm_per_px,
+    find_sector,
+)
 from device.sim.echo_probe import random_sample
 
 

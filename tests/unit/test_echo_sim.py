@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from device.sim.echo_overlay import OverlayStyle
 from device.sim.echo_pose import GUIDANCE, TOLERANCE, Pose, correction, quality
 from device.sim.echo_probe import Segment, SimulatedProbe, random_sample, render_screen
 from device.sim.echo_render import BModeRenderer, Look, sonosite_geom
-from device.sim.echo_overlay import OverlayStyle
 from device.sim.echo_views import HEART_VIEWS, LV_VIEWS, VIEWS
 
 
@@ -84,7 +84,7 @@ def test_probe_drifts_into_the_view_and_is_reproducible():
     qs = []
     for _ in range(25):
         ra, ta = a.next()
-        rb, tb = b.next()
+        rb, _ = b.next()
         assert np.array_equal(ra, rb)
         qs.append(ta.quality)
     assert qs[0] < 0.3  # starts off the view
