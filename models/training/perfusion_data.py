@@ -24,6 +24,17 @@ TRAIN_SEED0, VAL_SEED0, NORMAL_SEED0 = 100_000, 200_000, 300_000
 CROP_PX, CROP_MM = 28, 3.2
 
 
+def _code_hash() -> str:
+    """Short hash of the code that makes the data, so a changed simulator or segmentation never reuses a cache."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for mod in ("device/sim/spect.py", "device/perfusion/segment.py", "device/perfusion/polar.py",
+                "device/perfusion/networks.py", "device/perfusion/geometry.py"):
+        h.update((REPO_ROOT / mod).read_bytes())
+    return h.hexdigest()[:10]
+
+
 def study_arrays(seed: int, p_abnormal: float, with_rings: bool) -> dict | None:
     """Classical stress/rest polar maps (+ network-1 samples) of one random study; None if segmentation fails."""
     s = random_study(seed, p_abnormal)
@@ -46,7 +57,7 @@ def study_arrays(seed: int, p_abnormal: float, with_rings: bool) -> dict | None:
 
 def dataset(name: str, seed0: int, n: int, p_abnormal: float = 0.6, with_rings: bool = False) -> dict:
     """Arrays for n studies (seeds seed0..seed0+n-1), cached as ``var/training_cache/<name>.npz``."""
-    path = CACHE / f"{name}_{seed0}_{n}_{int(with_rings)}.npz"
+    path = CACHE / f"{name}_{seed0}_{n}_{int(with_rings)}_{_code_hash()}.npz"
     if path.is_file():
         return dict(np.load(path))
     t0 = time.time()
