@@ -128,6 +128,8 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     lay = layout.assign_layout(rows, cal.px_per_mm_x, cal.speed_mm_s, rhythm_leads, three_by_four)
     if rhythm_leads is None:
         lay = _name_rhythm_strips(flat, lay, PX_PER_MM)
+    if lay.name not in ("3x4+1", "3x4+3", "3x4", "6x2", "12x1"):
+        warns.append(f"unusual layout ({len(rows)} rows read as {lay.name}): check the lead boxes on the overlay")
     t["layout"] = time.perf_counter()
     sig, polys = digitise_boxes(layout.erase_labels(mask, lay, PX_PER_MM), dark, lay, cal, origins)
     t["digitise"] = time.perf_counter()

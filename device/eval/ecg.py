@@ -39,6 +39,7 @@ def eval_paper2pulse(d: Path) -> list[str]:
     labels = {r["image_filename"]: r for r in csv.DictReader(open(d / "labels.csv"))}
     photos = sorted((d / "images").glob("*.jpg"))
     snr0, snrb, shifts, times, hr_err, fails = [], [], [], [], [], []
+    meas_err: dict[str, list[float]] = {}
     screen_dig, screen_true, rule_scores, truth_ab, recs_seen = [], [], [], [], []
     for p in photos:
         rec = labels.get(p.name, {}).get("record", p.stem.rsplit("-", 1)[0])
@@ -59,6 +60,11 @@ def eval_paper2pulse(d: Path) -> list[str]:
         mt = measure(truth, 500.0)
         if mt.hr_bpm and a.measurements.hr_bpm:
             hr_err.append(abs(a.measurements.hr_bpm - mt.hr_bpm))
+        for key in ("pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "axis_deg"):
+            u, v = getattr(a.measurements, key), getattr(mt, key)
+            if u is not None and v is not None:
+                d_ = abs(u - v)
+                meas_err.setdefault(key, []).append(min(d_, 360 - d_) if key == "axis_deg" else d_)
         ab = _abnormal(labels[p.name]["labels"]) if p.name in labels else None
         if ab is not None:
             screen_dig.append((ab, a.signal_screen.label == "abnormal"))
@@ -84,6 +90,8 @@ def eval_paper2pulse(d: Path) -> list[str]:
              f"  - share of leads with SNR > 0 dB (aligned): {np.mean(SB > 0):.0%}",
              f"- Heart rate from the digitised signal vs. from the true signal: median |error| "
              f"{np.median(hr_err):.1f} bpm, {np.mean(np.array(hr_err) <= 5):.0%} within 5 bpm (n={len(hr_err)}).",
+             "- Other measurements, digitised vs. the same code on the true signal (median |difference|, n): "
+             + ", ".join(f"{k} {np.median(v):.0f} ({len(v)})" for k, v in meas_err.items()) + ".",
              "- Screening (abnormal = any PTB-XL superclass other than NORM alone), rule screen "
              "`ecg_rules 1.0.0` on the digitised signals: " + _sens_spec(screen_dig) + ".",
              "  - the same rules on the true signals (the ceiling of the signal screen): " + _sens_spec(screen_true)
@@ -124,13 +132,15 @@ def _model_lines(recs: list[str], truth: list[bool], rule_scores: list[float]) -
 
 def eval_image_kit(d: Path) -> list[str]:
     imgs = sorted(p for p in (d / "sample-data" / "ecg-images").iterdir() if p.suffix.lower() in SUFFIXES + (".bmp",))
-    ok, reasons, layouts = 0, Counter(), Counter()
+    ok, reasons, layouts, odd = 0, Counter(), Counter(), []
     details = []
     for p in imgs:
         try:
             r = read_ecg_image(load_image(p))
             ok += 1
             layouts[r.layout.name] += 1
+            if r.layout.name not in ("3x4+1", "3x4+3", "3x4", "6x2", "12x1"):
+                odd.append(f"{p.name}: {r.layout.name}")
             if r.quality.trace_coverage < 0.5:
                 reasons["read, but under half of the printed time traced"] += 1
         except InputError as exc:
@@ -140,6 +150,8 @@ def eval_image_kit(d: Path) -> list[str]:
     lines = [f"### ECG-Image-Kit real printouts (`sample-data/ecg-images`, {len(imgs)} images, no true signals)", "",
              f"- Read: **{ok}/{len(imgs)}** (layouts: {dict(layouts)}). Without true signals only the read rate is "
              "measured, not accuracy.",
+             f"- Of those, {len(odd)} came out with an unusual row count (text lines or a cut strip taken for rows; "
+             "the overlay shows it and the correction tool fixes it): " + (", ".join(odd) or "none") + ".",
              "- Why the others were not read: " + (", ".join(f"{k}: {v}" for k, v in reasons.most_common()) or "-")]
     lines += [f"  - {x}" for x in details[:60]]
     return lines
