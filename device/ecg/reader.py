@@ -22,8 +22,9 @@ MIN_SHARPNESS = 15.0
 TICK_BIAS_MM = 0.275
 
 
-def _grid_stage(rect: Rectified) -> tuple[np.ndarray, float | None, bool, float]:
-    """Flatten on the grid. Returns (flat image, grid spacing px in flat image or None, grid_found, period_mm).
+def _grid_stage(rect: Rectified) -> tuple[np.ndarray, float | None, bool, float, float]:
+    """Flatten on the grid. Returns (flat image, grid spacing px in flat image or None, grid_found, period_mm,
+    share of the sheet covered by the followed grid).
     The grid is looked for as red ink first, then as any colour, then as grey lines."""
     for _name, fn in grid.GRID_MAPS:
         red = fn(rect.image)
@@ -31,7 +32,7 @@ def _grid_stage(rect: Rectified) -> tuple[np.ndarray, float | None, bool, float]
         if px > 0 and strength >= 0.15:
             break
     else:
-        return rect.image, None, False, 0.0
+        return rect.image, None, False, 0.0, 0.0
     w = rect.image.shape[1]
     period_mm = 5.0 if w / px < 120 else 1.0
     step = 1 if period_mm == 5.0 else 5
@@ -39,8 +40,12 @@ def _grid_stage(rect: Rectified) -> tuple[np.ndarray, float | None, bool, float]
     try:
         flat, _ = grid.flatten(rect.image, mesh, conf, period_mm * step, PX_PER_MM)
     except InputError:
-        return rect.image, None, False, period_mm
-    return flat, PX_PER_MM * period_mm, True, period_mm
+        return rect.image, None, False, period_mm, 0.0
+    # how much of the sheet the followed grid covers (paper area in mm^2 from the grid period)
+    h, w = rect.image.shape[:2]
+    sheet_mm2 = (h * period_mm / py) * (w * period_mm / px)
+    cover = float(min(1.0, flat.shape[0] * flat.shape[1] / PX_PER_MM ** 2 / max(sheet_mm2, 1.0)))
+    return flat, PX_PER_MM * period_mm, True, period_mm, cover
 
 
 def _calibrate(rows: list[layout.Row], px_per_mm: float, speed: float | None, gain: float | None,
@@ -97,7 +102,7 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     t = {"start": time.perf_counter()}
     rect = rectify.rectify(image)
     t["rectify"] = time.perf_counter()
-    flat, grid_px, grid_found, _ = _grid_stage(rect)
+    flat, grid_px, grid_found, _, grid_cover = _grid_stage(rect)
     t["grid"] = time.perf_counter()
     sharp = traces.sharpness(flat[::2, ::2])
     if not grid_found:
@@ -125,7 +130,14 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
             origins = {i: x_t for i in origins}  # every row of a printout starts at the same instant
     rows = [replace(r, x0=origins[i]) for i, r in enumerate(rows)]
     three_by_four = len(rows) != 6 or _quarter_ticks(mask, rows, origins, cal) or _quarter_label(flat, rows, cal)
-    lay = layout.assign_layout(rows, cal.px_per_mm_x, cal.speed_mm_s, rhythm_leads, three_by_four)
+    try:
+        lay = layout.assign_layout(rows, cal.px_per_mm_x, cal.speed_mm_s, rhythm_leads, three_by_four)
+    except InputError as exc:
+        if grid_cover < 0.6:
+            raise InputError(f"{exc} (the grid could be followed over only {grid_cover:.0%} of the sheet: "
+                             "folds, shadow or a faint grid; flatten the paper and light it evenly)",
+                             step=exc.step) from None
+        raise
     if rhythm_leads is None:
         lay = _name_rhythm_strips(flat, lay, PX_PER_MM)
     if lay.name not in ("3x4+1", "3x4+3", "3x4", "6x2", "12x1"):
