@@ -43,6 +43,8 @@ def reading_dict(reading: EcgReading, analysis: EcgAnalysis, source: str = "") -
         "layout": {"name": reading.layout.name, "label_source": reading.layout.label_source,
                    "boxes": [b.as_dict() for b in reading.layout.boxes], "printed_leads": printed},
         "calibration": {"px_per_mm_x": round(cal.px_per_mm_x, 3), "px_per_mm_y": round(cal.px_per_mm_y, 3),
+                        "photo_px_per_mm_x": round(cal.photo_px_per_mm_x, 3),
+                        "photo_px_per_mm_y": round(cal.photo_px_per_mm_y, 3),
                         "speed_mm_s": cal.speed_mm_s, "gain_mm_mv": cal.gain_mm_mv, "grid_found": cal.grid_found,
                         "pulse_found": cal.pulse_found, "source": cal.source},
         "units": {"hr_bpm": "beats/min", "*_ms": "ms", "axis_deg": "degrees", "signals": "mV"},

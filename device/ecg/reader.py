@@ -7,7 +7,7 @@ person corrected (the UI's correction tool), on the same flattened image.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,30 +22,40 @@ MIN_SHARPNESS = 15.0
 TICK_BIAS_MM = 0.275
 
 
-def _grid_stage(rect: Rectified) -> tuple[np.ndarray, float | None, bool, float, float]:
-    """Flatten on the grid. Returns (flat image, grid spacing px in flat image or None, grid_found, period_mm,
-    share of the sheet covered by the followed grid).
-    The grid is looked for as red ink first, then as any colour, then as grey lines."""
+@dataclass(frozen=True)
+class GridStage:
+    """Result of flattening: ``flat`` uint8 image at PX_PER_MM; ``grid_px`` line spacing in it (None: no grid);
+    ``photo_px_per_mm_x/y`` the grid as measured on the rectified photo; ``cover`` share of the sheet flattened."""
+
+    flat: np.ndarray
+    grid_px: float | None
+    found: bool
+    period_mm: float
+    photo_px_per_mm_x: float = 0.0
+    photo_px_per_mm_y: float = 0.0
+    cover: float = 0.0
+
+
+def _grid_stage(rect: Rectified) -> GridStage:
+    """Flatten on the grid, looked for as red ink first, then as any colour, then as grey lines."""
     for _name, fn in grid.GRID_MAPS:
         red = fn(rect.image)
         px, py, strength = grid.grid_period(red)
         if px > 0 and strength >= 0.15:
             break
     else:
-        return rect.image, None, False, 0.0, 0.0
-    w = rect.image.shape[1]
+        return GridStage(rect.image, None, False, 0.0)
+    h, w = rect.image.shape[:2]
     period_mm = 5.0 if w / px < 120 else 1.0
     step = 1 if period_mm == 5.0 else 5
     mesh, conf = grid.grid_mesh(red, px * step, py * step)
     try:
         flat, _ = grid.flatten(rect.image, mesh, conf, period_mm * step, PX_PER_MM)
     except InputError:
-        return rect.image, None, False, period_mm, 0.0
-    # how much of the sheet the followed grid covers (paper area in mm^2 from the grid period)
-    h, w = rect.image.shape[:2]
+        return GridStage(rect.image, None, False, period_mm, px / period_mm, py / period_mm)
     sheet_mm2 = (h * period_mm / py) * (w * period_mm / px)
     cover = float(min(1.0, flat.shape[0] * flat.shape[1] / PX_PER_MM ** 2 / max(sheet_mm2, 1.0)))
-    return flat, PX_PER_MM * period_mm, True, period_mm, cover
+    return GridStage(flat, PX_PER_MM * period_mm, True, period_mm, px / period_mm, py / period_mm, cover)
 
 
 def _calibrate(rows: list[layout.Row], px_per_mm: float, speed: float | None, gain: float | None,
@@ -102,7 +112,8 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     t = {"start": time.perf_counter()}
     rect = rectify.rectify(image)
     t["rectify"] = time.perf_counter()
-    flat, grid_px, grid_found, _, grid_cover = _grid_stage(rect)
+    gs = _grid_stage(rect)
+    flat, grid_px, grid_found, grid_cover = gs.flat, gs.grid_px, gs.found, gs.cover
     t["grid"] = time.perf_counter()
     sharp = traces.sharpness(flat[::2, ::2])
     if not grid_found:
@@ -120,6 +131,7 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     t["mask"] = time.perf_counter()
     rows = layout.detect_rows(mask, dark, PX_PER_MM, traces.grid_darkness(dark, grid_px))
     cal, warns = _calibrate(rows, PX_PER_MM, speed_mm_s, gain_mm_mv, grid_found)
+    cal = replace(cal, photo_px_per_mm_x=gs.photo_px_per_mm_x, photo_px_per_mm_y=gs.photo_px_per_mm_y)
     origins = _origins(rows, PX_PER_MM)
     if len(rows) in (3, 4, 5, 6) and rows:
         # 3x4 rows: the separator ticks (interior of the page, where the flattening is best) refine t = 0

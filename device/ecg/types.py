@@ -36,6 +36,8 @@ class Calibration:
     grid_found: bool = True
     pulse_found: bool = False
     source: str = "grid"  # "grid", "pulse", "user"
+    photo_px_per_mm_x: float = 0.0  # the grid as measured on the perspective-corrected photo (before flattening)
+    photo_px_per_mm_y: float = 0.0
 
     @property
     def px_per_mv(self) -> float:
