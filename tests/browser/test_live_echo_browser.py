@@ -29,7 +29,8 @@ def test_alarm_then_standard_view_then_clip(browser, cart):
         new MutationObserver(() => { const li = document.querySelector('#event-log li'); if (li) window.events.push(li.dataset.kind); })
             .observe(document.getElementById('event-log'), {childList: true});
     }""")
-    page.wait_for_function("window.events.includes('standard_view')", timeout=120_000)
+    page.wait_for_function("() => window.events.includes('standard_view')", timeout=120_000)
+    page.wait_for_function("() => window.seen.includes('standard')", timeout=10_000)
     seen = page.evaluate("window.seen")
     events = page.evaluate("window.events")
     assert "searching" in seen and "standard" in seen
@@ -37,6 +38,6 @@ def test_alarm_then_standard_view_then_clip(browser, cart):
     assert "alarm" in events and events.index("alarm") < events.index("standard_view")
     # the hint was in the sonographer's words and the model is named beside the result
     assert page.inner_text("#model-tag").startswith("echo_view")
-    page.wait_for_function("window.events.includes('clip_saved')", timeout=60_000)
-    page.wait_for_function("document.querySelector('#protocol-list li.done') !== null", timeout=10_000)
+    page.wait_for_function("() => window.events.includes('clip_saved')", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#protocol-list li.done') !== null", timeout=10_000)
     page.close()

@@ -35,7 +35,7 @@ def test_login_create_exam_and_live_stream_moves(browser, cart):
     assert "H0099887" in page.inner_text(".panel")
 
     # the live stream moves: the frame counter from the event stream rises and the picture changes
-    page.wait_for_function("Number(document.body.dataset.frame || 0) > 0", timeout=30000)
+    page.wait_for_function("() => Number(document.body.dataset.frame || 0) > 0", timeout=30000)
     f0 = int(page.evaluate("document.body.dataset.frame"))
     shot0 = hashlib.sha256(page.locator("#live-img").screenshot()).hexdigest()
     time.sleep(1.5)
