@@ -32,7 +32,9 @@ def remove_grid(dark: np.ndarray, grid_px: float | None, px_per_mm: float) -> np
     L = max(9, int(4 * px_per_mm) | 1)
     half = max(2, int(round(0.4 * px_per_mm)))
     open_h = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1)))
-    open_v = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, L)))
+    # vertical grid lines run the full page; a QRS stroke is rarely this long and perfectly vertical
+    Lv = max(9, int(12 * px_per_mm) | 1)
+    open_v = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, Lv)))
     rows = np.zeros(h, bool)
     for y in np.arange(0, h + grid_px, grid_px):
         rows[max(0, int(round(y)) - half) : int(round(y)) + half + 1] = True
