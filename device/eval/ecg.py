@@ -79,6 +79,9 @@ def eval_paper2pulse(d: Path) -> list[str]:
     lines = [f"### Paper2Pulse smartphone photos (`ecg-photos-paper2pulse`, {n} photos with true signals)", "",
              f"- Read (a signal came out): **{n - len(fails)}/{n}**. "
              f"Time per photo (read + analyse, this CPU, shared): median {np.median(times):.2f} s." if times else "",
+             "- Caveat: there is no other set of real photos with true signals here, so the digitiser was developed "
+             "while looking at these 30 photos (its thresholds were chosen by eye and by this SNR); read these SNR "
+             "numbers as development-set results, not held-out ones. The screening model below is held out.",
              "- Per-lead SNR, PhysioNet 2024 definition: signal = true lead, noise = digitised - true over the "
              "printed window (the truth is NaN where a lead was not printed), the mean of each printed segment "
              "removed from both; missing output counts as zero after offset removal.",
