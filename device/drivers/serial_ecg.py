@@ -214,6 +214,25 @@ class SerialEcgSource:
             return [v.astype(np.float64) / 1000.0 for _, v in self.parser.feed(data)]
         return self.parser.feed(data)
 
+    def stream(self, block_s: float = 0.2, stop=None):
+        """Yield blocks of new samples for live display: float64 (n, n_leads) mV, about ``block_s`` each
+        (``lead_names`` set on the first block). Survives unplugging (reconnects). ``stop``: a callable returning
+        True to end (e.g. ``threading.Event().is_set``)."""
+        rows: list[np.ndarray] = []
+        t_last = time.monotonic()
+        try:
+            while not (stop and stop()):
+                for v in self.read_chunk():
+                    if rows and v.size != rows[0].size:
+                        continue
+                    rows.append(v)
+                if rows and time.monotonic() - t_last >= block_s:
+                    x, self.lead_names = to_twelve_lead(np.stack(rows), channel_names(rows[0].size))
+                    rows, t_last = [], time.monotonic()
+                    yield x
+        finally:
+            self.close()
+
     def record(self, seconds: float, *, max_wall_s: float | None = None) -> np.ndarray:
         """Collect ``seconds`` of signal (or what arrives within ``max_wall_s``, default seconds + 5).
         Returns float64 (n, n_leads) mV; ``lead_names`` is set (8-channel boards are expanded to 12 leads)."""

@@ -71,3 +71,15 @@ def test_unplug_then_reconnect():
     x = src.record(0.2, max_wall_s=3.0)
     assert x.shape == (20, 2) and src.reconnects == 2
     assert np.allclose(x[:, 1], 2 * np.arange(20) / 1000.0)
+
+
+def test_stream_yields_blocks_until_stopped():
+    port = serial.serial_for_url("loop://", timeout=0.01)
+    port.write(b"".join(encode_frame(i, [i, -i, 0, 0, 0, 0, 0, 0]) for i in range(100)))
+    src = SerialEcgSource("loop://", opener=lambda: port)
+    got = []
+    for block in src.stream(block_s=0.05, stop=lambda: sum(len(b) for b in got) >= 100):
+        got.append(block)
+    x = np.concatenate(got)
+    assert x.shape == (100, 12) and src.lead_names[0] == "I"
+    assert np.allclose(x[:, 0], np.arange(100) / 1000.0)
