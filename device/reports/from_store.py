@@ -49,9 +49,9 @@ from device.sync.state import ExamSyncState, exam_sync_state
 log = logging.getLogger(__name__)
 
 SECTION_BUILDERS: dict[str, str] = {
-    "echo": "device.lv.report:echo_sections",
-    "ecg": "device.ecg.report:ecg_sections",
-    "perfusion": "device.perfusion.report:perfusion_sections",
+    "echo": "device.lv.report_sections:echo_sections",
+    "ecg": "device.ecg.report_sections:ecg_sections",
+    "perfusion": "device.perfusion.report_sections:perfusion_sections",
 }
 SectionBuilder = Callable[[sqlite3.Connection, BlobStore, clinical.Exam],
                           tuple[Sequence[Section], Sequence[KeyImage]]]
