@@ -54,8 +54,12 @@ def accelerator_checks() -> list[Check]:
 def device_checks() -> list[Check]:
     vids = sorted(glob.glob("/dev/video*"))
     out = [Check("cameras", "info", f"V4L2 devices: {', '.join(vids)}" if vids else "no /dev/video* capture devices")]
-    pc = importlib.util.find_spec("picamera2") is not None
-    out.append(Check("picamera2", "info", "importable" if pc else "not installed (only on a Raspberry Pi with libcamera)"))
+    try:
+        from device.drivers.registry import available_sources
+        srcs = available_sources()
+        out.append(Check("capture sources", "info", "; ".join(f"{k}: {v}" for k, v in sorted(srcs.items()))))
+    except ImportError as exc:
+        out.append(Check("capture sources", "warn", f"driver registry cannot load ({exc})"))
     try:
         from serial.tools import list_ports
         ports = [p.device for p in list_ports.comports()]

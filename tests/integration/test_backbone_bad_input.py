@@ -106,3 +106,15 @@ def test_altered_model_is_reported_and_doctor_says_which(tmp_path):
     res = run_device("--config", str(cfg), "doctor")
     assert res.returncode == 1
     assert f"{victim.name} has sha256" in res.stdout and "restore it from git" in res.stdout
+
+
+def test_doctor_reports_the_box(tmp_path):
+    import json
+    cfg = _cfg(tmp_path)
+    assert run_device("--config", str(cfg), "migrate").returncode == 0
+    res = run_device("--config", str(cfg), "doctor", "--json")
+    checks = {c["area"]: c for c in json.loads(res.stdout)}
+    assert checks["onnxruntime"]["status"] == "ok" and "CPUExecutionProvider" in checks["onnxruntime"]["detail"]
+    assert checks["database"]["status"] == "ok" and "integrity ok" in checks["database"]["detail"]
+    assert "disk" in checks and "capture sources" in checks and "serial" in checks
+    assert any(k.startswith("model ") and v["status"] == "ok" for k, v in checks.items())
