@@ -134,7 +134,7 @@ def _heart_frame(orientation: str, rng: np.random.Generator) -> np.ndarray:
     # transaxial in LPS index directions: z -> superior, y -> posterior, x -> left. Apex: left, anterior, inferior.
     apex_lps = np.array([0.62, -0.55, -0.56]) + rng.normal(0, 0.12, 3)
     apex_lps /= np.linalg.norm(apex_lps)
-    ant = np.array([0.0, -1.0, 0.0]) - apex_lps[1] * apex_lps
+    ant = np.array([0.0, -1.0, 0.0]) + apex_lps[1] * apex_lps  # minus the projection of (0, -1, 0) on the axis
     ant /= np.linalg.norm(ant)
     lat = np.cross(ant, apex_lps)
     to_zyx = lambda v: np.array([v[2], v[1], v[0]])  # noqa: E731 - (x, y, z) LPS -> (z, y, x) index
