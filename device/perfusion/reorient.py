@@ -138,36 +138,6 @@ def _revolution_score(pts: np.ndarray, dirs: np.ndarray, bin_mm: float = 6.0) ->
     return out
 
 
-def _ellipticity_score(pts: np.ndarray, dirs: np.ndarray, bin_mm: float = 6.0) -> np.ndarray:
-    """Per direction: mean (1 - minor/major) second moment of the slabs' cross-sections; 0 = circular slices.
-
-    Works for small, nearly solid hearts where the wall-distance variance of ``_revolution_score`` cannot."""
-    out = np.empty(len(dirs))
-    for k, u in enumerate(dirs):
-        e1 = np.cross(u, [1.0, 0, 0] if abs(u[0]) < 0.9 else [0, 1.0, 0])
-        e1 /= np.linalg.norm(e1)
-        e2 = np.cross(u, e1)
-        t, x, y = pts @ u, pts @ e1, pts @ e2
-        b = np.floor((t - t.min()) / bin_mm).astype(int)
-        nb = b.max() + 1
-        n = np.maximum(np.bincount(b, minlength=nb).astype(np.float64), 1)
-        dx, dy = x - (np.bincount(b, x, nb) / n)[b], y - (np.bincount(b, y, nb) / n)[b]
-        sxx, syy, sxy = (np.bincount(b, v, nb) / n for v in (dx * dx, dy * dy, dx * dy))
-        half = (sxx + syy) / 2
-        disc = np.sqrt(np.maximum(half * half - (sxx * syy - sxy * sxy), 0))
-        ok = n >= 10
-        ecc = 1 - (half - disc)[ok] / np.maximum((half + disc)[ok], 1e-9)
-        out[k] = np.sum(ecc * n[ok]) / max(n[ok].sum(), 1)
-    return out
-
-
-def _axis_score(pts: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-    """Lower is more like the LV long axis: wall-distance spread plus slice ellipticity, each scaled by its median
-    over the candidates (on simulated transaxial studies together they halve the failures of either alone)."""
-    a, b = _revolution_score(pts, dirs), _ellipticity_score(pts, dirs)
-    return a / max(float(np.median(a)), 1e-9) + b / max(float(np.median(b)), 1e-9)
-
-
 def estimate_long_axis(vol: np.ndarray, spacing_mm: tuple[float, float, float],
                        direction: np.ndarray | None = None) -> AxisEstimate:
     """Estimate the LV centre and long axis (a line; the apex side is settled when slices are numbered) of a
@@ -182,7 +152,7 @@ def estimate_long_axis(vol: np.ndarray, spacing_mm: tuple[float, float, float],
     c = pts.mean(0)
     pts = pts - c
     dirs = _fibonacci_hemisphere(600)
-    scores = _axis_score(pts, dirs)
+    scores = _revolution_score(pts, dirs)
     starts: list[np.ndarray] = []
     for k in np.argsort(scores):  # the best direction (kept as a list: more starts did not help)
         if all(abs(dirs[k] @ s0) < np.cos(np.radians(25)) for s0 in starts):
@@ -195,7 +165,7 @@ def estimate_long_axis(vol: np.ndarray, spacing_mm: tuple[float, float, float],
         for spread in (0.08, 0.03):
             cand = best + rng.normal(0, spread, (60, 3))
             cand = np.vstack([best, cand / np.linalg.norm(cand, axis=1, keepdims=True)])
-            best = cand[int(np.argmin(_axis_score(pts, cand)))]
+            best = cand[int(np.argmin(_revolution_score(pts, cand)))]
         cands.append(best / np.linalg.norm(best))
     axis = cands[0]
     # the apex side: the LV centroid lies toward the wide base, so the apex is the far end from it along the axis
