@@ -1,0 +1,276 @@
+"""Echo LV rows for the report and the echo measurement page: each current measurement of an echo exam with its
+label, the case-table reference range and interpretation (patient's sex), the model that made it and its source;
+plus annotated key frames (ED and ES of each measured clip with contours and calipers).
+
+The report module calls :func:`echo_sections` (see device/reports/from_store.py). Measurement names are the ones
+device/services/echo_measure.py stores: ``a4c_ef_pct``, ``a2c_edv_ml``, ``biplane_ef_pct``, ``lvidd_mm``,
+``sax_ed_rwt1_mm`` ...; the case table knows the base names (``ef_pct``, ``edv_ml``, ``lvidd_mm`` ...).
+This module reads the store (it is the report layer's builder) but holds no SQL of its own beyond the repositories.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from device.errors import ConfigError, UserError
+from device.lv.casetable import CaseTable, interpret, load_case_table
+from device.lv.report import LABELS_EN
+from device.store import clinical
+from device.store.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+FINDING_KIND = "lv_geometry"
+GROUPS = (("biplane", "Left ventricle: biplane volumes (method of discs, A4C + A2C)"),
+          ("a4c", "Left ventricle: A4C single-plane volumes (method of discs)"),
+          ("a2c", "Left ventricle: A2C single-plane volumes (method of discs)"),
+          ("plax", "Left ventricle: PLAX linear measurements"),
+          ("sax", "Left ventricle: short axis at the papillary muscles (PSAX-PM)"))
+SAX_LABELS = {"cavity_area_mm2": "cavity area", "myo_area_mm2": "myocardium area", "dim1_mm": "dimension IS-AL",
+              "dim2_mm": "dimension I-A", "dim3_mm": "dimension IL-AS", "rwt1_mm": "wall thickness IS",
+              "rwt2_mm": "wall thickness I", "rwt3_mm": "wall thickness IL", "rwt4_mm": "wall thickness AL",
+              "rwt5_mm": "wall thickness A", "rwt6_mm": "wall thickness AS"}
+PLAX_NAMES = ("lvidd_mm", "lvids_mm", "ivsd_mm", "lvpwd_mm", "aortic_root_mm", "la_diameter_mm", "fs_pct",
+              "teichholz_edv_ml", "teichholz_esv_ml", "teichholz_ef_pct")
+# names the report's code table (device/reports/codes.py) maps to LOINC
+_CODED = {"a4c_ef_pct": "lvef_a4c", "a2c_ef_pct": "lvef_a2c", "biplane_ef_pct": "lvef_biplane",
+          "teichholz_ef_pct": "lvef_teichholz", "la_diameter_mm": "la_ap"}
+MAX_KEY_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class EchoRow:
+    """One current echo LV measurement, read against the case table."""
+
+    measurement_id: int
+    capture_id: int | None
+    name: str                     # stored name, e.g. "a4c_ef_pct"
+    base: str                     # case-table name, e.g. "ef_pct"
+    group: str                    # "biplane", "a4c", "a2c", "plax" or "sax"
+    label: str
+    value: float
+    unit: str
+    ref_low: float | None
+    ref_high: float | None
+    reference: str                # "52-73 %" or ""
+    interpretation: str           # case-table wording, or "no reference ..."
+    alert: bool
+    model_name: str
+    model_version: str
+    frames: tuple[int, ...]
+    source: str                   # auto, confirmed, edited, manual
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """(group, case-table name) of a stored echo LV measurement name, or None for other names."""
+    for pre in ("biplane", "a4c", "a2c"):
+        if name.startswith(pre + "_") and name[len(pre) + 1:] in ("edv_ml", "esv_ml", "sv_ml", "ef_pct"):
+            return pre, name[len(pre) + 1:]
+    if name in PLAX_NAMES:
+        return "plax", name
+    if name.startswith(("sax_ed_", "sax_es_")) and name[7:] in SAX_LABELS:
+        return "sax", name[7:]
+    return None
+
+
+def label_of(name: str) -> str:
+    sp = split_name(name)
+    if sp is None:
+        return name
+    group, base = sp
+    if group == "sax":
+        return f"{name[4:6].upper()} {SAX_LABELS[base]}"
+    label = LABELS_EN.get(base, base)
+    return label if group == "plax" else f"{label} ({'biplane' if group == 'biplane' else group.upper()})"
+
+
+def sex_of(patient_sex: str) -> str | None:
+    return {"M": "male", "F": "female"}.get((patient_sex or "").upper()[:1])
+
+
+def interpret_value(base: str, value: float, sex: str | None, table: CaseTable | None = None
+                    ) -> tuple[str, float | None, float | None, bool]:
+    """(interpretation, normal low, normal high, alert). Without the patient's sex, a value is interpreted only
+    where the male and female rows agree (e.g. EF below 40 % is critical for both); its range is then not shown."""
+    if sex is not None:
+        (i,) = interpret({base: value}, sex, table) or [None]
+        if i is None:
+            return "no reference", None, None, False
+        return i.interpretation, i.normal_low, i.normal_high, i.alert
+    m = interpret({base: value}, "male", table)
+    f = interpret({base: value}, "female", table)
+    if m and f and m[0].interpretation == f[0].interpretation and m[0].interpretation != "no reference":
+        return m[0].interpretation, None, None, m[0].alert and f[0].alert
+    if m and m[0].interpretation == "no reference":
+        return "no reference", None, None, False
+    return "no reference range: the patient's sex is not recorded", None, None, False
+
+
+def reference_text(lo: float | None, hi: float | None, unit: str) -> str:
+    if lo is None and hi is None:
+        return ""
+    if lo is None:
+        return f"< {hi:g} {unit}"
+    if hi is None:
+        return f">= {lo:g} {unit}"
+    return f"{lo:g}-{hi:g} {unit}"
+
+
+def case_table(path: str | None = None) -> CaseTable:
+    """The case table (``path`` or the site's ``[lv] case_table``, else the bundled one)."""
+    if path is None:
+        try:
+            from device.config import load_settings
+            path = load_settings().lv.case_table or None
+        except ConfigError as exc:
+            log.warning("settings unreadable (%s); using the bundled case table", exc)
+    return load_case_table(path or None)
+
+
+def echo_rows(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable | None = None) -> list[EchoRow]:
+    """The exam's current echo LV measurements, grouped (biplane, A4C, A2C, PLAX, PSAX-PM) in measurement order."""
+    table = table or case_table()
+    sex = sex_of(exam.patient.sex)
+    order = [g for g, _ in GROUPS]
+    rows = []
+    for m in clinical.current_measurements(conn, exam.id):
+        sp = split_name(m.name)
+        if sp is None:
+            continue
+        group, base = sp
+        interp, lo, hi, alert = interpret_value(base, m.value, sex, table) if group != "sax" else \
+            ("no reference", None, None, False)
+        rows.append(EchoRow(m.id, m.capture_id, m.name, base, group, label_of(m.name), float(m.value), m.unit,
+                            lo, hi, reference_text(lo, hi, m.unit), interp, alert, m.model_name, m.model_version,
+                            m.frames, m.source))
+    return sorted(rows, key=lambda r: (order.index(r.group), _root_order(conn, r.measurement_id)))
+
+
+def _root_order(conn: sqlite3.Connection, mid: int) -> int:
+    """The id of the original automatic row an edited row descends from (keeps a reviewed value in its place)."""
+    for _ in range(100):
+        r = conn.execute("SELECT supersedes FROM measurements WHERE id = ?", (mid,)).fetchone()
+        if r is None or r[0] is None:
+            return mid
+        mid = int(r[0])
+    return mid
+
+
+# ---------------------------------------------------------------- key images
+
+def _pts(points) -> np.ndarray:
+    return np.round(np.asarray(points, dtype=float).reshape(-1, 1, 2) * 4).astype(np.int32)
+
+
+def annotate(frame: np.ndarray, detail: dict[str, Any], phase: str) -> np.ndarray:
+    """An RGB copy of ``frame`` (H, W[, 3] uint8) with the LV contours and calipers of ``phase`` ("ed"/"es")."""
+    img = np.ascontiguousarray(frame if frame.ndim == 3 else np.repeat(frame[:, :, None], 3, axis=2)).copy()
+    fr = detail["frames"][phase]
+    lw = max(1, img.shape[1] // 320)
+    for key, colour in (("myocardium", (255, 170, 0)), ("la", (120, 160, 255)), ("aortic_root", (200, 120, 255))):
+        if fr.get(key):
+            cv2.polylines(img, [_pts(fr[key])], True, colour, lw, cv2.LINE_AA, shift=2)
+    if detail["mode"] == "apical":
+        tr = fr["trace"]
+        cv2.polylines(img, [_pts(tr["contour"])], True, (0, 230, 90), lw + 1, cv2.LINE_AA, shift=2)
+        base = np.mean(np.asarray(tr["annulus"], float), axis=0)
+        cv2.line(img, tuple(_pts([base])[0, 0]), tuple(_pts([tr["apex"]])[0, 0]), (255, 255, 0), lw, cv2.LINE_AA,
+                 shift=2)
+    elif detail["mode"] == "sax":
+        cv2.polylines(img, [_pts(fr["endo"])], True, (0, 230, 90), lw + 1, cv2.LINE_AA, shift=2)
+        cv2.polylines(img, [_pts(fr["epi"])], True, (255, 170, 0), lw + 1, cv2.LINE_AA, shift=2)
+    else:
+        if fr.get("cavity"):
+            cv2.polylines(img, [_pts(fr["cavity"])], True, (0, 230, 90), lw, cv2.LINE_AA, shift=2)
+        for name, cal in detail.get("calipers", {}).items():
+            if cal and _caliper_phase(name) == phase:
+                a, b = _pts(cal)[:, 0]
+                cv2.line(img, tuple(a), tuple(b), (255, 255, 0), lw + 1, cv2.LINE_AA, shift=2)
+    return img
+
+
+def _caliper_phase(name: str) -> str:
+    return "es" if name in ("lvids", "la_diameter") else "ed"
+
+
+def current_geometry(conn: sqlite3.Connection, exam_id: int) -> dict[int, dict[str, Any]]:
+    """capture id -> current geometry finding row (see device/services/echo_measure.py)."""
+    out: dict[int, dict[str, Any]] = {}
+    for f in clinical.list_findings(conn, exam_id):
+        if f["kind"] == FINDING_KIND and f["capture_id"] is not None:
+            out[int(f["capture_id"])] = f
+    return out
+
+
+def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) -> list:
+    """Annotated ED and ES frames of each measured clip (at most :data:`MAX_KEY_IMAGES`)."""
+    from device.reports.model import KeyImage
+
+    out = []
+    for cap_id, f in current_geometry(conn, exam.id).items():
+        d = f["detail"]
+        if d.get("status") != "measured":
+            continue
+        try:
+            cap = clinical.get_capture(conn, cap_id)
+            with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
+                frames = np.asarray(z["frames"])
+        except (OSError, ValueError, KeyError, UserError) as exc:
+            log.warning("clip %s cannot be drawn for the report: %s", cap_id, exc)
+            continue
+        for ph in ("ed", "es"):
+            if len(out) >= MAX_KEY_IMAGES:
+                return out
+            i = int(d["frames"][ph]["index"])
+            img = annotate(np.asarray(frames[min(i, len(frames) - 1)], dtype=np.uint8), d, ph)
+            out.append(KeyImage.from_array(img, caption=f"{d['view']} {ph.upper()} (frame {i}), "
+                                                        f"{f['model_name']} {f['model_version']}",
+                                           key=f"lv{f['id']}-{ph}"))
+    return out
+
+
+# ---------------------------------------------------------------- the report's sections
+
+def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam,
+                  table: CaseTable | None = None) -> tuple[Sequence[Any], Sequence[Any]]:
+    """(sections, key images) of an echo exam's report: views captured, LV measurements with reference ranges and
+    interpretations from the case table, the clips that could not be measured and why, annotated ED/ES frames."""
+    from device.reports.model import ReportMeasurement, Section
+
+    sections = []
+    views = []
+    for cap in clinical.list_captures(conn, exam.id):
+        if cap.kind == "clip" and cap.label and cap.label not in views:
+            views.append(cap.label)
+    if views:
+        sections.append(Section(f"Views captured: {', '.join(views)}", ()))
+    rows = echo_rows(conn, exam, table)
+    have = {r.group for r in rows}
+    primary = next((g for g in ("biplane", "a4c", "a2c") if g in have), None)
+    for group, title in GROUPS:
+        ms = []
+        for r in (r for r in rows if r.group == group):
+            name = _CODED.get(r.name, r.name)
+            if group == primary and r.base in ("edv_ml", "esv_ml"):
+                name = r.base
+            note = r.interpretation + (" (value edited by a person)" if r.source == "edited" else "")
+            ms.append(ReportMeasurement(name=name, value=round(r.value, 2), unit=r.unit, label=r.label,
+                                        ref_low=r.ref_low, ref_high=r.ref_high, interpretation=note,
+                                        model_name=r.model_name, model_version=r.model_version,
+                                        confirmed=r.source in ("confirmed", "edited", "manual")))
+        if ms:
+            sections.append(Section(title, tuple(ms)))
+    for f in current_geometry(conn, exam.id).values():
+        d = f["detail"]
+        if d.get("status") == "refused":
+            sections.append(Section(f"{d.get('view', '?')} clip not measured: {d.get('reason', '')}", ()))
+    return sections, key_images(conn, blobs, exam)
+

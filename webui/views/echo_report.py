@@ -1,0 +1,147 @@
+"""The echo measurement page of an exam: ED and ES key frames of each measured clip with the LV contours and
+calipers on an SVG overlay that a sonographer drags (touch or mouse); the numbers are recomputed on the server
+with the device.lv functions and stored as edited values that supersede the automatic ones. Each number shows its
+reference range and interpretation (case table, patient's sex) and the model that made it.
+
+The page reads the store; measuring and editing go through device.services.echo_measure (the clinical logic).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import OrderedDict
+
+import numpy as np
+from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, url_for
+
+from device.errors import UserError
+from device.lv.report_sections import case_table, echo_rows
+from device.services import echo_measure as em
+from device.store import clinical, reports
+from webui.security import roles_required
+from webui.views.common import audit_log, conn, flash_key, pop_flash, services, settings
+
+log = logging.getLogger(__name__)
+bp = Blueprint("echo_report", __name__)
+EDIT_ROLES = ("sonographer", "physician")
+EXAM_ACTIONS = [("echo_report.page", "echo_measure", None, ("echo",))]
+_FRAMES: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
+def _table():
+    return case_table(settings().lv.case_table or None)
+
+
+def _echo_exam(exam_id: int) -> clinical.Exam:
+    exam = clinical.get_exam(conn(), exam_id)
+    if exam.kind != "echo":
+        abort(404)
+    return exam
+
+
+def _row_json(r) -> dict:
+    return {"id": r.measurement_id, "name": r.name, "base": r.base, "group": r.group, "label": r.label,
+            "capture_id": r.capture_id, "value": round(r.value, 2), "unit": r.unit, "reference": r.reference,
+            "interpretation": r.interpretation, "alert": r.alert, "model": f"{r.model_name} {r.model_version}",
+            "frames": list(r.frames), "source": r.source}
+
+
+def page_data(exam: clinical.Exam) -> dict:
+    """What the page and its script show: clips with their current geometry, and the current rows."""
+    c = conn()
+    caps = {cap.id: cap for cap in clinical.list_captures(c, exam.id)}
+    clips = []
+    for cap_id, f in em.geometry_findings(c, exam.id).items():
+        cap = caps.get(cap_id)
+        clips.append({"capture_id": cap_id, "finding_id": f["id"], "view": f["detail"].get("view", ""),
+                      "quality": cap.quality if cap else None, "model": f"{f['model_name']} {f['model_version']}",
+                      "detail": f["detail"], "edited": bool(f["detail"].get("edited_by"))})
+    clips.sort(key=lambda x: list(em.MODES).index(x["view"]) if x["view"] in em.MODES else 99)
+    rows = [_row_json(r) for r in echo_rows(c, exam, _table())]
+    pending = [cap.label for cap in em.best_clips(c, exam.id)
+               if cap.label in em.MODES and cap.id not in {x["capture_id"] for x in clips}]
+    latest = reports.latest(c, exam.id)
+    return {"exam_id": exam.id, "clips": clips, "rows": rows, "pending": pending,
+            "signed": latest is not None and latest.status == "signed"}
+
+
+@bp.route("/exams/<int:exam_id>/echo")
+def page(exam_id: int):
+    exam = _echo_exam(exam_id)
+    data = page_data(exam)
+    audit_log("view", "echo_measurements", exam_id, {"patient_id": exam.patient.patient_id})
+    can_edit = g.user.role in EDIT_ROLES and not data["signed"]
+    return render_template("echo_report.html", exam=exam, data=data, can_edit=can_edit, flash=pop_flash(),
+                           sex=exam.patient.sex)
+
+
+@bp.route("/exams/<int:exam_id>/echo/measure", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def measure(exam_id: int):
+    exam = _echo_exam(exam_id)
+    c, svc = conn(), services()
+    try:
+        res = em.measure_exam(c, svc.blobs, exam.id, degree=settings().lv.phase_poly_degree, table=_table(),
+                              remeasure=request.form.get("remeasure") == "1")
+    except UserError as exc:
+        flash_key("echo_measure_failed", reason=str(exc))
+        return redirect(url_for("echo_report.page", exam_id=exam_id))
+    audit_log("measure", "echo_measurements", exam_id,
+              {"clips": [{"capture_id": o.capture_id, "view": o.view, "status": o.status} for o in res.clips],
+               "model": res.model, "alerts": list(res.alert_ids)})
+    measured = sum(o.status == "measured" for o in res.clips)
+    flash_key("echo_measured", measured=measured, refused=len(res.clips) - measured)
+    return redirect(url_for("echo_report.page", exam_id=exam_id))
+
+
+@bp.route("/exams/<int:exam_id>/echo/edit", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def edit(exam_id: int):
+    exam = _echo_exam(exam_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("change"), dict):
+        return jsonify({"error": "the edit must be JSON {finding_id, change}; reload the page"}), 400
+    try:
+        fid = int(body.get("finding_id"))
+        out = em.edit_geometry(conn(), exam.id, fid, body["change"], g.user.id, _table())
+    except (TypeError, ValueError):
+        return jsonify({"error": "finding_id must be a number; reload the page"}), 400
+    except UserError as exc:
+        return jsonify({"error": str(exc)}), 409
+    audit_log("edit", "echo_measurements", exam_id, {"finding_id": fid, "new_finding_id": out["finding_id"],
+                                                      "change": body["change"], "changed": out["changed"]})
+    return jsonify({"ok": True, "changed": out["changed"], **page_data(exam)})
+
+
+def _clip_frames(sha: str, blobs) -> np.ndarray:
+    if sha in _FRAMES:
+        _FRAMES.move_to_end(sha)
+        return _FRAMES[sha]
+    with np.load(io.BytesIO(blobs.get(sha)), allow_pickle=False) as z:
+        frames = np.asarray(z["frames"])
+    _FRAMES[sha] = frames
+    while len(_FRAMES) > 4:
+        _FRAMES.popitem(last=False)
+    return frames
+
+
+@bp.route("/exams/<int:exam_id>/echo/clip/<int:capture_id>/frame/<int:index>.png")
+def frame_png(exam_id: int, capture_id: int, index: int):
+    from PIL import Image
+
+    _echo_exam(exam_id)
+    cap = clinical.get_capture(conn(), capture_id)
+    if cap.exam_id != exam_id or cap.kind != "clip":
+        abort(404)
+    try:
+        frames = _clip_frames(cap.blob_sha256, services().blobs)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"clip {capture_id} cannot be read ({exc}); capture the view again") from None
+    if not 0 <= index < len(frames):
+        abort(404)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frames[index])).save(buf, format="PNG", compress_level=1)
+    resp = Response(buf.getvalue(), mimetype="image/png")
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp
