@@ -9,8 +9,8 @@ import numpy as np
 
 from device.ecg import export
 from device.ecg.imageio import load_image
-from device.ecg.reader import read_ecg_image
 from device.ecg.measure import measure
+from device.ecg.reader import read_ecg_image
 from device.ecg.report import EcgAnalysis, analyse
 from device.ecg.screen_model import model_screen
 from device.ecg.types import EcgReading

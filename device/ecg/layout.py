@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
-from device.ecg.types import DURATION_S, LeadBox, Layout
+from device.ecg.types import DURATION_S, Layout, LeadBox
 from device.errors import InputError
 
 ROWS_3x4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))

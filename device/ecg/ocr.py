@@ -38,7 +38,7 @@ def read_label(rgb: np.ndarray, box: tuple[int, int, int, int], timeout_s: float
     try:
         out = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "7", "-c",
                               "tessedit_char_whitelist=IVaLRFavlrf123456"],
-                             input=png.tobytes(), capture_output=True, timeout=timeout_s)
+                             input=png.tobytes(), capture_output=True, timeout=timeout_s, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = out.stdout.decode("ascii", "ignore").strip().replace(" ", "")

@@ -12,7 +12,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from device.ecg import digitise, grid, layout, rectify, traces
-from device.ecg.types import FS_HZ, LEADS, N_SAMPLES, Calibration, EcgReading, Layout, LeadBox, Quality, Rectified
+from device.ecg.types import (
+    FS_HZ,
+    LEADS,
+    N_SAMPLES,
+    Calibration,
+    EcgReading,
+    Layout,
+    LeadBox,
+    Quality,
+    Rectified,
+)
 from device.errors import InputError
 
 PX_PER_MM = 8.0  # resolution of the flattened image

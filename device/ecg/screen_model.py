@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from device.ecg.screening import Screen
-from device.ecg.types import LEADS, EcgReading
+from device.ecg.types import EcgReading
 
 N_BEATS = 64
 BEAT_LEN = 80  # samples at 100 Hz

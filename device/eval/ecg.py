@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from device.ecg.eval_metrics import lead_snr_db
 from device.ecg.imageio import SUFFIXES, load_image
 from device.ecg.measure import measure
 from device.ecg.reader import read_ecg_image
 from device.ecg.report import analyse
-from device.ecg.eval_metrics import lead_snr_db
 from device.ecg.wfdb import read_record
 from device.errors import InputError
 
@@ -36,7 +36,8 @@ def _sens_spec(pairs: list[tuple[bool, bool]]) -> str:
 
 
 def eval_paper2pulse(d: Path) -> list[str]:
-    labels = {r["image_filename"]: r for r in csv.DictReader(open(d / "labels.csv"))}
+    with open(d / "labels.csv", newline="") as fh:
+        labels = {r["image_filename"]: r for r in csv.DictReader(fh)}
     photos = sorted((d / "images").glob("*.jpg"))
     snr0, snrb, shifts, times, hr_err, fails = [], [], [], [], [], []
     meas_err: dict[str, list[float]] = {}

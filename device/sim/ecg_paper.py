@@ -111,10 +111,10 @@ def render(signals_mv: np.ndarray, *, px_per_mm: float = 10.0, gain_mm_mv: float
     W, H = int(280 * px_per_mm), int(215 * px_per_mm)
     img = np.full((H, W, 3), 255, np.uint8)
     minor, major = (255, 200, 200), (235, 120, 120)
-    for k in range(0, 281):
+    for k in range(281):
         x = int(round(k * px_per_mm))
         cv2.line(img, (x, 0), (x, H - 1), major if k % 5 == 0 else minor, 2 if k % 5 == 0 else 1)
-    for k in range(0, 216):
+    for k in range(216):
         y = int(round(k * px_per_mm))
         cv2.line(img, (0, y), (W - 1, y), major if k % 5 == 0 else minor, 2 if k % 5 == 0 else 1)
     ink = (20, 20, 20)

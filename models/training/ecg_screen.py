@@ -135,7 +135,12 @@ def photo_inputs(data: Path) -> tuple[list[str], dict[str, np.ndarray], np.ndarr
 def export(net, out_dir: Path, calib: dict[str, np.ndarray]) -> dict[str, Path]:
     import onnx
     import torch
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32 = out_dir / f"{NAME}.fp32.onnx"

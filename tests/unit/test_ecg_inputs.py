@@ -7,7 +7,14 @@ from PIL import Image
 from device.ecg.eval_metrics import lead_snr_db
 from device.ecg.imageio import load_image
 from device.ecg.measure import measure
-from device.ecg.screen_model import BEAT_LEN, IMG_H, IMG_W, N_BEATS, beat_matrix, global_image
+from device.ecg.screen_model import (
+    BEAT_LEN,
+    IMG_H,
+    IMG_W,
+    N_BEATS,
+    beat_matrix,
+    global_image,
+)
 from device.errors import InputError
 from device.sim.ecg_paper import synthetic_ecg
 

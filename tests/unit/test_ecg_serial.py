@@ -3,7 +3,13 @@
 import numpy as np
 import serial
 
-from device.drivers.serial_ecg import AsciiParser, FrameParser, SerialEcgSource, crc16_ccitt, encode_frame
+from device.drivers.serial_ecg import (
+    AsciiParser,
+    FrameParser,
+    SerialEcgSource,
+    crc16_ccitt,
+    encode_frame,
+)
 
 
 def test_crc_reference_value():

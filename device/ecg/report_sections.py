@@ -1,0 +1,157 @@
+"""ECG report sections from the store: rate/rhythm, intervals (with reference ranges, QTc by sex) and axis of the
+exam's latest digitised reading, and the traces-over-the-printout key image.
+
+Called by ``device.reports.from_store.assemble`` as ``ecg_sections(conn, blobs, exam)``. The values are the exam's
+*current* measurements (a person's edit supersedes the automatic value) that belong to the latest ECG reading
+(the newest capture of kind ``signal``; a re-digitised correction is a newer capture), plus any manual entries.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from device.reports.model import KeyImage, ReportMeasurement, Section
+from device.store import clinical
+from device.store.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one measurement is reported: section key, labels, reference range (None = open)."""
+
+    section: str
+    label_en: str
+    label_zh: str
+    ref_low: float | None
+    ref_high: float | None
+
+
+SPECS: dict[str, Spec] = {
+    "hr_bpm": Spec("rate", "Heart rate", "心率", 60.0, 100.0),
+    "rr_ms": Spec("rate", "RR interval", "RR 间期", 600.0, 1000.0),
+    "pr_ms": Spec("intervals", "PR interval", "PR 间期", 120.0, 200.0),
+    "qrs_ms": Spec("intervals", "QRS duration", "QRS 时限", None, 120.0),
+    "qt_ms": Spec("intervals", "QT interval", "QT 间期", None, None),
+    "qtc_bazett_ms": Spec("intervals", "QTc (Bazett)", "QTc（Bazett）", None, 450.0),
+    "qtc_fridericia_ms": Spec("intervals", "QTc (Fridericia)", "QTc（Fridericia）", None, 450.0),
+    "axis_deg": Spec("axis", "Frontal QRS axis", "额面 QRS 电轴", -30.0, 90.0),
+}
+# upper limit of normal QTc by sex (ms): men 450, women 460; unknown sex uses the lower (more sensitive) limit
+QTC_UPPER_MS = {"M": 450.0, "F": 460.0}
+SECTION_TITLES = {"rate": {"en": "Rate and rhythm", "zh-CN": "心率与节律"},
+                  "intervals": {"en": "Intervals", "zh-CN": "间期"},
+                  "axis": {"en": "Axis", "zh-CN": "电轴"},
+                  "other": {"en": "Other ECG measurements", "zh-CN": "其他心电图测量"}}
+_WORDS = {
+    "en": {"low": "below the reference range", "high": "above the reference range", "normal": "within range",
+           "brady": "bradycardia", "tachy": "tachycardia", "lad": "left axis deviation",
+           "rad": "right axis deviation", "long_qtc": "prolonged", "wide": "wide QRS", "short_pr": "short PR",
+           "long_pr": "long PR", "edited": "re-digitised or edited by a person", "sex_unknown": "sex unknown: "
+           "the male limit is used"},
+    "zh-CN": {"low": "低于参考范围", "high": "高于参考范围", "normal": "在范围内", "brady": "心动过缓",
+              "tachy": "心动过速", "lad": "电轴左偏", "rad": "电轴右偏", "long_qtc": "延长", "wide": "QRS 增宽",
+              "short_pr": "PR 缩短", "long_pr": "PR 延长", "edited": "经人工校正或修改",
+              "sex_unknown": "性别未知：采用男性上限"},
+}
+
+
+def latest_signal_capture(conn: sqlite3.Connection, exam_id: int) -> clinical.Capture | None:
+    """The exam's newest capture of kind ``signal`` (the current ECG reading), or None."""
+    caps = [c for c in clinical.list_captures(conn, exam_id) if c.kind == "signal"]
+    return caps[-1] if caps else None
+
+
+def reading_measurements(conn: sqlite3.Connection, exam_id: int) -> list[clinical.MeasurementRow]:
+    """Current measurements of the latest reading (and manual entries without a capture), in creation order."""
+    from device.reports.from_store import current_measurements
+
+    cap = latest_signal_capture(conn, exam_id)
+    keep = {cap.id} if cap else set()
+    return [m for m in current_measurements(conn, exam_id) if m.capture_id in keep or m.capture_id is None]
+
+
+def _interpret(name: str, value: float, words: dict[str, str]) -> str:
+    if name == "hr_bpm":
+        return words["brady"] if value < 60 else words["tachy"] if value > 100 else words["normal"]
+    if name == "axis_deg":
+        return words["lad"] if value < -30 else words["rad"] if value > 90 else words["normal"]
+    if name == "qrs_ms":
+        return words["wide"] if value >= 120 else words["normal"]
+    if name == "pr_ms":
+        return words["short_pr"] if value < 120 else words["long_pr"] if value > 200 else words["normal"]
+    return ""
+
+
+def report_measurement(m: clinical.MeasurementRow, sex: str, language: str = "en") -> tuple[str, ReportMeasurement]:
+    """(section key, ReportMeasurement) of one stored measurement, with its reference range and interpretation."""
+    words = _WORDS.get(language, _WORDS["en"])
+    spec = SPECS.get(m.name)
+    confirmed = m.source in ("confirmed", "edited", "manual")
+    if spec is None:
+        return "other", ReportMeasurement(name=m.name, value=float(m.value), unit=m.unit, label=m.name,
+                                          model_name=m.model_name, model_version=m.model_version,
+                                          confirmed=confirmed)
+    lo, hi = spec.ref_low, spec.ref_high
+    notes = []
+    if m.name.startswith("qtc_"):
+        hi = QTC_UPPER_MS.get(sex, QTC_UPPER_MS["M"])
+        if sex not in QTC_UPPER_MS:
+            notes.append(words["sex_unknown"])
+    v = float(m.value)
+    text = _interpret(m.name, v, words)
+    if not text and ((lo is not None and v < lo) or (hi is not None and v > hi)):
+        text = words["long_qtc"] if m.name.startswith("qtc_") and hi is not None and v > hi else \
+            words["low"] if lo is not None and v < lo else words["high"]
+    if m.source == "edited":
+        notes.append(words["edited"])
+    interp = "; ".join(x for x in [text, *notes] if x)
+    label = spec.label_zh if language == "zh-CN" else spec.label_en
+    return spec.section, ReportMeasurement(name=m.name, value=v, unit=m.unit, label=label, ref_low=lo, ref_high=hi,
+                                           interpretation=interp, model_name=m.model_name,
+                                           model_version=m.model_version, confirmed=confirmed)
+
+
+def overlay_key_image(conn: sqlite3.Connection, blobs: BlobStore, cap: clinical.Capture,
+                      language: str = "en") -> KeyImage | None:
+    """The traces drawn over the rectified printout (PNG stored with the reading), or None when unavailable."""
+    sha = cap.meta.get("overlay_sha256")
+    if not sha:
+        return None
+    try:
+        png = blobs.get(sha)
+    except Exception as exc:  # noqa: BLE001 - a damaged or missing file must not stop the report
+        log.warning("ECG overlay %s of capture %s unavailable: %s", sha[:12], cap.id, exc)
+        return None
+    cal = cap.meta.get("calibration", {})
+    v = cap.meta.get("version", 1)
+    if language == "zh-CN":
+        caption = (f"数字化心电图 第{v}版：{cap.meta.get('layout', '')}，{cal.get('speed_mm_s', 25):g} mm/s，"
+                   f"{cal.get('gain_mm_mv', 10):g} mm/mV（绿色为数字化曲线）")
+    else:
+        caption = (f"Digitised ECG v{v}: layout {cap.meta.get('layout', '')}, {cal.get('speed_mm_s', 25):g} mm/s, "
+                   f"{cal.get('gain_mm_mv', 10):g} mm/mV (green: digitised traces)")
+    try:
+        return KeyImage(png=png, caption=caption, kind="image", key=f"ecg-overlay-{sha[:16]}")
+    except Exception as exc:  # noqa: BLE001 - not a PNG: leave it out, the report still builds
+        log.warning("ECG overlay of capture %s is not a PNG: %s", cap.id, exc)
+        return None
+
+
+def ecg_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam,
+                 language: str = "en") -> tuple[Sequence[Section], Sequence[KeyImage]]:
+    """Sections (rate and rhythm, intervals, axis, other) of the latest reading's current measurements and the
+    traces-over-printout key image. Empty when the exam has no reading (the caller then uses the captures)."""
+    groups: dict[str, list[ReportMeasurement]] = {k: [] for k in SECTION_TITLES}
+    for m in reading_measurements(conn, exam.id):
+        key, rm = report_measurement(m, exam.patient.sex, language)
+        groups[key].append(rm)
+    sections = [Section(SECTION_TITLES[k].get(language, SECTION_TITLES[k]["en"]), tuple(v))
+                for k, v in groups.items() if v]
+    cap = latest_signal_capture(conn, exam.id)
+    img = overlay_key_image(conn, blobs, cap, language) if cap else None
+    return sections, ([img] if img else [])
