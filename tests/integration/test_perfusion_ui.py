@@ -204,3 +204,65 @@ def test_demo_study_is_marked_simulated(app, login, settings):
         s.close()
     html = ui.get(f"/exams/{eid}/perfusion").get_data(as_text=True)
     assert 'id="perf-simulated"' in html and 'data-territory="RCA"' in html
+
+
+def _slice_files(vol: np.ndarray, voxel_mm: float) -> list[tuple[str, bytes]]:
+    """A short-axis volume as single-frame NM DICOM slices of one series (oblique plane, positions along it)."""
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    row, col = np.array([0.7071, 0.7071, 0.0]), np.array([0.4082, -0.4082, -0.8165])
+    normal = np.cross(row, col)
+    series, study = generate_uid(), generate_uid()
+    out = []
+    for z in range(vol.shape[0]):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.20"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(f"s{z}.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = "NM", series, study
+        ds.SeriesDescription, ds.ImageType = "STRESS SA", ["DERIVED", "SECONDARY", "SHORT_AXIS"]
+        ds.ImageOrientationPatient = [*row, *col]
+        ds.ImagePositionPatient = [float(v) for v in normal * z * voxel_mm]
+        ds.PixelSpacing = [voxel_mm, voxel_mm]
+        ds.SliceThickness = voxel_mm
+        ds.Rows, ds.Columns = vol.shape[1:]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.PixelData = np.round(vol[z]).astype(np.uint16).tobytes()
+        buf = io.BytesIO()
+        pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+        out.append((f"IM{z:04d}", buf.getvalue()))
+    return out
+
+
+def test_dicom_multiframe_transaxial_and_slice_files(app, login, settings, tmp_path):
+    from device.sim.spect import Defect, simulate_study, write_nm_dicom
+
+    eid = _exam(settings.data_dir, pid="P0007")
+    ui = login("doc", "physician")
+    tx = simulate_study((Defect("LCX", 0.6, 0.7, 1.0),), orientation="transaxial", seed=5)
+    write_nm_dicom(str(tmp_path / "tx.dcm"), tx.stress, tx.voxel_mm, "transaxial", "STRESS TOMO")
+    r = _upload(ui, eid, {"stress": ("tx.dcm", (tmp_path / "tx.dcm").read_bytes())})
+    j = _wait(ui, eid, r.location)
+    assert j["state"] == "done", j
+    html = ui.get(f"/exams/{eid}/perfusion").get_data(as_text=True)
+    assert "re-oriented from transaxial" in html and 'data-territory="LCX" data-at-risk="1"' in html
+
+    sa = simulate_study((Defect("RCA", 0.6, 0.7, 1.0),), seed=6)
+    files = _slice_files(sa.stress, sa.voxel_mm[0])
+    data = {"stress": [(io.BytesIO(d), n) for n, d in files]}
+    r = ui.post(f"/exams/{eid}/perfusion/upload", data, content_type="multipart/form-data")
+    j = _wait(ui, eid, r.location)
+    assert j["state"] == "done", j
+    s = _store(settings)
+    try:
+        vols = [x for x in clinical.list_captures(s.conn, eid) if x.kind == "volume"]
+        assert [v.meta["format"] for v in vols] == ["dicom", "zip"] and len(vols[1].meta["filenames"]) == 50
+        ms = {m.name: m.value for m in clinical.current_measurements(s.conn, eid)}
+        assert ms["rca_extent_pct"] > ms["lcx_extent_pct"]            # the newer study's values are current
+    finally:
+        s.close()

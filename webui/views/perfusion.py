@@ -188,10 +188,17 @@ def slice_strip(stack: np.ndarray, n: int = 8, tile: int = 96) -> np.ndarray:
     from device.perfusion.segment import segment_lv
 
     stack, seg = segment_lv(stack)
+    # zoom on the LV: a square around the myocardium of all slices, with a margin
+    rows, cols = np.nonzero(seg.myo_mask.any(0))
+    half = int(max(np.ptp(rows), np.ptp(cols)) / 2 + 5)
+    cy, cx = int(rows.mean()), int(cols.mean())
+    r0, c0 = max(cy - half, 0), max(cx - half, 0)
+    r1, c1 = min(cy + half + 1, stack.shape[1]), min(cx + half + 1, stack.shape[2])
+    stack, mask = stack[:, r0:r1, c0:c1], seg.myo_mask[:, r0:r1, c0:c1]
     img = render_slices(stack, seg.first, seg.last, n, tile)
     zs = np.linspace(seg.first, seg.last, n).round().astype(int)
     for k, z in enumerate(zs):
-        m = cv2.resize(seg.myo_mask[z].astype(np.uint8) * 255, (tile, tile), interpolation=cv2.INTER_LINEAR)
+        m = cv2.resize(mask[z].astype(np.uint8) * 255, (tile, tile), interpolation=cv2.INTER_LINEAR)
         contours, _ = cv2.findContours((m > 127).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
         view = np.ascontiguousarray(img[:tile, k * (tile + 4): k * (tile + 4) + tile])
         cv2.drawContours(view, contours, -1, (0, 230, 255), 1, cv2.LINE_AA)
