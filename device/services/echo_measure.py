@@ -333,51 +333,84 @@ def _refuse_if_signed(conn: sqlite3.Connection, exam_id: int) -> None:
                         "changing measurements")
 
 
-def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model=None, *, degree: int = 11,
-                 table=None, remeasure: bool = False) -> ExamMeasurement:
-    """Measure the best clip of each view of an echo exam that has not been measured yet (all when ``remeasure``).
+def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, table
+                 ) -> tuple[ClipOutcome, list[int], str, Any]:
+    """Measure one clip and store the result (numbers, or the refusal and its reason). Returns (outcome, alert
+    ids, model tag, the model, loaded when it was needed)."""
+    try:
+        if MODES.get(cap.label) is None:
+            raise InputError(f"{cap.label or 'this'} clip is not a view the LV is measured on; measurements come "
+                             f"from {', '.join(MODES)} clips")
+        frames = load_clip(blobs, cap)
+        if model is None and cap.meta.get("mm_per_px") is not None:
+            model = default_model()
+        detail = geometry_from_clip(frames, cap.label, cap.meta.get("mm_per_px"), model,
+                                    cap.meta.get("sector_bbox"), degree)
+    except InputError as exc:
+        man = getattr(model, "manifest", None)
+        detail = {"status": "refused", "reason": str(exc), "view": cap.label, "mode": MODES.get(cap.label, ""),
+                  "model_name": getattr(man, "name", "lv_seg"), "model_version": getattr(man, "version", "")}
+    ids: list[int] = []
+    alerts: list[int] = []
+    with Tx(conn):
+        fid = clinical.add_finding(conn, exam.id, cap.id, FINDING_KIND, _finding_label(detail), None,
+                                   detail["model_name"], detail["model_version"], detail)
+        if detail["status"] == "measured":
+            ids, alerts = _store_values(conn, exam, cap.id, detail["values"], detail,
+                                        (detail["ed_frame"], detail["es_frame"]), "auto", None, table)
+    out = ClipOutcome(cap.id, cap.label, detail["status"], detail["reason"], fid, dict(detail.get("values", {})),
+                      tuple(ids))
+    return out, alerts, detail.get("model_tag", ""), model
 
-    A clip that cannot be measured is stored as refused with its reason (no numbers). Values are stored with
-    source "auto"; a re-measured value supersedes the previous current one only when it differs.
-    """
-    from device.lv.report_sections import case_table
+
+def _echo_exam(conn: sqlite3.Connection, exam_id: int) -> clinical.Exam:
     exam = clinical.get_exam(conn, exam_id)
     if exam.kind != "echo":
         raise UserError(f"exam {exam_id} is a {exam.kind} exam; LV echo measurements need an echo exam")
     _refuse_if_signed(conn, exam_id)
+    return exam
+
+
+def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model=None, *, degree: int = 11,
+                 table=None, remeasure: bool = False) -> ExamMeasurement:
+    """Measure the best clip of each measurable view (A4C, A2C, PLAX, PSAX-PM) of an echo exam that has not been
+    measured yet (all of them when ``remeasure``), then the biplane volumes.
+
+    A clip that cannot be measured is stored as refused with its reason (no numbers). Values are stored with
+    source "auto"; a re-measured value supersedes the current one when it differs, unless a person confirmed or
+    edited it. ``model``: the lv_seg model (loaded on first need when None).
+    """
+    from device.lv.report_sections import case_table
+    exam = _echo_exam(conn, exam_id)
     table = table or case_table()
     done = geometry_findings(conn, exam_id)
     outcomes, alerts, tag = [], [], ""
     for cap in best_clips(conn, exam_id):
-        if cap.id in done and not remeasure:
-            continue
-        if MODES.get(cap.label) is None:
+        if (cap.id in done and not remeasure) or MODES.get(cap.label) is None:
             continue            # other views (A3C, subcostal ...) are kept as clips; nothing to measure on them
-        try:
-            frames = load_clip(blobs, cap)
-            if model is None and cap.meta.get("mm_per_px") is not None:
-                model = default_model()
-            detail = geometry_from_clip(frames, cap.label, cap.meta.get("mm_per_px"), model,
-                                        cap.meta.get("sector_bbox"), degree)
-            tag = detail["model_tag"]
-        except InputError as exc:
-            name = getattr(getattr(model, "manifest", None), "name", "lv_seg")
-            version = getattr(getattr(model, "manifest", None), "version", "")
-            detail = {"status": "refused", "reason": str(exc), "view": cap.label, "mode": MODES[cap.label],
-                      "model_name": name, "model_version": version}
-        with Tx(conn):
-            fid = clinical.add_finding(conn, exam_id, cap.id, FINDING_KIND, _finding_label(detail), None,
-                                       detail["model_name"], detail["model_version"], detail)
-            ids: list[int] = []
-            if detail["status"] == "measured":
-                ids, al = _store_values(conn, exam, cap.id, detail["values"], detail,
-                                        (detail["ed_frame"], detail["es_frame"]), "auto", None, table)
-                alerts += al
-        outcomes.append(ClipOutcome(cap.id, cap.label, detail["status"], detail["reason"], fid,
-                                    dict(detail.get("values", {})), tuple(ids)))
+        out, al, t, model = _measure_one(conn, blobs, exam, cap, model, degree, table)
+        outcomes.append(out)
+        alerts += al
+        tag = t or tag
     with Tx(conn):
         bi, al = _update_biplane(conn, exam, table)
     return ExamMeasurement(exam_id, tuple(outcomes), bi, tuple(alerts + al), tag)
+
+
+def measure_capture(conn: sqlite3.Connection, blobs: BlobStore, capture_id: int, model=None, *, degree: int = 11,
+                    table=None) -> ExamMeasurement:
+    """Measure one saved clip (e.g. from the core right after the live loop saved it), then the biplane volumes.
+    A clip of a view the LV is not measured on is stored as refused with that reason."""
+    from device.lv.report_sections import case_table
+    cap = clinical.get_capture(conn, capture_id)
+    if cap.kind != "clip":
+        raise UserError(f"capture {capture_id} is a {cap.kind}, not a clip; LV measurements need a cine clip")
+    exam = _echo_exam(conn, cap.exam_id)
+    table = table or case_table()
+    out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table)
+    with Tx(conn):
+        bi, al = _update_biplane(conn, exam, table)
+    return ExamMeasurement(exam.id, (out,), bi, tuple(alerts + al), tag)
 
 
 def _finding_label(detail: dict[str, Any]) -> str:

@@ -87,7 +87,7 @@ def measure(exam_id: int):
     except UserError as exc:
         flash_key("echo_measure_failed", reason=str(exc))
         return redirect(url_for("echo_report.page", exam_id=exam_id))
-    audit_log("measure", "echo_measurements", exam_id,
+    audit_log("create", "echo_measurements", exam_id,
               {"clips": [{"capture_id": o.capture_id, "view": o.view, "status": o.status} for o in res.clips],
                "model": res.model, "alerts": list(res.alert_ids)})
     measured = sum(o.status == "measured" for o in res.clips)
