@@ -64,7 +64,9 @@ def run_sax(args: argparse.Namespace) -> int:
             row.update({k: f"{v:.2f}" for k, v in r.indices.as_row().items()})
         else:
             failed += 1
-            print(f"{r.file} frame {r.frame}: no indices - {r.reason}", file=sys.stderr)
+            if r.cavity_area_mm2:
+                row["cavity_area_mm2"] = f"{r.cavity_area_mm2:.2f}"
+            print(f"{r.file} frame {r.frame}: no wall indices - {r.reason}", file=sys.stderr)
         rows.append(row)
     with open(out / "indices.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, restval="")

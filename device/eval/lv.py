@@ -128,6 +128,10 @@ def evaluate(data_dir: Path) -> str:
                          f"{s.get('dice_myocardium', float('nan')):.3f} | {s.get('cavity_area_err_mm2', float('nan')):.0f} | "
                          f"{s.get('myo_area_err_mm2', float('nan')):.0f} | {s.get('rwt_mae_mm', float('nan')):.2f} | "
                          f"{s.get('dim_mae_mm', float('nan')):.2f} |")
+        from device.inference import load_manifest
+        params = load_manifest("lv_seg").params
+        lines += ["", f"Shipped short-axis variant: `{params.get('sax_variant', 'int8')}` (the ensemble is used only "
+                  "where it measured better here). " + str(params.get("ensemble_note", ""))]
         lines += ["", "Per held-out patient (int8 / ens_int8):", "",
                   "| patient | Dice cavity | Dice myocardium | RWT MAE (mm) |", "|---|---|---|---|"]
         for p in sorted({r["patient"] for r in rows["int8"]}):

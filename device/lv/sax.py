@@ -26,6 +26,7 @@ class SaxFrameResult:
     file: str
     frame: int
     mask: np.ndarray                  # (H, W) uint8: 0 background, 1 cavity, 2 myocardium
+    cavity_area_mm2: float | None     # also when the other indices cannot be measured (no myocardium)
     indices: SaxIndices | None
     phase: str                        # "systole", "diastole" or "" (not a cine / not measurable)
     is_ed: bool
@@ -102,18 +103,22 @@ def measure_sax_series(frames: list[ImageFrame], model, degree: int = DEFAULT_DE
                 ind[i] = sax_indices(masks[i], fr.spacing_rc, orient)  # type: ignore[arg-type]
             except InputError as exc:
                 reasons[i] = str(exc)
+        cav_area = {}
+        for i in idx:
+            n = int(largest_component(masks[i] == CAVITY).sum())  # type: ignore[operator]
+            if n:
+                cav_area[i] = n * frames[i].spacing_rc[0] * frames[i].spacing_rc[1]  # type: ignore[index]
         phases = {i: "" for i in idx}
         ed = es = -1
-        order = [i for i in idx if i in ind]
-        if len(idx) >= 3 and len(order) == len(idx):
+        if len(idx) >= 3 and len(cav_area) == len(idx):
             try:
-                ph = phase_from_areas([ind[i].cavity_area_mm2 for i in idx], degree)
+                ph = phase_from_areas([cav_area[i] for i in idx], degree)
                 phases = dict(zip(idx, ph.labels))
                 ed, es = idx[ph.ed_frame], idx[ph.es_frame]
             except InputError:
                 pass
         for i in idx:
             fr = frames[i]
-            results[i] = SaxFrameResult(fr.file.name, fr.frame, masks[i], ind.get(i), phases[i], i == ed, i == es,
-                                        reasons.get(i, ""))
+            results[i] = SaxFrameResult(fr.file.name, fr.frame, masks[i], cav_area.get(i), ind.get(i), phases[i],
+                                        i == ed, i == es, reasons.get(i, ""))
     return SaxSeriesResult(tuple(r for r in results if r is not None), tag, name, version)

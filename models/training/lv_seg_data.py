@@ -54,8 +54,13 @@ class MriSampler:
         return x, np.ascontiguousarray(y)
 
 
-def sim_sample(xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    k = int(rng.integers(len(xs)))
+def sim_sample(xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator,
+               rare: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One simulator frame; with probability 0.3 one of the ``rare`` indices (frames showing the aortic root)."""
+    if rare is not None and len(rare) and rng.random() < 0.3:
+        k = int(rare[rng.integers(len(rare))])
+    else:
+        k = int(rng.integers(len(xs)))
     x, y = xs[k], ys[k]
     if rng.random() < 0.3:
         x, y = x[:, ::-1], y[:, ::-1]
@@ -67,11 +72,12 @@ def sim_sample(xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator) -> tupl
 def batches(rng: np.random.Generator, batch: int, mri: MriSampler | None, sim: tuple[np.ndarray, np.ndarray] | None,
             mri_frac: float):
     """Endless iterator of (x (B, S, S) uint8, y (B, S, S) uint8) mixing MR crops and simulator frames."""
+    rare = np.nonzero((sim[1] == 4).any(axis=(1, 2)))[0] if sim is not None else None
     while True:
         xs, ys = [], []
         for _ in range(batch):
             use_mri = mri is not None and (sim is None or rng.random() < mri_frac)
-            x, y = mri.sample(rng) if use_mri else sim_sample(sim[0], sim[1], rng)  # type: ignore[union-attr,index]
+            x, y = mri.sample(rng) if use_mri else sim_sample(sim[0], sim[1], rng, rare)  # type: ignore[union-attr,index]
             xs.append(x)
             ys.append(y)
         yield np.stack(xs), np.stack(ys)

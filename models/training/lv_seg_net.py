@@ -51,7 +51,9 @@ class UNet(nn.Module):
 
 
 def partial_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on known pixels, -log(1 - p_cavity) on UNKNOWN pixels, plus soft Dice of cavity and myo."""
+    """Cross-entropy on known pixels, -log(1 - p_cavity) on UNKNOWN pixels, plus soft Dice of every LV class present
+    (cavity, myocardium, LA, aortic root; recipe v1 had cavity and myocardium only, and never learned the aortic
+    root)."""
     logp = F.log_softmax(logits, dim=1)
     known = target != UNKNOWN
     t = torch.where(known, target, torch.zeros_like(target)).long()
@@ -61,7 +63,7 @@ def partial_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     pix = torch.where(known, ce, unk).mean()
     probs = logp.exp()
     dice = 0.0
-    for c in (1, 2):
+    for c in (1, 2, 3, 4):   # cavity, myocardium, LA, aortic root: Dice keeps the small classes alive
         m = known.float()
         tc = (t == c).float() * m
         pc = probs[:, c] * m
