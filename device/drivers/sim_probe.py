@@ -10,7 +10,8 @@ from device.sim.echo_probe import Segment, SimulatedProbe
 
 
 class SimProbeSource:
-    """Screens from `SimulatedProbe`. `realtime` paces at `fps`; `max_frames` ends the stream (None = endless)."""
+    """Screens from `SimulatedProbe`. `realtime` paces at `fps` (else frames are stamped with simulated time, index /
+    fps, and come as fast as they are drawn); `max_frames` ends the stream (None = endless)."""
 
     name = "sim"
 
@@ -18,7 +19,9 @@ class SimProbeSource:
                  realtime: bool = True, max_frames: int | None = None,
                  script: tuple[Segment, ...] | None = None, seed: int | None = None, **_ignored):
         self.seed = sim_seed if seed is None else seed
-        self.size = (int(width), int(height))
+        # the simulated machine has a 640x480 screen like the SonoSite cine; a capture setting for an HD card
+        # (e.g. 1280x720) would only make every frame slower to draw
+        self.size = (int(width), int(height)) if int(width) <= 800 else (640, 480)
         self.fps = float(fps)
         self.realtime = realtime
         self.max_frames = max_frames
@@ -48,8 +51,10 @@ class SimProbeSource:
             self.open()
         assert self.probe is not None
         pacer = Pacer(self.fps if self.realtime else 0)
+        t0 = time.monotonic_ns()
         while not self._stopped and (self.max_frames is None or self.probe.index < self.max_frames):
             rgb, truth = self.probe.next()
-            t = pacer.wait() if self.realtime else time.monotonic_ns()
+            # paced: the capture time; unpaced: the simulated time, so that replays are reproducible
+            t = pacer.wait() if self.realtime else t0 + int((self.probe.index - 1) * 1e9 / self.fps)
             yield SourceFrame(t, rgb, self.probe.index - 1, f"sim:seed{self.seed}", truth.mm_per_px,
                               truth.sector_bbox, self.fps, truth)

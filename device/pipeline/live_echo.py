@@ -91,6 +91,7 @@ class LiveEcho:
         self.source = source
         self.clf = classifier
         self.protocol = ExamProtocol(protocol) if protocol else None
+        self._proto_lock = threading.Lock()
         params = params or GateParams()
         self.params = params
         self.gate = StandardViewGate(classifier.labels, params)
@@ -181,7 +182,42 @@ class LiveEcho:
 
     @property
     def target(self) -> str | None:
-        return self.protocol.target if self.protocol else None
+        with self._proto_lock:
+            return self.protocol.target if self.protocol else None
+
+    # -- protocol editing from another thread (the UI) ---------------------------------------------------------------
+    def set_protocol(self, views: list[str]) -> None:
+        """Replace the ordered view list (InputError lists valid views); captured views stay captured."""
+        with self._proto_lock:
+            if self.protocol is None:
+                self.protocol = ExamProtocol(views)
+            else:
+                self.protocol.set_views(views)
+
+    def select_view(self, view: str) -> None:
+        """Make `view` the current target (re-acquire it even if captured)."""
+        with self._proto_lock:
+            if self.protocol is None:
+                self.protocol = ExamProtocol([view])
+            self.protocol.select(view)
+
+    def skip_view(self) -> str | None:
+        """Move the current target to the end of the list; returns the new target."""
+        with self._proto_lock:
+            return self.protocol.skip() if self.protocol else None
+
+    def new_exam(self) -> None:
+        """Forget what was captured (a new patient); keeps the view list."""
+        with self._proto_lock:
+            if self.protocol is not None:
+                self.protocol = ExamProtocol(self.protocol.views)
+        self.buffer.clear()
+        self._pending = None
+
+    def protocol_items(self) -> list[dict[str, Any]]:
+        with self._proto_lock:
+            items = self.protocol.items() if self.protocol else []
+        return [{"view": i.view, "captured": i.captured, "quality": i.quality} for i in items]
 
     def _update_sector(self, frame: Any) -> Sector | None:
         """The fan, found on the pixel-wise max of recent frames. The first search runs inline; refreshes run on a
@@ -260,13 +296,15 @@ class LiveEcho:
             return
         if self.on_clip and self.on_clip(clip) is False:
             return  # the sink could not keep it (no active exam, disk full): the view stays to be acquired
-        advanced = self.protocol.mark_captured(view, clip.quality_mean) if self.protocol else False
+        with self._proto_lock:
+            advanced = self.protocol.mark_captured(view, clip.quality_mean) if self.protocol else False
+            done = bool(self.protocol and self.protocol.done)
         nxt = self.target
         self._emit([EchoEvent("clip_saved", t_ns, view, nxt, clip.quality_mean, None,
                               f"{view} loop saved ({clip.duration_s:.1f} s, quality {clip.quality_mean:.2f})",
                               f"已保存 {view} 动态图（{clip.duration_s:.1f} 秒，质量 {clip.quality_mean:.2f}）",
                               data={"n_frames": len(clip.frames), "advanced": advanced, "next": nxt})])
-        if self.protocol and advanced and self.protocol.done:
+        if advanced and done:
             self._emit([EchoEvent("protocol_done", t_ns, view, None, clip.quality_mean, "standard",
                                   "All protocol views captured", "方案中的切面已全部采集")])
 
@@ -322,7 +360,9 @@ def connect_sink(loop: LiveEcho, sink: Any) -> None:
     import cv2
 
     def on_frame(frame: Any, res: FrameResult) -> None:
-        sink.on_frame(cv2.cvtColor(frame.pixels, cv2.COLOR_RGB2BGR), state_dict(res, loop.protocol))
+        st = state_dict(res, None)
+        st["protocol"] = loop.protocol_items()
+        sink.on_frame(cv2.cvtColor(frame.pixels, cv2.COLOR_RGB2BGR), st)
 
     def on_event(e: EchoEvent) -> None:
         if e.kind != "clip_saved":  # the sink records that itself, in the clip's transaction

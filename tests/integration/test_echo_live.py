@@ -157,3 +157,22 @@ def test_connect_sink_maps_events_clips_and_state():
         assert sink.clips and sink.clips[0][2] == "A4C"
         json.dumps([p for _, p in sink.events])
         assert loop.protocol.target == ("A2C" if keep else "A4C")
+
+
+def test_protocol_can_be_edited_while_running():
+    import pytest
+
+    from device.errors import InputError
+
+    loop = LiveEcho(iter(()), Oracle(), protocol=["PLAX", "A4C"])
+    assert loop.target == "PLAX"
+    loop.skip_view()
+    assert loop.target == "A4C"
+    loop.set_protocol(["A2C", "PLAX"])
+    assert loop.target == "A2C" and [i["view"] for i in loop.protocol_items()] == ["A2C", "PLAX"]
+    loop.select_view("PLAX")
+    assert loop.target == "PLAX"
+    with pytest.raises(InputError):
+        loop.set_protocol(["A9C"])
+    loop.new_exam()
+    assert not any(i["captured"] for i in loop.protocol_items())
