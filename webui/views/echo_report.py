@@ -42,7 +42,7 @@ def _echo_exam(exam_id: int) -> clinical.Exam:
 
 def _row_json(r) -> dict:
     return {"id": r.measurement_id, "name": r.name, "base": r.base, "group": r.group, "label": r.label,
-            "capture_id": r.capture_id, "value": round(r.value, 2), "unit": r.unit, "reference": r.reference,
+            "capture_id": r.capture_id, "value": r.value, "unit": r.unit, "reference": r.reference,
             "interpretation": r.interpretation, "alert": r.alert, "model": f"{r.model_name} {r.model_version}",
             "frames": list(r.frames), "source": r.source}
 
