@@ -87,7 +87,7 @@ def write_wfdb(directory: str | Path, name: str, signals_mv: np.ndarray, fs_hz: 
     return wfdb.write_record(directory, name, signals_mv, fs_hz, LEADS, comments)
 
 
-def dicom_waveform(signals_mv: np.ndarray, fs_hz: float = 500.0, *, patient_name: str = "Anonymous",
+def dicom_waveform(signals_mv: np.ndarray, fs_hz: float = 500.0, *, patient_name: str = "",
                    patient_id: str = "", description: str = "Digitised paper ECG", model_tag: str = ""):
     """A pydicom Dataset of the 12-lead ECG Waveform Storage IOD (SS samples in uV; unprinted samples are 0 and
     the gaps are listed in the ``WaveformAnnotationSequence`` free text)."""
@@ -117,11 +117,10 @@ def dicom_waveform(signals_mv: np.ndarray, fs_hz: float = 500.0, *, patient_name
     ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, 1
     ds.AccessionNumber = ""
     ds.ReferringPhysicianName = ""
+    ds.AcquisitionContextSequence = []  # Type 2 (PS3.3 C.7.6.14)
     ds.Manufacturer = "CardioCart"
     ds.SeriesDescription = description
-    ds.ImageComments = f"digitised from a printed ECG by {model_tag or 'device.ecg'}; not for diagnostic use without review"
     grp = Dataset()
-    grp.MultiplexGroupTimeOffset = 0.0
     grp.WaveformOriginality = "DERIVED"
     grp.NumberOfWaveformChannels = L
     grp.NumberOfWaveformSamples = n
@@ -155,10 +154,15 @@ def dicom_waveform(signals_mv: np.ndarray, fs_hz: float = 500.0, *, patient_name
     grp.WaveformData = uv.tobytes()
     ds.WaveformSequence = [grp]
     gaps = [LEADS[j] for j in range(L) if not np.isfinite(x[:, j]).all()]
+    notes = [f"digitised from a printed ECG by {model_tag or 'device.ecg'}; not for diagnostic use without review"]
     if gaps:
+        notes.append("leads printed only in part (unprinted samples set to 0): " + ", ".join(gaps))
+    anns = []
+    for text in notes:
         ann = Dataset()
-        ann.UnformattedTextValue = ("leads printed only in part (unprinted samples set to 0): " + ", ".join(gaps))
-        ds.WaveformAnnotationSequence = [ann]
+        ann.UnformattedTextValue = text
+        anns.append(ann)
+    ds.WaveformAnnotationSequence = anns
     return ds
 
 
