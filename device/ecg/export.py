@@ -161,6 +161,7 @@ def dicom_waveform(signals_mv: np.ndarray, fs_hz: float = 500.0, *, patient_name
     for text in notes:
         ann = Dataset()
         ann.UnformattedTextValue = text
+        ann.ReferencedWaveformChannels = [1, 0]  # multiplex group 1, all channels
         anns.append(ann)
     ds.WaveformAnnotationSequence = anns
     return ds
