@@ -99,8 +99,8 @@ def create_app(settings: Settings, test_config: dict[str, Any] | None = None) ->
             "user": g.get("user"),
             "version": __version__,
             "disclaimer": DISCLAIMER_ZH if lang == "zh-CN" else DISCLAIMER_EN,
-            "nav_items": app.config.get("CARDIOCART_NAV", []),
-            "exam_actions": app.config.get("CARDIOCART_EXAM_ACTIONS", []),
+            "nav_items": [n for n in app.config.get("CARDIOCART_NAV", []) if n[0] in app.view_functions],
+            "exam_actions": [a for a in app.config.get("CARDIOCART_EXAM_ACTIONS", []) if a[0] in app.view_functions],
         }
 
     @app.errorhandler(UserError)
