@@ -74,3 +74,15 @@ def test_csv_layout(tmp_path):
     assert len(lines) == 5001
     cells = lines[1].split(",")
     assert cells[0] == "0.000" and cells[8] == "" and float(cells[1]) == pytest.approx(sig[0, 0], abs=1e-4)
+
+
+@pytest.mark.skipif(__import__("shutil").which("dciodvfy") is None, reason="dicom3tools not installed")
+def test_dicom_waveform_passes_dciodvfy(tmp_path):
+    import subprocess
+
+    sig = synthetic_ecg(np.random.default_rng(4))
+    sig[1250:, 0] = np.nan
+    p = export.write_dicom(tmp_path / "e.dcm", sig, 500.0)
+    out = subprocess.run(["dciodvfy", str(p)], capture_output=True, text=True, check=False)
+    errors = [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
+    assert errors == []
