@@ -33,7 +33,8 @@ GROUPS = (("biplane", "Left ventricle: biplane volumes (method of discs, A4C + A
           ("a4c", "Left ventricle: A4C single-plane volumes (method of discs)"),
           ("a2c", "Left ventricle: A2C single-plane volumes (method of discs)"),
           ("plax", "Left ventricle: PLAX linear measurements"),
-          ("sax", "Left ventricle: short axis at the papillary muscles (PSAX-PM)"))
+          ("sax", "Left ventricle: short axis at the papillary muscles (PSAX-PM)"),
+          ("other", "Measurements"))
 SAX_LABELS = {"cavity_area_mm2": "cavity area", "myo_area_mm2": "myocardium area", "dim1_mm": "dimension IS-AL",
               "dim2_mm": "dimension I-A", "dim3_mm": "dimension IL-AS", "rwt1_mm": "wall thickness IS",
               "rwt2_mm": "wall thickness I", "rwt3_mm": "wall thickness IL", "rwt4_mm": "wall thickness AL",
@@ -54,7 +55,7 @@ class EchoRow:
     capture_id: int | None
     name: str                     # stored name, e.g. "a4c_ef_pct"
     base: str                     # case-table name, e.g. "ef_pct"
-    group: str                    # "biplane", "a4c", "a2c", "plax" or "sax"
+    group: str                    # "biplane", "a4c", "a2c", "plax", "sax" or "other" (any other name)
     label: str
     value: float
     unit: str
@@ -84,7 +85,7 @@ def split_name(name: str) -> tuple[str, str] | None:
 def label_of(name: str) -> str:
     sp = split_name(name)
     if sp is None:
-        return name
+        return LABELS_EN.get(name, name)
     group, base = sp
     if group == "sax":
         return f"{name[4:6].upper()} {SAX_LABELS[base]}"
@@ -136,16 +137,14 @@ def case_table(path: str | None = None) -> CaseTable:
 
 
 def echo_rows(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable | None = None) -> list[EchoRow]:
-    """The exam's current echo LV measurements, grouped (biplane, A4C, A2C, PLAX, PSAX-PM) in measurement order."""
+    """The exam's current measurements, grouped (biplane, A4C, A2C, PLAX, PSAX-PM, then any other name, e.g. a
+    value typed in) and in the order the originals were made within a group."""
     table = table or case_table()
     sex = sex_of(exam.patient.sex)
     order = [g for g, _ in GROUPS]
     rows = []
     for m in clinical.current_measurements(conn, exam.id):
-        sp = split_name(m.name)
-        if sp is None:
-            continue
-        group, base = sp
+        group, base = split_name(m.name) or ("other", m.name)
         interp, lo, hi, alert = interpret_value(base, m.value, sex, table) if group != "sax" else \
             ("no reference", None, None, False)
         rows.append(EchoRow(m.id, m.capture_id, m.name, base, group, label_of(m.name), float(m.value), m.unit,
@@ -246,12 +245,6 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
     from device.reports.model import ReportMeasurement, Section
 
     sections = []
-    views = []
-    for cap in clinical.list_captures(conn, exam.id):
-        if cap.kind == "clip" and cap.label and cap.label not in views:
-            views.append(cap.label)
-    if views:
-        sections.append(Section(f"Views captured: {', '.join(views)}", ()))
     rows = echo_rows(conn, exam, table)
     have = {r.group for r in rows}
     primary = next((g for g in ("biplane", "a4c", "a2c") if g in have), None)
@@ -268,6 +261,12 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
                                         confirmed=r.source in ("confirmed", "edited", "manual")))
         if ms:
             sections.append(Section(title, tuple(ms)))
+    views = []
+    for cap in clinical.list_captures(conn, exam.id):
+        if cap.kind == "clip" and cap.label and cap.label not in views:
+            views.append(cap.label)
+    if views:
+        sections.append(Section(f"Views captured: {', '.join(views)}", ()))
     for f in current_geometry(conn, exam.id).values():
         d = f["detail"]
         if d.get("status") == "refused":
