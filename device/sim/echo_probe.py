@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -24,6 +24,7 @@ from device.sim.echo_other import (
 from device.sim.echo_overlay import OverlayStyle, draw_overlay
 from device.sim.echo_pose import Pose, apply_pose, correction, quality, random_pose
 from device.sim.echo_render import BModeRenderer, Look, SectorGeom, sonosite_geom
+from device.sim.echo_shapes import Warp
 from device.sim.echo_views import HEART_VIEWS, LV_VIEWS, cardiac_state, scene
 
 PROTOCOL = ("PLAX", "PSAX-AV", "PSAX-MV", "PSAX-PM", "PSAX-apex", "A4C", "A5C", "A3C", "A2C", "SC4C", "SC-IVC",
@@ -65,7 +66,7 @@ def _renderer(geom: SectorGeom, seed: int) -> BModeRenderer:
 def render_screen(r: BModeRenderer, view: str, pose: Pose, t_s: float, hr_bpm: float, style: OverlayStyle,
                   look: Look, rng: np.random.Generator, other_kind: str = "no_heart",
                   frame_dt_s: float = 1 / 30, shadow: tuple[float, float] | None = None,
-                  breath: float = 0.0) -> tuple[np.ndarray, EchoTruth]:
+                  breath: float = 0.0, warp: Warp | None = None) -> tuple[np.ndarray, EchoTruth]:
     """One machine screen (H, W, 3) uint8 RGB of `view` at `pose` and time t_s, plus its truth."""
     g = r.geom
     phase = (t_s * hr_bpm / 60.0) % 1.0
@@ -84,6 +85,8 @@ def render_screen(r: BModeRenderer, view: str, pose: Pose, t_s: float, hr_bpm: f
         q, guide = 0.0, "hold"
     else:
         sc = scene(view, cardiac_state(phase, breath))
+        if warp is not None:  # this patient's anatomy differs from the textbook one
+            sc = replace(sc, shapes=tuple(s.moved(warp.apply(s.points)) for s in sc.shapes))
         ps = apply_pose(sc, pose)
         depth_mm = ps.depth_mm
         refl, masks = r.rasterise(ps.shapes, depth_mm)
@@ -121,8 +124,9 @@ def random_look(rng: np.random.Generator) -> Look:
 
 
 def random_sample(rng: np.random.Generator, view: str | None = None, size: tuple[int, int] | None = None,
-                  pose_spread: float = 1.0, p_other: float = 1 / 13) -> tuple[np.ndarray, EchoTruth]:
-    """A random screen: any view (or OTHER), pose, phase, machine look, overlays and screen size."""
+                  pose_spread: float = 1.0, p_other: float = 1 / 13, vary: bool = True) -> tuple[np.ndarray, EchoTruth]:
+    """A random screen: any view (or OTHER), pose, phase, machine look, overlays, screen size and (with `vary`)
+    anatomy (heart size, orientation, local shape: `Warp.random`)."""
     if view is None:
         view = "OTHER" if rng.random() < p_other else HEART_VIEWS[int(rng.integers(0, len(HEART_VIEWS)))]
     geom = random_geom(rng, size)
@@ -130,9 +134,10 @@ def random_sample(rng: np.random.Generator, view: str | None = None, size: tuple
     pose = random_pose(rng, pose_spread)
     shadow = (float(rng.uniform(-40, 40)), float(rng.uniform(3, 8))) if rng.random() < 0.15 else None
     kind = OTHER_KINDS[int(rng.integers(0, len(OTHER_KINDS)))]
+    warp = Warp.random(rng, scene(view, cardiac_state(0.0)).centre_mm) if view != "OTHER" and vary else None
     return render_screen(r, view, pose, float(rng.uniform(0, 10)), float(rng.uniform(55, 110)),
                          OverlayStyle.random(rng), random_look(rng), rng, other_kind=kind, shadow=shadow,
-                         breath=float(rng.uniform(-1, 1)))
+                         breath=float(rng.uniform(-1, 1)), warp=warp)
 
 
 @dataclass(frozen=True)
