@@ -99,7 +99,7 @@ def test_a4c_clip_measured_edited_and_reported(settings, login, a4c_clip):
 
     html = ui.get(f"/exams/{exam.id}/echo").data.decode()
     assert 'data-name="a4c_ef_pct"' in html and "lv_seg " + man.version in html and f"/exams/{exam.id}/report" in html
-    data = json.loads(re.search(r'id="echo-data">(.*?)</script>', html, re.S).group(1))
+    data = json.loads(re.search(r'id="echo-data">(.*?)</script>', html, re.DOTALL).group(1))
     assert data["clips"][0]["finding_id"] == geo["id"]
 
     # the sonographer pulls the ES contour outwards: ESV up, EF down, stored as edited and superseding

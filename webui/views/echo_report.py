@@ -13,7 +13,17 @@ import logging
 from collections import OrderedDict
 
 import numpy as np
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from device.errors import UserError
 from device.lv.report_sections import case_table, echo_rows
