@@ -158,3 +158,61 @@ def test_signed_report_locks_measurements(tmp_path, a4c_clip):
         em.measure_exam(store.conn, store.blobs, exam.id)
     assert clinical.current_measurements(store.conn, exam.id) == []
     store.close()
+
+
+def _probe_clip(view: str, n: int = 16, seed: int = 2):
+    probe = SimulatedProbe(script=(Segment(view, approach_s=0.05, hold_s=10, leave_s=0.05),), size=(480, 360),
+                           fps=20, hr_bpm=75, seed=seed)
+    shots = [probe.next() for _ in range(n + 2)][2:]
+    return np.stack([s[0] for s in shots]), shots[-1][1]
+
+
+@needs_model
+def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4c_clip):
+    from device.lv.plax import PlaxCalipers, plax_from_calipers
+    frames, mmpp, bbox, _ = a4c_clip
+    store = Store.open(tmp_path)
+    exam = _exam(store, sex="M")
+    _add_clip(store, exam.id, frames, "A4C", {"mm_per_px": mmpp, "sector_bbox": bbox})
+    caps = {}
+    for view in ("A2C", "PLAX", "PSAX-PM"):
+        f, truth = _probe_clip(view)
+        caps[view] = _add_clip(store, exam.id, f, view, {"mm_per_px": truth.mm_per_px,
+                                                         "sector_bbox": list(truth.sector_bbox)})
+    res = em.measure_exam(store.conn, store.blobs, exam.id)
+    assert [o.status for o in res.clips] == ["measured"] * 4, [o.reason for o in res.clips]
+    assert set(res.biplane) == {"biplane_edv_ml", "biplane_esv_ml", "biplane_sv_ml", "biplane_ef_pct"}
+    assert res.model.startswith("lv_seg ")
+    rows = {m.name: m for m in clinical.current_measurements(store.conn, exam.id)}
+    assert {"lvidd_mm", "lvids_mm", "ivsd_mm", "lvpwd_mm", "fs_pct", "teichholz_ef_pct"} <= set(rows)
+    assert {f"sax_ed_rwt{i}_mm" for i in range(1, 7)} | {"sax_ed_cavity_area_mm2", "sax_es_cavity_area_mm2"} <= set(rows)
+    assert rows["sax_ed_cavity_area_mm2"].value > rows["sax_es_cavity_area_mm2"].value
+    assert rows["biplane_ef_pct"].capture_id is not None and len(rows["biplane_ef_pct"].frames) == 4
+    assert em.measure_exam(store.conn, store.blobs, exam.id).clips == ()      # nothing left to measure
+
+    geo = em.geometry_findings(store.conn, exam.id)
+    plax = geo[caps["PLAX"]]
+    (x0, y0), (x1, y1) = plax["detail"]["calipers"]["lvidd"]
+    longer = [[x0, y0], [x1 + (x1 - x0) * 0.2, y1 + (y1 - y0) * 0.2]]
+    out = em.edit_geometry(store.conn, exam.id, plax["id"], {"caliper": "lvidd", "points": longer}, None)
+    cal = {k: tuple(map(tuple, v)) if v else None for k, v in plax["detail"]["calipers"].items()}
+    cal["lvidd"] = tuple(map(tuple, longer))
+    expect = plax_from_calipers(PlaxCalipers(**cal), tuple(plax["detail"]["mm_per_px"]))
+    assert out["values"]["lvidd_mm"] == pytest.approx(expect.lvidd_mm, abs=0.01)
+    assert out["values"]["lvidd_mm"] == pytest.approx(rows["lvidd_mm"].value * 1.2, rel=0.02)
+    assert {"lvidd_mm", "fs_pct", "teichholz_ef_pct"} <= set(out["changed"]) and "ivsd_mm" not in out["changed"]
+
+    sax = geo[caps["PSAX-PM"]]
+    epi = np.asarray(sax["detail"]["frames"]["ed"]["epi"], float)
+    c = epi.mean(axis=0)
+    out = em.edit_geometry(store.conn, exam.id, sax["id"], {"phase": "ed", "epi": (c + (epi - c) * 1.1).tolist()},
+                           None)
+    now = {m.name: m for m in clinical.current_measurements(store.conn, exam.id)}
+    assert now["sax_ed_myo_area_mm2"].source == "edited"
+    assert now["sax_ed_myo_area_mm2"].value > rows["sax_ed_myo_area_mm2"].value
+    assert now["sax_ed_cavity_area_mm2"].id == rows["sax_ed_cavity_area_mm2"].id   # the cavity did not move
+    with pytest.raises(UserError, match="phase"):
+        em.edit_geometry(store.conn, exam.id, out["finding_id"], {"epi": epi.tolist()}, None)
+    with pytest.raises(UserError, match="points"):
+        em.edit_geometry(store.conn, exam.id, out["finding_id"], {"phase": "ed", "epi": epi[:5].tolist()}, None)
+    store.close()
