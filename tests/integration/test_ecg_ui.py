@@ -241,7 +241,7 @@ def test_live_page_and_api(login, settings, tmp_path):
     assert r.status_code == 200 and b"ecg-live-off" in r.data          # no port configured
     assert ui.get("/api/ecg/live").get_json()["running"] is False
     import time
-    x = synthetic_ecg(np.random.default_rng(1), hr_bpm=75)
+    x = synthetic_ecg(np.random.default_rng(1), hr_bpm=36)
     write_live(settings.run_dir / "ecg_live.npz", x, 500.0, LEADS,
                {"status": "ok", "wall_time": time.time(), "hr_bpm": 75.0, "measurements": None, "port": "x"})
     j = ui.get("/api/ecg/live").get_json()
@@ -250,4 +250,123 @@ def test_live_page_and_api(login, settings, tmp_path):
     r = ui.post("/ecg/live/save", {"exam_id": str(eid)})
     assert r.status_code == 302
     ms = {m["name"]: m for m in _rows(settings, "SELECT * FROM measurements WHERE exam_id = ?", eid)}
-    assert abs(ms["hr_bpm"]["value"] - 75) < 3 and ms["hr_bpm"]["model_name"] == "ecg_measure"
+    assert abs(ms["hr_bpm"]["value"] - 36) < 3 and ms["hr_bpm"]["model_name"] == "ecg_measure"
+    alerts = _rows(settings, "SELECT * FROM alerts WHERE exam_id = ?", eid)
+    assert [(a["level"], a["code"]) for a in alerts] == [("critical", "ecg_hr_low")]  # HR < 40/min
+
+
+def test_formats_are_recognised_and_decoded(printout, tmp_path):
+    from PIL import Image
+
+    from webui.views.ecg import critical_alerts, decode_photo, sniff
+
+    import cv2
+    rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(printout[0], np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    im = Image.fromarray(rgb)
+    for fmt, media, kw in (("PNG", "image/png", {}), ("TIFF", "image/tiff", {}),
+                           ("PDF", "application/pdf", {"resolution": 254.0})):
+        buf = io.BytesIO()
+        im.save(buf, fmt, **kw)
+        assert sniff(buf.getvalue())[0] == media
+        arr = decode_photo(buf.getvalue())
+        assert arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[1] > 1500
+    assert sniff(printout[0])[0] == "image/jpeg" and sniff(b"hello")[0] == "application/octet-stream"
+    assert [c for c, _ in critical_alerts({"qtc_bazett_ms": 512.0, "hr_bpm": 160.0})] == ["ecg_qtc_long",
+                                                                                          "ecg_hr_high"]
+    assert critical_alerts({"qtc_bazett_ms": 480.0, "hr_bpm": 41.0, "pr_ms": None}) == []
+
+
+def _board(fd: int, sig_uv: np.ndarray, stop, pause) -> None:
+    """A simulated 8-channel board (I, II, V1..V6) on a pty master: real-time frames in 20-ms bursts with a burst
+    of garbage; while ``pause`` is set it sends nothing (leads off / board unplugged)."""
+    import os
+    import time
+
+    from device.drivers.serial_ecg import encode_frame
+    chans = [0, 1, 6, 7, 8, 9, 10, 11]
+    i = 0
+    while not stop.is_set():
+        if pause.is_set():
+            time.sleep(0.02)
+            continue
+        k = i % sig_uv.shape[0]
+        chunk = b"".join(encode_frame(i + n, sig_uv[(k + n) % sig_uv.shape[0], chans]) for n in range(10))
+        if i == 500:
+            chunk = b"\x00\xff\xa5garbage\xa5\x5a\x09" + chunk
+        try:
+            os.write(fd, chunk)
+        except OSError:
+            return
+        i += 10
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a POSIX pseudo-terminal")
+def test_serial_live_service_on_a_pty_and_the_live_page(tmp_path):
+    import os
+    import threading
+    import time
+    import tty
+
+    from device.config import load_settings
+    from device.services.serial_ecg_service import SerialEcgLive, read_live
+    from device.sim.ecg_paper import synthetic_ecg
+    from device.store import users
+    from tests.integration.conftest import UiClient
+    from webui import create_app
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    cfg = tmp_path / "cart.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path / "var"}"\n[web]\nport = 18081\n[ecg_serial]\nport = "{port}"\n')
+    st = load_settings(cfg)
+    sig_uv = np.round(synthetic_ecg(np.random.default_rng(8), hr_bpm=80) * 1000).astype(int)
+    stop, pause = threading.Event(), threading.Event()
+    board = threading.Thread(target=_board, args=(master, sig_uv, stop, pause), daemon=True)
+    board.start()
+    svc = SerialEcgLive(port, st.run_dir, fs_hz=500.0, write_every_s=0.2, measure_every_s=0.5)
+    try:
+        svc.start()
+        deadline = time.monotonic() + 30
+        got = None
+        while time.monotonic() < deadline:
+            got = read_live(st.run_dir)
+            if got and got[3].get("measurements") and got[3]["hr_bpm"] and got[0].shape[0] >= 4.5 * 500:
+                break
+            time.sleep(0.2)
+        x, fs, leads, state = got
+        assert leads == LEADS and x.shape[1] == 12 and fs == 500.0      # 8 channels expanded to 12 leads
+        assert state["status"] == "ok" and abs(state["hr_bpm"] - 80) < 4
+        assert abs(state["measurements"]["hr_bpm"] - 80) < 4 and state["stats"]["bad_crc"] + \
+            state["stats"]["skipped_bytes"] > 0                          # the garbage was seen and skipped
+        ii = np.asarray(x[:, 1], float)
+        assert np.ptp(ii[np.isfinite(ii)]) > 0.5                          # a real lead II, in mV
+
+        # the UI shows it (configured port, fresh file)
+        app = create_app(st, {"SSE_MAX_S": 0.5})
+        from device.store import Store
+        s = Store.open(st.data_dir)
+        users.create_user(s.conn, "sono", "Sono", "sonographer", "482913")
+        s.close()
+        ui = UiClient(app.test_client())
+        ui.get("/login")
+        assert ui.post("/login", {"username": "sono", "pin": "482913"}).status_code == 302
+        page = ui.get("/ecg/live")
+        assert b'id="ecg-live-canvas"' in page.data and b"ecg-live-off" not in page.data
+        j = ui.get("/api/ecg/live").get_json()
+        assert j["running"] and j["status"] == "ok" and abs(j["hr_bpm"] - 80) < 4
+
+        pause.set()                                                       # the board goes quiet
+        time.sleep(2.8)
+        assert read_live(st.run_dir)[3]["status"] == "no_signal"
+        pause.clear()
+        time.sleep(1.0)
+        assert read_live(st.run_dir)[3]["status"] == "ok"
+    finally:
+        svc.stop()
+        stop.set()
+        board.join(timeout=5)
+        os.close(master)
+        os.close(slave)
+    assert not svc.alive

@@ -40,7 +40,6 @@
     var boxes = orig.map(function (b) { return Object.assign({}, b); });
     var groups = svg.querySelectorAll('.ecg-box');
     var sel = -1, drag = null;
-    var pxmm = (svg.viewBox.baseVal.width / Math.max(1, svg.getBoundingClientRect().width));
     var store = function () { $('ecg-boxes-input').value = JSON.stringify(boxes); };
     var draw = function (i) {
       var b = boxes[i], g = groups[i], r = g.querySelector('rect'), t = g.querySelector('text');
@@ -95,18 +94,19 @@
       boxes.forEach(function (_, i) { draw(i); }); store(); select(-1);
     });
     store();
-    void pxmm;
   }
 
   // ------------------------------------------------------------------ browser camera with a framing guide
   var cam = $('ecg-camera');
   if (cam) {
     var video = $('ecg-video'), snap = $('ecg-snap');
-    var showMsg = function () { $('ecg-cam-msg').classList.remove('hidden'); video.classList.add('hidden'); };
+    var started = false;
+    var showMsg = function () { if (!started) { $('ecg-cam-msg').classList.remove('hidden'); } };
     if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
       navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment', width: { ideal: 1920 }, height: { ideal: 1080 } }, audio: false })
-        .then(function (stream) { video.srcObject = stream; snap.disabled = false; })
+        .then(function (stream) { started = true; video.srcObject = stream; snap.disabled = false; $('ecg-cam-msg').classList.add('hidden'); })
         .catch(showMsg);
+      setTimeout(showMsg, 6000);  // no answer (no camera, permission pending): say so
     } else { showMsg(); }
     snap.addEventListener('click', function () {
       var c = document.createElement('canvas');

@@ -156,7 +156,7 @@ def read_photo(photo_sha: str, data: bytes, speed: float | None = None, gain: fl
     reading = read_ecg_image(image, speed_mm_s=speed, gain_mm_mv=gain)
     with _CACHE_LOCK:
         _CACHE[key] = (image, reading)
-        while len(_CACHE) > 3:
+        while len(_CACHE) > 2:
             _CACHE.popitem(last=False)
     return image, reading
 
@@ -208,6 +208,8 @@ def store_reading(c, exam: clinical.Exam, photo: clinical.Capture, image: np.nda
                                                    "image": ms.source if ms else None},
         "key_image": False,
     }
+    if overrides:
+        meta["calibration"]["source"] = "user"
     with Tx(c):
         meta["preview_sha256"] = put_blob(c, blobs, preview, "image/jpeg")
         meta["rectified_sha256"] = put_blob(c, blobs, rect_jpg, "image/jpeg")
@@ -464,6 +466,8 @@ def redigitise_photo(photo: clinical.Capture, data: bytes, meta: dict[str, Any],
                 image, base = img, rd
                 break
     if base is None:
+        if boxes is None:  # calibration only: one read with both overrides is all it takes
+            return read_photo(photo.blob_sha256, data, speed, gain)
         image, base = read_photo(photo.blob_sha256, data, speed, None)
     cal = replace(base.calibration, speed_mm_s=speed, gain_mm_mv=gain, source="user")
     if boxes is not None:
