@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -120,7 +120,7 @@ class SerialEcgLive:
         self.error = ""
 
     # -------------------------------------------------------------- life cycle
-    def start(self) -> "SerialEcgLive":
+    def start(self) -> Self:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="serial-ecg-live", daemon=True)
         self._thread.start()
@@ -132,7 +132,7 @@ class SerialEcgLive:
             self._thread.join(timeout_s)
             self._thread = None
 
-    def __enter__(self) -> "SerialEcgLive":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -150,7 +150,7 @@ class SerialEcgLive:
             try:
                 for block in self.source.stream(block_s=0.05, stop=self._stop.is_set):
                     self._append(block, self.source.lead_names)
-            except Exception as exc:  # noqa: BLE001 - the live view must outlive any driver surprise
+            except Exception as exc:
                 self.error = f"{exc.__class__.__name__}: {exc}"
                 log.exception("serial ECG live loop failed; restarting in 1 s")
                 self._stop.wait(1.0)

@@ -80,7 +80,7 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
         # the report module reads it as a 12-lead signal
         from device.reports import from_store
         sigs, problems = from_store.signals_of(s.conn, s.blobs, eid)
-        assert not problems and list(sigs.values())[0].leads == LEADS
+        assert not problems and next(iter(sigs.values())).leads == LEADS
     finally:
         s.close()
     ms = {m["name"]: m for m in _rows(settings, "SELECT * FROM measurements WHERE exam_id = ?", eid)}
@@ -123,7 +123,7 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
     sig_id = caps[1]["id"]
     form = ui.get(f"/exams/{eid}/ecg/reading/{sig_id}/correct")
     assert form.status_code == 200 and b'id="ecg-boxes-data"' in form.data
-    boxes = json.loads(re.search(rb'id="ecg-boxes-data">(.*?)</script>', form.data, re.S).group(1))
+    boxes = json.loads(re.search(rb'id="ecg-boxes-data">(.*?)</script>', form.data, re.DOTALL).group(1))
     r = ui.post(f"/exams/{eid}/ecg/reading/{sig_id}/correct", {"speed": "25", "gain": "20",
                                                                 "boxes": json.dumps(boxes)})
     assert r.status_code == 302, r.data[:2000]
@@ -181,7 +181,7 @@ def test_garbage_is_kept_and_explained(login, settings):
     import cv2
     rng = np.random.default_rng(0)
     img = cv2.GaussianBlur(rng.integers(0, 255, (900, 1200, 3), dtype=np.uint8), (0, 0), 9)
-    ok, enc = cv2.imencode(".png", img)
+    enc = cv2.imencode(".png", img)[1]
     r2 = _upload(ui, eid, enc.tobytes(), "wall.png")
     assert r2.status_code == 422 and b"step failed" in r2.data
     caps = _rows(settings, "SELECT kind FROM captures WHERE exam_id = ?", eid)
@@ -202,7 +202,7 @@ def test_cart_camera_missing_and_present(login, settings, printout, monkeypatch)
 
     eid = _exam(settings)
     ui = login("sono", "sonographer")
-    monkeypatch.setattr(ecg_view, "camera_candidates", lambda: [])
+    monkeypatch.setattr(ecg_view, "camera_candidates", list)
     r = ui.post(f"/exams/{eid}/ecg/camera/capture", {})
     assert r.status_code == 409 and b"no camera" in r.data
     assert not _rows(settings, "SELECT * FROM captures WHERE exam_id = ?", eid)
@@ -256,11 +256,10 @@ def test_live_page_and_api(login, settings, tmp_path):
 
 
 def test_formats_are_recognised_and_decoded(printout, tmp_path):
+    import cv2
     from PIL import Image
 
     from webui.views.ecg import critical_alerts, decode_photo, sniff
-
-    import cv2
     rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(printout[0], np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     im = Image.fromarray(rgb)
     for fmt, media, kw in (("PNG", "image/png", {}), ("TIFF", "image/tiff", {}),
@@ -370,3 +369,28 @@ def test_serial_live_service_on_a_pty_and_the_live_page(tmp_path):
         os.close(master)
         os.close(slave)
     assert not svc.alive
+
+
+def test_every_ecg_string_exists_in_both_languages():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "webui"
+    en = json.loads((root / "i18n" / "ecg.en.json").read_text(encoding="utf-8"))
+    zh = json.loads((root / "i18n" / "ecg.zh-CN.json").read_text(encoding="utf-8"))
+    assert set(en) == set(zh) and all(zh[k].strip() for k in zh)
+    from webui.i18n import catalogue
+    known = catalogue("en")
+    used = set()
+    for p in root.glob("templates/ecg*.html"):
+        used |= set(re.findall(r"\bt\('([a-zA-Z_]+)'[,)]", p.read_text(encoding="utf-8")))
+    src = (root / "views" / "ecg.py").read_text(encoding="utf-8")
+    used |= set(re.findall(r'"(ecg_[a-z_]+)"', src)) - {"ecg_screen", "ecg_reader", "ecg_measure", "ecg_reading",
+                                                      "ecg_qtc_long", "ecg_hr_low", "ecg_hr_high", "ecg_live"}
+    # the dynamic keys: measurement names, units, sources, screen labels, calibration sources
+    from webui.views.ecg import UNITS
+    used |= {f"ecg_m_{n}" for n in UNITS} | {f"ecg_u_{u}" for u in UNITS.values()}
+    used |= {f"ecg_src_{s}" for s in ("auto", "edited", "confirmed", "manual")}
+    used |= {f"ecg_label_{s}" for s in ("normal", "abnormal", "undetermined")}
+    used |= {f"ecg_cal_{s}" for s in ("grid", "assumed", "user")}
+    missing = sorted(k for k in used if k not in known)
+    assert not missing, missing

@@ -25,7 +25,17 @@ from typing import Any
 
 import cv2
 import numpy as np
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from device import __version__
 from device.errors import InputError, UserError
@@ -116,6 +126,8 @@ def _png(rgb: np.ndarray, max_side: int) -> bytes:
     s = min(1.0, max_side / max(h, w))
     img = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
     ok, enc = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if not ok:
+        raise UserError("the overlay image could not be encoded")
     return enc.tobytes()
 
 
@@ -132,7 +144,7 @@ def decode_photo(data: bytes) -> np.ndarray:
     """uint8 (H, W, 3) RGB of an uploaded PNG/JPEG/TIFF/BMP/WebP/PDF (first page). Raises InputError (step load)."""
     from device.ecg.imageio import load_image
 
-    media, suffix = sniff(data)
+    _media, suffix = sniff(data)
     if not suffix:
         raise InputError("the file is not a PNG, JPEG, TIFF or PDF image; photograph or scan the ECG printout and "
                          "upload that file", step="load")
@@ -280,7 +292,7 @@ def _read_and_store(exam: clinical.Exam, photo: clinical.Capture, data: bytes) -
         return None, _failed(exc, photo)
     except UserError:
         raise
-    except Exception:  # noqa: BLE001 - a reader bug must not lose the photo or show a traceback
+    except Exception:
         log.exception("ECG reading of capture %s failed", photo.id)
         return None, _failed(None, photo)
     audit_log("create", "ecg_reading", cap.id, {"exam_id": exam.id, "photo_capture_id": photo.id,
@@ -580,8 +592,8 @@ def grab_photo(candidates: list[tuple[str, dict[str, Any]]], warmup: int = 5) ->
             if src is not None:
                 try:
                     src.close()
-                except Exception:  # noqa: BLE001 - closing a dead camera may fail in many ways
-                    pass
+                except Exception as exc:  # noqa: BLE001 - closing a dead camera may fail in many ways
+                    log.debug("closing camera %s: %s", label, exc)
     what = "; ".join(tried) if tried else "no Pi camera (picamera2 not installed) and no USB camera at /dev/video*"
     raise InputError(f"no camera on the cart delivered a picture ({what}); connect the camera, or use "
                      "'Take photo' on a phone or upload a scan", step="camera")
@@ -624,7 +636,7 @@ def _live_payload(max_points_per_s: int = 125) -> dict[str, Any]:
     if got is None:
         return {"configured": bool(port), "running": False, "port": port}
     x, fs, leads, st = got
-    k = max(1, int(round(fs / max_points_per_s)))
+    k = max(1, round(fs / max_points_per_s))
     xs = np.round(x[::k].astype(np.float64), 3)
     fresh = time.time() - float(st.get("wall_time", 0)) < 3.0
     return {"configured": bool(port), "running": fresh, "port": st.get("port", port), "status": st.get("status"),
