@@ -36,6 +36,7 @@ N_FOLDS = 3
 BASE = 12
 CACHE = Path(os.environ.get("CARDIOCART_CACHE", Path.home() / ".cache" / "cardiocart"))
 VERSION = "1.1.0"
+ENSEMBLE_NOTE = "ens_int8 members were trained in the same run as the single model"
 
 
 def _torch():
@@ -166,8 +167,7 @@ def _write_all(root: Path | None, steps: dict, accuracy: list[dict], choice: str
     params = {"input_size": SIZE, "sax_input_size": SAX_SIZE, "sax_crop_mm": CROP_MM * SAX_SIZE / SIZE,
               "min_cavity_px": 20, "ensemble_members": N_FOLDS, "sax_variant": choice, "training_steps": steps,
               "spatial_dims": "dynamic (multiples of 16); trained at 1.25 mm/px for MR crops",
-              "ensemble_note": ("ens_int8 members: recipe v1 (150 fine-tune steps, Dice of cavity and myocardium "
-                                "only), each leaving out one K-means-balanced fold; the single model is v1.1")}
+              "ensemble_note": ENSEMBLE_NOTE}
     sim_note = ("simulator echo frames (device/sim: A4C, A2C, A3C, A5C, PLAX, PSAX-MV/PM/apex; 2400 frames, LA and "
                 "aortic root tagged by models/training/lv_seg_sim.py)")
     for p in pats:
@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--pretrain-steps", type=int, default=700)
-    ap.add_argument("--finetune-steps", type=int, default=260)
+    ap.add_argument("--finetune-steps", type=int, default=200)
+    ap.add_argument("--ensemble-note", default=None, help="where the ensemble members came from (for the manifest)")
     ap.add_argument("--manifests-only", action="store_true")
     ap.add_argument("--singles-only", action="store_true",
                     help="retrain only the single models (int8/fp32), keeping the ensemble members on disk")
@@ -243,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
             for name in ex.map(finetune_task, jobs):
                 print("done", name, flush=True)
+    if args.ensemble_note:
+        global ENSEMBLE_NOTE
+        ENSEMBLE_NOTE = args.ensemble_note
     write_manifests(root, {"pretrain": args.pretrain_steps, "finetune": args.finetune_steps})
     return 0
 

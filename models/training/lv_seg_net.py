@@ -90,7 +90,7 @@ def train(model: UNet, batches, steps: int, lr: float = 2e-3, log_every: int = 5
         loss.backward()
         opt.step()
         sched.step()
-        run = 0.95 * run + 0.05 * float(loss) if step else float(loss)
+        run = 0.95 * run + 0.05 * loss.item() if step else loss.item()
         if log_every and (step + 1) % log_every == 0:
             print(f"[{name}] step {step + 1}/{steps} loss {run:.4f} ({time.time() - t0:.0f} s)", flush=True)
     model.eval()
