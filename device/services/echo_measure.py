@@ -199,7 +199,11 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
     if mode is None:
         raise InputError(f"{view or 'this'} clip is not a view the LV is measured on; measurements come from "
                          f"{', '.join(MODES)} clips")
-    sp = require_spacing(mm_per_px, f"{view} measurements")
+    if mm_per_px is None:
+        raise InputError(f"the {view} clip has no pixel calibration (mm per pixel): the depth scale was not read "
+                         "from the screen when it was saved, so no length or volume is measured; capture the view "
+                         "again with the depth scale visible")
+    sp = require_spacing(mm_per_px, f"the {view} clip")
     if len(frames) < 3:
         raise InputError(f"the {view} clip has {len(frames)} frames; ED and ES need a clip over a whole beat")
     seg = segment_echo(frames, model, tuple(bbox) if bbox else None)

@@ -112,7 +112,7 @@
       if (!tr) { missing = true; return; }
       tr.querySelector(".v").textContent = r.value.toFixed(1);
       tr.querySelector(".ref").textContent = r.reference;
-      tr.querySelector(".interp").textContent = r.interpretation;
+      tr.querySelector(".interp").textContent = (data.interp_i18n || {})[r.interpretation] || r.interpretation;
       tr.querySelector(".model").textContent = r.model;
       if (r.source === "edited") { tr.querySelector(".src").textContent = cfg.dataset.srcEdited; }
       tr.dataset.source = r.source;

@@ -29,6 +29,8 @@ from device.errors import UserError
 from device.lv.report_sections import case_table, echo_rows
 from device.services import echo_measure as em
 from device.store import clinical, reports
+from webui.app import current_language
+from webui.i18n import translate
 from webui.security import roles_required
 from webui.views.common import audit_log, conn, flash_key, pop_flash, services, settings
 
@@ -72,8 +74,11 @@ def page_data(exam: clinical.Exam) -> dict:
     pending = [cap.label for cap in em.best_clips(c, exam.id)
                if cap.label in em.MODES and cap.id not in {x["capture_id"] for x in clips}]
     latest = reports.latest(c, exam.id)
+    lang = current_language()
+    words = {r["interpretation"]: translate(lang, "echo_i_" + r["interpretation"]) for r in rows}
     return {"exam_id": exam.id, "clips": clips, "rows": rows, "pending": pending,
-            "signed": latest is not None and latest.status == "signed"}
+            "signed": latest is not None and latest.status == "signed",
+            "interp_i18n": {k: v for k, v in words.items() if v != "echo_i_" + k}}
 
 
 @bp.route("/exams/<int:exam_id>/echo")
