@@ -16,6 +16,7 @@ from device.lv import CAVITY
 from device.lv.dicom_io import ImageFrame, check_short_axis_description
 from device.lv.indices import SaxIndices, SaxOrientation, largest_component, sax_indices
 from device.lv.phase import DEFAULT_DEGREE, phase_from_areas
+from device.lv.records import LvMeasurement, records_from
 from device.lv.segment import segment_sax
 
 MAX_ELONGATION = 1.8   # short-axis LV cavities are round-ish (Sunnybrook expert contours: 1.0-1.56); long-axis 2-3
@@ -122,3 +123,13 @@ def measure_sax_series(frames: list[ImageFrame], model, degree: int = DEFAULT_DE
             results[i] = SaxFrameResult(fr.file.name, fr.frame, masks[i], cav_area.get(i), ind.get(i), phases[i],
                                         i == ed, i == es, reasons.get(i, ""))
     return SaxSeriesResult(tuple(r for r in results if r is not None), tag, name, version)
+
+
+def sax_records(result: SaxSeriesResult) -> list[LvMeasurement]:
+    """One record per measured index per frame (frames = (index of the frame in the result,)), unconfirmed."""
+    out: list[LvMeasurement] = []
+    for k, fr in enumerate(result.frames):
+        values = fr.indices.as_row() if fr.indices is not None else {"cavity_area_mm2": fr.cavity_area_mm2}
+        out += records_from(values, view="SAX", model=result.model_tag, model_version=result.model_version,
+                            frames=(k,), method=f"LVQuan indices ({fr.file} frame {fr.frame})")
+    return out

@@ -72,3 +72,15 @@ def test_report_section_rows_and_alerts():
     assert len(sec.alerts) == 1 and "ejection fraction" in sec.alerts[0]
     assert sec.disclaimer_en and sec.disclaimer_zh
     assert rows["ef_pct"].model == "lv_seg 1.0.0 int8" and rows["ef_pct"].frames == (0, 8)
+
+
+def test_sax_records_from_a_series_result():
+    from device.lv.sax import SaxFrameResult, SaxSeriesResult, sax_records
+    m = ring()
+    s = sax_indices(m, 1.0)
+    res = SaxSeriesResult((SaxFrameResult("a.dcm", 0, m, s.cavity_area_mm2, s, "diastole", True, False, ""),
+                           SaxFrameResult("b.dcm", 0, m, 500.0, None, "systole", False, True, "no myocardium")),
+                          "lv_seg 1.1.0 int8", "lv_seg", "1.1.0")
+    recs = sax_records(res)
+    assert len(recs) == 12 and recs[-1].name == "cavity_area_mm2" and recs[-1].frames == (1,)
+    assert all(r.model == "lv_seg 1.1.0 int8" and not r.confirmed for r in recs)
