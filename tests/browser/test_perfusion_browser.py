@@ -44,7 +44,6 @@ def test_demo_study_shows_bullseye_and_territory_risk(browser, cart, tmp_path):
     page.wait_for_selector("#perf-result", timeout=60_000)            # polled, then reloaded by perfusion.js
     for sel in ("#perf-bullseye-stress", "#perf-bullseye-rest", "#perf-slices"):
         assert page.eval_on_selector(sel, "img => img.complete && img.naturalWidth > 100"), sel
-    page.screenshot(path="/tmp/perf_shot.png", full_page=True)
     stress = page.locator("#perf-bullseye-stress").bounding_box()
     slices = page.locator("#perf-slices").bounding_box()
     assert slices["x"] > stress["x"] + stress["width"] - 1            # the slices sit beside the bullseye

@@ -112,6 +112,9 @@ def test_lad_study_is_stored_analysed_and_reported(app, login, settings, lad_stu
     assert 'data-territory="LAD" data-at-risk="1"' in html
     assert "perfusion_territory 1.0" in html and "perfusion_ring 1.0" in html
     assert DISCLAIMER_EN in html and 'id="perf-segments"' in html
+    if "reports.report_page" in app.view_functions:                  # the report shows the perfusion sections
+        rep = ui.get(f"/exams/{eid}/report").get_data(as_text=True)
+        assert "17 segments: stress uptake" in rep and "seg07_uptake_pct" in rep and "Stress bullseye" in rep
 
     # analysing the same study again supersedes the measurements (one current row per name)
     vol_id = vols[0].id
@@ -121,6 +124,7 @@ def test_lad_study_is_stored_analysed_and_reported(app, login, settings, lad_stu
     try:
         names = [m.name for m in clinical.current_measurements(s.conn, eid)]
         assert len(names) == len(set(names)) and "sss" in names
+        assert len(clinical.list_findings(s.conn, eid)) == 3           # same study, same findings: not repeated
     finally:
         s.close()
 
@@ -155,6 +159,15 @@ def test_no_heart_says_so(app, login, settings):
     assert j["state"] == "error"
     assert "no left ventricle" in j["message"] or "no myocardium" in j["message"]
     assert "--orientation" not in j["message"]                          # UI words, not CLI flags
+    r = _upload(ui, eid, {"stress": ("noise.npy", _npz_npy(noise))}, voxel_mm="4", orientation="transaxial")
+    j = _wait(ui, eid, r.location)
+    assert j["state"] == "error" and ("re-oriented" in j["message"] or "no left ventricle" in j["message"])
+    s = _store(settings)
+    try:
+        assert len([x for x in clinical.list_captures(s.conn, eid) if x.kind == "volume"]) == 2
+        assert not [x for x in clinical.list_captures(s.conn, eid) if x.kind == "frame"]
+    finally:
+        s.close()
 
 
 def _npz_npy(a: np.ndarray) -> bytes:
@@ -204,6 +217,9 @@ def test_demo_study_is_marked_simulated(app, login, settings):
         s.close()
     html = ui.get(f"/exams/{eid}/perfusion").get_data(as_text=True)
     assert 'id="perf-simulated"' in html and 'data-territory="RCA"' in html
+    ui.post("/lang/zh-CN", {"next": f"/exams/{eid}/perfusion"})
+    zh = ui.get(f"/exams/{eid}/perfusion").get_data(as_text=True)
+    assert "供血区风险" in zh and "模拟演示检查" in zh and "perf_" not in zh.replace("perf-", "")   # every key translated
 
 
 def _slice_files(vol: np.ndarray, voxel_mm: float) -> list[tuple[str, bytes]]:

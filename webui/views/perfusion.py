@@ -308,11 +308,16 @@ def store_result(c, blobs, exam_id: int, stress_cap, rest_cap, res, normals, ris
     rows.append(("network_polar_mae_pct", res.network_agreement_mae_pct, "%", ring_n, ring_v))
     mids = _measure(c, exam_id, stress_cap.id, [r for r in rows if r[4] or r[3] == CLASSICAL])
     fids = []
+    known = {(f["label"], round(float(f["score"]), 6), f["model_version"]): f["id"]
+             for f in clinical.list_findings(c, exam_id) if f["kind"] == rs.TERRITORY_FINDING and f["score"] is not None}
     for t in res.territories:
-        if terr_v and math.isfinite(t.prob_at_risk):
+        label = f"{t.territory} {'at risk' if t.at_risk else 'not at risk'}"
+        same = known.get((label, round(float(t.prob_at_risk), 6), terr_v))
+        if same is not None:   # the same study analysed again: the finding is already there
+            fids.append(same)
+        elif terr_v and math.isfinite(t.prob_at_risk):
             fids.append(clinical.add_finding(
-                c, exam_id, stress_cap.id, rs.TERRITORY_FINDING, f"{t.territory} {'at risk' if t.at_risk else 'not at risk'}",
-                float(t.prob_at_risk), terr_n, terr_v,
+                c, exam_id, stress_cap.id, rs.TERRITORY_FINDING, label, float(t.prob_at_risk), terr_n, terr_v,
                 {"territory": t.territory, "at_risk": t.at_risk, "model": tags.get(terr_n, ""),
                  "extent_pct": t.extent_pct, "severity_sd": t.severity_sd,
                  "reversible_extent_pct": t.reversible_extent_pct, "simulated": sim}))
@@ -424,6 +429,9 @@ def _data_uri(blobs, c, cap_id) -> str | None:
 def _page(exam_id: int, error: str | None = None, code: int = 200):
     c, blobs = conn(), services().blobs
     exam = _exam(c, exam_id)
+    j = job(request.args.get("job", ""))
+    # the job's state is read BEFORE the store: a job is marked done/error only after its rows are committed
+    snap = j.as_dict() if j is not None and j.exam_id == exam_id else None
     all_a = rs.analyses(c, blobs, exam_id)
     done = [a for a in all_a if a[1].get("status") == "done"]
     latest = done[-1] if done else None
@@ -431,11 +439,10 @@ def _page(exam_id: int, error: str | None = None, code: int = 200):
     images = {k: _data_uri(blobs, c, v) for k, v in ((latest[1].get("images") or {}).items() if latest else [])}
     volumes = [cap for cap in clinical.list_captures(c, exam_id) if cap.kind == "volume"]
     status = {a[1].get("stress_capture"): a[1].get("status") for a in all_a}
-    j = job(request.args.get("job", ""))
     with Tx(c):
         audit_log("view", "perfusion", exam_id, {"analysis": latest[0].id if latest else None})
     return render_template("perfusion.html", exam=exam, latest=latest, failed=failed, images=images, volumes=volumes,
-                           status=status, job=j if j and j.exam_id == exam_id else None, error=error,
+                           status=status, job=snap, error=error,
                            can_edit=g.user.role in EDIT_ROLES,
                            has_report="reports.report_page" in current_app.view_functions, orientations=ORIENTATIONS, severities=list(SEVERITY),
                            flash=pop_flash()), code
