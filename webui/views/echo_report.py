@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("echo_report", __name__)
 EDIT_ROLES = ("sonographer", "physician")
 EXAM_ACTIONS = [("echo_report.page", "echo_measure", None, ("echo",))]
-_FRAMES: OrderedDict[str, np.ndarray] = OrderedDict()
+_PNGS: OrderedDict[str, bytes] = OrderedDict()
+_LAST_CLIP: dict = {}
 
 
 def _table():
@@ -129,34 +130,44 @@ def edit(exam_id: int):
     return jsonify({"ok": True, "changed": out["changed"], **page_data(exam)})
 
 
-def _clip_frames(sha: str, blobs) -> np.ndarray:
-    if sha in _FRAMES:
-        _FRAMES.move_to_end(sha)
-        return _FRAMES[sha]
-    with np.load(io.BytesIO(blobs.get(sha)), allow_pickle=False) as z:
-        frames = np.asarray(z["frames"])
-    _FRAMES[sha] = frames
-    while len(_FRAMES) > 4:
-        _FRAMES.popitem(last=False)
-    return frames
+def _frame_png(sha: str, index: int, blobs) -> bytes | None:
+    """PNG of one frame of a clip blob (None when out of range). Keeps the last decoded clip and 32 PNGs: a cart
+    has little memory and a clip decodes to tens of MB."""
+    from PIL import Image
+
+    key = f"{sha}:{index}"
+    if key in _PNGS:
+        _PNGS.move_to_end(key)
+        return _PNGS[key]
+    last = _LAST_CLIP.get("clip")       # (sha, frames), replaced as a whole (requests run in threads)
+    if last is not None and last[0] == sha:
+        frames = last[1]
+    else:
+        with np.load(io.BytesIO(blobs.get(sha)), allow_pickle=False) as z:
+            frames = np.asarray(z["frames"])
+        _LAST_CLIP["clip"] = (sha, frames)
+    if not 0 <= index < len(frames):
+        return None
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frames[index])).save(buf, format="PNG", compress_level=1)
+    _PNGS[key] = buf.getvalue()
+    while len(_PNGS) > 32:
+        _PNGS.popitem(last=False)
+    return _PNGS[key]
 
 
 @bp.route("/exams/<int:exam_id>/echo/clip/<int:capture_id>/frame/<int:index>.png")
 def frame_png(exam_id: int, capture_id: int, index: int):
-    from PIL import Image
-
     _echo_exam(exam_id)
     cap = clinical.get_capture(conn(), capture_id)
     if cap.exam_id != exam_id or cap.kind != "clip":
         abort(404)
     try:
-        frames = _clip_frames(cap.blob_sha256, services().blobs)
+        png = _frame_png(cap.blob_sha256, index, services().blobs)
     except (OSError, ValueError, KeyError) as exc:
         raise UserError(f"clip {capture_id} cannot be read ({exc}); capture the view again") from None
-    if not 0 <= index < len(frames):
+    if png is None:
         abort(404)
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(frames[index])).save(buf, format="PNG", compress_level=1)
-    resp = Response(buf.getvalue(), mimetype="image/png")
+    resp = Response(png, mimetype="image/png")
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
