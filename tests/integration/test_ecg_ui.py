@@ -394,3 +394,24 @@ def test_every_ecg_string_exists_in_both_languages():
     used |= {f"ecg_cal_{s}" for s in ("grid", "assumed", "user")}
     missing = sorted(k for k in used if k not in known)
     assert not missing, missing
+
+
+def test_report_rows_ranges_by_sex_and_interpretation():
+    from device.ecg.report_sections import report_measurement
+    from device.store.clinical import MeasurementRow
+
+    def row(name, value, unit="ms", source="auto"):
+        return MeasurementRow(1, 1, 1, name, value, unit, "ecg_reader", "0.1.0", (), source, None, "")
+
+    _, m = report_measurement(row("qtc_bazett_ms", 455.0), "M")
+    assert m.ref_high == 450.0 and m.flag == "H" and "prolonged" in m.interpretation and not m.confirmed
+    _, f = report_measurement(row("qtc_bazett_ms", 455.0), "F")
+    assert f.ref_high == 460.0 and f.flag == "" and "prolonged" not in f.interpretation
+    _, u = report_measurement(row("qtc_fridericia_ms", 440.0), "U")
+    assert u.ref_high == 450.0 and "sex unknown" in u.interpretation
+    sec, ax = report_measurement(row("axis_deg", -45.0, "deg", "edited"), "M")
+    assert sec == "axis" and "left axis deviation" in ax.interpretation and ax.confirmed
+    _, pr = report_measurement(row("pr_ms", 230.0), "F", "zh-CN")
+    assert pr.label == "PR 间期" and (pr.ref_low, pr.ref_high) == (120.0, 200.0) and pr.flag == "H"
+    sec, other = report_measurement(row("st_j_mv", 0.1, "mV"), "F")
+    assert sec == "other" and other.ref_low is None and other.ref_high is None

@@ -308,6 +308,10 @@ def _failed(exc: InputError | None, photo: clinical.Capture) -> str:
     step = getattr(exc, "step", None) if exc else None
     step_text = translate(lang, STEP_KEYS.get(step or "", "ecg_step_unknown"))
     detail = str(exc) if exc else translate(lang, "ecg_reader_crashed")
+    if step and detail.startswith(f"{step}:"):  # the step is already named
+        detail = detail[len(step) + 1:].strip()
+        detail = detail[:1].upper() + detail[1:]
+    detail = detail if detail.endswith(".") else detail + "."
     return translate(lang, "ecg_read_failed", step=step_text, detail=detail, capture=photo.id)
 
 
