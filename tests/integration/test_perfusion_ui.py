@@ -282,3 +282,24 @@ def test_dicom_multiframe_transaxial_and_slice_files(app, login, settings, tmp_p
         assert ms["rca_extent_pct"] > ms["lcx_extent_pct"]            # the newer study's values are current
     finally:
         s.close()
+
+
+def test_separate_npy_stress_and_rest(app, login, settings):
+    from device.sim.spect import Defect, simulate_study
+
+    eid = _exam(settings.data_dir, pid="P0008")
+    ui = login("sono", "sonographer")
+    s = simulate_study((Defect("LAD", 0.6, 0.7, 0.0),), seed=8)          # scar: fixed at rest
+    r = _upload(ui, eid, {"stress": ("stress.npy", _npz_npy(s.stress)), "rest": ("rest.npy", _npz_npy(s.rest))},
+                voxel_mm="3.2 3.2 3.2")
+    assert _wait(ui, eid, r.location)["state"] == "done"
+    st = _store(settings)
+    try:
+        vols = [x for x in clinical.list_captures(st.conn, eid) if x.kind == "volume"]
+        assert [(v.meta["phase"], v.meta["voxel_mm"]) for v in vols] == [("stress", [3.2] * 3), ("rest", [3.2] * 3)]
+        assert st.blobs.get(vols[1].blob_sha256) == _npz_npy(s.rest)
+        ms = {m.name: m.value for m in clinical.current_measurements(st.conn, eid)}
+        assert "seg17_rest_uptake_pct" in ms and ms["lad_rest_extent_pct"] > 10
+        assert ms["lad_reversible_extent_pct"] < ms["lad_extent_pct"] / 2
+    finally:
+        st.close()

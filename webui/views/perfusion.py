@@ -91,9 +91,10 @@ def _npz_keys(data: bytes) -> list[str]:
 
 
 def store_volumes(c, blobs, exam_id: int, phase: str, files: list[tuple[str, bytes]], voxel, orientation: str,
-                  extra: dict | None = None) -> list[clinical.Capture]:
+                  extra: dict | None = None, split_rest: bool = True) -> list[clinical.Capture]:
     """Store one uploaded phase as volume capture(s) (inside a Tx). Several DICOM files become one .zip blob; a
-    .npz holding ``stress`` and ``rest`` becomes a stress and a rest capture of the same blob."""
+    .npz holding ``stress`` and ``rest`` becomes a stress and a rest capture of the same blob (unless
+    ``split_rest`` is False: a rest study was uploaded separately and wins)."""
     fmts = {_format(n) for n, _ in files}
     if len(files) > 1 and fmts & {"npy", "npz", "zip"}:
         raise UserError("give one .npy/.npz/.zip file, or several DICOM files of one series, per phase")
@@ -120,7 +121,7 @@ def store_volumes(c, blobs, exam_id: int, phase: str, files: list[tuple[str, byt
                                      {**meta, "array": key})]
     key = next((k for k in ("stress", "volume", "counts") if k in keys), None)
     caps = [clinical.add_capture(c, blobs, exam_id, "volume", data, _MEDIA[fmt], label, None, {**meta, "array": key})]
-    if "rest" in keys and key is not None:
+    if split_rest and "rest" in keys and key is not None:
         rlabel = "rest" + (" (simulated demo)" if meta.get("simulated") else "")
         caps.append(clinical.add_capture(c, blobs, exam_id, "volume", data, _MEDIA[fmt], rlabel, None,
                                          {**meta, "phase": "rest", "array": "rest"}))
@@ -479,9 +480,9 @@ def upload(exam_id: int):
         if orient not in ORIENTATIONS:
             raise UserError(f"orientation must be one of {', '.join(ORIENTATIONS)}")
         with Tx(c):
-            caps = store_volumes(c, svc.blobs, exam_id, "stress", stress, voxel, orient)
+            caps = store_volumes(c, svc.blobs, exam_id, "stress", stress, voxel, orient, split_rest=not rest)
             if rest:
-                caps = [caps[0]] + store_volumes(c, svc.blobs, exam_id, "rest", rest, voxel, orient)
+                caps += store_volumes(c, svc.blobs, exam_id, "rest", rest, voxel, orient)
             audit_log("create", "capture", caps[0].id, {"exam_id": exam_id, "kind": "volume",
                                                         "captures": [x.id for x in caps],
                                                         "files": [n for n, _ in stress + rest][:20]})
