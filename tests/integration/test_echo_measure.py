@@ -139,6 +139,10 @@ def test_a4c_clip_measured_edited_and_reported(settings, login, a4c_clip):
     ed_img = images[0].to_array()
     raw = frames[d["ed_frame"]]
     assert ed_img.shape == raw.shape and (ed_img != raw).any()             # the contour is drawn on the frame
+    report = ui.get(f"/exams/{exam.id}/report")                            # the report module uses the builder
+    assert report.status_code == 200 and "LV ejection fraction (A4C)" in report.data.decode()
+    pdf = ui.get(f"/exams/{exam.id}/report/v1.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     png = ui.get(f"/exams/{exam.id}/echo/clip/{cap}/frame/{d['es_frame']}.png")
     assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
     store.close()
