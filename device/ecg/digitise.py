@@ -57,25 +57,31 @@ def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | N
     # Viterbi over runs. Each column also has a "no trace here" state (the trace faded, or only other ink such as
     # a label or the next row is in this column) that keeps the previous run at a per-column cost.
     skip_cost = 1.0 * px_per_mm
-    ivals = [np.array(cands[0] + [(int(base), int(base))], float)]
-    cost = [np.concatenate([pull * np.abs(ivals[0][:-1].mean(1) - base), [skip_cost * 3]])]
-    back: list[np.ndarray] = [np.zeros(len(ivals[0]), int)]
+    # pure Python: a column has 1-4 runs, far too few for numpy to pay off
+    prev_iv = list(cands[0]) + [(base, base)]
+    prev_cost = [pull * abs(0.5 * (a + b) - base) for a, b in cands[0]] + [skip_cost * 3]
+    back: list[list[int]] = [[0] * len(prev_iv)]
     for k in range(1, len(cols)):
-        prev = ivals[-1]
-        cur = np.array(cands[k], float)
         dx = cols[k] - cols[k - 1]
-        pa, pb = prev[:, 0], prev[:, 1]
-        ca, cb = cur[:, 0], cur[:, 1]
-        gap = np.maximum(0.0, np.maximum(ca[None, :] - pb[:, None], pa[:, None] - cb[None, :]))
-        trans = cost[-1][:, None] + gap_cost * gap + 2.0 * (dx - 1)
-        j = np.argmin(trans, axis=0)
-        node = pull * np.abs(0.5 * (ca + cb) - base)
-        c_real = trans[j, np.arange(len(cur))] + node
-        i_skip = int(np.argmin(cost[-1]))
-        c_skip = cost[-1][i_skip] + skip_cost * dx
-        ivals.append(np.vstack([cur, prev[i_skip : i_skip + 1]]))
-        cost.append(np.concatenate([c_real, [c_skip]]))
-        back.append(np.concatenate([j, [i_skip]]))
+        step = 2.0 * (dx - 1)
+        cur = cands[k]
+        new_cost, new_back = [], []
+        for ca, cb in cur:
+            best_c, best_i = float("inf"), 0
+            for i, (pa, pb) in enumerate(prev_iv):
+                g = ca - pb if ca > pb else (pa - cb if pa > cb else 0.0)
+                c = prev_cost[i] + gap_cost * g
+                if c < best_c:
+                    best_c, best_i = c, i
+            new_cost.append(best_c + step + pull * abs(0.5 * (ca + cb) - base))
+            new_back.append(best_i)
+        i_skip = min(range(len(prev_cost)), key=prev_cost.__getitem__)
+        new_cost.append(prev_cost[i_skip] + skip_cost * dx)
+        new_back.append(i_skip)
+        prev_iv = list(cur) + [prev_iv[i_skip]]
+        prev_cost = new_cost
+        back.append(new_back)
+    cost = [np.asarray(prev_cost)]
     path = [int(np.argmin(cost[-1]))]
     for k in range(len(cols) - 1, 0, -1):
         path.append(int(back[k][path[-1]]))

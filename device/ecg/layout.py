@@ -65,7 +65,7 @@ def find_pulse(dark: np.ndarray, y: float, x_hint: float, px_per_mm: float,
     Every edge (rise, top, fall) of a candidate rectangle must be darker than the grid lines (``grid_level``, their
     typical darkness) so that a grid square is not taken for a pulse; the best candidate wins. Returns (x_rise, x_fall, y_top, y_base) px or None."""
     h, w = dark.shape
-    xs0, xs1 = int(max(0, x_hint - 15 * px_per_mm)), int(min(w, x_hint + 20 * px_per_mm))
+    xs0, xs1 = int(max(0, x_hint - 8 * px_per_mm)), int(min(w, x_hint + 14 * px_per_mm))
     yb0, yb1 = int(max(0, y - 4 * px_per_mm)), int(min(h, y + 4 * px_per_mm))
     if xs1 - xs0 < 10 or yb1 <= yb0:
         return None
