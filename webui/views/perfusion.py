@@ -287,7 +287,8 @@ def store_result(c, blobs, exam_id: int, stress_cap, rest_cap, res, normals, ris
              "Rest perfusion (% max)")):
         if polar is None:
             continue
-        png = _png(render_bullseye(polar, segs, title, short, ab, note=note))
+        png = _png(render_bullseye(polar, segs, title, short, ab,
+                                   note=note if key == "bullseye_stress" else ("SIMULATED" if sim else "")))
         images[key] = clinical.add_capture(c, blobs, exam_id, "frame", png, "image/png", key.replace("_", " "),
                                            None, {"image_kind": "bullseye", "source_capture": stress_cap.id}).id
     images["slices"] = clinical.add_capture(c, blobs, exam_id, "frame", _png(slice_strip(res.short_axis)),
