@@ -186,6 +186,16 @@ def values_of(detail: dict[str, Any]) -> dict[str, float]:
     return sax_values(detail)
 
 
+def _valid_bbox(bbox, hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The saved fan box (x0, y0, x1, y1) when it fits the frames, else None (the segmenter finds the fan)."""
+    try:
+        x0, y0, x1, y1 = (int(v) for v in bbox)
+    except (TypeError, ValueError):
+        return None
+    ok = 0 <= x0 and 0 <= y0 and x0 + 16 <= x1 <= hw[1] and y0 + 16 <= y1 <= hw[0]
+    return (x0, y0, x1, y1) if ok else None
+
+
 def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=None,
                        degree: int = 11) -> dict[str, Any]:
     """Segment a clip and build its editable geometry (the finding detail). Raises InputError with the reason when
@@ -206,7 +216,7 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
     sp = require_spacing(mm_per_px, f"the {view} clip")
     if len(frames) < 3:
         raise InputError(f"the {view} clip has {len(frames)} frames; ED and ES need a clip over a whole beat")
-    seg = segment_echo(frames, model, tuple(bbox) if bbox else None)
+    seg = segment_echo(frames, model, _valid_bbox(bbox, frames.shape[1:3]))
     masks = seg.masks
     detail: dict[str, Any] = {"status": "measured", "reason": "", "view": view, "mode": mode,
                               "mm_per_px": list(sp), "image_size": list(masks.shape[1:]), "model_tag": seg.model_tag,

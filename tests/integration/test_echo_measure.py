@@ -220,3 +220,17 @@ def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4
     with pytest.raises(UserError, match="points"):
         em.edit_geometry(store.conn, exam.id, out["finding_id"], {"phase": "ed", "epi": epi[:5].tolist()}, None)
     store.close()
+
+
+@needs_model
+def test_clip_without_a_heart_refused(tmp_path, a4c_clip):
+    _, mmpp, _, _ = a4c_clip
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 40, size=(8, 360, 480, 3), dtype=np.uint8)      # calibrated, but no LV to segment
+    store = Store.open(tmp_path)
+    exam = _exam(store)
+    _add_clip(store, exam.id, noise, "A4C", {"mm_per_px": mmpp, "sector_bbox": [900, 0, 10, 5]})   # a bad box too
+    (out,) = em.measure_exam(store.conn, store.blobs, exam.id).clips
+    assert out.status == "refused" and ("LV" in out.reason or "ultrasound" in out.reason) and not out.values
+    assert clinical.current_measurements(store.conn, exam.id) == []
+    store.close()
