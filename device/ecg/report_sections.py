@@ -2,8 +2,8 @@
 exam's latest digitised reading, and the traces-over-the-printout key image.
 
 Called by ``device.reports.from_store.assemble`` as ``ecg_sections(conn, blobs, exam)``. The values are the exam's
-*current* measurements (a person's edit supersedes the automatic value) that belong to the latest ECG reading
-(the newest capture of kind ``signal``; a re-digitised correction is a newer capture), plus any manual entries.
+*current* measurements (a person's edit supersedes the automatic value) except those of older ECG readings: only
+the latest reading (the newest capture of kind ``signal``; a re-digitised correction is a newer capture) counts.
 """
 
 from __future__ import annotations
@@ -67,12 +67,13 @@ def latest_signal_capture(conn: sqlite3.Connection, exam_id: int) -> clinical.Ca
 
 
 def reading_measurements(conn: sqlite3.Connection, exam_id: int) -> list[clinical.MeasurementRow]:
-    """Current measurements of the latest reading (and manual entries without a capture), in creation order."""
+    """The exam's current measurements in creation order, leaving out those of older ECG readings (signal
+    captures before the latest one): the report shows one reading, not a mix of two printouts."""
     from device.reports.from_store import current_measurements
 
-    cap = latest_signal_capture(conn, exam_id)
-    keep = {cap.id} if cap else set()
-    return [m for m in current_measurements(conn, exam_id) if m.capture_id in keep or m.capture_id is None]
+    signals = [c.id for c in clinical.list_captures(conn, exam_id) if c.kind == "signal"]
+    older = set(signals[:-1])
+    return [m for m in current_measurements(conn, exam_id) if m.capture_id not in older]
 
 
 def _interpret(name: str, value: float, words: dict[str, str]) -> str:
