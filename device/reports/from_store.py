@@ -231,7 +231,9 @@ def assemble(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, language:
     sections: tuple[Section, ...] = ()
     images: tuple[KeyImage, ...] = ()
     if builder is not None:
-        s, k = builder(conn, blobs, exam)
+        import inspect
+        takes_language = "language" in inspect.signature(builder).parameters
+        s, k = builder(conn, blobs, exam, language=language) if takes_language else builder(conn, blobs, exam)
         sections, images = tuple(s), tuple(k)
     else:
         sections = generic_sections(conn, exam, language)
