@@ -45,6 +45,7 @@ PLAX_VALUES = ("lvidd_mm", "lvids_mm", "ivsd_mm", "lvpwd_mm", "aortic_root_mm", 
                "teichholz_edv_ml", "teichholz_esv_ml", "teichholz_ef_pct")
 CALIPER_FRAME = {"lvidd": "ed", "ivsd": "ed", "lvpwd": "ed", "aortic_root": "ed", "lvids": "es", "la_diameter": "es"}
 TRACE_POINTS = 32
+MEASURE_S = 1.6          # the first 1.6 s of a clip (a whole beat down to ~38 bpm) is segmented and measured
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,8 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
     masks = seg.masks
     detail: dict[str, Any] = {"status": "measured", "reason": "", "view": view, "mode": mode,
                               "mm_per_px": list(sp), "image_size": list(masks.shape[1:]), "model_tag": seg.model_tag,
-                              "model_name": seg.model_name, "model_version": seg.model_version}
+                              "model_name": seg.model_name, "model_version": seg.model_version,
+                              "n_frames": int(len(frames))}
     if mode == "apical":
         res = measure_apical(masks, sp, view, seg.model_name, seg.model_version)
         ed, es = res.ed_frame, res.es_frame
@@ -356,6 +358,9 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
             raise InputError(f"{cap.label or 'this'} clip is not a view the LV is measured on; measurements come "
                              f"from {', '.join(MODES)} clips")
         frames = load_clip(blobs, cap)
+        fps = float(cap.meta.get("fps") or 0)
+        if fps > 0 and len(frames) > MEASURE_S * fps:
+            frames = frames[: int(round(MEASURE_S * fps))]
         if model is None and cap.meta.get("mm_per_px") is not None:
             model = default_model()
         detail = geometry_from_clip(frames, cap.label, cap.meta.get("mm_per_px"), model,

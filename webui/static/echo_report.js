@@ -4,6 +4,15 @@
 (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
+  var form = document.getElementById("measure-form");
+  if (form) {
+    form.addEventListener("submit", function () {
+      var b = document.getElementById("echo-measure");
+      b.disabled = true;
+      b.textContent = b.dataset.busy || b.textContent;
+      document.body.dataset.echoState = "measuring";
+    });
+  }
   var dataEl = document.getElementById("echo-data");
   var cfg = document.getElementById("echo-config");
   if (!dataEl || !cfg) { return; }
