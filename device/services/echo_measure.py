@@ -222,7 +222,7 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
     detail: dict[str, Any] = {"status": "measured", "reason": "", "view": view, "mode": mode,
                               "mm_per_px": list(sp), "image_size": list(masks.shape[1:]), "model_tag": seg.model_tag,
                               "model_name": seg.model_name, "model_version": seg.model_version,
-                              "n_frames": int(len(frames))}
+                              "n_frames": len(frames)}
     if mode == "apical":
         res = measure_apical(masks, sp, view, seg.model_name, seg.model_version)
         ed, es = res.ed_frame, res.es_frame
@@ -360,7 +360,7 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
         frames = load_clip(blobs, cap)
         fps = float(cap.meta.get("fps") or 0)
         if fps > 0 and len(frames) > MEASURE_S * fps:
-            frames = frames[: int(round(MEASURE_S * fps))]
+            frames = frames[: round(MEASURE_S * fps)]
         if model is None and cap.meta.get("mm_per_px") is not None:
             model = default_model()
         detail = geometry_from_clip(frames, cap.label, cap.meta.get("mm_per_px"), model,
