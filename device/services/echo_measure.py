@@ -466,7 +466,7 @@ def apply_change(detail: dict[str, Any], change: dict[str, Any]) -> dict[str, An
     size = tuple(detail["image_size"])
     if detail["mode"] == "plax":
         name = change.get("caliper")
-        if name not in CALIPER_FRAME:
+        if not isinstance(name, str) or name not in CALIPER_FRAME:
             raise InputError(f"unknown caliper {name!r}; use one of {', '.join(CALIPER_FRAME)}")
         new["calipers"][name] = _points(change.get("points"), 2, size, f"{name} caliper")
     else:

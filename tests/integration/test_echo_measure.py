@@ -123,6 +123,12 @@ def test_a4c_clip_measured_edited_and_reported(settings, login, a4c_clip):
     r = ui.c.post(f"/exams/{exam.id}/echo/edit", json={"finding_id": geo["id"], "change": {"phase": "es",
                   "contour": es.tolist()}}, headers={"X-CSRF-Token": ui.token})
     assert r.status_code == 409 and "reload" in r.json["error"]
+    for bad in ({"finding_id": cur["id"], "change": {"phase": ["es"], "contour": bigger}},
+                {"finding_id": cur["id"], "change": {"phase": "es", "contour": [["a", 1]] * len(bigger)}},
+                {"finding_id": "x", "change": {}}, ["not", "an", "object"]):
+        r = ui.c.post(f"/exams/{exam.id}/echo/edit", json=bad, headers={"X-CSRF-Token": ui.token})
+        assert r.status_code in (400, 409) and r.json["error"]
+    assert em.geometry_findings(store.conn, exam.id)[cap]["id"] == cur["id"]    # nothing stored by bad edits
     # a contour that nearly matches ED makes EF critical: an alert is raised
     ed = np.asarray(cur["detail"]["frames"]["ed"]["trace"]["contour"], float)
     out = em.edit_geometry(store.conn, exam.id, cur["id"], {"phase": "es", "contour": ed.tolist()}, 1)
