@@ -156,7 +156,7 @@ def assign_layout(rows: list[Row], px_per_mm_x: float, speed_mm_s: float,
         raise InputError("no traces: no printed ECG rows were found; check the photo shows the traces sharply",
                          step="no traces")
     px_per_s = px_per_mm_x * speed_mm_s
-    full_s = DURATION_S
+    full_s = min(DURATION_S, 250.0 / speed_mm_s)  # a standard 250-mm row holds 10 s at 25 mm/s, 5 s at 50
     if n in (4, 5) or n == 3:
         grid_rows = ROWS_3x4
         name = "3x4" if n == 3 else f"3x4+{n - 3}"

@@ -146,7 +146,8 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     if len(rows) in (3, 4, 5, 6) and rows:
         # 3x4 rows: the separator ticks (interior of the page, where the flattening is best) refine t = 0
         base = float(np.median(list(origins.values())))
-        x_t, n_t = layout.tick_origin(mask, rows, base, cal.px_per_s, PX_PER_MM)
+        x_t, n_t = layout.tick_origin(mask, rows, base, cal.px_per_s, PX_PER_MM,
+                                      seg_s=min(10.0, 250.0 / cal.speed_mm_s) / 4)
         x_t += TICK_BIAS_MM * PX_PER_MM
         if n_t >= 3:
             origins = {i: x_t for i in origins}  # every row of a printout starts at the same instant
@@ -195,7 +196,8 @@ def _origins(rows: list[layout.Row], px_per_mm: float) -> dict[int, float]:
 def _quarter_ticks(mask: np.ndarray, rows: list[layout.Row], origins: dict[int, float], cal: Calibration) -> bool:
     """True when the top rows have separator ticks at 2.5 and 7.5 s (a 3x4 block), not only at 5 s (6x2)."""
     x0 = float(np.median(list(origins.values())))
-    _, n = layout.tick_origin(mask, rows, x0, cal.px_per_s, cal.px_per_mm_x)
+    _, n = layout.tick_origin(mask, rows, x0, cal.px_per_s, cal.px_per_mm_x,
+                              seg_s=min(10.0, 250.0 / cal.speed_mm_s) / 4)
     return n >= 4
 
 
