@@ -221,6 +221,12 @@ def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4
     assert now["sax_ed_myo_area_mm2"].source == "edited"
     assert now["sax_ed_myo_area_mm2"].value > rows["sax_ed_myo_area_mm2"].value
     assert now["sax_ed_cavity_area_mm2"].id == rows["sax_ed_cavity_area_mm2"].id   # the cavity did not move
+    from device.lv.report_sections import echo_sections
+    sections, images = echo_sections(store.conn, store.blobs, clinical.get_exam(store.conn, exam.id))
+    names = {m.name for s in sections for m in s.measurements}
+    assert {"lvef_biplane", "edv_ml", "lvef_a4c", "lvef_a2c", "lvidd_mm", "lvef_teichholz", "sax_ed_rwt1_mm"} <= names
+    assert [s.title for s in sections][-1] == "Views captured: A4C, A2C, PLAX, PSAX-PM"
+    assert len(images) == 8 and {k.caption.split()[0] for k in images} == {"A4C", "A2C", "PLAX", "PSAX-PM"}
     with pytest.raises(UserError, match="phase"):
         em.edit_geometry(store.conn, exam.id, out["finding_id"], {"epi": epi.tolist()}, None)
     with pytest.raises(UserError, match="points"):
