@@ -22,6 +22,10 @@ def load_image(path: str | Path, *, pdf_dpi: int = 200) -> np.ndarray:
 
     try:
         with Image.open(p) as im:
+            if im.format == "JPEG" and max(im.size) > 4500:
+                # very large phone photos: let the JPEG decoder scale down by 2 (or more); the flattened image
+                # is ~2600 px wide anyway
+                im.draft("RGB", (im.size[0] // 2, im.size[1] // 2))
             im = ImageOps.exif_transpose(im)
             arr = np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
