@@ -293,20 +293,22 @@ def _alert_if_critical(conn: sqlite3.Connection, exam: clinical.Exam, name: str,
                               {"name": name, "value": value, "interpretation": interp})
 
 
-def _current_rows(conn: sqlite3.Connection, exam_id: int) -> dict[tuple[int | None, str], clinical.MeasurementRow]:
-    return {(m.capture_id, m.name): m for m in clinical.current_measurements(conn, exam_id)}
+def _current_rows(conn: sqlite3.Connection, exam_id: int) -> dict[str, clinical.MeasurementRow]:
+    """The current row of each name (names carry the view, so a newer clip of a view replaces the older one's)."""
+    return {m.name: m for m in sorted(clinical.current_measurements(conn, exam_id), key=lambda m: m.id)}
 
 
 def _store_values(conn, exam, capture_id, values: dict[str, float], detail, frames, source: str,
                   user_id: int | None, table) -> tuple[list[int], list[int]]:
-    """Rows for the values that are new or changed (superseding the current row of the same name and capture)."""
+    """Rows for the values that are new or changed (superseding the current row of the same name)."""
     cur = _current_rows(conn, exam.id)
     ids, alerts = [], []
     for name, v in values.items():
         if v is None or not np.isfinite(v):
             continue
-        old = cur.get((capture_id, name))
-        if old is not None and abs(old.value - float(v)) < 1e-6:
+        old = cur.get(name)
+        if old is not None and abs(old.value - float(v)) < 1e-6 and old.capture_id == capture_id \
+                and tuple(old.frames) == tuple(frames):
             continue
         if old is not None and source == "auto" and old.source != "auto" and not name.startswith("biplane_"):
             continue            # a re-measurement never replaces a value a person confirmed or edited
@@ -323,7 +325,7 @@ def _store_values(conn, exam, capture_id, values: dict[str, float], detail, fram
 def _update_biplane(conn, exam, table) -> tuple[dict[str, float], list[int]]:
     """Biplane values from the current A4C and A2C geometries (stored under the A4C capture); source "edited"
     (by the latest editor) when either trace was edited by a person."""
-    geo = {f["detail"].get("view"): f for f in geometry_findings(conn, exam.id).values()
+    geo = {f["detail"].get("view"): f for f in sorted(geometry_findings(conn, exam.id).values(), key=lambda f: f["id"])
            if f["detail"].get("status") == "measured"}
     if "A4C" not in geo or "A2C" not in geo:
         return {}, []

@@ -199,6 +199,16 @@ def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4
     assert rows["sax_ed_cavity_area_mm2"].value > rows["sax_es_cavity_area_mm2"].value
     assert rows["biplane_ef_pct"].capture_id is not None and len(rows["biplane_ef_pct"].frames) == 4
     assert em.measure_exam(store.conn, store.blobs, exam.id).clips == ()      # nothing left to measure
+    with Tx(store.conn):                                                      # a better A4C loop arrives later
+        newer = clinical.add_capture(store.conn, store.blobs, exam.id, "clip", encode_clip(frames[::-1], 20.0),
+                                     CLIP_MEDIA, label="A4C", quality=0.95,
+                                     meta={"mm_per_px": mmpp, "sector_bbox": bbox}).id
+    (again,) = em.measure_exam(store.conn, store.blobs, exam.id).clips
+    assert again.capture_id == newer and again.status == "measured"
+    names = [m.name for m in clinical.current_measurements(store.conn, exam.id)]
+    assert len(names) == len(set(names))                                      # one current value per name
+    assert {m.capture_id for m in clinical.current_measurements(store.conn, exam.id)
+            if m.name.startswith("a4c_")} == {newer}
 
     geo = em.geometry_findings(store.conn, exam.id)
     plax = geo[caps["PLAX"]]
