@@ -322,26 +322,26 @@ def _store_values(conn, exam, capture_id, values: dict[str, float], detail, fram
     return ids, alerts
 
 
-def _update_biplane(conn, exam, table) -> tuple[dict[str, float], list[int]]:
+def _update_biplane(conn, exam, table) -> tuple[dict[str, float], list[int], list[int]]:
     """Biplane values from the current A4C and A2C geometries (stored under the A4C capture); source "edited"
-    (by the latest editor) when either trace was edited by a person."""
+    (by the latest editor) when either trace was edited by a person. Returns (values, new row ids, alert ids)."""
     geo = {f["detail"].get("view"): f for f in sorted(geometry_findings(conn, exam.id).values(), key=lambda f: f["id"])
            if f["detail"].get("status") == "measured"}
     if "A4C" not in geo or "A2C" not in geo:
-        return {}, []
+        return {}, [], []
     a4c, a2c = geo["A4C"]["detail"], geo["A2C"]["detail"]
     try:
         vals = biplane_values(a4c, a2c)
     except InputError as exc:
         log.warning("biplane volumes not computed: %s", exc)
-        return {}, []
+        return {}, [], []
     frames = (a4c["ed_frame"], a4c["es_frame"], a2c["ed_frame"], a2c["es_frame"])
     editors = [f for f in (geo["A4C"], geo["A2C"]) if f["detail"].get("edited_by")]
     source = "edited" if editors else "auto"
     user_id = max(editors, key=lambda f: f["id"])["detail"]["edited_by"] if editors else None
     named = {f"biplane_{k}": v for k, v in vals.items()}
-    _, alerts = _store_values(conn, exam, geo["A4C"]["capture_id"], named, a4c, frames, source, user_id, table)
-    return named, alerts
+    ids, alerts = _store_values(conn, exam, geo["A4C"]["capture_id"], named, a4c, frames, source, user_id, table)
+    return named, ids, alerts
 
 
 def _refuse_if_signed(conn: sqlite3.Connection, exam_id: int) -> None:
@@ -414,7 +414,7 @@ def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model
         alerts += al
         tag = t or tag
     with Tx(conn):
-        bi, al = _update_biplane(conn, exam, table)
+        bi, _, al = _update_biplane(conn, exam, table)
     return ExamMeasurement(exam_id, tuple(outcomes), bi, tuple(alerts + al), tag)
 
 
@@ -430,7 +430,7 @@ def measure_capture(conn: sqlite3.Connection, blobs: BlobStore, capture_id: int,
     table = table or case_table()
     out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table)
     with Tx(conn):
-        bi, al = _update_biplane(conn, exam, table)
+        bi, _, al = _update_biplane(conn, exam, table)
     return ExamMeasurement(exam.id, (out,), bi, tuple(alerts + al), tag)
 
 
@@ -507,9 +507,9 @@ def edit_geometry(conn: sqlite3.Connection, exam_id: int, finding_id: int, chang
                                    new["model_name"], new["model_version"], new)
         ids, alerts = _store_values(conn, exam, cur["capture_id"], new["values"], new,
                                     (new["ed_frame"], new["es_frame"]), "edited", user_id, table)
-        bi, al = _update_biplane(conn, exam, table) if new["mode"] == "apical" else ({}, [])
+        bi, bi_ids, al = _update_biplane(conn, exam, table) if new["mode"] == "apical" else ({}, [], [])
+        ids += bi_ids
     changed = [r["name"] for r in conn.execute(
         f"SELECT name FROM measurements WHERE id IN ({','.join('?' * len(ids))})", ids)] if ids else []
-    changed += [n for n in bi if n not in changed]
     return {"finding_id": fid, "values": new["values"], "biplane": bi, "changed": changed,
             "alert_ids": alerts + al}
