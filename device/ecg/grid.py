@@ -105,6 +105,7 @@ def grid_period(red: np.ndarray) -> tuple[float, float, float]:
     return float(np.median(px)), float(np.median(py)), float(np.median(st))
 
 
+MIN_CONFIRMED = 0.6  # share of grid crossings seen in the image for a flattening to be trusted
 PROM = 1.4  # a line must stand this many standard deviations above the window's mean
 
 
@@ -229,6 +230,10 @@ def _fill(mesh: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, slice, slice]
     rs, cs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
     m = mesh[rs, cs].copy()
     c = conf[rs, cs]
+    if c.mean() < MIN_CONFIRMED:
+        raise InputError(f"no grid: the grid lines could be followed at only {c.mean():.0%} of their crossings "
+                         "(crumpled, folded or shadowed paper, or a faint grid); flatten the printout, light it "
+                         "evenly and retake", step="no grid")
     m[~c] = np.nan
     ii, jj = np.mgrid[0 : m.shape[0], 0 : m.shape[1]]
     for k in range(2):

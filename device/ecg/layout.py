@@ -137,6 +137,8 @@ def detect_rows(mask: np.ndarray, dark: np.ndarray, px_per_mm: float, grid_level
     rows = []
     for y in find_rows(mask, px_per_mm):
         x0, x1 = row_extent(mask, y, px_per_mm)
+        if x1 - x0 < 50 * px_per_mm:  # a text line or stray marks: a printed lead row runs on for 2.5 s or more
+            continue
         pulse = find_pulse(dark, y, x0, px_per_mm, grid_level=grid_level)
         if pulse is not None:
             x0 = pulse[1] + 0.2 * px_per_mm

@@ -59,10 +59,7 @@ def _grid_stage(rect: Rectified) -> GridStage:
     period_mm = 5.0 if w / px < 120 else 1.0
     step = 1 if period_mm == 5.0 else 5
     mesh, conf = grid.grid_mesh(red, px * step, py * step)
-    try:
-        flat, _ = grid.flatten(rect.image, mesh, conf, period_mm * step, PX_PER_MM)
-    except InputError:
-        return GridStage(rect.image, None, False, period_mm, px / period_mm, py / period_mm)
+    flat, _ = grid.flatten(rect.image, mesh, conf, period_mm * step, PX_PER_MM)  # InputError("no grid") if unsure
     sheet_mm2 = (h * period_mm / py) * (w * period_mm / px)
     cover = float(min(1.0, flat.shape[0] * flat.shape[1] / PX_PER_MM ** 2 / max(sheet_mm2, 1.0)))
     return GridStage(flat, PX_PER_MM * period_mm, True, period_mm, px / period_mm, py / period_mm, cover)
@@ -122,7 +119,14 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     t = {"start": time.perf_counter()}
     rect = rectify.rectify(image)
     t["rectify"] = time.perf_counter()
-    gs = _grid_stage(rect)
+    try:
+        gs = _grid_stage(rect)
+    except InputError:
+        sharp0 = traces.sharpness(rect.image[::2, ::2])
+        if sharp0 < MIN_SHARPNESS and float(rect.image[::4, ::4].std()) > 8.0:
+            raise InputError(f"too blurred: the photo is out of focus (sharpness {sharp0:.0f}); hold still, tap to "
+                             "focus and retake", step="too blurred") from None
+        raise
     flat, grid_px, grid_found, grid_cover = gs.flat, gs.grid_px, gs.found, gs.cover
     t["grid"] = time.perf_counter()
     sharp = traces.sharpness(flat[::2, ::2])
