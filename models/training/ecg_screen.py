@@ -14,6 +14,7 @@ import argparse
 import datetime
 import json
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     real = real_sources(data)
     syn = synthetic_sources(args.synthetic, seed=1)
     syn_data = build(syn, 1, seed=2)
-    real_data = {s.name: build([s], args.per_real, seed=hash(s.name) % 2**31) for s in real}
+    real_data = {s.name: build([s], args.per_real, seed=zlib.crc32(s.name.encode())) for s in real}
     print(f"[ecg_screen] data built in {time.time() - t0:.0f} s: {len(syn)} synthetic, {len(real)} real sources")
     recs, photos, y_photo = photo_inputs(data)
     print(f"[ecg_screen] {len(recs)} photos read in {time.time() - t0:.0f} s")
