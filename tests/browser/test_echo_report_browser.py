@@ -1,7 +1,7 @@
 """In real Chromium: a sonographer opens an echo exam with a saved A4C clip, presses Measure on the exam page, then
 "Measure clips"; the ED and ES frames show the LV trace; dragging a point of the ES contour outwards makes the
 server recompute the volumes, the page shows the lower EF marked "edited", and the store holds the edited value
-superseding the automatic one."""
+superseding the automatic one. A finger (touch events) on the ED frame works the same way."""
 
 from __future__ import annotations
 
@@ -80,9 +80,31 @@ def test_drag_contour_point_changes_ef(browser, webui_cart):
     assert ef_after < ef_before - 0.5, (ef_before, ef_after)
     assert row.get_attribute("data-source") == "edited"
 
+    # the same with a finger (touch events) on the ED frame: pull a wall point inwards, EDV goes down
+    edv_before = float(page.inner_text('tr[data-name="a4c_edv_ml"] .v'))
+    ed = page.locator('svg.overlay[data-phase="ed"]')
+    ed.scroll_into_view_if_needed()
+    handles = ed.locator("circle.handle.contour")
+    boxes = [handles.nth(k).bounding_box() for k in range(handles.count())]
+    centres = np.array([[b["x"] + b["width"] / 2, b["y"] + b["height"] / 2] for b in boxes])
+    mid = centres.mean(axis=0)
+    k = int(np.argmax(np.abs(centres[:, 0] - mid[0])))
+    x, y = centres[k]
+    step = -np.sign(x - mid[0]) * 8.0
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for n in range(1, 4):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x + n * step, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.wait_for_function("() => document.body.dataset.echoState === 'saved' && "
+                           "document.querySelector('tr[data-name=\"a4c_edv_ml\"]').dataset.source === 'edited'",
+                           timeout=20_000)
+    assert float(page.inner_text('tr[data-name="a4c_edv_ml"] .v')) < edv_before
+    ef_shown = float(page.inner_text('tr[data-name="a4c_ef_pct"] .v'))
+
     store = Store.open(cart.data)
     cur = {m.name: m for m in clinical.current_measurements(store.conn, eid)}
     assert cur["a4c_ef_pct"].source == "edited" and cur["a4c_ef_pct"].supersedes is not None
-    assert abs(cur["a4c_ef_pct"].value - ef_after) <= 0.051
+    assert abs(cur["a4c_ef_pct"].value - ef_shown) <= 0.051 and cur["a4c_edv_ml"].source == "edited"
     store.close()
     page.close()
