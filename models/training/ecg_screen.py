@@ -76,6 +76,7 @@ def train(data: dict[str, np.ndarray], epochs: int, seed: int):
     import torch
 
     torch.manual_seed(seed)
+    np.random.seed(seed)
     torch.set_num_threads(1)
     net = _net()
     x_b, x_m, x_i = (torch.from_numpy(data[k]) for k in ("beats", "beat_mask", "image"))
@@ -124,7 +125,9 @@ def photo_inputs(data: Path) -> tuple[list[str], dict[str, np.ndarray], np.ndarr
 
     d = data / "ecg-photos-paper2pulse"
     recs, rows, labels = [], [], []
-    for row in csv.DictReader(open(d / "labels.csv")):
+    with open(d / "labels.csv", newline="") as fh:
+        label_rows = list(csv.DictReader(fh))
+    for row in label_rows:
         r = read_ecg_image(load_image(d / "images" / row["image_filename"]))
         m = measure(r.signals_mv, r.fs_hz)
         rows.append(reading_inputs(r, m.r_peaks_s))
