@@ -58,7 +58,7 @@ def test_upload_see_traces_and_correct_calibration(browser, cart, printout_path)
     assert page.get_attribute("#ecg-photo-camera", "capture") == "environment"
 
     page.set_input_files("#ecg-file", str(printout_path))                  # reads as soon as it is chosen
-    page.wait_for_selector('#ecg-result[data-version="1"]', timeout=30000)
+    page.wait_for_selector('#ecg-result[data-version="1"]', timeout=60000)
     assert page.locator("#ecg-overlay polyline").count() >= 12
     assert page.locator("#ecg-overlay image").evaluate("el => el.getBBox().width") > 1000
     assert abs(_hr(page) - 72) < 3
@@ -84,10 +84,47 @@ def test_upload_see_traces_and_correct_calibration(browser, cart, printout_path)
 
     page.select_option("#ecg-speed", "50")
     page.click("#ecg-redigitise")
-    page.wait_for_selector('#ecg-result[data-version="2"]', timeout=30000)
+    page.wait_for_selector('#ecg-result[data-version="2"]', timeout=60000)
     assert page.get_attribute("#ecg-result", "data-source") == "edited"
     assert abs(_hr(page) - 145) < 6                                         # the same beats, twice as close
     assert page.get_attribute("#ecg-calibration", "data-speed") == "50.0"
     assert "corrected" in page.inner_text('#ecg-measurements tr[data-name="hr_bpm"]')
     assert not errors, errors
     page.close()
+
+
+def test_browser_camera_snapshot_is_stored_and_read(browser, cart, printout_path, tmp_path):
+    """The camera page with Chromium's fake camera playing the printout (Y4M): the preview starts under the framing
+    guide, 'Take picture' uploads the frame, the cart stores and reads it and the page shows the reading."""
+    import cv2
+
+    from tests.browser.conftest import CHROME_ARGS, CHROMIUM
+
+    rgb = cv2.cvtColor(cv2.imread(str(printout_path)), cv2.COLOR_BGR2RGB)
+    h, w = 1080, 1920                                                   # what the page asks the camera for
+    frame = np.full((h, w, 3), 90, np.uint8)                            # a dark table around the sheet
+    sheet = cv2.resize(rgb, (round(1040 * rgb.shape[1] / rgb.shape[0]), 1040), interpolation=cv2.INTER_AREA)
+    y0, x0 = (h - sheet.shape[0]) // 2, (w - sheet.shape[1]) // 2
+    frame[y0:y0 + sheet.shape[0], x0:x0 + sheet.shape[1]] = sheet
+    yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+    video = tmp_path / "printout.y4m"
+    video.write_bytes(f"YUV4MPEG2 W{w} H{h} F5:1 Ip A1:1 C420jpeg\n".encode() + b"FRAME\n" + yuv.tobytes())
+    eid = _ecg_exam(cart)
+    # a second Chromium of the same Playwright, with a fake camera playing the printout
+    b = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=[
+        *CHROME_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}"])
+    try:
+        page = b.new_page(viewport={"width": 1280, "height": 800})
+        login(page, cart, "sono", "482913")
+        page.goto(f"{cart.url}/exams/{eid}/ecg/camera")
+        assert page.is_visible(".ecg-guide-box")
+        page.wait_for_selector("#ecg-snap:not([disabled])", timeout=15000)
+        assert page.locator("#ecg-video").evaluate("v => v.videoWidth") == 1920
+        page.click("#ecg-snap")
+        page.wait_for_url(f"{cart.url}/exams/{eid}/ecg", timeout=60000)
+        page.wait_for_selector('#ecg-result[data-version="1"]')
+        assert abs(_hr(page) - 72) < 4
+        assert "browser_camera" in page.inner_text("#ecg-photos")
+    finally:
+        b.close()

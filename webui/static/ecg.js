@@ -101,10 +101,11 @@
   if (cam) {
     var video = $('ecg-video'), snap = $('ecg-snap');
     var started = false;
+    video.addEventListener('loadeddata', function () { snap.disabled = false; });  // a frame to take
     var showMsg = function () { if (!started) { $('ecg-cam-msg').classList.remove('hidden'); } };
     if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
       navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment', width: { ideal: 1920 }, height: { ideal: 1080 } }, audio: false })
-        .then(function (stream) { started = true; video.srcObject = stream; snap.disabled = false; $('ecg-cam-msg').classList.add('hidden'); })
+        .then(function (stream) { started = true; video.srcObject = stream; $('ecg-cam-msg').classList.add('hidden'); })
         .catch(showMsg);
       setTimeout(showMsg, 6000);  // no answer (no camera, permission pending): say so
     } else { showMsg(); }
