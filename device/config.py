@@ -59,6 +59,7 @@ class Echo(_Section):
     quality_threshold: float = Field(ge=0, le=1)
     hold_s: float = Field(ge=0, le=30)
     clip_s: float = Field(gt=0, le=30)
+    measure_clips: bool
 
 
 class Lv(_Section):

@@ -56,6 +56,9 @@ SECTION_BUILDERS: dict[str, str] = {
 SectionBuilder = Callable[[sqlite3.Connection, BlobStore, clinical.Exam],
                           tuple[Sequence[Section], Sequence[KeyImage]]]
 
+# findings that hold editable geometry (contours, calipers), not a clinical statement
+INTERNAL_FINDING_KINDS = frozenset({"lv_geometry"})
+
 GENERIC_TITLE = {"en": "Measurements", "zh-CN": "测量结果"}
 FINDINGS_TITLE = {"en": "Findings", "zh-CN": "发现"}
 _SOURCE_NOTE = {"edited": {"en": "value edited by a person", "zh-CN": "数值经人工修改"},
@@ -136,7 +139,8 @@ def findings_section(conn: sqlite3.Connection, exam_id: int, language: str) -> t
 def unscored_findings_text(conn: sqlite3.Connection, exam_id: int) -> str:
     """Findings without a score, one line each with the model that made them (pre-fills the free text)."""
     return "\n".join(f"{f['kind']}: {f['label']} ({f['model_name']} {f['model_version']})".strip()
-                     for f in clinical.list_findings(conn, exam_id) if f["score"] is None)
+                     for f in clinical.list_findings(conn, exam_id)
+                     if f["score"] is None and f["kind"] not in INTERNAL_FINDING_KINDS)
 
 
 def _media_type(conn: sqlite3.Connection, sha: str) -> str:

@@ -80,8 +80,68 @@ def build_live_loop(settings: Settings, sink: StoreSink, source):
     exam = sink.active_exam()
     loop = LiveEcho(source, clf, protocol=list(exam.protocol) if exam else list(settings.echo.protocol),
                     params=params, clip_s=settings.echo.clip_s)
-    connect_sink(loop, sink)
+    connect_sink(loop, MeasuringSink(sink, ClipMeasurer(settings)) if settings.echo.measure_clips else sink)
     return loop
+
+
+MEASURED_VIEWS = ("A4C", "A2C", "PLAX", "PSAX-PM")
+
+
+class ClipMeasurer:
+    """Measures the LV on each saved clip of a measurable view, on its own thread and database connection, so the
+    live loop never waits for segmentation. A refusal (no calibration, no beat) is stored by the measurement code."""
+
+    def __init__(self, settings: Settings):
+        import queue
+        self.settings = settings
+        self.q: "queue.Queue[int | None]" = queue.Queue(maxsize=32)
+        self.thread = threading.Thread(target=self._run, name="lv-measure", daemon=True)
+        self.thread.start()
+
+    def submit(self, capture_id: int) -> None:
+        try:
+            self.q.put_nowait(capture_id)
+        except Exception:  # queue full: the clip stays measurable from the exam page
+            log.warning("measurement queue full; clip %s can be measured from the exam page", capture_id)
+
+    def _run(self) -> None:
+        from device.services.echo_measure import measure_capture
+        store = Store.open(self.settings.data_dir, run_migrations=False)
+        model = None
+        while True:
+            cap_id = self.q.get()
+            if cap_id is None:
+                break
+            try:
+                if model is None:
+                    from device.inference import load_model
+                    model = load_model("lv_seg", models_dir=self.settings.models_dir,
+                                       threads=1)
+                measure_capture(store.conn, store.blobs, cap_id, model, degree=self.settings.lv.phase_poly_degree)
+            except UserError as exc:
+                log.warning("clip %s not measured: %s", cap_id, exc)
+            except Exception:  # a bug in measurement must not stop capture
+                log.exception("measuring clip %s failed", cap_id)
+        store.close()
+
+    def close(self) -> None:
+        self.q.put(None)
+
+
+class MeasuringSink:
+    """The store sink, plus: every saved clip of a measurable view goes to the ClipMeasurer."""
+
+    def __init__(self, sink: StoreSink, measurer: ClipMeasurer):
+        self.sink, self.measurer = sink, measurer
+
+    def __getattr__(self, name):
+        return getattr(self.sink, name)
+
+    def on_clip(self, frames, fps, view, quality, model_name, model_version, meta):
+        cap_id = self.sink.on_clip(frames, fps, view, quality, model_name, model_version, meta)
+        if cap_id is not None and view in MEASURED_VIEWS:
+            self.measurer.submit(cap_id)
+        return cap_id
 
 
 class ExamFollower:
