@@ -28,6 +28,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from device import __version__
 from device.drivers.serial_ecg import SerialEcgSource
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ class SerialEcgLive:
         state = {"status": status, "wall_time": now, "last_sample_unix": last_t or None, "port": self.port,
                  "protocol": self.protocol, "fs_hz": self.fs_hz, "seconds": x.shape[0] / self.fs_hz,
                  "hr_bpm": hr, "r_peaks_s": [round(float(t), 3) for t in peaks], "measurements": self._measurements,
-                 "stats": stats, "model": f"{MEASURE_NAME} (device.ecg.measure)", "error": self.error}
+                 "stats": stats, "model": f"{MEASURE_NAME} {__version__}", "error": self.error}
         return x, leads, state
 
     def _measure(self, x: np.ndarray, leads: tuple[str, ...]) -> dict | None:

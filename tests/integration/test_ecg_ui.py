@@ -336,7 +336,7 @@ def test_serial_live_service_on_a_pty_and_the_live_page(tmp_path):
             time.sleep(0.2)
         x, fs, leads, state = got
         assert leads == LEADS and x.shape[1] == 12 and fs == 500.0      # 8 channels expanded to 12 leads
-        assert state["status"] == "ok" and abs(state["hr_bpm"] - 80) < 4
+        assert state["status"] == "ok" and abs(state["hr_bpm"] - 80) < 4 and state["model"].startswith("ecg_measure ")
         assert abs(state["measurements"]["hr_bpm"] - 80) < 4 and state["stats"]["bad_crc"] + \
             state["stats"]["skipped_bytes"] > 0                          # the garbage was seen and skipped
         ii = np.asarray(x[:, 1], float)

@@ -150,8 +150,7 @@
       for (var k = 0; k < n; k++) {
         var x = j.signals[k], col = Math.floor(k / rows), row = k % rows;
         var x0 = col * cw, yb = row * rh + rh / 2;
-        var start = Math.max(0, x.length - per);
-        if (cols === 2) { start = Math.max(0, x.length - (2 - col) * per); }
+        var start = Math.max(0, x.length - per);  // every lead shows its latest seconds
         ctx.fillText(j.leads[k], x0 + 4, row * rh + 18);
         ctx.beginPath(); var pen = false;
         for (var i = 0; i < per && start + i < x.length; i++) {
