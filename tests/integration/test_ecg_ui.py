@@ -415,3 +415,22 @@ def test_report_rows_ranges_by_sex_and_interpretation():
     assert pr.label == "PR 间期" and (pr.ref_low, pr.ref_high) == (120.0, 200.0) and pr.flag == "H"
     sec, other = report_measurement(row("st_j_mv", 0.1, "mV"), "F")
     assert sec == "other" and other.ref_low is None and other.ref_high is None
+
+
+def test_a_real_phone_photo_is_read(login, settings):
+    """A real photographed printout (Paper2Pulse, see tests/fixtures/ecg/ATTRIBUTION.md) through the upload."""
+    from pathlib import Path
+
+    photo = Path(__file__).resolve().parents[1] / "fixtures" / "ecg" / "02794_hr-0_1600.jpg"
+    eid = _exam(settings)
+    ui = login("doc", "physician")
+    r = _upload(ui, eid, photo.read_bytes(), photo.name)
+    assert r.status_code == 302, r.data[:2000]
+    sig = _rows(settings, "SELECT meta FROM captures WHERE exam_id = ? AND kind = 'signal'", eid)
+    meta = json.loads(sig[0]["meta"])
+    assert meta["layout"].startswith("3x4") and meta["quality"]["trace_coverage"] > 0.5
+    hr = _rows(settings, "SELECT value FROM measurements WHERE exam_id = ? AND name = 'hr_bpm'", eid)
+    from device.ecg.measure import measure
+    from device.sim.ecg_paper import record_signals
+    truth = measure(record_signals(photo.with_name("02794_hr.hea")).astype(float), 500.0).hr_bpm
+    assert abs(hr[0]["value"] - truth) < 3
