@@ -105,7 +105,8 @@ def grid_period(red: np.ndarray) -> tuple[float, float, float]:
     return float(np.median(px)), float(np.median(py)), float(np.median(st))
 
 
-MIN_CONFIRMED = 0.6  # share of grid crossings seen in the image for a flattening to be trusted
+MIN_CONFIRMED = 0.45  # share of grid crossings seen in the image for a flattening to be used at all
+WARN_CONFIRMED = 0.7  # below this the reading carries a warning to check the overlay
 PROM = 1.4  # a line must stand this many standard deviations above the window's mean
 
 
@@ -218,6 +219,15 @@ def grid_mesh(red: np.ndarray, sx: float, sy: float, max_miss: int = 4) -> tuple
             walk_row(nxt, jc)
             i = nxt
     return mesh, conf
+
+
+def confirmed_share(conf: np.ndarray) -> float:
+    """Share of crossings actually seen in the image, over the rows/columns a flattening uses."""
+    rows = np.where(conf.sum(1) >= max(3, 0.25 * conf.sum(1).max()))[0]
+    cols = np.where(conf.sum(0) >= max(3, 0.25 * conf.sum(0).max()))[0]
+    if rows.size == 0 or cols.size == 0:
+        return 0.0
+    return float(conf[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].mean())
 
 
 def _fill(mesh: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, slice, slice]:

@@ -44,6 +44,7 @@ class GridStage:
     photo_px_per_mm_x: float = 0.0
     photo_px_per_mm_y: float = 0.0
     cover: float = 0.0
+    confirmed: float = 1.0
 
 
 def _grid_stage(rect: Rectified) -> GridStage:
@@ -62,7 +63,8 @@ def _grid_stage(rect: Rectified) -> GridStage:
     flat, _ = grid.flatten(rect.image, mesh, conf, period_mm * step, PX_PER_MM)  # InputError("no grid") if unsure
     sheet_mm2 = (h * period_mm / py) * (w * period_mm / px)
     cover = float(min(1.0, flat.shape[0] * flat.shape[1] / PX_PER_MM ** 2 / max(sheet_mm2, 1.0)))
-    return GridStage(flat, PX_PER_MM * period_mm, True, period_mm, px / period_mm, py / period_mm, cover)
+    return GridStage(flat, PX_PER_MM * period_mm, True, period_mm, px / period_mm, py / period_mm, cover,
+                     grid.confirmed_share(conf))
 
 
 def _calibrate(rows: list[layout.Row], px_per_mm: float, speed: float | None, gain: float | None,
@@ -146,6 +148,9 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
     rows = layout.detect_rows(mask, dark, PX_PER_MM, traces.grid_darkness(dark, grid_px))
     cal, warns = _calibrate(rows, PX_PER_MM, speed_mm_s, gain_mm_mv, grid_found)
     cal = replace(cal, photo_px_per_mm_x=gs.photo_px_per_mm_x, photo_px_per_mm_y=gs.photo_px_per_mm_y)
+    if gs.confirmed < grid.WARN_CONFIRMED:
+        warns.append(f"the grid was seen at only {gs.confirmed:.0%} of its crossings (folds, shadow or a faint "
+                     "grid): check the traces on the overlay")
     origins = _origins(rows, PX_PER_MM)
     if len(rows) in (3, 4, 5, 6) and rows:
         # 3x4 rows: the separator ticks (interior of the page, where the flattening is best) refine t = 0

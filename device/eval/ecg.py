@@ -136,7 +136,7 @@ def _model_lines(recs: list[str], truth: list[bool], rule_scores: list[float]) -
 
 def eval_image_kit(d: Path) -> list[str]:
     imgs = sorted(p for p in (d / "sample-data" / "ecg-images").iterdir() if p.suffix.lower() in SUFFIXES + (".bmp",))
-    ok, reasons, layouts, odd = 0, Counter(), Counter(), []
+    ok, reasons, layouts, odd, weak = 0, Counter(), Counter(), [], []
     details = []
     for p in imgs:
         try:
@@ -145,6 +145,8 @@ def eval_image_kit(d: Path) -> list[str]:
             layouts[r.layout.name] += 1
             if r.layout.name not in ("3x4+1", "3x4+3", "3x4", "6x2", "12x1"):
                 odd.append(f"{p.name}: {r.layout.name}")
+            if any("grid was seen" in w for w in r.warnings):
+                weak.append(p.name)
             if r.quality.trace_coverage < 0.5:
                 reasons["read, but under half of the printed time traced"] += 1
         except InputError as exc:
@@ -156,6 +158,8 @@ def eval_image_kit(d: Path) -> list[str]:
              "measured, not accuracy.",
              f"- Of those, {len(odd)} came out with an unusual row count (text lines or a cut strip taken for rows; "
              "the overlay shows it and the correction tool fixes it): " + (", ".join(odd) or "none") + ".",
+             f"- {len(weak)} were read with a warning that the grid was seen at under 70% of its crossings "
+             "(check the overlay): " + (", ".join(weak) or "none") + ".",
              "- Why the others were not read: " + (", ".join(f"{k}: {v}" for k, v in reasons.most_common()) or "-")]
     lines += [f"  - {x}" for x in details[:60]]
     return lines
