@@ -71,6 +71,8 @@ class EcgSerial(_Section):
     port: str
     baud: int = Field(ge=300, le=4_000_000)
     protocol: Literal["framed", "ascii"]
+    fs_hz: float = Field(gt=0, le=20000)
+    ascii_units_per_mv: float = Field(gt=0)
 
 
 class Sync(_Section):

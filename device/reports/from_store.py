@@ -123,10 +123,23 @@ def generic_sections(conn: sqlite3.Connection, exam: clinical.Exam, language: st
                     tuple(_row_measurement(m, language) for m in rows)),)
 
 
+def current_findings(conn: sqlite3.Connection, exam_id: int) -> list[dict[str, Any]]:
+    """The exam's findings less those a later finding supersedes (``detail["supersedes"]``: an id or a list)."""
+    found = clinical.list_findings(conn, exam_id)
+    gone: set[int] = set()
+    for f in found:
+        sup = f["detail"].get("supersedes") if isinstance(f["detail"], dict) else None
+        if isinstance(sup, int):
+            gone.add(sup)
+        elif isinstance(sup, list):
+            gone.update(int(x) for x in sup if isinstance(x, int))
+    return [f for f in found if f["id"] not in gone]
+
+
 def findings_section(conn: sqlite3.Connection, exam_id: int, language: str) -> tuple[Section, ...]:
     """Findings that carry a score (view quality, screening probability...) as rows: value = score (unit 1)."""
     rows = []
-    for f in clinical.list_findings(conn, exam_id):
+    for f in current_findings(conn, exam_id):
         if f["score"] is None:
             continue
         rows.append(ReportMeasurement(name=f"finding_{f['kind']}_{f['id']}", value=float(f["score"]), unit="1",
@@ -139,7 +152,7 @@ def findings_section(conn: sqlite3.Connection, exam_id: int, language: str) -> t
 def unscored_findings_text(conn: sqlite3.Connection, exam_id: int) -> str:
     """Findings without a score, one line each with the model that made them (pre-fills the free text)."""
     return "\n".join(f"{f['kind']}: {f['label']} ({f['model_name']} {f['model_version']})".strip()
-                     for f in clinical.list_findings(conn, exam_id)
+                     for f in current_findings(conn, exam_id)
                      if f["score"] is None and f["kind"] not in INTERNAL_FINDING_KINDS)
 
 

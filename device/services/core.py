@@ -184,6 +184,7 @@ def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
             log.error("live echo analysis disabled: %s", exc)
             sink.on_event("alert", {"text": f"Live echo analysis is off: {exc}", "level": "critical"})
             loop = None
+        serial_ecg = start_serial_ecg(settings)
         metrics_stop = threading.Event()
 
         def _metrics() -> None:
@@ -202,9 +203,23 @@ def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
                 _run_live(loop, sink, settings, stop)
         finally:
             metrics_stop.set()
+            if serial_ecg is not None:
+                serial_ecg.stop()
             source.close()
             store.close()
     return 0
+
+
+def start_serial_ecg(settings: Settings):
+    """The serial ECG front-end's live reader when ``[ecg_serial] port`` is set (it survives unplugging)."""
+    es = settings.ecg_serial
+    if not es.port:
+        return None
+    from device.services.serial_ecg_service import SerialEcgLive
+    live = SerialEcgLive(es.port, settings.run_dir, baud=es.baud, protocol=es.protocol, fs_hz=es.fs_hz,
+                         ascii_units_per_mv=es.ascii_units_per_mv)
+    live.start()
+    return live
 
 
 def _run_live(loop, sink: StoreSink, settings: Settings, stop: StopFlag) -> None:
