@@ -19,7 +19,7 @@ from device.errors import InputError
 from device.lv import AORTIC_ROOT, CAVITY, LEFT_ATRIUM, MYOCARDIUM
 from device.lv.indices import SaxOrientation, sax_indices
 
-VARIANTS = ("int8", "ens_int8")
+VARIANTS = ("sax_int8", "int8", "ens_int8")  # v1 single, v1.1 single, v1 fold ensemble (see the recipe)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,9 +68,12 @@ def _summary(rows: list[dict]) -> dict:
 
 
 def lopo_rows(data_dir: Path) -> dict[str, list[dict]]:
+    from device.inference import load_manifest
     from device.lv.sunnybrook import patients
     root = data_dir / "cardiac-mri-sunnybrook"
-    return {v: [r for p in sorted(patients(root)) for r in score_patient(root, p, v)] for v in VARIANTS}
+    pats = sorted(patients(root))
+    present = set(load_manifest(f"lv_seg_lopo_{pats[0]}").variants)
+    return {v: [r for p in pats for r in score_patient(root, p, v)] for v in VARIANTS if v in present}
 
 
 def lopo_scores(data_dir: Path) -> dict[str, dict]:
@@ -132,17 +135,23 @@ def evaluate(data_dir: Path) -> str:
         params = load_manifest("lv_seg").params
         lines += ["", f"Shipped short-axis variant: `{params.get('sax_variant', 'int8')}` (the ensemble is used only "
                   "where it measured better here). " + str(params.get("ensemble_note", ""))]
-        lines += ["", "Per held-out patient (int8 / ens_int8):", "",
+        lines += ["", "Variants: `sax_int8` = single model, recipe v1; `int8` = single model, recipe v1.1 (Dice over "
+                  "all classes; better left atrium on echo, worse MR myocardium); `ens_int8` = mean of 3 v1 models "
+                  "each trained without one K-means-balanced fold (patent 002)."]
+        names = " / ".join(rows)
+        lines += ["", f"Per held-out patient ({names}):", "",
                   "| patient | Dice cavity | Dice myocardium | RWT MAE (mm) |", "|---|---|---|---|"]
-        for p in sorted({r["patient"] for r in rows["int8"]}):
+        for p in sorted({r["patient"] for r in next(iter(rows.values()))}):
             cells = []
             for key in ("dice_cavity", "dice_myocardium", "rwt_mae_mm"):
-                vals = [_summary([r for r in rows[v] if r["patient"] == p]).get(key, float("nan")) for v in VARIANTS]
+                vals = [_summary([r for r in rows[v] if r["patient"] == p]).get(key, float("nan")) for v in rows]
                 cells.append(" / ".join(f"{x:.3f}" if key.startswith("dice") else f"{x:.2f}" for x in vals))
             lines.append(f"| {p} | " + " | ".join(cells) + " |")
         fails = [r for rs in rows.values() for r in rs if "failure" in r]
-        worst = sorted(rows["int8"], key=lambda r: r["dice_cavity"])[:3]
-        lines += ["", f"Failures (no cavity found or indices not measurable): {len(fails)}. Worst cavity Dice (int8): "
+        shipped = params.get("sax_variant", "int8")
+        worst = sorted(rows.get(shipped, rows["int8"]), key=lambda r: r["dice_cavity"])[:3]
+        lines += ["", f"Failures (no cavity found or indices not measurable): {len(fails)}. Worst cavity Dice "
+                  f"({shipped}): "
                   + ", ".join(f"{r['patient']}/{r['file']} {r['dice_cavity']:.2f}" for r in worst) + "."]
     else:
         lines.append("Sunnybrook data absent: no MR evaluation.")
