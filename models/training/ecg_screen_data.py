@@ -111,12 +111,33 @@ def make_example(src: Source, rng: np.random.Generator, px_per_mm: float = 4.0) 
     return {"beats": beats, "beat_mask": mask, "image": g[None], "label": np.int64(src.label)}
 
 
-def build(sources: list[Source], per_source: int, seed: int) -> dict[str, np.ndarray]:
+def make_digitised_example(src: Source, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+    """One example through the cart's own path: render, photograph (random strength), digitise, build inputs.
+    The model then trains on the digitiser's errors, not on simulated ones."""
+    from device.ecg.reader import read_ecg_image
+    from device.ecg.screen_model import reading_inputs
+    from device.errors import InputError
+
+    page = ecg_paper.render(np.nan_to_num(src.signals_mv), px_per_mm=8.0, rng=rng)
+    img = ecg_paper.photograph(page.image, rng, strength=float(rng.uniform(0.2, 1.0)))
+    try:
+        r = read_ecg_image(img)
+    except InputError:
+        return None
+    m = measure(r.signals_mv, r.fs_hz)
+    if m.n_beats < 2:
+        return None
+    x = reading_inputs(r, m.r_peaks_s)
+    return {"beats": x["beats"][0], "beat_mask": x["beat_mask"][0], "image": x["image"][0],
+            "label": np.int64(src.label)}
+
+
+def build(sources: list[Source], per_source: int, seed: int, digitised: bool = False) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     ex = []
     for s in sources:
         for _ in range(per_source):
-            e = make_example(s, rng)
+            e = make_digitised_example(s, rng) if digitised else make_example(s, rng)
             if e is not None:
                 ex.append(e)
     return {k: np.stack([e[k] for e in ex]) for k in ex[0]}
