@@ -146,8 +146,21 @@ def _clean_echo(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def plausible_lv(grey: np.ndarray, mask: np.ndarray, min_px: int = 30, min_contrast: float = 0.1) -> bool:
+    """An echo LV needs a cavity with myocardium, and blood darker than muscle: mean(myocardium) - mean(cavity)
+    above ``min_contrast`` standard deviations of the lit image. Noise or a screen without a heart fails."""
+    cav, myo = mask == CAVITY, mask == MYOCARDIUM
+    if cav.sum() < min_px or myo.sum() < min_px:
+        return False
+    lit = grey[grey > 0]
+    sd = float(lit.std()) if lit.size else 0.0
+    return sd > 0 and float(grey[myo].mean() - grey[cav].mean()) > min_contrast * sd
+
+
 def segment_echo(frames, model, bbox: tuple[int, int, int, int] | None = None) -> Segmentation:
-    """Segment an apical / PLAX / PSAX echo clip. frames: (T, H, W[, 3]); bbox: the imaging fan (found if None)."""
+    """Segment an apical / PLAX / PSAX echo clip. frames: (T, H, W[, 3]); bbox: the imaging fan (found if None).
+
+    Frames whose result is not a plausible LV (see :func:`plausible_lv`) get an empty mask."""
     a = _frames(frames)
     x0, y0, x1, y1 = bbox if bbox is not None else fan_bbox(a)
     size = int(model.manifest.params.get("input_size", 128))
@@ -159,5 +172,7 @@ def segment_echo(frames, model, bbox: tuple[int, int, int, int] | None = None) -
         pr = cv2.resize(np.ascontiguousarray(probs[i].transpose(1, 2, 0)), (x1 - x0, y1 - y0),
                         interpolation=cv2.INTER_LINEAR)
         masks[i, y0:y1, x0:x1] = _clean_echo(pr.argmax(axis=2).astype(np.uint8))
+        if not plausible_lv(a[i], masks[i]):
+            masks[i] = 0   # no LV on this frame rather than an invented one
     m = model.manifest
     return Segmentation(masks, model.tag, m.name, m.version, tuple(range(t)))

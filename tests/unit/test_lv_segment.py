@@ -58,14 +58,42 @@ def test_sax_refuses_without_calibration_or_cavity():
         segment_sax(np.zeros((2, 3)), BrightIsCavity(), 1.4)
 
 
+class DarkCavityBrightWall(BrightIsCavity):
+    def run(self, feeds):
+        x = feeds["image"][:, 0]
+        probs = np.zeros((x.shape[0], 5) + x.shape[1:], np.float32)
+        probs[:, 1] = x < -0.7
+        probs[:, 2] = x > 0.8
+        probs[:, 0] = 1 - probs[:, 1] - probs[:, 2]
+        return {"probs": probs}
+
+
 def test_echo_fan_bbox_and_paste_back():
     rng = np.random.default_rng(0)
     frames = np.zeros((5, 120, 160), np.float32)
-    frames[:, 20:100, 30:130] = rng.uniform(20, 120, (5, 80, 100))
-    frames[:, 40:70, 60:90] = 250.0                      # a bright block inside the fan
+    frames[:, 20:100, 30:130] = rng.uniform(60, 120, (5, 80, 100))
+    frames[:, 35:75, 55:95] = 250.0                      # bright wall
+    frames[:, 40:70, 60:90] = 5.0                        # dark blood pool inside it
     assert fan_bbox(frames) == (30, 20, 130, 100)
-    seg = segment_echo(frames, BrightIsCavity(threshold=0.9))
+    seg = segment_echo(frames, DarkCavityBrightWall())
     cav = seg.masks[0] == CAVITY
-    assert cav[45:65, 65:85].all() and not cav[:20].any() and not cav[:, :30].any()
+    assert cav[43:67, 63:87].all() and not cav[:20].any() and not cav[:, :30].any() and not cav[:, 95:].any()
+    assert (seg.masks[0] == 2)[36:39, 60:90].all()
+    # the same frames through a model that finds a cavity with no wall: dropped, not invented
+    assert not segment_echo(frames, BrightIsCavity(threshold=0.9)).masks.any()
     with pytest.raises(InputError, match="no ultrasound"):
         fan_bbox(np.zeros((3, 64, 64)))
+
+
+def test_implausible_echo_lv_is_dropped():
+    from device.lv.segment import plausible_lv
+    grey = np.full((60, 60), 100.0)
+    mask = np.zeros((60, 60), np.uint8)
+    mask[10:50, 10:50] = 2
+    mask[20:40, 20:40] = 1
+    grey[mask == 2] = 180.0
+    grey[mask == 1] = 20.0
+    assert plausible_lv(grey, mask)
+    assert not plausible_lv(np.full((60, 60), 100.0), mask)      # blood as bright as muscle: not an LV
+    mask2 = np.where(mask == 2, 0, mask).astype(np.uint8)
+    assert not plausible_lv(grey, mask2)                          # a cavity with no wall
