@@ -59,18 +59,18 @@ def evaluate(data_dir: Path) -> str:
         pv_a, pq_a, pg_a = np.array(pv), np.array(pq), np.array(pg)
         heart = ts.view != clf.labels.index("OTHER")
         g = ts.guidance >= 0
-        results[variant] = dict(tag=m.tag, n=len(ts), acc=float((pv_a == ts.view).mean()),
-                                qmae=float(np.abs(pq_a - ts.quality)[heart].mean()),
-                                gacc=float((pg_a[g] == ts.guidance[g]).mean()),
-                                std=float(((pq_a >= HOLD_QUALITY) == (ts.quality >= HOLD_QUALITY))[heart].mean()),
-                                pv=pv_a, y=ts.view, how=how)
+        results[variant] = {"tag": m.tag, "n": len(ts), "acc": float((pv_a == ts.view).mean()),
+                                "qmae": float(np.abs(pq_a - ts.quality)[heart].mean()),
+                                "gacc": float((pg_a[g] == ts.guidance[g]).mean()),
+                                "std": float(((pq_a >= HOLD_QUALITY) == (ts.quality >= HOLD_QUALITY))[heart].mean()),
+                                "pv": pv_a, "y": ts.view, "how": how}
     r8 = results["int8"]
-    lines += [f"Data: simulated machine screens (device/sim/echo_*.py), {r8['how']}; 12 standard views + OTHER "
+    lines += [(f"Data: simulated machine screens (device/sim/echo_*.py), {r8['how']}; 12 standard views + OTHER "
               "(no heart, lung, probe in air, M-mode, spectral Doppler, not-ultrasound screens), random probe "
-              "pose, anatomy, machine look and overlays. Never used for training or checkpoint choice.", "",
-              "| variant | view accuracy (13 classes) | quality MAE | guidance accuracy (11 moves) | "
-              f"standard-view agreement (q >= {HOLD_QUALITY}) |", "|---|---|---|---|---|"]
-    for v, r in results.items():
+              "pose, anatomy, machine look and overlays. Never used for training or checkpoint choice."), "",
+              ("| variant | view accuracy (13 classes) | quality MAE | guidance accuracy (11 moves) | "
+              f"standard-view agreement (q >= {HOLD_QUALITY}) |"), "|---|---|---|---|---|"]
+    for r in results.values():
         lines.append(f"| {r['tag']} | {r['acc']:.3f} (n={r['n']}) | {r['qmae']:.3f} | {r['gacc']:.3f} | "
                      f"{r['std']:.3f} |")
     lines += ["", "Per-view recall (int8):", ""] + _confusion_line(r8["y"], r8["pv"], tuple(
@@ -89,17 +89,17 @@ def evaluate(data_dir: Path) -> str:
         counts = {v: views.count(v) for v in sorted(set(views), key=lambda v: -views.count(v))}
         frac = views.count("A4C") / len(views)
         apical = sum(views.count(v) for v in ("A4C", "A5C", "A3C", "A2C")) / len(views)
-        lines += ["", f"Real cine: `echo-dicom/color3d_jpeg_baseline.dcm` (SonoSite, 120 frames, apical 4-chamber "
+        lines += ["", (f"Real cine: `echo-dicom/color3d_jpeg_baseline.dcm` (SonoSite, 120 frames, apical 4-chamber "
                       f"loop; no view tag, the label is by eye). int8 model: **{frac:.0%} of frames named A4C** "
                       f"({apical:.0%} named one of the apical views A2C/A3C/A4C/A5C); "
-                      f"all frames: {counts}; median quality {np.median(quals):.2f}.", ""]
+                      f"all frames: {counts}; median quality {np.median(quals):.2f}."), ""]
         if first is not None and sector is not None:
             mm_scale = depth_scale_mm_per_px(first.pixels, sector)
             reg = first.sector_bbox
-            lines += [f"Screen handling on the same cine: fan box found at {sector.bbox} vs the DICOM region {reg}; "
+            lines += [(f"Screen handling on the same cine: fan box found at {sector.bbox} vs the DICOM region {reg}; "
                       f"pixel size from the on-screen depth scale {mm_scale if mm_scale is None else round(mm_scale, 4)}"
-                      f" mm/px vs {first.mm_per_px:.4f} mm/px from the DICOM ultrasound region.", ""]
-    lines += ["What fails: the simulator is the only labelled source, so the first table says how well the model "
+                      f" mm/px vs {first.mm_per_px:.4f} mm/px from the DICOM ultrasound region."), ""]
+    lines += [("What fails: the simulator is the only labelled source, so the first table says how well the model "
               "learned the simulator. On the real apical four-chamber cine the model knows it is an apical view but "
               "mostly cannot tell four- from five- and two-chamber: the simulated RV, valves and atria are still "
               "cleaner than a real screen. The real cine is not a fully independent test: the simulator's look "
@@ -107,5 +107,5 @@ def evaluate(data_dir: Path) -> str:
               "with their cine result seen (13 %, 2 %, 20 % A4C); the one kept was chosen by a rule fixed "
               "beforehand (simulator held-out accuracy >= 0.95 with the current simulator). Real accuracy per view "
               "is unknown until a site fine-tunes with its own labelled loops "
-              "(`python -m models.training.echo_view --real-dir DIR`, see models/echo_view/README.md)."]
+              "(`python -m models.training.echo_view --real-dir DIR`, see models/echo_view/README.md).")]
     return "\n".join(lines)
