@@ -1,6 +1,6 @@
 """Apical and PLAX echo clips -> LV measurements (pure given the model).
 
-Apical (A4C or A2C): every frame is segmented and traced; the single-plane disc volume per frame (3-frame median)
+Apical (A4C or A2C): every frame is segmented and traced; the single-plane disc volume per frame (running median)
 gives ED (largest) and ES (smallest); EDV, ESV, SV, EF by the method of discs. Two apical results (A4C + A2C) combine
 into biplane volumes with :func:`biplane`.
 PLAX: the LV internal dimension per frame gives ED (largest) and ES (smallest); LVIDd, LVIDs, IVSd, LVPWd,
@@ -99,8 +99,8 @@ def measure_apical(masks: np.ndarray, mm_per_px, view: str, model: str, model_ve
     if ok.sum() < 2:
         raise InputError("the LV could be traced on fewer than 2 frames of this clip; check the view and image quality")
     smooth = v.copy()
-    if len(v) >= 3:
-        smooth[ok] = median_filter(v[ok], size=3, mode="nearest")
+    if len(v) >= 3:   # median over ~1/24 of the clip (3 frames at least): one bad segmentation cannot be ED or ES
+        smooth[ok] = median_filter(v[ok], size=max(3, (len(v) // 24) | 1), mode="nearest")
     cand = np.where(ok, smooth, np.nan)
     ed, es = int(np.nanargmax(cand)), int(np.nanargmin(cand))
     if ed == es:
