@@ -38,6 +38,8 @@ def bench() -> list[dict]:
     rows = []
     for name in list_models():
         man = load_manifest(name)
+        if man.intended_use.lower().startswith("evaluation only"):
+            continue  # leave-one-out twins used by make eval, never by the cart
         for variant in man.variants:
             r = time_model(name, variant)
             item = f"{name} {variant} ({r['runner']}, {r['provider'].replace('ExecutionProvider', '')})"
