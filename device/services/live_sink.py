@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,11 @@ class StoreSink:
 
     def on_event(self, kind: str, payload: dict[str, Any]) -> None:
         exam = self.active_exam()
-        with Tx(self.store.conn):
-            clinical.add_event(self.store.conn, kind, payload, exam.id if exam else None)
+        try:
+            with Tx(self.store.conn):
+                clinical.add_event(self.store.conn, kind, payload, exam.id if exam else None)
+        except sqlite3.OperationalError as exc:  # disk full or locked too long: the live loop goes on
+            log.error("event %s not stored: %s", kind, exc)
 
     def on_clip(self, frames: np.ndarray, fps: float, view: str, quality: float, model_name: str,
                 model_version: str, meta: dict[str, Any]) -> int | None:
@@ -106,6 +110,11 @@ class StoreSink:
         except UserError as exc:  # disk full and the like: say so in the UI, keep the loop running
             log.error("clip not saved: %s", exc)
             self.on_event("alert", {"text": str(exc), "level": "critical"})
+            return None
+        except sqlite3.OperationalError as exc:  # the database itself cannot grow
+            log.error("clip not saved: %s", exc)
+            self.on_event("alert", {"text": f"Clip not saved: {exc}. Free disk space (export and delete old exams).",
+                                    "level": "critical"})
             return None
 
 
