@@ -60,7 +60,8 @@ def main(argv: list[str]) -> int:
     if failures:
         lines += ["", "## Benchmarks that failed to run", ""] + [f"- {n}: {e}" for n, e in failures]
     text = "\n".join(lines) + "\n"
-    atomic_write_text(REPO_ROOT / "BENCHMARKS.md", text)
+    if not only:  # a partial run must not replace the whole file
+        atomic_write_text(REPO_ROOT / "BENCHMARKS.md", text)
     print(text)
     return 1 if failures else 0
 

@@ -39,8 +39,11 @@ def main(argv: list[str]) -> int:
     body = "\n\n".join(sections)
     tail = (["", "## Evaluations that failed to run", ""] + failures) if failures else []
     text = "\n".join(head) + body + "\n" + "\n".join(tail) + "\n"
-    atomic_write_text(REPO_ROOT / "EVALUATION.md", text)
-    print(text)
+    if only:  # a partial run must not replace the whole file: print it only
+        print(text)
+    else:
+        atomic_write_text(REPO_ROOT / "EVALUATION.md", text)
+        print(text)
     return 1 if failures else 0
 
 
