@@ -51,6 +51,23 @@ class Source(Protocol):
     def __iter__(self) -> Iterator[SourceFrame]: ...
 
 
+class OpenCloseContext:
+    """``with source:`` opens it and closes it, for every source that has ``open()`` and ``close()``."""
+
+    def open(self) -> None:  # pragma: no cover - every source defines it
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - every source defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def to_rgb(img: np.ndarray) -> np.ndarray:
     """(H, W) grey, (H, W, 3) or (H, W, 4) uint8 -> (H, W, 3) uint8 RGB (channel order kept)."""
     a = np.asarray(img)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.drivers.base import Pacer, SourceFrame, to_rgb
+from device.drivers.base import OpenCloseContext, Pacer, SourceFrame, to_rgb
 from device.echo.screen import dicom_region_mm_per_px
 from device.errors import InputError
 
@@ -80,7 +80,7 @@ def iter_dicom_frames(ds, path: Path) -> Iterator[np.ndarray]:
         yield to_rgb(f)
 
 
-class DicomCineSource:
+class DicomCineSource(OpenCloseContext):
     """Replay a DICOM image or cine. `loop` repeats it; `realtime` paces frames at the file's frame rate."""
 
     name = "dicom"
@@ -103,13 +103,6 @@ class DicomCineSource:
 
     def close(self) -> None:
         self.ds = None
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __iter__(self) -> Iterator[SourceFrame]:
         if self.ds is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import cv2
 
-from device.drivers.base import SourceFrame, SourceLost
+from device.drivers.base import OpenCloseContext, SourceFrame, SourceLost
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def default_opener(device: str, width: int, height: int, fps: float) -> Any:
     return cap
 
 
-class OpenCvCapture:
+class OpenCvCapture(OpenCloseContext):
     """Live frames from an OpenCV capture device; reopens it after read failures.
 
     give_up_s: raise SourceLost after this long without a frame (None = keep trying for ever).
@@ -85,13 +85,6 @@ class OpenCvCapture:
 
     def stop(self) -> None:
         self._stop.set()
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __iter__(self) -> Iterator[SourceFrame]:
         if self.status == "closed":

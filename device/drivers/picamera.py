@@ -6,11 +6,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from device.drivers.base import SourceFrame
+from device.drivers.base import OpenCloseContext, SourceFrame
 from device.errors import InputError
 
 
-class Picamera2Source:
+class Picamera2Source(OpenCloseContext):
     name = "picamera2"
 
     def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0, **_ignored):
@@ -46,13 +46,6 @@ class Picamera2Source:
             self.cam.stop()
             self.cam.close()
             self.cam = None
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __iter__(self) -> Iterator[SourceFrame]:
         if self.cam is None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from device.drivers.base import Pacer, SourceFrame
+from device.drivers.base import OpenCloseContext, Pacer, SourceFrame
 from device.sim.echo_probe import Segment, SimulatedProbe
 
 
-class SimProbeSource:
+class SimProbeSource(OpenCloseContext):
     """Screens from `SimulatedProbe`. `realtime` paces at `fps` (else frames are stamped with simulated time, index /
     fps, and come as fast as they are drawn); `max_frames` ends the stream (None = endless)."""
 
@@ -38,13 +38,6 @@ class SimProbeSource:
 
     def stop(self) -> None:
         self._stopped = True
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __iter__(self) -> Iterator[SourceFrame]:
         if self.probe is None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import cv2
 
-from device.drivers.base import Pacer, SourceFrame
+from device.drivers.base import OpenCloseContext, Pacer, SourceFrame
 from device.errors import InputError
 
 
-class VideoFileSource:
+class VideoFileSource(OpenCloseContext):
     """Replay a video file. `loop` repeats it; `realtime` paces frames at the file's own frame rate."""
 
     name = "video"
@@ -40,13 +40,6 @@ class VideoFileSource:
         if self.cap is not None:
             self.cap.release()
             self.cap = None
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __iter__(self) -> Iterator[SourceFrame]:
         if self.cap is None:
