@@ -56,16 +56,18 @@ def find_rows(mask: np.ndarray, px_per_mm: float) -> list[float]:
 
 
 def find_pulse(dark: np.ndarray, y: float, x_hint: float, px_per_mm: float,
-               widths_mm: tuple[float, ...] = (4.0, 4.5, 5.0, 5.5, 6.0),
+               widths_mm: tuple[float, ...] = (4.0, 4.5, 5.0, 5.5, 6.0, 9.0, 9.5, 10.0, 10.5, 11.0),
                heights_mm: tuple[float, ...] = tuple(g * f for g in (5.0, 10.0, 20.0)
                                                      for f in (0.85, 0.92, 1.0, 1.08, 1.15)),
                grid_level: float = 0.0) -> tuple[float, float, float, float] | None:
-    """The 1 mV calibration pulse near the left end of a row, by matching its three edges on the darkness map.
+    """The 1 mV calibration pulse near the left end of a row, by matching its three edges on the darkness map
+    (it lasts 0.2 s: about 5 mm wide at 25 mm/s, 10 mm at 50 mm/s).
 
     Every edge (rise, top, fall) of a candidate rectangle must be darker than the grid lines (``grid_level``, their
     typical darkness) so that a grid square is not taken for a pulse; the best candidate wins. Returns (x_rise, x_fall, y_top, y_base) px or None."""
     h, w = dark.shape
-    xs0, xs1 = int(max(0, x_hint - 8 * px_per_mm)), int(min(w, x_hint + 14 * px_per_mm))
+    reach_mm = max(8.0, max(widths_mm) + 3.0)  # the hint may fall on the pulse's far edge
+    xs0, xs1 = int(max(0, x_hint - reach_mm * px_per_mm)), int(min(w, x_hint + 14 * px_per_mm))
     yb0, yb1 = int(max(0, y - 4 * px_per_mm)), int(min(h, y + 4 * px_per_mm))
     if xs1 - xs0 < 10 or yb1 <= yb0:
         return None
@@ -102,8 +104,8 @@ def find_pulse(dark: np.ndarray, y: float, x_hint: float, px_per_mm: float,
                 r = np.clip(yt_ + dy, 0, h - 1)
                 tops.append((cx[r][:, xr + pw - mh] - cx[r][:, xr + mh]) / max(1, pw - 2 * mh))
             top = np.max(tops, axis=0)
-            # inside the pulse should be paper
-            inside = colv[:, xr + pw // 2]
+            # inside the pulse should be paper (the least dark of three columns: one may lie on a grid line)
+            inside = np.minimum(np.minimum(colv[:, xr + pw // 3], colv[:, xr + pw // 2]), colv[:, xr + 2 * pw // 3])
             near = 0.015 * np.abs(yb_ - y)[:, None] / px_per_mm  # the pulse sits on the row's baseline
             score = np.minimum(np.minimum(left, right), top) - 0.5 * inside - near
             k = np.unravel_index(int(np.argmax(score)), score.shape)

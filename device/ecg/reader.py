@@ -67,11 +67,24 @@ def _grid_stage(rect: Rectified) -> GridStage:
                      grid.confirmed_share(conf))
 
 
+def speed_from_pulses(widths_mm: list[float]) -> float:
+    """Paper speed from the 1 mV calibration pulses, which last 0.2 s: 5 mm wide at 25 mm/s, 10 mm at 50 mm/s.
+    25 mm/s (the usual speed) unless most pulses are 10 mm wide."""
+    n25 = sum(1 for w in widths_mm if 3.5 <= w <= 6.5)
+    n50 = sum(1 for w in widths_mm if 8.5 <= w <= 11.5)
+    return 50.0 if n50 > n25 else 25.0
+
+
 def _calibrate(rows: list[layout.Row], px_per_mm: float, speed: float | None, gain: float | None,
                grid_found: bool) -> tuple[Calibration, list[str]]:
     warns: list[str] = []
-    # only clean pulses (0.2 s wide at 25 mm/s) are trusted for the gain
-    clean = [r.pulse for r in rows if r.pulse and 3.5 <= (r.pulse[1] - r.pulse[0]) / px_per_mm <= 6.5]
+    pulses = [r.pulse for r in rows if r.pulse]
+    if speed is None:
+        speed = speed_from_pulses([(p[1] - p[0]) / px_per_mm for p in pulses])
+        if speed == 50.0:
+            warns.append("calibration pulse is 10 mm wide: paper speed read as 50 mm/s")
+    # only clean pulses (0.2 s wide at the paper speed) are trusted for the gain
+    clean = [p for p in pulses if 0.14 * speed <= (p[1] - p[0]) / px_per_mm <= 0.26 * speed]
     heights = [(p[3] - p[2]) / px_per_mm for p in clean]
     pulse_found = bool(clean)
     if gain is None:
@@ -83,8 +96,6 @@ def _calibrate(rows: list[layout.Row], px_per_mm: float, speed: float | None, ga
         else:
             gain = 10.0
             warns.append("no 1 mV calibration pulse found; assuming 10 mm/mV")
-    if speed is None:
-        speed = 25.0  # 50 mm/s printouts must be flagged by the user (the printed speed is not read yet)
     return Calibration(px_per_mm_x=px_per_mm, px_per_mm_y=px_per_mm, speed_mm_s=speed, gain_mm_mv=gain,
                        grid_found=grid_found, pulse_found=pulse_found,
                        source="grid" if grid_found else "assumed"), warns
