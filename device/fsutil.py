@@ -20,8 +20,11 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path | str, data: bytes, mode: int = 0o640) -> Path:
-    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one."""
+def atomic_write_bytes(path: Path | str, data: bytes, mode: int = 0o640, durable: bool = True) -> Path:
+    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.
+
+    ``durable=False`` skips the fsyncs: for run-time state rewritten many times a second (the live frame for the UI,
+    heartbeats), which may be lost in a power cut and must not wear out an SD card."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -29,7 +32,8 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int = 0o640) -> Path
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -38,7 +42,8 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int = 0o640) -> Path
         except OSError:
             pass
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
     return path
 
 

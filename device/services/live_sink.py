@@ -73,7 +73,7 @@ class StoreSink:
         if image is not None:
             ok, jpg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if ok:
-                atomic_write_bytes(self.run_dir / "live.jpg", jpg.tobytes(), mode=0o644)
+                atomic_write_bytes(self.run_dir / "live.jpg", jpg.tobytes(), mode=0o644, durable=False)
         exam = self.active_exam()
         full = {**state, "wall_time": time.time(), "exam_id": exam.id if exam else None,
                 "disclaimer": DISCLAIMER_EN}

@@ -62,7 +62,8 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
-    atomic_write_bytes(path, json.dumps(state, default=float, ensure_ascii=False).encode("utf-8"))
+    """Run-time state for other processes (replaced whole, not fsynced: it is rewritten often and may be lost)."""
+    atomic_write_bytes(path, json.dumps(state, default=float, ensure_ascii=False).encode("utf-8"), durable=False)
 
 
 class StopFlag:
