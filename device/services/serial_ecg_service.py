@@ -19,8 +19,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 
 from device import __version__
 from device.drivers.serial_ecg import SerialEcgSource
+from device.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 LIVE_FILE = "ecg_live.npz"
@@ -66,18 +65,7 @@ def write_live(path: Path, signals_mv: np.ndarray, fs_hz: float, leads: tuple[st
     buf = io.BytesIO()
     np.savez(buf, signals_mv=np.asarray(signals_mv, np.float32), fs_hz=np.float64(fs_hz),
              leads=np.array(leads if leads else ("",)), state=np.array(json.dumps(state, default=float)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, buf.getvalue(), mode=0o644, durable=False)
 
 
 def read_live(run_dir: Path) -> tuple[np.ndarray, float, tuple[str, ...], dict[str, Any]] | None:
