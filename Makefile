@@ -53,7 +53,7 @@ doctor: setup
 
 lint: setup
 	$(BIN)/python -m pip install --quiet ruff==0.17.5 || true
-	$(BIN)/ruff check device webui models tests || true
+	$(BIN)/ruff check device webui models tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

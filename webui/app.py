@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request, session

@@ -6,14 +6,14 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 LANGUAGES = ("en", "zh-CN")
 _DIR = Path(__file__).with_name("i18n")
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(lang: str) -> dict[str, str]:
     out = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
     for extra in sorted(_DIR.glob(f"*.{lang}.json")):

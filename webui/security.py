@@ -8,7 +8,7 @@ import secrets
 import time
 from functools import wraps
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 

@@ -45,7 +45,7 @@ def mask_from_contours(shape: tuple[int, int], endo_xy, epi_xy) -> np.ndarray:
 
 
 def recompute_sax(shape: tuple[int, int], endo_xy, epi_xy, mm_per_px,
-                  orientation: SaxOrientation = SaxOrientation()) -> tuple[np.ndarray, SaxIndices]:
+                  orientation: SaxOrientation = SaxOrientation()) -> tuple[np.ndarray, SaxIndices]:  # noqa: B008 (frozen)
     """The edited mask and its recomputed indices."""
     m = mask_from_contours(shape, endo_xy, epi_xy)
     return m, sax_indices(m, mm_per_px, orientation)

@@ -70,7 +70,7 @@ def render_pdf(doc: ReportDoc, font: Path | None = None) -> bytes:
     pdf = _ReportPDF(doc, font or find_cjk_font())
     L = pdf.L
     stamp = doc.signature.signed_at if doc.signature else doc.exam.exam_datetime
-    pdf.set_creation_date(stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc))
+    pdf.set_creation_date(stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC))
     pdf.set_title(report_title(doc))
     pdf.set_author(doc.signature.signer if doc.signature else "CardioCart")
     pdf.set_creator("CardioCart")

@@ -193,7 +193,7 @@ def _valid_bbox(bbox, hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
         x0, y0, x1, y1 = (int(v) for v in bbox)
     except (TypeError, ValueError):
         return None
-    ok = 0 <= x0 and 0 <= y0 and x0 + 16 <= x1 <= hw[1] and y0 + 16 <= y1 <= hw[0]
+    ok = x0 >= 0 and y0 >= 0 and x0 + 16 <= x1 <= hw[1] and y0 + 16 <= y1 <= hw[0]
     return (x0, y0, x1, y1) if ok else None
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from device.perfusion.geometry import N_RINGS, N_SECTORS, TERRITORIES, sector_centres_deg
+from device.perfusion.geometry import N_RINGS, TERRITORIES, sector_centres_deg
 
 RISK_SEVERITY = 0.2
 _CENTRE_DEG = {"LAD": 120.0, "LCX": 0.0, "RCA": 240.0}

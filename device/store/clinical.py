@@ -7,7 +7,8 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from pydicom.uid import generate_uid
 

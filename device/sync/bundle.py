@@ -90,7 +90,7 @@ def write_bundle(files: list[BundleFile], dest_dir: Path, name: str, passphrase:
     dest_dir = Path(dest_dir)
     final = dest_dir / f"{name}.zip"
     tmp = dest_dir / f".{name}.zip.part"
-    manifest = {"format": FORMAT, "created": (now or dt.datetime.now(dt.timezone.utc)).isoformat(),
+    manifest = {"format": FORMAT, "created": (now or dt.datetime.now(dt.UTC)).isoformat(),
                 "files": [{"path": f.arcname, "size": len(f.data), "sha256": hashlib.sha256(f.data).hexdigest()}
                           for f in files]}
     total = sum(len(f.data) for f in files)

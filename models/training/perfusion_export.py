@@ -6,7 +6,7 @@ Shared by the perfusion recipes (SPECTF regions, slice-to-ring, territory risk).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import onnx

@@ -18,7 +18,8 @@ the maximum absolute difference of every output. Training-time only: imports onn
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import flatbuffers
 import numpy as np

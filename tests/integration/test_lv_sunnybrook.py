@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from device.lv import CAVITY, MYOCARDIUM
+from device.lv import CAVITY
 from device.lv.indices import SaxOrientation, sax_indices
 from device.paths import MODELS_DIR
 

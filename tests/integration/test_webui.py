@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from device.store import Store, audit, clinical
-from tests.integration.conftest import UiClient, csrf_of
+from tests.integration.conftest import UiClient
 
 
 def test_first_start_asks_for_an_administrator_and_has_no_default_pin(app, settings):

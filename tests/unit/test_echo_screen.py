@@ -60,7 +60,7 @@ def test_model_input_shape_and_range():
     s = find_sector(img)
     x = model_input(img, s, 96)
     assert x.shape == (1, 1, 96, 96) and x.dtype == np.float32
-    assert -1.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= -1.0 and x.max() <= 1.0
     c = crop_fan(img, s, 64)
     assert c.shape == (64, 64)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 
 import numpy as np
 import pytest
@@ -57,7 +55,7 @@ def test_loads_verified_onnx_and_computes(tmp_path):
     x = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
     np.testing.assert_allclose(m.run({"x": x})["y"], x @ w + b, rtol=1e-5)
     assert m.provider == "CPUExecutionProvider"
-    assert "toy 0.1 fp32/onnxruntime-CPU" == m.tag
+    assert m.tag == "toy 0.1 fp32/onnxruntime-CPU"
     assert m.stats().count == 1
 
 

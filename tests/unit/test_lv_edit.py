@@ -53,7 +53,7 @@ def test_equalise_spreads_grey_levels_and_refuses_blank():
     assert eq.dtype == np.uint8 and eq.min() < 10 and eq.max() > 245
     assert abs(float(eq.mean()) - 127.5) < 10
     x = to_input(eq, 32)
-    assert x.shape == (1, 1, 32, 32) and -1.0 <= x.min() and x.max() <= 1.0
+    assert x.shape == (1, 1, 32, 32) and x.min() >= -1.0 and x.max() <= 1.0
     with pytest.raises(InputError, match="blank"):
         equalise(np.full((20, 20), 7.0))
     rgb = np.dstack([img, img, img])

@@ -24,7 +24,7 @@ from device.reports.model import edit, sign
 from device.reports.pdf import render_pdf
 from device.reports.sample import sample_report
 
-NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 ALLOWED_WARNING = "Unrecognized defined term <99CCART>"
 
 

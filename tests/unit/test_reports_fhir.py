@@ -11,7 +11,7 @@ from device.reports.fhir import diagnostic_report_bundle
 from device.reports.model import correct, sign
 from device.reports.sample import sample_report
 
-NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 
 
 def _by_type(bundle, rtype):

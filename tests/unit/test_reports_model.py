@@ -15,7 +15,7 @@ from device.reports import serialize
 from device.reports.model import KeyImage, ReportMeasurement, Section, SignedReportError, correct, edit, sign
 from device.reports.sample import sample_report
 
-NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 
 
 def test_edit_makes_new_version_and_keeps_old():

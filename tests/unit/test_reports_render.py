@@ -14,7 +14,7 @@ from device.reports.model import sign
 from device.reports.pdf import FontMissingError, render_pdf
 from device.reports.sample import sample_report
 
-NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 
 
 def _pdf_text(pdf: bytes, tmp_path) -> str:
