@@ -46,7 +46,8 @@ eval: $(TRAIN_STAMP)
 	$(BIN)/python -m device.eval
 
 stress: system-test setup
-	$(BIN)/python -m pytest -q -m "stress" tests/stress
+	CARDIOCART_STRESS=1 $(BIN)/python -m pytest -q -m "not hardware" tests/stress $(PYTEST_ARGS)
+	$(BIN)/python -m tests.stress.report
 
 doctor: setup
 	$(BIN)/python -m device doctor

@@ -1,0 +1,85 @@
+"""Write RELIABILITY.md from the figures of the last ``make stress`` run (var/stress/full/*.json).
+
+Usage: ``python -m tests.stress.report [--out RELIABILITY.md]``.  The prose of each section lives here; the numbers
+come only from the JSON the stress tests wrote, so the document is as true as the last run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from device.fsutil import atomic_write_bytes
+from tests.stress.figures import ROOT, SECTIONS, figures_dir
+
+INTRO = {
+    "fuzzing": ("Fuzzing", "Every parser that takes outside input was fed generated and mutated input "
+                "(hypothesis). A case passes when the parser either returns a result or raises the project's "
+                "one-line user error; anything else is a crash, and each crash found became a regression test."),
+    "crash": ("Crash and power loss", "Each service was killed with SIGKILL in the middle of its work, and the "
+              "whole cart was killed with its last file write truncated (a power cut). After every kill the "
+              "database must pass `PRAGMA integrity_check`, every committed record and blob must be intact and "
+              "every queue must resume."),
+    "soak": ("Soak under load", "The live echo loop at full rate with ten browser-like clients on 127.0.0.1 "
+             "(login, live page, event stream, report pages) for a bounded time."),
+    "security": ("Security", "Checks run against the real application: login, CSRF, lock-out, path traversal, "
+                 "cookie flags, audit log, dependency audit and static scan."),
+}
+
+
+def _table(rows: list[dict]) -> list[str]:
+    if not rows:
+        return ["(no figures recorded)"]
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    out = ["| " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c, "")
+            cells.append(f"{v:.3g}" if isinstance(v, float) else str(v).replace("|", "\\|"))
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def render(directory: Path) -> str:
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = ["# CardioCart reliability", "",
+             f"Written by `make stress` on {now} ({platform.machine()}, {platform.python_version()}, "
+             f"{_cpus()} CPU cores). Every number below was measured by the run; rerun `make stress` to refresh. "
+             "`make test` runs a short version of each test (same code, smaller budget).", ""]
+    for section in SECTIONS:
+        title, intro = INTRO[section]
+        p = directory / f"{section}.json"
+        data = json.loads(p.read_text(encoding="utf-8")) if p.exists() else {"rows": [], "notes": []}
+        lines += [f"## {title}", "", intro, ""] + _table(data["rows"]) + [""]
+        lines += [f"- {n}" for n in data["notes"]] + ([""] if data["notes"] else [])
+    return "\n".join(lines)
+
+
+def _cpus() -> int:
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "RELIABILITY.md")
+    ap.add_argument("--mode", default="full", choices=["full", "short"])
+    args = ap.parse_args(argv)
+    directory = figures_dir(args.mode)
+    if not directory.exists():
+        print(f"error: no figures in {directory}; run `make stress` first", file=sys.stderr)
+        return 2
+    atomic_write_bytes(args.out, (render(directory) + "\n").encode("utf-8"))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
