@@ -19,9 +19,11 @@ from device.lv import CAVITY
 from device.lv.calibration import require_spacing
 from device.lv.plax import PlaxLinear, lv_line, lvid_mm, plax_linear
 from device.lv.records import LvMeasurement, records_from
-from device.lv.segment import segment_echo
+from device.lv.segment import grey_frames, segment_echo
 from device.lv.volumes import ApicalTrace, ApicalVolumes, apical_volumes, discs, trace_from_mask, volume_ml
 
+AORTIC_ROOT_METHOD = ("wall peak to wall peak on the ED image, located from the LA segmentation "
+                      "(device/lv/aortic_root.py)")
 APICAL_VIEWS = ("A4C", "A2C")
 VIEWS = (*APICAL_VIEWS, "PLAX")
 
@@ -59,12 +61,15 @@ class PlaxResult:
     def records(self) -> list[LvMeasurement]:
         lin = self.linear
         main = {"lvidd_mm": lin.lvidd_mm, "lvids_mm": lin.lvids_mm, "ivsd_mm": lin.ivsd_mm, "lvpwd_mm": lin.lvpwd_mm,
-                "aortic_root_mm": lin.aortic_root_mm, "la_diameter_mm": lin.la_diameter_mm}
+                "la_diameter_mm": lin.la_diameter_mm}
+        root = {"aortic_root_mm": lin.aortic_root_mm}
         sec = {"fs_pct": lin.fs_pct, "teichholz_edv_ml": lin.teichholz_edv_ml,
                "teichholz_esv_ml": lin.teichholz_esv_ml, "teichholz_ef_pct": lin.teichholz_ef_pct}
         kw = dict(view="PLAX", model=self.model, model_version=self.model_version,
                   frames=(self.ed_frame, self.es_frame))
-        return records_from(main, method="linear (PLAX)", **kw) + records_from(sec, method="Teichholz / FS", **kw)
+        return (records_from(main, method="linear (PLAX)", **kw)
+                + records_from(root, method=AORTIC_ROOT_METHOD, **kw)
+                + records_from(sec, method="Teichholz / FS", **kw))
 
 
 def guess_view(masks: np.ndarray) -> str:
@@ -115,8 +120,9 @@ def biplane(a4c: ApicalResult, a2c: ApicalResult) -> ApicalVolumes:
     return apical_volumes(a4c.ed_trace, a4c.es_trace, a4c.mm_per_px, a2c.ed_trace, a2c.es_trace, a2c.mm_per_px)
 
 
-def measure_plax(masks: np.ndarray, mm_per_px, model: str, model_version: str) -> PlaxResult:
-    """PLAX linear measurements from per-frame masks (T, H, W)."""
+def measure_plax(masks: np.ndarray, mm_per_px, model: str, model_version: str,
+                 frames: np.ndarray | None = None) -> PlaxResult:
+    """PLAX linear measurements from per-frame masks (T, H, W); frames (T, H, W) grey give the aortic root."""
     sp = require_spacing(mm_per_px, "PLAX measurements")
     areas = [int((m == CAVITY).sum()) for m in masks]
     if max(areas) < 30:
@@ -134,7 +140,8 @@ def measure_plax(masks: np.ndarray, mm_per_px, model: str, model_version: str) -
         raise InputError("no LV cavity was found on any frame of this PLAX clip")
     ed = int(np.nanargmax(d))
     es = int(np.nanargmin(d)) if np.isfinite(d).sum() >= 2 else None
-    lin = plax_linear(masks[ed], masks[es] if es is not None and es != ed else None, sp)
+    image = None if frames is None else np.asarray(frames[ed])
+    lin = plax_linear(masks[ed], masks[es] if es is not None and es != ed else None, sp, ed_image=image)
     return PlaxResult(lin, ed, es if es is not None else ed, tuple(float(x) for x in d), sp, model, model_version)
 
 
@@ -151,7 +158,7 @@ def measure_clip(frames, mm_per_px, model, view: str = "auto", bbox=None) -> Api
     masks = seg.masks
     kind = view if view != "auto" else guess_view(masks)
     if kind == "PLAX":
-        return measure_plax(masks, sp, seg.model_tag, seg.model_version)
+        return measure_plax(masks, sp, seg.model_tag, seg.model_version, grey_frames(frames))
     res = measure_apical(masks, sp, "A4C" if kind in ("A4C", "apical") else "A2C", seg.model_tag, seg.model_version)
     if kind == "apical":
         res = replace(res, view="apical")

@@ -5,7 +5,9 @@ From label masks (1 LV cavity, 2 LV myocardium, 3 left atrium, 4 aortic root) of
 - LVIDd / IVSd / LVPWd (ED) and LVIDs (ES) lie on one line perpendicular to the ED long axis, ``level_frac`` of the
   visible cavity length from its base (about the mitral leaflet tips, the basal/mid junction): septum = myocardium
   on the transducer side (top), posterior wall = myocardium on the far side; ES is measured on the same line;
-- aortic root = the widest width of the aortic-root label across its own long axis (ED);
+- aortic root (ED): from the grey image when it is given (device/lv/aortic_root.py: the walls' brightest points on
+  M-mode-like lines from the atrium toward the transducer; the segmentation model does not learn the root), else the
+  widest width of an aortic-root label across its own long axis;
 - LA diameter = the atrium's extent on the antero-posterior line (perpendicular to the LV long axis) through its
   centroid (ES, when the atrium is largest).
 Every value keeps its caliper end points in pixels, so a sonographer can drag them and
@@ -224,20 +226,27 @@ def lvid_mm(mask: np.ndarray, mm_per_px, line) -> float | None:
 
 
 def plax_linear(ed_mask: np.ndarray, es_mask: np.ndarray | None, mm_per_px,
-                level_frac: float = DEFAULT_LEVEL_FRAC) -> PlaxLinear:
+                level_frac: float = DEFAULT_LEVEL_FRAC, ed_image: np.ndarray | None = None) -> PlaxLinear:
     """PLAX linear measurements from the ED (and ES) label masks (H, W). Refused without calibration.
+
+    ed_image: the ED grey frame (H, W) for the aortic root (see device.lv.aortic_root); without it the root comes
+    from an aortic-root label if the mask has one.
 
     Raises InputError when the ED frame has no LV cavity. Values whose structure is not visible are None.
     """
     sp = require_spacing(mm_per_px, "PLAX measurements")
     ed = np.asarray(ed_mask)
-    origin, perp, _ = _lv_line(ed, sp, level_frac)
+    origin, perp, axis = _lv_line(ed, sp, level_frac)
     lvidd, ivsd, lvpwd = _cavity_calipers(ed, sp, (origin, perp), with_walls=True)
     lvids = None
     if es_mask is not None:
         lvids, _, _ = _cavity_calipers(np.asarray(es_mask), sp, (origin, perp), with_walls=False)
     la_src = np.asarray(es_mask) if es_mask is not None else ed
-    cal = PlaxCalipers(lvidd=lvidd, lvids=lvids, ivsd=ivsd, lvpwd=lvpwd,
-                       aortic_root=_structure_caliper(ed, sp, AORTIC_ROOT, None),
+    if ed_image is not None:
+        from device.lv.aortic_root import aortic_root_from_image
+        root = aortic_root_from_image(ed_image, ed, sp, origin, perp, axis).caliper
+    else:
+        root = _structure_caliper(ed, sp, AORTIC_ROOT, None)
+    cal = PlaxCalipers(lvidd=lvidd, lvids=lvids, ivsd=ivsd, lvpwd=lvpwd, aortic_root=root,
                        la_diameter=_structure_caliper(la_src, sp, LEFT_ATRIUM, perp))
     return plax_from_calipers(cal, sp)

@@ -49,7 +49,8 @@ def _run(model, batch_u8: np.ndarray, size: int, chunk: int = 32) -> np.ndarray:
     return np.concatenate(outs).astype(np.float32)
 
 
-def _frames(frames) -> np.ndarray:
+def grey_frames(frames) -> np.ndarray:
+    """Frames as (T, H, W) grey: one frame or colour frames are converted; bad shapes raise InputError."""
     a = np.asarray(frames)
     if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4)):   # one grey or one colour frame
         a = a[None]
@@ -88,7 +89,7 @@ def segment_sax(frames, model, mm_per_px) -> Segmentation:
     Raises InputError when calibration is missing or no LV cavity can be found (not a short-axis view?).
     """
     row_mm, col_mm = require_spacing(mm_per_px, "short-axis segmentation")
-    a = _frames(frames)
+    a = grey_frames(frames)
     params = model.manifest.params
     size = int(params.get("input_size", 128))
     eq = np.stack([equalise(f) for f in a])
@@ -124,7 +125,7 @@ def segment_sax(frames, model, mm_per_px) -> Segmentation:
 
 def fan_bbox(frames) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the ultrasound image area: pixels that vary over time or are lit, largest region."""
-    a = _frames(frames)
+    a = grey_frames(frames)
     lit = (a > 8).mean(0) > 0.5
     if a.shape[0] > 1:
         lit |= a.std(0) > 4
@@ -161,7 +162,7 @@ def segment_echo(frames, model, bbox: tuple[int, int, int, int] | None = None) -
     """Segment an apical / PLAX / PSAX echo clip. frames: (T, H, W[, 3]); bbox: the imaging fan (found if None).
 
     Frames whose result is not a plausible LV (see :func:`plausible_lv`) get an empty mask."""
-    a = _frames(frames)
+    a = grey_frames(frames)
     x0, y0, x1, y1 = bbox if bbox is not None else fan_bbox(a)
     size = int(model.manifest.params.get("input_size", 128))
     crops = np.stack([cv2.resize(equalise(f[y0:y1, x0:x1]), (size, size), interpolation=cv2.INTER_AREA) for f in a])

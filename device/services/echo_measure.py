@@ -204,7 +204,7 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
     from device.lv.echo import measure_apical, measure_plax
     from device.lv.edit import sax_contours, simplify_trace
     from device.lv.phase import phase_from_areas
-    from device.lv.segment import segment_echo
+    from device.lv.segment import grey_frames, segment_echo
 
     mode = MODES.get(view)
     if mode is None:
@@ -231,7 +231,7 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
             "ed": {"index": ed, "trace": _trace_json(simplify_trace(res.ed_trace, TRACE_POINTS)), **_outlines(masks[ed])},
             "es": {"index": es, "trace": _trace_json(simplify_trace(res.es_trace, TRACE_POINTS)), **_outlines(masks[es])}}
     elif mode == "plax":
-        res = measure_plax(masks, sp, seg.model_name, seg.model_version)
+        res = measure_plax(masks, sp, seg.model_name, seg.model_version, grey_frames(frames))
         ed, es = res.ed_frame, res.es_frame
         detail["curve"] = [None if not np.isfinite(v) else round(v, 2) for v in res.lvid_curve_mm]
         detail["calipers"] = {k: (_xy(v) if v else None) for k, v in vars(res.linear.calipers).items()}

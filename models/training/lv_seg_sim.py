@@ -122,3 +122,38 @@ def sim_clip(view: str, n_frames: int = 24, seed: int = 0, depth_scale: float = 
             lab[masks[tag]] = _CODE[tag]
         labels.append(lab)
     return np.stack(frames), np.stack(labels), geom.mm_per_px(depth), geom.bbox()
+
+
+# wall thickness of the simulator's aortic root (device/sim/echo_views._plax: wall tube 28 mm, lumen tube 22 mm)
+PLAX_ROOT_WALL_MM = (28.0 - 22.0) / 2
+
+
+def sim_plax_frames(n: int, seed: int = 0):
+    """n full-screen PLAX frames with probe drift, random phase, depth and look, for the aortic-root evaluation.
+
+    Returns a list of (frame (480, 640) uint8, labels (480, 640) uint8, mm_per_px, fan bbox, scene scale), where the
+    scale is the drift's zoom (the root's true lumen and wall scale with it).
+    """
+    rng = np.random.default_rng(seed)
+    geom = sonosite_geom()
+    renderer = BModeRenderer(geom, seed=seed)
+    out = []
+    for _ in range(n):
+        cyc = cardiac_state(rng.uniform(0, 1))
+        sc = scene("PLAX", cyc)
+        shapes = tag_chambers("PLAX", sc.shapes)
+        ang, scale, shift = np.radians(rng.uniform(-12, 12)), rng.uniform(0.85, 1.15), rng.uniform(-8, 8, size=2)
+        c, si = np.cos(ang), np.sin(ang)
+        rot = np.array([[c, -si], [si, c]]) * scale
+        cen = np.asarray(sc.centre_mm)
+        shapes = [sh.moved((np.asarray(sh.points) - cen) @ rot.T + cen + shift) for sh in shapes]
+        depth = sc.ideal_depth_mm * rng.uniform(0.9, 1.2)
+        refl, masks = renderer.rasterise(shapes, depth, tags=TAGS)
+        look = Look(gain=rng.uniform(0.7, 1.4), dyn_range_db=rng.uniform(35, 55), atten_db_cm=rng.uniform(0.3, 0.8),
+                    gamma=rng.uniform(1.3, 2.1))
+        img = renderer.render(refl, depth, look, haze_near=rng.uniform(0, 0.5), haze_far=rng.uniform(0, 0.3))
+        label = np.zeros(img.shape, np.uint8)
+        for tag in TAGS:
+            label[masks[tag]] = _CODE[tag]
+        out.append((img, label, geom.mm_per_px(depth), geom.bbox(), float(scale)))
+    return out

@@ -82,6 +82,11 @@ def test_plax_clip_linear_values(tmp_path, capsys):
     assert out["view"] == "PLAX"
     assert abs(got["lvidd_mm"] - truth.linear.lvidd_mm) < 6
     assert "fs_pct" in got and "teichholz_ef_pct" in got
+    # the aortic root comes from the image (the model has no root label); truth: the simulator's root lumen
+    assert truth.linear.aortic_root_mm is not None
+    assert abs(got["aortic_root_mm"] - truth.linear.aortic_root_mm) < 3.5
+    root = next(m for m in out["measurements"] if m["name"] == "aortic_root_mm")
+    assert "wall peak" in root["method"]
 
 
 def test_uncalibrated_clip_refused(tmp_path, a4c):
