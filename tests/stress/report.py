@@ -10,7 +10,7 @@ import argparse
 import json
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from device.fsutil import atomic_write_bytes
@@ -48,7 +48,7 @@ def _table(rows: list[dict]) -> list[str]:
 
 
 def render(directory: Path) -> str:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# CardioCart reliability", "",
              f"Written by `make stress` on {now} ({platform.machine()}, {platform.python_version()}, "
              f"{_cpus()} CPU cores). Every number below was measured by the run; rerun `make stress` to refresh. "
