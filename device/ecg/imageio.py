@@ -9,6 +9,7 @@ import numpy as np
 from device.errors import InputError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pdf", ".webp")
+MAX_PIXELS = 60_000_000  # decoded size limit (a 200 MP phone JPEG decodes at half size: 50 MP)
 
 
 def load_image(path: str | Path, *, pdf_dpi: int = 200) -> np.ndarray:
@@ -26,8 +27,14 @@ def load_image(path: str | Path, *, pdf_dpi: int = 200) -> np.ndarray:
                 # very large phone photos: let the JPEG decoder scale down by 2 (or more); the flattened image
                 # is ~2600 px wide anyway
                 im.draft("RGB", (im.size[0] // 2, im.size[1] // 2))
+            if im.size[0] * im.size[1] > MAX_PIXELS:
+                raise InputError(f"{p.name} is {im.size[0]}x{im.size[1]} px, too large to read; photograph or scan "
+                                 "the ECG at a lower resolution (at most 60 megapixels)", step="load")
             im = ImageOps.exif_transpose(im)
             arr = np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{p.name} declares an image too large to read; photograph or scan the ECG at a lower "
+                         "resolution (at most 60 megapixels)", step="load") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"cannot read {p.name} as an image ({exc.__class__.__name__}); give a PNG, JPEG, TIFF or PDF",
                          step="load") from exc
@@ -46,7 +53,17 @@ def _load_pdf(p: Path, dpi: int) -> np.ndarray:
         pdf = pdfium.PdfDocument(str(p))
         if len(pdf) == 0:
             raise InputError(f"{p.name} has no pages", step="load")
-        img = pdf[0].render(scale=dpi / 72.0).to_pil().convert("RGB")
+        page = pdf[0]
+        w_pt, h_pt = page.get_size()
+        if not (np.isfinite(w_pt) and np.isfinite(h_pt) and w_pt >= 1 and h_pt >= 1):
+            raise InputError(f"the first page of {p.name} has no usable size ({w_pt} x {h_pt} pt); export the ECG "
+                             "as PDF or PNG again", step="load")
+        # a page larger than the ECG paper is rendered at a lower resolution, never above MAX_PIXELS
+        scale = min(dpi / 72.0, float(np.sqrt(MAX_PIXELS / (w_pt * h_pt))))
+        if min(w_pt, h_pt) * scale < 200:
+            raise InputError(f"the first page of {p.name} is {w_pt:.0f} x {h_pt:.0f} pt, too small or too narrow for "
+                             "an ECG; export the ECG on a whole page", step="too small")
+        img = page.render(scale=scale).to_pil().convert("RGB")
     except pdfium.PdfiumError as exc:
         raise InputError(f"cannot read {p.name} as a PDF ({exc}); export the ECG as PDF or PNG again",
                          step="load") from exc
