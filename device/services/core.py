@@ -190,7 +190,7 @@ def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
         def _metrics() -> None:
             while not metrics_stop.wait(2.0):
                 try:
-                    write_metrics(settings.run_dir)
+                    write_metrics(settings.run_dir, {"live": live_metrics(loop)} if loop is not None else None)
                     heartbeat(settings.run_dir, "core")
                 except OSError as exc:
                     log.warning("cannot write run state: %s", exc)
@@ -208,6 +208,13 @@ def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
             source.close()
             store.close()
     return 0
+
+
+def live_metrics(loop) -> dict[str, Any]:
+    """The live loop's own counters for run/metrics.json (and /api/metrics): frames processed and dropped by the
+    drop-oldest queue since start, mean fps, capture-to-result p50/p99 over the last frames (None before the first)."""
+    st = loop.stats()
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in st.items()}
 
 
 def start_serial_ecg(settings: Settings):
