@@ -52,11 +52,38 @@ def check_csrf() -> None:
         abort(400, description="csrf_failed")
 
 
+def _ended_sessions() -> dict[str, float]:
+    """Session ids ended by a logout in this process -> when their cookie would have expired anyway."""
+    return current_app.extensions.setdefault("cardiocart.ended_sessions", {})
+
+
+def start_session(uid: int) -> None:
+    """A new session (new id) for ``uid``: called at login, after ``session.clear()``."""
+    session["uid"] = uid
+    session["sid"] = secrets.token_urlsafe(16)
+    session["seen"] = time.time()
+
+
+def end_session() -> None:
+    """Logout: the session's id is refused from now on, so a copy of the cookie taken before is worth nothing."""
+    sid = session.get("sid")
+    if sid:
+        ended = _ended_sessions()
+        now = time.time()
+        for k in [k for k, until in ended.items() if until < now]:
+            del ended[k]
+        ended[sid] = now + current_app.permanent_session_lifetime.total_seconds() + 60
+    session.clear()
+
+
 def enforce_login() -> object | None:
     """Run before every request: idle timeout, then a login for everything but the public endpoints."""
     now = time.time()
     timeout_s = current_app.config["SESSION_IDLE_S"]
     uid = session.get("uid")
+    if uid is not None and session.get("sid", "") in _ended_sessions():
+        session.clear()
+        uid = None
     if uid is not None and now - session.get("seen", 0) > timeout_s:
         session.clear()
         session["flash_key"] = "session_expired"

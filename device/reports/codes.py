@@ -129,7 +129,7 @@ def concept_for(kind: str, name: str, label: str = "") -> Concept:
         return hit[0]
     code = f"{kind}.{n}"
     if len(code) > 16:  # DICOM Code Value is SH (16 chars): keep it unique with a hash
-        code = f"{kind[:3]}.{hashlib.sha1(n.encode()).hexdigest()[:12]}"
+        code = f"{kind[:3]}.{hashlib.sha1(n.encode(), usedforsecurity=False).hexdigest()[:12]}"
     return Concept(code, LOCAL_DICOM_SCHEME, (label or name)[:64])
 
 

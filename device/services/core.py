@@ -79,9 +79,25 @@ def build_live_loop(settings: Settings, sink: StoreSink, source):
     params = GateParams(quality_threshold=settings.echo.quality_threshold, hold_s=settings.echo.hold_s)
     exam = sink.active_exam()
     loop = LiveEcho(source, clf, protocol=list(exam.protocol) if exam else list(settings.echo.protocol),
-                    params=params, clip_s=settings.echo.clip_s)
+                    params=params, clip_s=settings.echo.clip_s, save_clips_async=True)
+    # clips are kept on the loop's own thread: they go through a second sink with its own database connection
+    sink = ClipSink(sink, StoreSink(Store.open(settings.data_dir, run_migrations=False), sink.run_dir))
     connect_sink(loop, MeasuringSink(sink, ClipMeasurer(settings)) if settings.echo.measure_clips else sink)
     return loop
+
+
+class ClipSink:
+    """Frames and events go to the live sink (the loop's worker thread); clips to `clip_sink`, whose connection only
+    the loop's clip thread uses, so a clip's transaction never mixes with an event's."""
+
+    def __init__(self, sink: StoreSink, clip_sink: StoreSink):
+        self.sink, self.clip_sink = sink, clip_sink
+
+    def __getattr__(self, name):
+        return getattr(self.sink, name)
+
+    def on_clip(self, *args):
+        return self.clip_sink.on_clip(*args)
 
 
 MEASURED_VIEWS = ("A4C", "A2C", "PLAX", "PSAX-PM")

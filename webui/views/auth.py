@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 
@@ -11,7 +10,7 @@ from device.errors import UserError
 from device.store import users as users_repo
 from device.store.db import Tx
 from webui.i18n import LANGUAGES
-from webui.security import is_local_request
+from webui.security import end_session, is_local_request, start_session
 from webui.views.common import audit_log, conn, flash_key, pop_flash, settings
 
 bp = Blueprint("auth", __name__)
@@ -47,8 +46,7 @@ def login():
         if res.user is not None:
             lang = session.get("lang")
             session.clear()
-            session["uid"] = res.user.id
-            session["seen"] = time.time()
+            start_session(res.user.id)
             session.permanent = True
             if lang:
                 session["lang"] = lang
@@ -98,7 +96,7 @@ def setup():
 def logout():
     audit_log("logout", "session")
     lang = session.get("lang")
-    session.clear()
+    end_session()
     if lang:
         session["lang"] = lang
     return redirect(url_for("auth.login"))
