@@ -25,6 +25,9 @@ def read_dicom(path: Path):
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
         raise InputError(f"{Path(path).name} is not a readable DICOM file ({exc}); export it again from the "
                          "ultrasound machine") from exc
+    except Exception as exc:  # noqa: BLE001 - damaged files also give struct.error, zlib.error, MemoryError...
+        raise InputError(f"{Path(path).name} is not a readable DICOM file ({exc}); export it again from the "
+                         "ultrasound machine") from exc
     if "PixelData" not in ds:
         raise InputError(f"{Path(path).name} has no image (no Pixel Data); choose an ultrasound image or cine")
     return ds
@@ -34,25 +37,29 @@ def dicom_fps(ds) -> float:
     """Frame rate from FrameTime (ms), CineRate or RecommendedDisplayFrameRate; 30 when none is stated."""
     for key, conv in (("FrameTime", lambda v: 1000.0 / float(v)), ("CineRate", float),
                       ("RecommendedDisplayFrameRate", float)):
-        v = ds.get(key)
         try:
-            if v is not None and float(v) > 0:
-                return float(conv(v))
-        except (TypeError, ValueError, ZeroDivisionError):
+            v = ds.get(key)
+            if v is not None and float(v) > 0 and np.isfinite(fps := float(conv(v))) and fps <= 1000:
+                return fps
+        except Exception:  # noqa: BLE001 - bad text, an unknown VR (NotImplementedError), 0 ms: use the next one
             continue
     return 30.0
 
 
 def dicom_regions(ds) -> tuple[float | None, tuple[int, int, int, int] | None]:
     """(mm/px, bbox) from the Sequence of Ultrasound Regions, or (None, None)."""
-    seq = ds.get("SequenceOfUltrasoundRegions")
-    if not seq:
+    try:
+        seq = ds.get("SequenceOfUltrasoundRegions")
+        if not seq:
+            return None, None
+        items = []
+        for it in seq:
+            items.append({k: it.get(k) for k in ("RegionSpatialFormat", "PhysicalUnitsXDirection", "PhysicalDeltaX",
+                                                 "PhysicalDeltaY", "RegionLocationMinX0", "RegionLocationMinY0",
+                                                 "RegionLocationMaxX1", "RegionLocationMaxY1")
+                          if it.get(k) is not None})
+    except Exception:  # noqa: BLE001 - tags whose stored text or VR pydicom cannot convert: no calibration
         return None, None
-    items = []
-    for it in seq:
-        items.append({k: it.get(k) for k in ("RegionSpatialFormat", "PhysicalUnitsXDirection", "PhysicalDeltaX",
-                                             "PhysicalDeltaY", "RegionLocationMinX0", "RegionLocationMinY0",
-                                             "RegionLocationMaxX1", "RegionLocationMaxY1") if it.get(k) is not None})
     got = dicom_region_mm_per_px(items)
     return (got[0], got[1]) if got else (None, None)
 
@@ -61,19 +68,23 @@ def iter_dicom_frames(ds, path: Path) -> Iterator[np.ndarray]:
     """RGB frames (H, W, 3) uint8 of a dataset, decoded one at a time."""
     try:
         arr = ds.pixel_array
-    except Exception as exc:
+        photometric = str(ds.get("PhotometricInterpretation", ""))
+        if photometric == "PALETTE COLOR":
+            from pydicom.pixels import apply_color_lut
+
+            arr = apply_color_lut(arr, ds)
+            if arr.dtype != np.uint8:
+                arr = (arr >> 8).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
+        colour = photometric == "PALETTE COLOR" or int(ds.get("SamplesPerPixel", 1) or 1) > 1
+        one_frame = arr.ndim == 2 or (colour and arr.ndim == 3 and arr.shape[:2] == (ds.get("Rows"), ds.get("Columns")))
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for damaged or unsupported pixel data
         raise InputError(f"the image data of {Path(path).name} cannot be decoded ({exc}); the file is damaged "
                          "or uses an unsupported compression") from exc
-    photometric = str(ds.get("PhotometricInterpretation", ""))
-    if photometric == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
-
-        arr = apply_color_lut(arr, ds)
-        if arr.dtype != np.uint8:
-            arr = (arr >> 8).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
-    n = int(ds.get("NumberOfFrames", 1) or 1)
-    if n == 1 or photometric.startswith("MONOCHROME") and arr.ndim == 2:
+    if one_frame:
         arr = arr[None]
+    if arr.ndim not in (3, 4) or 0 in arr.shape or (arr.ndim == 4 and arr.shape[3] not in (1, 3, 4)):
+        raise InputError(f"the image data of {Path(path).name} has shape {arr.shape}, not frames of rows x columns; "
+                         "export it again from the ultrasound machine")
     for f in arr:
         if photometric == "MONOCHROME1":
             f = f.max() - f

@@ -11,6 +11,7 @@ import numpy as np
 from device.ecg import wfdb
 from device.ecg.report import EcgAnalysis
 from device.ecg.types import LEADS, EcgReading
+from device.errors import InputError
 
 TWELVE_LEAD_ECG_SOP = "1.2.840.10008.5.1.4.1.1.9.1.1"
 # SCP-ECG lead codes (DICOM CID 3001)
@@ -179,9 +180,24 @@ def read_dicom_waveform(path: str | Path) -> tuple[np.ndarray, float, tuple[str,
     """(signals mV (n, L) float64, fs_hz, channel labels) from a DICOM waveform file."""
     import pydicom
 
-    ds = pydicom.dcmread(str(path))
-    g = ds.WaveformSequence[0]
-    arr = np.frombuffer(g.WaveformData, "<i2").reshape(int(g.NumberOfWaveformSamples), int(g.NumberOfWaveformChannels))
-    sens = np.array([float(c.ChannelSensitivity) * float(c.ChannelSensitivityCorrectionFactor)
-                     for c in g.ChannelDefinitionSequence])
-    return arr * sens / 1000.0, float(g.SamplingFrequency), tuple(str(c.ChannelLabel) for c in g.ChannelDefinitionSequence)
+    name = Path(path).name
+    try:
+        ds = pydicom.dcmread(str(path))
+    except Exception as exc:  # noqa: BLE001 - damaged files give InvalidDicomError, struct.error, MemoryError...
+        raise InputError(f"{name} is not a readable DICOM file ({exc.__class__.__name__}); export the ECG "
+                         "again") from None
+    try:
+        g = ds.WaveformSequence[0]
+        arr = np.frombuffer(g.WaveformData, "<i2").reshape(int(g.NumberOfWaveformSamples),
+                                                           int(g.NumberOfWaveformChannels))
+        sens = np.array([float(c.ChannelSensitivity) * float(c.ChannelSensitivityCorrectionFactor)
+                         for c in g.ChannelDefinitionSequence])
+        fs, labels = float(g.SamplingFrequency), tuple(str(c.ChannelLabel) for c in g.ChannelDefinitionSequence)
+        x = arr * sens / 1000.0
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{name} holds no usable ECG waveform ({exc.__class__.__name__}: {str(exc)[:80]}); give a "
+                         "DICOM 12-lead ECG") from None
+    if not (np.isfinite(fs) and fs > 0) or not np.all(np.isfinite(x)) or x.shape[1] != len(labels):
+        raise InputError(f"{name}: the waveform's sampling rate, sensitivities or channels are not usable; give a "
+                         "DICOM 12-lead ECG")
+    return x, fs, labels

@@ -181,7 +181,10 @@ def dicom_region_mm_per_px(regions: list[dict]) -> tuple[float, tuple[int, int, 
         if int(r.get("RegionSpatialFormat", 0)) != 1 or int(r.get("PhysicalUnitsXDirection", 0)) != 3:
             continue
         dx, dy = abs(float(r.get("PhysicalDeltaX", 0))), abs(float(r.get("PhysicalDeltaY", 0)))
-        if dx <= 0 or dy <= 0 or abs(dx - dy) > 0.05 * dx:
+        if not (0 < dx < 10 and 0 < dy < 10) or abs(dx - dy) > 0.05 * dx:   # NaN and inf fail too (10 cm/px)
+            continue
+        if any(k not in r for k in ("RegionLocationMinX0", "RegionLocationMinY0", "RegionLocationMaxX1",
+                                    "RegionLocationMaxY1")):
             continue
         bbox = (int(r["RegionLocationMinX0"]), int(r["RegionLocationMinY0"]), int(r["RegionLocationMaxX1"]) + 1,
                 int(r["RegionLocationMaxY1"]) + 1)

@@ -4,12 +4,12 @@ clips, with their pixel calibration. The only file-reading module of device/lv; 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 
 from device.errors import InputError
 
@@ -31,42 +31,71 @@ class ImageFrame:
     description: str
 
 
+def _get(holder, name: str):
+    """An attribute of a dataset, or None when it is absent or its stored text cannot be converted."""
+    try:
+        return getattr(holder, name, None)
+    except Exception:  # noqa: BLE001 - pydicom converts on access: ValueError, TypeError, struct.error...
+        return None
+
+
 def _spacing(ds) -> tuple[float, float] | None:
-    for holder in (ds, *(getattr(ds, "SharedFunctionalGroupsSequence", None) or [])):
-        ps = getattr(holder, "PixelSpacing", None)
+    for holder in (ds, *(_get(ds, "SharedFunctionalGroupsSequence") or [])):
+        ps = _get(holder, "PixelSpacing")
         if ps is None:
-            pm = getattr(holder, "PixelMeasuresSequence", None)
-            ps = getattr(pm[0], "PixelSpacing", None) if pm else None
-        if ps is not None and len(ps) == 2 and all(float(v) > 0 for v in ps):
-            return float(ps[0]), float(ps[1])
-    regions = getattr(ds, "SequenceOfUltrasoundRegions", None)
+            pm = _get(holder, "PixelMeasuresSequence")
+            ps = _get(pm[0], "PixelSpacing") if pm else None
+        vals = _floats(ps, 2) if ps is not None else None
+        if vals is not None and min(vals) > 0:
+            return vals[0], vals[1]
+    regions = _get(ds, "SequenceOfUltrasoundRegions")
     if regions:
         for r in regions:
-            ux, uy = getattr(r, "PhysicalUnitsXDirection", None), getattr(r, "PhysicalUnitsYDirection", None)
-            dx, dy = getattr(r, "PhysicalDeltaX", None), getattr(r, "PhysicalDeltaY", None)
-            if ux == 3 and uy == 3 and dx and dy and float(dx) > 0 and float(dy) > 0:   # 3 = cm
-                return abs(float(dy)) * 10.0, abs(float(dx)) * 10.0
+            ux, uy = _get(r, "PhysicalUnitsXDirection"), _get(r, "PhysicalUnitsYDirection")
+            dx, dy = _float(_get(r, "PhysicalDeltaX")), _float(_get(r, "PhysicalDeltaY"))
+            if ux == 3 and uy == 3 and dx and dy and dx > 0 and dy > 0:   # 3 = cm
+                return abs(dy) * 10.0, abs(dx) * 10.0
     return None
 
 
 def _read(path: Path):
     try:
         return pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - damaged files give InvalidDicomError, struct.error, MemoryError...
         raise InputError(f"{path.name} is not a readable DICOM file ({exc.__class__.__name__}); "
                          "check the file or export it again") from None
+
+
+def _float(v) -> float | None:
+    """A finite number from a DS/IS value, or None when it is absent, multi-valued or not a number."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _floats(v, n: int | None = None) -> tuple[float, ...] | None:
+    """A tuple of finite numbers from a multi-valued DS, or None when a value is bad (or there are not ``n``)."""
+    try:
+        vals = [_float(x) for x in v]
+    except TypeError:
+        return None
+    if not vals or any(x is None for x in vals) or (n is not None and len(vals) != n):
+        return None
+    return tuple(vals)  # type: ignore[arg-type]
 
 
 def _pixels(ds, path: Path) -> np.ndarray:
     try:
         arr = ds.pixel_array
+        # pydicom 3 already returns RGB for YBR photometric interpretations (as_rgb=True); palettes need applying
+        if _get(ds, "PhotometricInterpretation") == "PALETTE COLOR":
+            from pydicom.pixels import apply_color_lut
+            arr = apply_color_lut(arr, ds)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for broken or unsupported pixel data
         raise InputError(f"{path.name}: the pixel data cannot be decoded ({exc}); it may be corrupt or use an "
                          "unsupported compression") from None
-    # pydicom 3 already returns RGB for YBR photometric interpretations (as_rgb=True); palettes need applying
-    if getattr(ds, "PhotometricInterpretation", "") == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
-        arr = apply_color_lut(arr, ds)
     return np.asarray(arr)
 
 
@@ -85,7 +114,7 @@ def read_frames(path: str | Path) -> list[ImageFrame]:
         if p.is_dir():
             try:
                 ds = pydicom.dcmread(f)
-            except (InvalidDicomError, OSError, ValueError, EOFError):
+            except Exception:  # noqa: BLE001 - not DICOM, or damaged (see _read): skipped like any other file
                 skipped += 1
                 continue
         else:
@@ -94,20 +123,23 @@ def read_frames(path: str | Path) -> list[ImageFrame]:
             skipped += 1
             continue
         arr = _pixels(ds, f)
-        n = int(getattr(ds, "NumberOfFrames", 1) or 1)
-        if n == 1:
-            arr = arr[None]
-        iop = getattr(ds, "ImageOrientationPatient", None)
-        desc = " ".join(str(getattr(ds, k, "") or "") for k in ("SeriesDescription", "ProtocolName")).strip()
-        loc = getattr(ds, "SliceLocation", None)
-        trig = getattr(ds, "TriggerTime", None)
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[:2] == (_get(ds, "Rows"), _get(ds, "Columns"))
+                             and (_float(_get(ds, "SamplesPerPixel")) or 1) > 1):
+            arr = arr[None]   # one frame (grey, or colour with samples last)
+        if arr.ndim not in (3, 4) or 0 in arr.shape:
+            raise InputError(f"{f.name}: the image data has shape {arr.shape}, not frames of rows x columns; "
+                             "export the series again")
+        n = arr.shape[0]
+        iop = _get(ds, "ImageOrientationPatient")
+        desc = " ".join(str(_get(ds, k) or "") for k in ("SeriesDescription", "ProtocolName")).strip()
+        loc = _get(ds, "SliceLocation")
+        trig = _get(ds, "TriggerTime")
+        spacing, number = _spacing(ds), _float(_get(ds, "InstanceNumber")) or 0.0
         for i in range(arr.shape[0]):
-            fr = ImageFrame(arr[i].astype(np.float32), f, i, n, _spacing(ds),
-                            tuple(float(v) for v in iop) if iop is not None else None,
-                            float(loc) if loc is not None else None, float(trig) if trig is not None else None, desc)
+            fr = ImageFrame(arr[i].astype(np.float32), f, i, n, spacing,
+                            _floats(iop, 6) if iop is not None else None, _float(loc), _float(trig), desc)
             key = (fr.slice_location if fr.slice_location is not None else 0.0,
-                   fr.trigger_time_ms if fr.trigger_time_ms is not None else 0.0,
-                   int(getattr(ds, "InstanceNumber", 0) or 0), i)
+                   fr.trigger_time_ms if fr.trigger_time_ms is not None else 0.0, number, i)
             frames.append((key, fr))
     if not frames:
         raise InputError(f"no DICOM images found in {p}" + (f" ({skipped} other files skipped)" if skipped else ""))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from device.errors import InputError
-from device.perfusion.io import PerfusionVolume, check_counts
+from device.perfusion.io import PerfusionVolume, _voxel, check_counts
 
 _SUPPORTED = {"NM", "PT"}
 
@@ -24,6 +24,9 @@ def _read(path: Path):  # noqa: ANN202 - pydicom Dataset
     try:
         return pydicom.dcmread(str(path))
     except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError) as exc:
+        raise InputError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}); give an NM or PET series") \
+            from None
+    except Exception as exc:  # noqa: BLE001 - damaged files also give struct.error, zlib.error, MemoryError...
         raise InputError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}); give an NM or PET series") \
             from None
 
@@ -96,6 +99,19 @@ def _spacing(ds, n_slices: int, positions: np.ndarray | None,  # noqa: ANN001
 
 def load_dicom(path: Path) -> PerfusionVolume:
     """One multi-frame NM/PET file, or a folder holding one series of single-frame slices."""
+    try:
+        vol = _load_dicom(Path(path))
+    except (TypeError, ValueError, IndexError, AttributeError, OverflowError, ZeroDivisionError) as exc:
+        # a tag whose stored text pydicom cannot convert, or with too few values (PixelSpacing "1", IOP "a\\b")
+        raise InputError(f"{path}: a tag of the DICOM series has an unusable value ({exc.__class__.__name__}: "
+                         f"{str(exc)[:80]}); export the series again") from None
+    _voxel(vol.voxel_mm, vol.source)
+    if vol.direction is not None and not np.all(np.isfinite(vol.direction)):
+        raise InputError(f"{vol.source}: ImageOrientationPatient is not two unit vectors; export the series again")
+    return vol
+
+
+def _load_dicom(path: Path) -> PerfusionVolume:
     path = Path(path)
     if path.is_dir():
         files = [f for f in sorted(path.rglob("*")) if f.is_file()]

@@ -34,7 +34,10 @@ class PerfusionVolume:
 
 
 def _voxel(v: object, source: str) -> tuple[float, float, float]:
-    arr = np.atleast_1d(np.asarray(v, dtype=np.float64)).ravel()
+    try:
+        arr = np.atleast_1d(np.asarray(v, dtype=np.float64)).ravel()
+    except (TypeError, ValueError):
+        arr = np.array([np.nan])
     if arr.size == 1:
         arr = np.repeat(arr, 3)
     if arr.size != 3 or not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr > 50):
@@ -69,7 +72,7 @@ def load_array(path: Path, voxel_mm: object = None, orientation: str = "auto") -
     src = str(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - damaged files: BadZipFile, TokenError, SyntaxError, MemoryError...
         raise InputError(f"{src}: cannot be read as a numpy file ({exc.__class__.__name__}); "
                          "give .npy or .npz") from None
     if isinstance(data, np.ndarray):
@@ -78,30 +81,40 @@ def load_array(path: Path, voxel_mm: object = None, orientation: str = "auto") -
         vol = PerfusionVolume(check_counts(data, src), _voxel(voxel_mm, src), _orient(orientation), None, src,
                               "array")
         return vol, None
-    with data:
-        keys = set(data.files)
-        key = next((k for k in ("stress", "volume", "counts") if k in keys), None)
-        if key is None:
-            raise InputError(f"{src}: the .npz holds {sorted(keys)}; it needs 'stress' (or 'volume'), optional 'rest', "
-                             "and 'voxel_mm'")
-        vx = voxel_mm if voxel_mm is not None else (data["voxel_mm"] if "voxel_mm" in keys else None)
-        if vx is None:
-            raise InputError(f"{src}: no 'voxel_mm' in the file; add it or give --voxel-mm")
-        orient = orientation
-        if orient == "auto" and "orientation" in keys:
-            orient = str(data["orientation"])
-        direction = np.asarray(data["direction"], np.float64) if "direction" in keys else None
-        if direction is not None and direction.shape != (3, 3):
-            raise InputError(f"{src}: 'direction' must be 3x3 (LPS unit vector of each index axis z, y, x)")
-        voxel = _voxel(vx, src)
-        stress = PerfusionVolume(check_counts(data[key], f"{src}:{key}"), voxel, _orient(orient), direction, src,
-                                 "array")
-        rest = None
-        if "rest" in keys:
-            rest = PerfusionVolume(check_counts(data["rest"], f"{src}:rest"), voxel, _orient(orient), direction, src,
-                                   "array")
-            if rest.counts.shape != stress.counts.shape:
-                raise InputError(f"{src}: rest {rest.counts.shape} and stress {stress.counts.shape} differ in shape")
+    try:
+        with data:
+            return _from_npz(data, src, voxel_mm, orientation)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged member: BadZipFile, zlib.error, EOFError, TokenError...
+        raise InputError(f"{src}: an array in the .npz cannot be read ({exc.__class__.__name__}); save the study "
+                         "again with numpy.savez") from None
+
+
+def _from_npz(data, src: str, voxel_mm: object, orientation: str) -> tuple[PerfusionVolume, PerfusionVolume | None]:
+    keys = set(data.files)
+    key = next((k for k in ("stress", "volume", "counts") if k in keys), None)
+    if key is None:
+        raise InputError(f"{src}: the .npz holds {sorted(keys)}; it needs 'stress' (or 'volume'), optional 'rest', "
+                         "and 'voxel_mm'")
+    vx = voxel_mm if voxel_mm is not None else (data["voxel_mm"] if "voxel_mm" in keys else None)
+    if vx is None:
+        raise InputError(f"{src}: no 'voxel_mm' in the file; add it or give --voxel-mm")
+    orient = orientation
+    if orient == "auto" and "orientation" in keys:
+        orient = str(data["orientation"])
+    direction = np.asarray(data["direction"], np.float64) if "direction" in keys else None
+    if direction is not None and (direction.shape != (3, 3) or not np.all(np.isfinite(direction))):
+        raise InputError(f"{src}: 'direction' must be 3x3 (LPS unit vector of each index axis z, y, x)")
+    voxel = _voxel(vx, src)
+    stress = PerfusionVolume(check_counts(data[key], f"{src}:{key}"), voxel, _orient(orient), direction, src,
+                             "array")
+    rest = None
+    if "rest" in keys:
+        rest = PerfusionVolume(check_counts(data["rest"], f"{src}:rest"), voxel, _orient(orient), direction, src,
+                               "array")
+        if rest.counts.shape != stress.counts.shape:
+            raise InputError(f"{src}: rest {rest.counts.shape} and stress {stress.counts.shape} differ in shape")
     return stress, rest
 
 

@@ -16,11 +16,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import resource
 import signal
-import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -145,7 +142,7 @@ class Fuzz:
         return crash
 
     def _keep(self, exc: BaseException, x: Any) -> None:
-        sig = "hang (over %.0f s)" % self.case_timeout_s if isinstance(exc, CaseTimeout) else _signature(exc)
+        sig = f"hang (over {self.case_timeout_s:.0f} s)" if isinstance(exc, CaseTimeout) else _signature(exc)
         data = _as_bytes(x)
         old = self.crashes.get(sig)
         if old is not None and old.size <= len(data):
@@ -175,8 +172,9 @@ class Fuzz:
     def rerun_regressions(self, items: list[tuple[str, Callable[[], Any]]]) -> None:
         """Each known crash input (hand-written, see the ``test_regression_*`` tests) through the contract."""
         before = dict(self.crashes)
-        for name, make in items:
-            self.regressions.append((name, self.check(make()) is None))
+        with memory_cap():
+            for name, make in items:
+                self.regressions.append((name, self.check(make()) is None))
         self._regression_sigs = set(self.crashes) - set(before)
 
     def record(self, figures) -> None:
@@ -215,8 +213,19 @@ _INTERESTING = [b"\x00", b"\xff", b"\x7f", b"\x80", b"\x00\x00", b"\xff\xff", b"
                 b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80", b"\x01\x00\x00\x00"]
 
 
+class Seeds(list):
+    """A list of seed inputs with a short repr (hypothesis prints strategies)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} seeds, {sum(len(s) for s in self)} B>"
+
+
+def mutated(seeds: list[bytes], max_ops: int = 6, head: int = 1024) -> st.SearchStrategy[bytes]:
+    return _mutated(Seeds(seeds), max_ops, head)
+
+
 @st.composite
-def mutated(draw, seeds: list[bytes], max_ops: int = 6, head: int = 1024) -> bytes:
+def _mutated(draw, seeds: list[bytes], max_ops: int = 6, head: int = 1024) -> bytes:
     """A seed with 1..max_ops mutations: bit flips, interesting integers, byte runs inserted or deleted,
     truncation, splices from another seed. Half the positions fall in the first ``head`` bytes (headers)."""
     data = bytearray(draw(st.sampled_from(seeds)))
@@ -405,7 +414,8 @@ def test_regression_png_declaring_9000x9000_is_refused_before_decoding(tmp_path)
 
 def test_regression_pdf_page_200_inch(tmp_path):
     """A PDF page of 14400 x 14400 pt rendered at 200 dpi needs 2.9 GB: MemoryError. Now rendered smaller."""
-    assert_user_error(lambda: _load_image(tmp_path)(reg_pdf_huge_page()))
+    with memory_cap():
+        assert_user_error(lambda: _load_image(tmp_path)(reg_pdf_huge_page()))
 
 
 def test_regression_pdf_page_1e9_pt(tmp_path):
@@ -543,4 +553,161 @@ def test_fuzz_echo_image_file(tmp_path, budget, figures, image_seeds):
     strategy = st.one_of(weird_images().filter(lambda x: x[0] != ".pdf"),
                          st.tuples(st.sampled_from(sorted(seeds)), mutated(list(seeds.values()))))
     fuzz.run(strategy, budget(short=100, full=2500))
+    finish(fuzz, figures)
+
+
+# ------------------------------------------------------------------------------------------------ serial ECG streams
+
+@st.composite
+def framed_stream(draw) -> tuple[bytes, list[bytes], list[int]]:
+    """(stream, the intact frames put in it, chunk split points): valid frames of 1-16 channels mixed with
+    corrupted frames, channel counts out of range, stray sync bytes and garbage."""
+    from device.drivers.serial_ecg import SYNC, encode_frame
+
+    parts, intact = [], []
+    for _ in range(draw(st.integers(0, 40))):
+        kind = draw(st.sampled_from(("frame", "frame", "frame", "corrupt", "garbage", "sync", "badn", "cut")))
+        if kind in ("frame", "corrupt", "cut"):
+            n = draw(st.integers(1, 16))
+            vals = draw(st.lists(st.integers(-40000, 40000), min_size=n, max_size=n))
+            f = bytearray(encode_frame(draw(st.integers(0, 300)), vals))
+            if kind == "corrupt":
+                f[draw(st.integers(2, len(f) - 1))] ^= 1 << draw(st.integers(0, 7))
+            elif kind == "cut":
+                del f[draw(st.integers(1, len(f) - 1)):]
+            else:
+                intact.append(bytes(f))
+            parts.append(bytes(f))
+        elif kind == "garbage":
+            parts.append(draw(st.binary(max_size=80)))
+        elif kind == "sync":
+            parts.append(SYNC[: draw(st.integers(1, 2))])
+        else:
+            parts.append(SYNC + bytes([draw(st.integers(0, 255)), draw(st.sampled_from((0, 17, 200, 255)))]))
+    stream = b"".join(parts)
+    cuts = sorted(draw(st.lists(st.integers(0, max(0, len(stream))), max_size=12)))
+    return stream, intact, cuts
+
+
+def _chunks(stream: bytes, cuts: list[int]) -> list[bytes]:
+    edges = [0, *cuts, len(stream)]
+    return [stream[a:b] for a, b in zip(edges, edges[1:])]
+
+
+def _framed_case(x: tuple[bytes, list[bytes], list[int]]) -> None:
+    from device.drivers.serial_ecg import MAX_CH, FrameParser, encode_frame
+
+    stream, intact, cuts = x
+    stream += bytes(4 + 2 * MAX_CH + 2)   # line idle: zeros complete any frame still pending at the end
+    p = FrameParser()
+    got = []
+    for chunk in _chunks(stream, cuts):
+        got += p.feed(chunk)
+        assert len(p.buf) < 4 + 2 * MAX_CH + 2, f"parser buffer grew to {len(p.buf)} bytes"
+    whole = FrameParser().feed(stream)
+    assert [(s, v.tolist()) for s, v in got] == [(s, v.tolist()) for s, v in whole], "result depends on chunking"
+    out = [encode_frame(s, v) for s, v in got]
+    for f, (_, v) in zip(out, got):
+        assert 1 <= v.size <= MAX_CH and v.dtype.kind == "i" and f in stream, "a frame not in the stream"
+    it = iter(out)
+    assert all(any(f == o for o in it) for f in intact), "an intact frame was lost"
+    assert p.stats.frames == len(got)
+
+
+def test_fuzz_serial_framed(budget, figures):
+    """The CCECG1 framed protocol (sync, seq, n_ch, int16 data, CRC-16) split at random points."""
+    fuzz = Fuzz("Serial ECG framed", "device.drivers.serial_ecg.FrameParser.feed", _framed_case, case_timeout_s=10)
+    fuzz.run(st.one_of(framed_stream(), st.tuples(st.binary(max_size=600), st.just([]),
+                                                  st.lists(st.integers(0, 600), max_size=8).map(sorted))),
+             budget(short=300, full=6000), mem_cap=False)
+    finish(fuzz, figures)
+
+
+_ASCII_TOKENS = st.sampled_from(["512", "-3.25", "1e3", "1e999", "nan", "inf", "-inf", "0x1F", "abc", "", " ", ",",
+                                 ";", "\t", "1,2,3", "7 8", "\r", "\x00", "\xff", "９", "1_000", "+.5", "--1"])
+
+
+@st.composite
+def ascii_stream(draw) -> tuple[bytes, list[int]]:
+    lines = draw(st.lists(st.lists(_ASCII_TOKENS, max_size=6).map(" ".join), max_size=40))
+    text = "".join(ln + draw(st.sampled_from(("\n", "\r\n", "\n\n", ""))) for ln in lines)
+    data = text.encode("utf-8")
+    if draw(st.booleans()):
+        data += draw(st.binary(max_size=5000))
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=12)))
+    return data, cuts
+
+
+def _ascii_case(x: tuple[bytes, list[int]]) -> None:
+    from device.drivers.serial_ecg import AsciiParser
+
+    data, cuts = x
+    p = AsciiParser(units_per_mv=200.0)
+    got = []
+    for chunk in _chunks(data, cuts):
+        got += p.feed(chunk)
+        assert len(p.buf) <= 4096, f"parser buffer grew to {len(p.buf)} bytes"
+    assert all(v.ndim == 1 and v.size == got[0].size and np.isfinite(v).all() for v in got)
+    if all(len(ln) <= 4096 for ln in data.split(b"\n")[:-1]) and len(data.rsplit(b"\n", 1)[-1]) <= 4096:
+        whole = AsciiParser(units_per_mv=200.0).feed(data)
+        assert [v.tolist() for v in got] == [v.tolist() for v in whole], "result depends on chunking"
+
+
+def test_fuzz_serial_ascii(budget, figures):
+    """The one-sample-per-line ASCII protocol (AD8232-style boards), random bytes and chunking."""
+    fuzz = Fuzz("Serial ECG ASCII", "device.drivers.serial_ecg.AsciiParser.feed", _ascii_case, case_timeout_s=10)
+    fuzz.run(st.one_of(ascii_stream(), st.tuples(st.binary(max_size=600), st.just([]))),
+             budget(short=300, full=6000), mem_cap=False)
+    finish(fuzz, figures)
+
+
+class _FakePort:
+    """A pyserial stand-in that hands out scripted chunks and fails (unplugged) where the script says."""
+
+    def __init__(self, script: list[bytes | None]):
+        self.script, self.in_waiting = script, 0
+
+    def read(self, _n: int) -> bytes:
+        import serial
+
+        if not self.script:
+            return b""
+        item = self.script.pop(0)
+        if item is None:
+            raise serial.SerialException("device reports readiness to read but returned no data")
+        return item
+
+    def close(self) -> None:
+        pass
+
+
+def _record_case(x: tuple[str, list[bytes | None]]) -> None:
+    from device.drivers.serial_ecg import SerialEcgSource
+
+    protocol, script = x
+    src = SerialEcgSource("loop://", protocol=protocol, fs_hz=50.0, opener=lambda: _FakePort(script),
+                          reconnect_s=0.0)
+    sig = src.record(1.0, max_wall_s=0.05)
+    assert sig.ndim == 2 and np.isfinite(sig).all()
+    assert (sig.shape[0] == 0) == (src.lead_names == ()) and (sig.shape[0] == 0 or sig.shape[1] == len(src.lead_names))
+
+
+@st.composite
+def port_script(draw) -> tuple[str, list[bytes | None]]:
+    protocol = draw(st.sampled_from(("framed", "ascii")))
+    if protocol == "framed":
+        stream, _, cuts = draw(framed_stream())
+    else:
+        stream, cuts = draw(ascii_stream())
+    chunks: list[bytes | None] = list(_chunks(stream, cuts))
+    for _ in range(draw(st.integers(0, 3))):
+        chunks.insert(draw(st.integers(0, len(chunks))), None)
+    return protocol, chunks
+
+
+def test_fuzz_serial_source_record(budget, figures):
+    """SerialEcgSource.record over a port that sends fuzzed streams, changes channel count and gets unplugged."""
+    fuzz = Fuzz("Serial ECG source", "device.drivers.serial_ecg.SerialEcgSource.record", _record_case,
+                case_timeout_s=10)
+    fuzz.run(port_script(), budget(short=40, full=600), mem_cap=False)
     finish(fuzz, figures)
