@@ -103,9 +103,23 @@ class ClipSink:
 MEASURED_VIEWS = ("A4C", "A2C", "PLAX", "PSAX-PM")
 
 
+def unmeasured_clips(conn) -> list[int]:
+    """Clips of a measured view in open echo exams (report not signed) without an LV result: the core was stopped
+    or killed before its background measurement of them finished. The ClipMeasurer measures them first."""
+    from device.services.echo_measure import FINDING_KIND
+    marks = ",".join("?" * len(MEASURED_VIEWS))
+    return [int(r[0]) for r in conn.execute(
+        "SELECT c.id FROM captures c JOIN exams e ON e.id = c.exam_id WHERE c.kind = 'clip' AND e.kind = 'echo' "
+        f"AND e.status = 'open' AND c.label IN ({marks}) AND NOT EXISTS (SELECT 1 FROM findings f "
+        "WHERE f.capture_id = c.id AND f.kind = ?) AND coalesce((SELECT r.status FROM reports r WHERE "
+        "r.exam_id = e.id ORDER BY r.version DESC LIMIT 1), '') != 'signed' ORDER BY c.id",
+        (*MEASURED_VIEWS, FINDING_KIND))]
+
+
 class ClipMeasurer:
     """Measures the LV on each saved clip of a measurable view, on its own thread and database connection, so the
-    live loop never waits for segmentation. A refusal (no calibration, no beat) is stored by the measurement code."""
+    live loop never waits for segmentation. A refusal (no calibration, no beat) is stored by the measurement code.
+    On start it first measures the clips a previous run left unmeasured (:func:`unmeasured_clips`)."""
 
     def __init__(self, settings: Settings):
         import queue
@@ -121,13 +135,19 @@ class ClipMeasurer:
             log.warning("measurement queue full; clip %s can be measured from the exam page", capture_id)
 
     def _run(self) -> None:
-        from device.services.echo_measure import measure_capture
+        from device.services.echo_measure import FINDING_KIND, measure_capture
         store = Store.open(self.settings.data_dir, run_migrations=False)
         model = None
+        backlog = unmeasured_clips(store.conn)  # saved before the core was stopped or killed, never measured
+        if backlog:
+            log.info("measuring %d clip(s) left unmeasured by the last run", len(backlog))
         while True:
-            cap_id = self.q.get()
+            cap_id = backlog.pop(0) if backlog else self.q.get()
             if cap_id is None:
                 break
+            if store.conn.execute("SELECT 1 FROM findings WHERE capture_id = ? AND kind = ?",
+                                  (cap_id, FINDING_KIND)).fetchone():
+                continue  # measured already (a backlog clip that was also submitted)
             try:
                 if model is None:
                     from device.inference import load_model
