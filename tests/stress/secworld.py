@@ -285,6 +285,16 @@ def build_world(root: Path, *, analyse_perfusion: bool = False) -> Path:
     return root
 
 
+_WORLDS: dict[str, Path] = {}
+
+
+def shared_world(tmp_path_factory) -> Path:
+    """One world per test session, shared by the security test modules (tests copy it, never change it)."""
+    if "w" not in _WORLDS:
+        _WORLDS["w"] = build_world(tmp_path_factory.mktemp("secworld") / "w")
+    return _WORLDS["w"]
+
+
 def wait_perfusion(ui: UiClient, exam_id: int, location: str | None, timeout_s: float = 120.0) -> dict | None:
     if not location or "job=" not in location:
         return None
@@ -432,4 +442,4 @@ def csrf_message(app) -> bytes:
 
 
 __all__ = ["ANY", "BY_ROLE", "Cart", "EDIT", "OTHER_ID", "PATIENT_ID", "PATIENT_NAME", "POLICY", "PUBLIC", "ROLES",
-           "Req", "USERS", "build_world", "csrf_of", "png_bytes", "requests_for", "wait_perfusion", "wait_usb"]
+           "Req", "USERS", "build_world", "shared_world", "csrf_of", "png_bytes", "requests_for", "wait_perfusion", "wait_usb"]

@@ -38,7 +38,7 @@ from tests.stress.secworld import (
     USERS,
     Cart,
     Req,
-    build_world,
+    shared_world,
     csrf_message,
     png_bytes,
     requests_for,
@@ -51,7 +51,7 @@ STATE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> Path:
-    return build_world(tmp_path_factory.mktemp("secworld") / "w")
+    return shared_world(tmp_path_factory)
 
 
 @pytest.fixture()
