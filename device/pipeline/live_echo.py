@@ -7,8 +7,11 @@ protocol and best-clip capture, delivered through callbacks.
 
 Callbacks run on the worker thread and must return quickly: ``on_event(EchoEvent)``, ``on_clip(BestClip)`` (return
 False when the clip could not be kept: the protocol then does not advance),
-``on_frame(SourceFrame, FrameResult)``. A capture thread reads the source; when no frame arrives for
-`no_frame_timeout_s`, the worker feeds the gate a bad-signal tick, so a pulled cable becomes a "no signal" event.
+``on_frame(SourceFrame, FrameResult)``. With ``save_clips_async`` the loop calls ``on_clip`` on a thread of its own
+(compressing and storing a 3 s loop takes 1-2 s, which would otherwise freeze the picture and drop frames); the
+protocol then advances when the save returns, and its events are emitted on the worker thread. A capture thread reads
+the source; when no frame arrives for `no_frame_timeout_s`, the worker feeds the gate a bad-signal tick, so a pulled
+cable becomes a "no signal" event.
 """
 
 from __future__ import annotations
@@ -87,7 +90,8 @@ class LiveEcho:
                  on_clip: Callable[[BestClip], None] | None = None,
                  on_frame: Callable[[Any, FrameResult], None] | None = None,
                  sector_every_s: float = 1.0, no_frame_timeout_s: float = 1.0, frozen_frames: int = 15,
-                 clock: Callable[[], int] = time.monotonic_ns, buffer_mb: int = 256, sync_sector: bool = False):
+                 clock: Callable[[], int] = time.monotonic_ns, buffer_mb: int = 256, sync_sector: bool = False,
+                 save_clips_async: bool = False):
         self.source = source
         self.clf = classifier
         self.protocol = ExamProtocol(protocol) if protocol else None
@@ -114,6 +118,9 @@ class LiveEcho:
         self._thumb: np.ndarray | None = None
         self._frozen_run = 0
         self._pending: tuple[str, int, int] | None = None  # (view, since_ns, deadline_ns) of a clip to save
+        self.save_clips_async = save_clips_async
+        self._saver: threading.Thread | None = None  # the thread keeping a clip (save_clips_async)
+        self._saved_events: deque[EchoEvent] = deque()  # its events, emitted by the worker
         self.latencies_ms: deque[float] = deque(maxlen=5000)
         self.processed = 0
         self.source_error: str | None = None
@@ -142,6 +149,8 @@ class LiveEcho:
         self.queue.close()
         for t in self._threads:
             t.join(timeout)
+        if self._saver is not None:
+            self._saver.join(timeout + 10)  # a clip being stored is finished, not cut off
 
     def join(self, timeout: float | None = None) -> None:
         for t in self._threads:
@@ -177,7 +186,7 @@ class LiveEcho:
     # -- per-frame work (also callable synchronously, e.g. from tests and the benchmark) -----------------------------
     def tick_no_frame(self, t_ns: int) -> None:
         state, events = self.gate.update(t_ns, None, self.target, bad_signal=True)
-        self._emit(events)
+        self._emit(self._take_saved_events() + events)
         self._finish_clip(t_ns, state)
 
     @property
@@ -263,10 +272,10 @@ class LiveEcho:
             self.buffer.add(frame.t_mono_ns, frame.pixels, state.view,
                             out.quality if state.view == out.view else 0.0)
         for e in events:
-            if e.kind == "standard_view" and self._pending is None and e.view is not None:
+            if e.kind == "standard_view" and self._pending is None and e.view is not None and not self._saving:
                 since = e.t_mono_ns - int((self.params.hold_s + 0.5) * 1e9)
                 self._pending = (e.view, since, e.t_mono_ns + int(self.clip_s * 1e9))
-        self._emit(events)
+        self._emit(self._take_saved_events() + events)
         self._finish_clip(frame.t_mono_ns, state, frame)
         now = self.clock()
         lat = (now - frame.t_mono_ns) / 1e6
@@ -294,19 +303,48 @@ class LiveEcho:
                                 sector_bbox=self._sector.bbox if self._sector else None, model=self.clf.tag)
         if clip is None:
             return
-        if self.on_clip and self.on_clip(clip) is False:
-            return  # the sink could not keep it (no active exam, disk full): the view stays to be acquired
+        if self.save_clips_async:
+            self._saver = threading.Thread(target=self._keep_clip, args=(clip, view, t_ns), name="echo-clip",
+                                           daemon=True)
+            self._saver.start()
+        else:
+            self._keep_clip(clip, view, t_ns)
+
+    @property
+    def _saving(self) -> bool:
+        return self._saver is not None and self._saver.is_alive()
+
+    def _take_saved_events(self) -> list[EchoEvent]:
+        out = []
+        while self._saved_events:
+            out.append(self._saved_events.popleft())
+        return out
+
+    def _keep_clip(self, clip: BestClip, view: str, t_ns: int) -> None:
+        """Hand the clip to ``on_clip``; when kept, mark the view captured and announce it (and the protocol's end)."""
+        try:
+            if self.on_clip and self.on_clip(clip) is False:
+                return  # the sink could not keep it (no active exam, disk full): the view stays to be acquired
+        except Exception:  # a bug in storing must not stop the live picture
+            if not self.save_clips_async:
+                raise
+            log.exception("keeping the %s clip failed", view)
+            return
         with self._proto_lock:
             advanced = self.protocol.mark_captured(view, clip.quality_mean) if self.protocol else False
             done = bool(self.protocol and self.protocol.done)
         nxt = self.target
-        self._emit([EchoEvent("clip_saved", t_ns, view, nxt, clip.quality_mean, None,
-                              f"{view} loop saved ({clip.duration_s:.1f} s, quality {clip.quality_mean:.2f})",
-                              f"已保存 {view} 动态图（{clip.duration_s:.1f} 秒，质量 {clip.quality_mean:.2f}）",
-                              data={"n_frames": len(clip.frames), "advanced": advanced, "next": nxt})])
+        events = [EchoEvent("clip_saved", t_ns, view, nxt, clip.quality_mean, None,
+                            f"{view} loop saved ({clip.duration_s:.1f} s, quality {clip.quality_mean:.2f})",
+                            f"已保存 {view} 动态图（{clip.duration_s:.1f} 秒，质量 {clip.quality_mean:.2f}）",
+                            data={"n_frames": len(clip.frames), "advanced": advanced, "next": nxt})]
         if advanced and done:
-            self._emit([EchoEvent("protocol_done", t_ns, view, None, clip.quality_mean, "standard",
-                                  "All protocol views captured", "方案中的切面已全部采集")])
+            events.append(EchoEvent("protocol_done", t_ns, view, None, clip.quality_mean, "standard",
+                                    "All protocol views captured", "方案中的切面已全部采集"))
+        if self.save_clips_async:
+            self._saved_events.extend(events)  # emitted by the worker: callbacks stay on one thread
+        else:
+            self._emit(events)
 
     def _emit(self, events: list[EchoEvent]) -> None:
         if self.on_event:
