@@ -58,9 +58,9 @@ def dicom_regions(ds) -> tuple[float | None, tuple[int, int, int, int] | None]:
                                                  "PhysicalDeltaY", "RegionLocationMinX0", "RegionLocationMinY0",
                                                  "RegionLocationMaxX1", "RegionLocationMaxY1")
                           if it.get(k) is not None})
-    except Exception:  # noqa: BLE001 - tags whose stored text or VR pydicom cannot convert: no calibration
+        got = dicom_region_mm_per_px(items)
+    except Exception:  # noqa: BLE001 - tags whose text, VR or multiplicity cannot be used: no calibration
         return None, None
-    got = dicom_region_mm_per_px(items)
     return (got[0], got[1]) if got else (None, None)
 
 

@@ -6,6 +6,7 @@ stored as the WFDB missing value (-32768 for format 16).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +61,23 @@ def read_record(hea_path: str | Path) -> WfdbRecord:
     if not body:
         raise InputError(f"{hea} is empty; give a WFDB header")
     rec = body[0].split()
-    n_sig = int(rec[1])
-    fs = float(rec[2].split("/")[0]) if len(rec) > 2 else 250.0
+    try:
+        n_sig = int(rec[1])
+        fs = float(rec[2].split("/")[0]) if len(rec) > 2 else 250.0
+    except (IndexError, ValueError):
+        raise InputError(f"the record line '{body[0][:60]}' of {hea} is not 'NAME N_SIGNALS FS ...'; give a WFDB "
+                         "header") from None
+    if not 1 <= n_sig <= 64 or not (math.isfinite(fs) and fs > 0):
+        raise InputError(f"{hea}: {n_sig} signals at {fs} Hz is not a usable record (1-64 signals, a positive "
+                         "sampling rate)")
     sigs = []
     for ln in body[1 : 1 + n_sig]:
         m = _SIG_RE.match(ln)
         if not m:
             raise InputError(f"cannot parse signal line '{ln}' in {hea}")
         sigs.append(m.groupdict())
+    if len(sigs) != n_sig:
+        raise InputError(f"{hea} announces {n_sig} signals but describes {len(sigs)}; give a complete WFDB header")
     fmt = sigs[0]["fmt"]
     fname = hea.parent / sigs[0]["file"]
     off = int(sigs[0]["off"] or 0)
@@ -90,7 +100,10 @@ def read_record(hea_path: str | Path) -> WfdbRecord:
     phys = np.empty(ints.shape, np.float64)
     names, units = [], []
     for j, s in enumerate(sigs):
-        gain = float(s["gain"] or 200.0) or 200.0
+        try:
+            gain = float(s["gain"] or 200.0) or 200.0
+        except ValueError:
+            raise InputError(f"{hea}: the gain '{s['gain']}' of signal {j + 1} is not a number") from None
         base = int(s["base"]) if s["base"] is not None else int(s["zero"] or 0)
         phys[:, j] = (ints[:, j] - base) / gain
         names.append((s["desc"] or f"sig{j}").strip())

@@ -118,6 +118,8 @@ def load_case_table(path: str | Path | None = None) -> CaseTable:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the case table {p} ({exc.strerror}); check the path in the settings") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the case table {p} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
     return parse_case_table(text)
 
 

@@ -74,12 +74,13 @@ def load_normals(path: Path | None = None) -> NormalLimits:
         sm = np.asarray(d["segment_mean"], np.float32)
         ss = np.asarray(d["segment_sd"], np.float32)
         zt = float(d.get("z_threshold", 2.5))
-    except (KeyError, TypeError, ValueError) as exc:
+        n, source, name = int(d.get("n", 0)), str(d.get("source", "")), str(d.get("name", p.name))
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise err(f"normal database {p} lacks or mangles {exc}; it needs polar_mean, polar_sd, segment_mean, "
                   "segment_sd") from None
     if pm.shape != (N_RINGS, N_SECTORS) or ps.shape != pm.shape or sm.shape != (17,) or ss.shape != (17,):
         raise err(f"normal database {p}: polar maps must be {N_RINGS}x{N_SECTORS} and segments 17 values")
-    if not (np.all(ps > 0) and np.all(ss > 0) and np.all(np.isfinite(pm)) and np.all(np.isfinite(sm))):
-        raise err(f"normal database {p}: SDs must be positive and means finite")
-    return NormalLimits(pm, ps, sm, ss, zt, int(d.get("n", 0)), str(d.get("source", "")),
-                        str(d.get("name", p.name)), hashlib.sha256(raw).hexdigest())
+    if not (np.all(ps > 0) and np.all(ss > 0) and np.all(np.isfinite(pm)) and np.all(np.isfinite(sm))
+            and np.all(np.isfinite(ps)) and np.all(np.isfinite(ss)) and np.isfinite(zt) and zt > 0):
+        raise err(f"normal database {p}: SDs and z_threshold must be positive and finite, means finite")
+    return NormalLimits(pm, ps, sm, ss, zt, n, source, name, hashlib.sha256(raw).hexdigest())

@@ -73,7 +73,7 @@ def from_dict(d: dict[str, Any]) -> ReportDoc:
                          title=str(d.get("title", "")))
     except KeyError as exc:
         raise InputError(f"report JSON lacks the field {exc}; export it again from CardioCart") from None
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
         raise InputError(f"report JSON has a bad value ({exc}); fix that field") from None
 
 
@@ -97,6 +97,9 @@ def load(path: Path) -> ReportDoc:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read report file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start}); give a report JSON exported by CardioCart"
+                         ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -478,7 +478,15 @@ def waveform_without_data() -> bytes:
     return buf.getvalue()
 
 
+def dcm_region_delta_two_values() -> bytes:
+    """PhysicalDeltaX stored with two values: float(list) raised TypeError in the region calibration."""
+    ds = us_cine(np.zeros((2, 8, 8), np.uint8))
+    ds.SequenceOfUltrasoundRegions[0].PhysicalDeltaX = [0.03, 0.03]
+    return _to_bytes(ds)
+
+
 CINE_REGRESSIONS = [("test_regression_dicom_declaring_4gb_element", dcm_huge_length),
+                    ("test_regression_dicom_region_delta_two_values", dcm_region_delta_two_values),
                     ("test_regression_dicom_cut_inside_element_header", dcm_cut_in_header),
                     ("test_regression_dicom_unknown_vr_frame_time", dcm_unknown_vr),
                     ("test_regression_dicom_one_bit_cmyk_frames", dcm_one_bit_cmyk)]
@@ -527,6 +535,11 @@ def test_regression_sax_folder_with_4gb_element(tmp_path):
 
     with memory_cap(), pytest.raises(InputError, match="no DICOM images"):
         _sax_case(tmp_path)((True, [dcm_huge_length()]))
+
+
+def test_regression_dicom_region_delta_two_values(tmp_path):
+    """The cine still plays, without a calibration."""
+    _cine_case(tmp_path)(dcm_region_delta_two_values())
 
 
 def test_regression_dicom_cut_inside_element_header(tmp_path):
