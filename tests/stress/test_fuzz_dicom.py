@@ -637,3 +637,125 @@ def test_regression_nan_ultrasound_region_gives_no_calibration(tmp_path):
         src.open()
         assert src.mm_per_px is None
         src.close()
+
+
+# ------------------------------------------------------------------------------------------------ perfusion UI upload
+
+class _Blobs:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def get(self, _sha: str) -> bytes:
+        return self.data
+
+
+def _upload_case(tmp: Path):
+    from types import SimpleNamespace
+
+    from webui.views.perfusion import load_capture
+
+    counter = {"n": 0}
+
+    def call(x: tuple[str, str | None, bytes]):
+        fmt, array, data = x
+        counter["n"] += 1
+        work = tmp / f"w{counter['n']}"
+        work.mkdir()
+        cap = SimpleNamespace(id=counter["n"], blob_sha256="-", meta={"format": fmt, "array": array,
+                                                                     "voxel_mm": None, "orientation": "auto"})
+        vol = load_capture(_Blobs(data), cap, work)
+        assert vol.counts.ndim == 3 and np.isfinite(vol.counts).all()
+    return call
+
+
+def test_fuzz_perfusion_upload(tmp_path, budget, figures, seeds):
+    """The stored upload read back for analysis (webui.views.perfusion.load_capture): a .zip of DICOM slices, a
+    multi-frame DICOM, a .npz with a chosen array; damaged archives and zip members with lying sizes."""
+    from device.sim.spect import simulate_study
+
+    s = simulate_study((), orientation="transaxial", seed=4)
+    vol = s.stress[::3, ::3, ::3]
+    slices = []
+    for k in range(vol.shape[0]):
+        ds = mr_slice(vol[k] * 100, n=k + 1, loc=3.0 * k)
+        ds.Modality, ds.SOPClassUID = "NM", "1.2.840.10008.5.1.4.1.1.20"
+        ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0, 0, 3.0 * k]
+        ds.PixelSpacing, ds.SliceThickness = [3.0, 3.0], 3.0
+        slices.append(ds)
+    uid = slices[0].SeriesInstanceUID
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k, ds in enumerate(slices):
+            ds.SeriesInstanceUID = uid
+            zf.writestr(f"{k:05d}_s.dcm", _to_bytes(ds))
+    zipped = buf.getvalue()
+    npz = _npz(stress=vol, rest=s.rest[::3, ::3, ::3], voxel_mm=np.array(9.6))
+    fuzz = Fuzz("Perfusion upload (stored)", "webui.views.perfusion.load_capture", _upload_case(tmp_path),
+                case_timeout_s=20)
+    strategy = st.one_of(
+        st.tuples(st.just("zip"), st.none(), mutated([zipped], head=512)),
+        st.tuples(st.just("zip"), st.none(), st.binary(max_size=200)),
+        st.tuples(st.just("npz"), st.sampled_from(["stress", "rest", "nope"]), mutated([npz])),
+        st.tuples(st.just("dicom"), st.none(), mutated(seeds["nm"])))
+    fuzz.run(strategy, budget(short=80, full=1500))
+    finish(fuzz, figures, UPLOAD_REGRESSIONS)
+
+
+def _zip_of_slices() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("00000_s.dcm", _to_bytes(mr_slice(np.arange(64.0).reshape(8, 8))))
+    return buf.getvalue()
+
+
+def zip_bad_local_header() -> bytes:
+    return b"XXXX" + _zip_of_slices()[4:]          # the central directory still points at offset 0
+
+
+def zip_bad_directory_offset() -> bytes:
+    data = bytearray(_zip_of_slices())
+    i = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<I", data, i + 16, struct.unpack_from("<I", data, i + 16)[0] + 1000)
+    return bytes(data)                             # ValueError: negative seek value
+
+
+def zip_bad_deflate() -> bytes:
+    data = bytearray(_zip_of_slices())
+    start = 30 + len("00000_s.dcm")                # the member's compressed data
+    data[start] = 0xFF                             # deflate block type 3 (reserved): zlib.error
+    return bytes(data)
+
+
+UPLOAD_CASES = {
+    "zip_bad_local_header": ("zip", None, zip_bad_local_header),
+    "zip_bad_directory_offset": ("zip", None, zip_bad_directory_offset),
+    "zip_bad_deflate": ("zip", None, zip_bad_deflate),
+    "npz_member_unterminated_header": ("npz", "stress",
+                                       lambda: _zip_with_member("stress.npy", npy_unterminated_header())),
+}
+UPLOAD_REGRESSIONS = [(f"test_regression_upload_{k}", lambda v=v: (v[0], v[1], v[2]())) for k, v in UPLOAD_CASES.items()]
+
+
+def _refused_upload(tmp_path, name: str) -> None:
+    from device.errors import InputError
+
+    fmt, array, make = UPLOAD_CASES[name]
+    with pytest.raises(InputError):
+        _upload_case(tmp_path)((fmt, array, make()))
+
+
+def test_regression_upload_zip_bad_local_header(tmp_path):
+    """A stored .zip whose member header is damaged: BadZipFile escaped the analysis job (an internal error)."""
+    _refused_upload(tmp_path, "zip_bad_local_header")
+
+
+def test_regression_upload_zip_bad_directory_offset(tmp_path):
+    _refused_upload(tmp_path, "zip_bad_directory_offset")
+
+
+def test_regression_upload_zip_bad_deflate(tmp_path):
+    _refused_upload(tmp_path, "zip_bad_deflate")
+
+
+def test_regression_upload_npz_member_unterminated_header(tmp_path):
+    _refused_upload(tmp_path, "npz_member_unterminated_header")

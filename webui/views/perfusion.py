@@ -20,7 +20,9 @@ import re
 import secrets
 import tempfile
 import threading
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +54,11 @@ EDIT_ROLES = ("sonographer", "physician")
 EXAM_ACTIONS = [("perfusion.page", "perf_open", None, ("perfusion",))]
 ORIENTATIONS = ("auto", "short_axis", "transaxial")
 MAX_ZIP_FILES, MAX_ZIP_BYTES = 4000, 1 << 30
-_NPZ_ERRORS = (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile)
+# what numpy and zipfile raise for a damaged .npz (a bad member header is parsed with tokenize / ast)
+_NPZ_ERRORS = (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+               SyntaxError, tokenize.TokenError, MemoryError)
+_ZIP_ERRORS = (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError,
+               MemoryError)
 SEVERITY = {"mild": 0.3, "moderate": 0.5, "severe": 0.7}
 CLASSICAL = "perfusion_classical_polar"   # FCM myocardium + classical polar map (no trained weights)
 
@@ -171,7 +177,12 @@ def _unzip(data: bytes, folder: Path) -> None:
         raise InputError(f"the .zip is too large (more than {MAX_ZIP_FILES} files or 1 GB); give one series")
     folder.mkdir(parents=True)
     for k, info in enumerate(infos):  # own names: nothing from the archive chooses a path
-        (folder / f"{k:05d}.dcm").write_bytes(zf.read(info))
+        try:
+            data = zf.read(info)
+        except _ZIP_ERRORS as exc:  # bad header, CRC, deflate stream, offsets; encrypted (RuntimeError)
+            raise InputError(f"{Path(info.filename).name} in the uploaded .zip cannot be unpacked "
+                             f"({type(exc).__name__}); zip the DICOM series again") from None
+        (folder / f"{k:05d}.dcm").write_bytes(data)
 
 
 # ---------------------------------------------------------------- analysis and storing its result
