@@ -11,8 +11,11 @@ This module reads the store (it is the report layer's builder) but holds no SQL 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -220,20 +223,41 @@ def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) 
             continue
         try:
             cap = clinical.get_capture(conn, cap_id)
-            with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
-                frames = np.asarray(z["frames"])
+            # every view of a draft report refreshes its images: a clip decodes to tens of MB, so keep what was drawn
+            cache_key = (cap.blob_sha256, f["id"], json.dumps(d, sort_keys=True, default=str),
+                         f["model_name"], f["model_version"])
+            with _KEY_LOCK:
+                cached = _KEY_IMAGES.get(cache_key)
+                if cached is not None:
+                    _KEY_IMAGES.move_to_end(cache_key)
+            if cached is None:
+                with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
+                    frames = np.asarray(z["frames"])
         except (OSError, ValueError, KeyError, UserError) as exc:
             log.warning("clip %s cannot be drawn for the report: %s", cap_id, exc)
             continue
-        for ph in ("ed", "es"):
+        if cached is None:
+            cached = []
+            for ph in ("ed", "es"):
+                i = int(d["frames"][ph]["index"])
+                img = annotate(np.asarray(frames[min(i, len(frames) - 1)], dtype=np.uint8), d, ph)
+                cached.append(KeyImage.from_array(img, caption=f"{d['view']} {ph.upper()} (frame {i}), "
+                                                               f"{f['model_name']} {f['model_version']}",
+                                                  key=f"lv{f['id']}-{ph}"))
+            del frames
+            with _KEY_LOCK:
+                _KEY_IMAGES[cache_key] = cached
+                while len(_KEY_IMAGES) > 16:
+                    _KEY_IMAGES.popitem(last=False)
+        for img in cached:
             if len(out) >= MAX_KEY_IMAGES:
                 return out
-            i = int(d["frames"][ph]["index"])
-            img = annotate(np.asarray(frames[min(i, len(frames) - 1)], dtype=np.uint8), d, ph)
-            out.append(KeyImage.from_array(img, caption=f"{d['view']} {ph.upper()} (frame {i}), "
-                                                        f"{f['model_name']} {f['model_version']}",
-                                           key=f"lv{f['id']}-{ph}"))
+            out.append(img)
     return out
+
+
+_KEY_IMAGES: OrderedDict[tuple, list] = OrderedDict()   # annotated ED/ES images of the last measured clips
+_KEY_LOCK = threading.Lock()                             # web requests run in threads
 
 
 # ---------------------------------------------------------------- the report's sections

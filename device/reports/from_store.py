@@ -292,15 +292,27 @@ def history(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int) -> list[tu
     return [(v, doc_of(blobs, v)) for v in reports.versions(conn, exam_id)]
 
 
+def draft_source(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, language: str) -> ReportDoc | None:
+    """What :func:`ensure_draft` would assemble now (None when the latest version is signed). This is the slow part
+    of opening a report (clips decoded into key images): run it before the write transaction and pass it on as
+    ``ensure_draft(..., fresh=...)``, so the database is locked only while the draft is stored."""
+    cur = reports.latest(conn, exam_id)
+    if cur is not None and cur.status == "signed":
+        return None
+    return assemble(conn, blobs, exam_id, language if cur is None else cur.content.get("language", language))
+
+
 def ensure_draft(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, language: str,
-                 author_id: int | None) -> reports.ReportVersion:
+                 author_id: int | None, fresh: ReportDoc | None = None) -> reports.ReportVersion:
     """The latest version, made current: none yet -> a draft v1 auto-filled from the store; a draft -> its
     sections and key images refreshed from the store (free text, title and amendment kept); signed -> as is.
-    Run inside a Tx."""
+    ``fresh``: the :func:`draft_source` made just before (assembled here when absent). Run inside a Tx."""
     cur = reports.latest(conn, exam_id)
     if cur is not None and cur.status == "signed":
         return cur
-    fresh = assemble(conn, blobs, exam_id, language if cur is None else cur.content.get("language", language))
+    lang = language if cur is None else cur.content.get("language", language)
+    if fresh is None or fresh.language != lang:
+        fresh = assemble(conn, blobs, exam_id, lang)
     if cur is None:
         doc = dataclasses.replace(fresh, free_text=unscored_findings_text(conn, exam_id))
         return reports.save_draft(conn, exam_id, doc_to_content(conn, blobs, doc), author_id)

@@ -93,9 +93,12 @@ def _users(c):
 def report_page(exam_id: int):
     c, svc = conn(), services()
     clinical.get_exam(c, exam_id)
+    # assembled before the write lock: decoding clips into key images takes a while, and other writers (the core's
+    # clips and events, every page's audit row) would wait for it and time out under load
+    fresh = fs.draft_source(c, svc.blobs, exam_id, settings().web.language)
     with Tx(c):
         row = fs.ensure_draft(c, svc.blobs, exam_id, settings().web.language,
-                              g.user.id if g.user.role in EDIT_ROLES else None)
+                              g.user.id if g.user.role in EDIT_ROLES else None, fresh=fresh)
         audit_log("view", "report", exam_id, {"version": row.version, "status": row.status})
     return _page(exam_id)
 
