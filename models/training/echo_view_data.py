@@ -104,8 +104,16 @@ def load_real_folder(root: Path, size: int, frames_per_clip: int = 8) -> tuple[E
     csv_path = root / "labels.csv"
     if csv_path.is_file():
         with csv_path.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                items.append((root / row["path"], row["view"].strip()))
+            try:
+                reader = csv.DictReader(fh)
+                for row in reader:
+                    path, view = row.get("path"), row.get("view")
+                    if not path or view is None:
+                        raise ValueError(f"{csv_path} line {reader.line_num}: each row needs a 'path' and a 'view' "
+                                         "(header: path,view)")
+                    items.append((root / path, view.strip()))
+            except csv.Error as exc:
+                raise ValueError(f"{csv_path} is not a readable CSV ({exc}); save it as path,view rows") from None
     else:
         for sub in sorted(p for p in root.iterdir() if p.is_dir()):
             for f in sorted(sub.rglob("*")):

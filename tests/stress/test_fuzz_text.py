@@ -260,6 +260,44 @@ def test_fuzz_usb_bundle_verify(tmp_path, budget, figures):
     finish(fuzz, figures, BUNDLE_REGRESSIONS)
 
 
+# ------------------------------------------------------------------------------------------------ echo labels CSV
+
+@st.composite
+def labels_csv(draw) -> bytes:
+    from device.sim.echo_views import VIEWS
+
+    header = draw(st.sampled_from(["path,view", "view,path", "path", "file,label", "", "path,view,extra"]))
+    cell = st.one_of(st.sampled_from(["a.png", "b.dcm", "missing.png", "../a.png", "/etc/hostname", "", "sub",
+                                      *VIEWS, "A4c", " A4C ", "BOGUS"]), st.text(max_size=8))
+    rows = [",".join(draw(st.lists(cell, max_size=4))) for _ in range(draw(st.integers(0, 6)))]
+    return "\n".join([header, *rows]).encode("utf-8", "surrogatepass")
+
+
+def test_fuzz_echo_label_csv(tmp_path, budget, figures):
+    """The labels.csv of a site's echo fine-tuning folder (models/training/echo_view_data.load_real_folder). A
+    training tool, not the cart: its contract is a ValueError saying what to fix (or a user error)."""
+    import cv2
+
+    from models.training.echo_view_data import load_real_folder
+
+    root = tmp_path / "real"
+    root.mkdir()
+    img = np.zeros((120, 160, 3), np.uint8)
+    cv2.ellipse(img, (80, 10), (100, 100), 90, -40, 40, (200, 200, 200), -1)
+    cv2.imwrite(str(root / "a.png"), img)
+    (root / "b.dcm").write_bytes(b"not dicom")
+    (root / "sub").mkdir()
+
+    def call(data: bytes):
+        write_case(root, "labels.csv", data)
+        ds, clips = load_real_folder(root, 32, frames_per_clip=2)
+        assert len(clips) == len(ds.views)
+    fuzz = Fuzz("Echo fine-tuning labels CSV", "models.training.echo_view_data.load_real_folder", call,
+                case_timeout_s=20, accept=(UserError, ValueError))
+    fuzz.run(st.one_of(labels_csv(), text_cases(b"path,view\na.png,A4C\n")), budget(short=60, full=1500))
+    finish(fuzz, figures, LABELS_REGRESSIONS)
+
+
 # ------------------------------------------------------------------------------------------------ the CLI itself
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -396,3 +434,13 @@ WFDB_REGRESSIONS = [(f"test_regression_wfdb_{k}", lambda v=v: (v.encode(), bytes
 NORMALS_REGRESSIONS = [("test_regression_normals_n_is_a_list", normals_with_list_n)]
 REPORT_REGRESSIONS = [("test_regression_report_json_not_utf8", lambda: b"\xce")]
 BUNDLE_REGRESSIONS: list = []
+LABELS_REGRESSIONS = [("test_regression_echo_labels_without_path_column", lambda: b"view\nA4C\n")]
+
+
+def test_regression_echo_labels_without_path_column(tmp_path):
+    """labels.csv without a 'path' column: KeyError instead of the recipe's ValueError saying what to fix."""
+    from models.training.echo_view_data import load_real_folder
+
+    write_case(tmp_path, "labels.csv", b"view\nA4C\n")
+    with pytest.raises(ValueError, match="path"):
+        load_real_folder(tmp_path, 32)
