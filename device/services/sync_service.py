@@ -8,7 +8,8 @@ import time
 from device.config import Settings
 from device.errors import UserError
 from device.services.runtime import InstanceLock, StopFlag, heartbeat
-from device.store import Store, outbox as outbox_repo
+from device.store import Store, audit, outbox as outbox_repo
+from device.store.db import Tx
 from device.sync.worker import Backoff, OutboxItem, SyncWorker
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,16 @@ class SqliteOutbox:
         return OutboxItem(row.id, study_uid, row.sop_instance_uid, data, attempts=row.attempts - 1)
 
     def mark_sent(self, item_id: int | str) -> None:
-        outbox_repo.mark_sent(self.store.conn, int(item_id))
+        """Mark the object sent and record in the audit log, in the same transaction, that it left the box."""
+        c = self.store.conn
+        with Tx(c):
+            row = c.execute("SELECT exam_id, object_kind, sop_instance_uid FROM outbox WHERE id = ?",
+                            (int(item_id),)).fetchone()
+            outbox_repo.mark_sent(c, int(item_id))
+            if row is not None:
+                audit.record(c, user_id=None, username="sync", action="export", object_type="exam",
+                             object_id=row[0], detail={"target": self.target, "object_kind": row[1],
+                                                       "sop_instance_uid": row[2]})
 
     def mark_failed(self, item_id: int | str, error: str, retry_at: float | None) -> None:
         outbox_repo.mark_failed(self.store.conn, int(item_id), error, retry_at)

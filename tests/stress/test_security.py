@@ -745,6 +745,48 @@ def test_patient_data_leaves_only_to_the_configured_target(world, make_cart, fig
                 passed=checked, findings=0, fixed=0, explained=0)
 
 
+def test_regression_pacs_transfer_is_audited(world, make_cart, figures):
+    """Defect found: the sync role sent signed reports to the PACS without an audit row (only the outbox state
+    changed), so the audit log did not show that patient data left the box. Fixed in
+    device/services/sync_service.py: marking an object sent writes an ``export`` row in the same transaction."""
+    from device.services.sync_service import SqliteOutbox
+    from device.store import Store
+    from device.sync.worker import Backoff, SyncWorker
+
+    cart = make_cart(sync={"target": "dicomweb", "dicomweb_url": "http://127.0.0.1:9/dicom-web"})
+    assert cart.client("doc").post(f"/exams/{cart.ids['ecg']}/report/sign").status_code == 302
+    queued = {r[0] for r in cart.query("SELECT sop_instance_uid FROM outbox WHERE exam_id = ?", cart.ids["ecg"])}
+    assert queued
+
+    class Pacs:
+        def __init__(self):
+            self.got: dict[str, bytes] = {}
+
+        def send(self, data, study_uid, sop_uid):
+            self.got[sop_uid] = data
+
+        def holds(self, study_uid, sop_uid):
+            return sop_uid in self.got
+
+    pacs, store = Pacs(), Store.open(cart.settings.data_dir)
+    mark = cart.audit_mark()
+    try:
+        SyncWorker(SqliteOutbox(store, "dicomweb"), pacs, Backoff(0.01, 0.01)).drain()
+    finally:
+        store.close()
+    assert set(pacs.got) == queued
+    rows = [x for x in cart.audit_since(mark) if x["action"] == "export"]
+    assert {x["detail"]["sop_instance_uid"] for x in rows} == queued
+    assert all(x["object_type"] == "exam" and x["object_id"] == str(cart.ids["ecg"]) and x["username"] == "sync"
+               and x["detail"]["target"] == "dicomweb" for x in rows)
+    figures.row("security", check="each object sent to the PACS leaves an export audit row (sync role)",
+                items_checked=len(queued), passed=len(rows), findings=1, fixed=1, explained=0)
+    figures.note("security", "Fixed: objects sent to the PACS by the sync role left no audit row (only the outbox "
+                 "state changed). SqliteOutbox.mark_sent now writes an export row naming the exam, target and SOP "
+                 "Instance UID in the same transaction; regression test "
+                 "test_security.py::test_regression_pacs_transfer_is_audited.")
+
+
 # ---------------------------------------------------------------- 8. dependency audit and static scan
 
 def _allowlist() -> dict[str, dict[str, str]]:
@@ -784,16 +826,19 @@ def test_dependency_audit_pip_audit(figures, tmp_path):
             out = json.loads(p.stdout)
         except ValueError:
             if "ConnectionError" in p.stderr or "Failed to resolve" in p.stderr or "Max retries" in p.stderr:
+                figures.note("security", "pip-audit was skipped in this run: the vulnerability service (PyPI/OSV) "
+                             "was unreachable; it runs where the network is available (CI).")
                 pytest.skip("pip-audit cannot reach the vulnerability service (PyPI / OSV): no network; "
                             "this check runs where the network is available (CI)")
             pytest.fail(f"pip-audit failed (exit {p.returncode}): {p.stderr.strip().splitlines()[-1:]}")
         deps = out.get("dependencies", [])
         skipped = [d for d in deps if d.get("skip_reason")]
         if deps and len(skipped) == len(deps):
+            figures.note("security", "pip-audit was skipped in this run: the vulnerability service (PyPI/OSV) "
+                         "was unreachable; it runs where the network is available (CI).")
             pytest.skip("pip-audit could not look up any package (the PyPI vulnerability service is unreachable: "
                         f"{skipped[0]['skip_reason']}); this check runs where the network is available (CI)")
-        assert not [d for d in skipped if d["name"].lower() in {r.split("==")[0].lower() for r in reqs}], \
-            f"pinned packages pip-audit could not audit: {[d['name'] for d in skipped]}"
+        findings += [(f"unaudited:{d['name'].lower()}", d["name"], d.get("version", "")) for d in skipped]
         audited += len(deps) - len(skipped)
         for d in deps:
             for v in d.get("vulns", []):
@@ -834,7 +879,7 @@ def _enclosing(path: Path, line: int, cache: dict) -> str:
     return ".".join(reversed(names))
 
 
-def bandit_findings() -> list[str]:
+def bandit_findings() -> tuple[list[str], int]:
     """Bandit over device/ and webui/ as ids ``<test id> <path>::<enclosing function>`` (stable across edits)."""
     p = subprocess.run([sys.executable, "-m", "bandit", "-r", "device", "webui", "-f", "json", "-q"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -845,7 +890,8 @@ def bandit_findings() -> list[str]:
     for r in out["results"]:
         path = Path(r["filename"])
         ids.append(f"{r['test_id']} {path.as_posix()}::{_enclosing(ROOT / path, r['line_number'], cache)}")
-    return ids
+    n_files = len([k for k in out.get("metrics", {}) if k.endswith(".py")])
+    return ids, n_files
 
 
 def test_static_scan_bandit(figures):
@@ -853,7 +899,8 @@ def test_static_scan_bandit(figures):
         import bandit  # noqa: F401
     except ImportError:
         pytest.fail("bandit is not installed: install the test extra (bandit==1.9.4)")
-    ids = bandit_findings()
+    ids, n_files = bandit_findings()
+    assert n_files > 50, f"bandit scanned only {n_files} files"
     allowed = _allowlist().get("bandit", {})
     unexplained = sorted(set(ids) - set(allowed))
     for k, why in allowed.items():
@@ -862,8 +909,8 @@ def test_static_scan_bandit(figures):
     if stale:
         figures.note("security", f"bandit allow-list entries no longer found (code fixed or moved): {stale}")
     fixed = _allowlist().get("fixed", {})
-    figures.row("security", check="bandit static scan of device/ and webui/", items_checked=len(ids),
-                passed=len(ids) - len(unexplained), findings=len(ids) + len(fixed), fixed=len(fixed),
-                explained=len(ids) - len(unexplained))
+    figures.row("security", check=f"bandit static scan of device/ and webui/ ({n_files} files)",
+                items_checked=n_files, passed=n_files - len({i.split(" ")[1].split("::")[0] for i in unexplained}),
+                findings=len(ids) + len(fixed), fixed=len(fixed), explained=len(ids) - len(unexplained))
     assert not unexplained, ("bandit findings: fix them, or explain each in tests/stress/security_allowlist.toml "
                              f"[bandit] (one line why): {unexplained}")
