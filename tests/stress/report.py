@@ -19,7 +19,16 @@ from tests.stress.figures import ROOT, SECTIONS, figures_dir
 INTRO = {
     "fuzzing": ("Fuzzing", "Every parser that takes outside input was fed generated and mutated input "
                 "(hypothesis). A case passes when the parser either returns a result or raises the project's "
-                "one-line user error; anything else is a crash, and each crash found became a regression test."),
+                "one-line user error; anything else is a crash, and each crash found became a regression test. "
+                "File and stream parsers (tests/stress/test_fuzz_inputs.py, test_fuzz_dicom.py, test_fuzz_text.py) "
+                "get both structurally valid but odd input (1x1 images, huge declared sizes, DICOM with missing, "
+                "multi-valued or non-numeric tags in four transfer syntaxes plus RLE and JPEG, NaN spacing, odd "
+                "TOML/CSV/JSON) and mutated bytes of valid files the project's own simulators and writers made "
+                "(bit flips, interesting integers, truncation, splices). A case over its time bound counts as a "
+                "hang, and each runs under an address-space cap of 1.5 GB above the process, so trusting a "
+                "declared size shows up as a crash. For these, `cases` is the number actually run; `crashes found` counts "
+                "the known crashes (each a hand-written regression input, re-run here) plus any new one; "
+                "`crashes fixed` those regression inputs that now pass."),
     "crash": ("Crash and power loss", "Each service was killed with SIGKILL in the middle of its work, and the "
               "whole cart was killed with its last file write truncated (a power cut). After every kill the "
               "database must pass `PRAGMA integrity_check`, every committed record and blob must be intact and "

@@ -243,7 +243,13 @@ def test_fuzz_echo_dicom_cine(tmp_path, budget, figures, seeds):
     fuzz = Fuzz("Echo DICOM cine", "device.drivers.files.open_file_source -> DicomCineSource", _cine_case(tmp_path),
                 case_timeout_s=20)
     fuzz.run(dicom_cases(seeds["us"] + seeds["mr"][:1]), budget(short=150, full=3000))
-    finish(fuzz, figures, CINE_REGRESSIONS)
+    finish(fuzz, figures, CINE_REGRESSIONS,
+           note="a file whose first element declares 4 GB (MemoryError), a file cut inside an element header "
+           "(struct.error), FrameTime stored with the unknown VR 'DU' (NotImplementedError), a 1-bit 'CMYK' image that "
+           "decoded into frames of 16 channels, a two-valued PhysicalDeltaX (TypeError). Fixed in "
+           "device/drivers/dicom_cine.py: any read failure is the user error 'not a readable DICOM file', unusable frame "
+           "rate or region tags fall back to 30 fps / no calibration, frame shapes are checked; NaN/inf region deltas "
+           "are ignored (device/echo/screen.py).")
 
 
 # ------------------------------------------------------------------------------------------------ LV SAX series
@@ -275,7 +281,11 @@ def test_fuzz_lv_sax_series(tmp_path, budget, figures, seeds):
     fuzz = Fuzz("LV SAX series", "device.lv.dicom_io.read_frames (lv sax)", _sax_case(tmp_path), case_timeout_s=20)
     cases = dicom_cases(seeds["mr"] + seeds["us"][:2])
     fuzz.run(st.tuples(st.booleans(), st.lists(cases, min_size=1, max_size=3)), budget(short=120, full=2500))
-    finish(fuzz, figures, SAX_REGRESSIONS)
+    finish(fuzz, figures, SAX_REGRESSIONS,
+           note="SliceLocation with two values (TypeError), a deflated file with a broken deflate stream "
+           "(zlib.error), a 4 GB element (MemoryError, also inside a folder). Fixed in device/lv/dicom_io.py: read "
+           "failures are the user error (a damaged file in a folder is skipped), tag values are converted by _float/"
+           "_floats (unusable -> absent), frame shapes are checked.")
 
 
 def _clip_case(tmp: Path):
@@ -291,7 +301,8 @@ def test_fuzz_echo_measure_clip(tmp_path, budget, figures, seeds):
     """``python -m device echo measure CINE``: frames and calibration of a DICOM cine (read_clip)."""
     fuzz = Fuzz("Echo measure clip", "device.cli.echo_measure.read_clip", _clip_case(tmp_path), case_timeout_s=20)
     fuzz.run(dicom_cases(seeds["us"]), budget(short=80, full=1500))
-    finish(fuzz, figures, CLIP_REGRESSIONS)
+    finish(fuzz, figures, CLIP_REGRESSIONS,
+           note="the 4 GB element MemoryError of the series reader (read_clip uses it); same fix.")
 
 
 # ------------------------------------------------------------------------------------------------ perfusion
@@ -375,7 +386,11 @@ def test_fuzz_perfusion_study(tmp_path, budget, figures, seeds):
         st.tuples(st.just(".npy"), st.lists(mutated(npy, head=128), min_size=1, max_size=1)),
         weird_arrays())
     fuzz.run(strategy, budget(short=150, full=3000))
-    finish(fuzz, figures, PERF_REGRESSIONS)
+    finish(fuzz, figures, PERF_REGRESSIONS,
+           note="a .npz that is not a zip or fails its CRC (BadZipFile), member offsets made negative (OSError), "
+           "an unterminated .npy header (tokenize.TokenError, also inside a .npz), a 4 GB DICOM element (MemoryError). "
+           "Fixed in device/perfusion/io.py and dicom_io.py: every numpy / zip / pydicom read failure is the user error; "
+           "DICOM voxel sizes and orientations are validated like .npz ones.")
 
 
 # ------------------------------------------------------------------------------------------------ DICOM ECG waveform
@@ -389,7 +404,9 @@ def test_fuzz_ecg_dicom_waveform(tmp_path, budget, figures, seeds):
         assert x.ndim == 2 and x.shape[1] == len(labels) and np.isfinite(fs) and fs > 0
     fuzz = Fuzz("ECG DICOM waveform", "device.ecg.export.read_dicom_waveform", call, case_timeout_s=20)
     fuzz.run(dicom_cases(seeds["ecg"]), budget(short=100, full=2000))
-    finish(fuzz, figures, WAVEFORM_REGRESSIONS)
+    finish(fuzz, figures, WAVEFORM_REGRESSIONS,
+           note="read_dicom_waveform had no error handling: InvalidDicomError for a 1-byte file, AttributeError "
+           "for an image or a waveform item without data, MemoryError for a 4 GB element. Fixed in device/ecg/export.py.")
 
 
 # ------------------------------------------------------------------------------------------------ regressions
@@ -698,7 +715,10 @@ def test_fuzz_perfusion_upload(tmp_path, budget, figures, seeds):
         st.tuples(st.just("npz"), st.sampled_from(["stress", "rest", "nope"]), mutated([npz])),
         st.tuples(st.just("dicom"), st.none(), mutated(seeds["nm"])))
     fuzz.run(strategy, budget(short=80, full=1500))
-    finish(fuzz, figures, UPLOAD_REGRESSIONS)
+    finish(fuzz, figures, UPLOAD_REGRESSIONS,
+           note="a stored .zip with a damaged member header (BadZipFile), negative member offsets (ValueError), "
+           "a broken deflate stream (zlib.error), and a .npz member with an unterminated header (TokenError) ended the "
+           "analysis job as an internal error. Fixed in webui/views/perfusion.py (_unzip, _NPZ_ERRORS).")
 
 
 def _zip_of_slices() -> bytes:

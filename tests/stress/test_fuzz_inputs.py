@@ -190,11 +190,15 @@ class Fuzz:
                       for c in self.crashes.values())
 
 
-def finish(fuzz: Fuzz, figures, regressions: list[tuple[str, Callable[[], Any]]] | None = None) -> None:
-    """Re-run the known crash inputs, record the figures row (in both modes), then fail on any crash."""
+def finish(fuzz: Fuzz, figures, regressions: list[tuple[str, Callable[[], Any]]] | None = None,
+           note: str | None = None) -> None:
+    """Re-run the known crash inputs, record the figures row (and the note saying what fuzzing found and how it
+    was fixed) in both modes, then fail on any crash."""
     if regressions:
         fuzz.rerun_regressions(regressions)
     fuzz.record(figures)
+    if note:
+        figures.note("fuzzing", f"{fuzz.parser}: {note}")
     fuzz.assert_clean()
 
 
@@ -432,7 +436,11 @@ def test_fuzz_ecg_photo_file(tmp_path, budget, figures, image_seeds):
         st.tuples(st.sampled_from([s for s, _ in seeds]), mutated([d for _, d in seeds])),
         st.builds(lambda i, d: (seeds[i][0], d), st.integers(0, len(seeds) - 1), st.binary(max_size=512)))
     fuzz.run(strategy, budget(short=150, full=3000))
-    finish(fuzz, figures, ECG_PHOTO_REGRESSIONS)
+    finish(fuzz, figures, ECG_PHOTO_REGRESSIONS,
+           note="a 78-byte PNG declaring 40000 x 30000 px raised PIL's DecompressionBombError; a PDF page of 14400 pt "
+                "square needed a 2.9 GB render (MemoryError) and a 1e9 pt page overflowed pdfium (OverflowError). "
+                "Fixed in device/ecg/imageio.py: images over 60 MP are refused before decoding, PDF pages render at a "
+                "resolution capped at 60 MP, pages too small for an ECG are refused.")
 
 
 def test_fuzz_ecg_photo_upload(budget, figures, image_seeds):
@@ -443,7 +451,8 @@ def test_fuzz_ecg_photo_upload(budget, figures, image_seeds):
     strategy = st.one_of(mutated(list(image_seeds.values())), weird_images().map(lambda x: x[1]),
                          st.binary(max_size=256))
     fuzz.run(strategy, budget(short=60, full=1500))
-    finish(fuzz, figures, [(n, lambda f=f: f()[1]) for n, f in ECG_PHOTO_REGRESSIONS])
+    finish(fuzz, figures, [(n, lambda f=f: f()[1]) for n, f in ECG_PHOTO_REGRESSIONS],
+           note="the same three crashes as the file path (the upload decodes with the same loader), same fix.")
 
 
 @st.composite

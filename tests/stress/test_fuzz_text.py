@@ -137,7 +137,9 @@ def test_fuzz_lv_case_table(tmp_path, budget, figures):
         interpret({r.measurement: (r.low if r.low is not None else 0.0) for r in table.rules}, "female", table)
     fuzz = Fuzz("LV case table CSV", "device.lv.casetable.load_case_table", call, case_timeout_s=10)
     fuzz.run(st.one_of(case_table_csv(), text_cases(DEFAULT_TABLE.read_bytes())), budget(short=300, full=5000))
-    finish(fuzz, figures, CASE_TABLE_REGRESSIONS)
+    finish(fuzz, figures, CASE_TABLE_REGRESSIONS,
+           note="a table saved as Latin-1 (UnicodeDecodeError). Fixed in device/lv/casetable.py: "
+           "a ConfigError asking for UTF-8.")
 
 
 # ------------------------------------------------------------------------------------------------ SPECTF
@@ -196,7 +198,10 @@ def test_fuzz_wfdb_record(tmp_path, budget, figures, wfdb_seed):
     fuzz = Fuzz("WFDB record", "device.ecg.wfdb.read_record (ecg render --record)", call, case_timeout_s=10)
     fuzz.run(st.one_of(st.tuples(mutated([hea]), st.just(dat)), st.tuples(header_lines, mutated([dat])),
                        st.tuples(st.just(hea), st.binary(max_size=64))), budget(short=300, full=5000))
-    finish(fuzz, figures, WFDB_REGRESSIONS)
+    finish(fuzz, figures, WFDB_REGRESSIONS,
+           note="headers with 0 signals or no signal count (IndexError), non-numeric counts or rates "
+           "(ValueError), and 16 signals announced but 2 described (16 columns, 14 of uninitialised memory). Fixed in "
+           "device/ecg/wfdb.py: the record line and the signal count are checked, gains parsed with a user error.")
 
 
 # ------------------------------------------------------------------------------------------------ JSON documents
@@ -220,7 +225,9 @@ def test_fuzz_perfusion_normals(tmp_path, budget, figures):
     fuzz = Fuzz("Perfusion normals JSON", "device.perfusion.normals.load_normals", call, case_timeout_s=10)
     fuzz.run(st.one_of(json_mutation(seed).map(_json_bytes), JSON.map(_json_bytes), text_cases(_json_bytes(seed))),
              budget(short=200, full=4000))
-    finish(fuzz, figures, NORMALS_REGRESSIONS)
+    finish(fuzz, figures, NORMALS_REGRESSIONS,
+           note="'\"n\": [1]' raised TypeError outside the checks. Fixed in device/perfusion/normals.py: "
+           "n, source, name and z_threshold are validated with the arrays (finite, positive).")
 
 
 def test_fuzz_report_json(tmp_path, budget, figures):
@@ -236,7 +243,8 @@ def test_fuzz_report_json(tmp_path, budget, figures):
     fuzz = Fuzz("Report JSON", "device.reports.serialize.load (export render)", call, case_timeout_s=10)
     fuzz.run(st.one_of(st.sampled_from(seeds).flatmap(json_mutation).map(_json_bytes), JSON.map(_json_bytes),
                        text_cases(_json_bytes(seed))), budget(short=200, full=4000))
-    finish(fuzz, figures, REPORT_REGRESSIONS)
+    finish(fuzz, figures, REPORT_REGRESSIONS,
+           note="a non-UTF-8 file (UnicodeDecodeError). Fixed in device/reports/serialize.py.")
 
 
 # ------------------------------------------------------------------------------------------------ USB bundle
@@ -295,7 +303,9 @@ def test_fuzz_echo_label_csv(tmp_path, budget, figures):
     fuzz = Fuzz("Echo fine-tuning labels CSV", "models.training.echo_view_data.load_real_folder", call,
                 case_timeout_s=20, accept=(UserError, ValueError))
     fuzz.run(st.one_of(labels_csv(), text_cases(b"path,view\na.png,A4C\n")), budget(short=60, full=1500))
-    finish(fuzz, figures, LABELS_REGRESSIONS)
+    finish(fuzz, figures, LABELS_REGRESSIONS,
+           note="a labels.csv without a 'path' column (KeyError). Fixed in "
+           "models/training/echo_view_data.py: the recipe's ValueError naming the line.")
 
 
 # ------------------------------------------------------------------------------------------------ the CLI itself
