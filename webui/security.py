@@ -8,6 +8,7 @@ import secrets
 import time
 from functools import wraps
 from pathlib import Path
+from urllib.parse import urlsplit
 from collections.abc import Callable
 
 from flask import abort, current_app, g, redirect, request, session, url_for
@@ -113,6 +114,18 @@ def roles_required(*roles: str) -> Callable:
             return fn(*a, **kw)
         return wrapper
     return deco
+
+
+def safe_local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site ("/exams/3"), else None: no scheme or host, no "//" start, no
+    backslash (browsers read a backslash as a slash), no whitespace or control characters (browsers drop a tab, so
+    slash-tab-slash-host would become "//host"; a newline cannot go into a header)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(ch) <= 32 or ord(ch) == 127 for ch in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
 
 
 def is_local_request() -> bool:

@@ -617,6 +617,51 @@ def test_regression_logout_ends_the_session_cookie(world, make_cart, figures):
                  "regression test test_security.py::test_regression_logout_ends_the_session_cookie.")
 
 
+BAD_NEXT = ["/\t/evil.example", "/\n/evil.example", "/\r\nSet-Cookie: x=1", "//evil.example", "/\\evil.example",
+            "https://evil.example/", "https:evil.example", "/ /evil.example", "/\x00/evil.example", "javascript:alert(1)",
+            "/\x7f/evil.example", "\t//evil.example"]
+
+
+def _local_location(r) -> bool:
+    loc = r.location or ""
+    return loc.startswith("/") and not loc.startswith("//") and "\\" not in loc and \
+        not any(ord(ch) <= 32 or ord(ch) == 127 for ch in loc) and "evil" not in loc
+
+
+def test_regression_redirect_targets_stay_on_the_cart(world, make_cart, figures):
+    """Defect found: /login?next=/%09/evil.example sent the user to //evil.example after signing in (browsers drop
+    the tab), and a newline in ``next`` gave a 500. Fixed: webui.security.safe_local_path, used by the login, the
+    language switch and the PACS retry form."""
+    cart = make_cart()
+    checked = 0
+    for nxt in BAD_NEXT:
+        ui = cart.client()
+        ui.get("/login")
+        r = ui.c.post("/login", query_string={"next": nxt},
+                      data={"username": "doc", "pin": USERS["doc"][1], "csrf_token": ui.token})
+        assert r.status_code == 302 and _local_location(r), (nxt, r.status_code, r.location)
+        ui.get("/")
+        r = ui.post("/lang/en", {"next": nxt})
+        assert r.status_code == 302 and _local_location(r), (nxt, r.status_code, r.location)
+        checked += 2
+    adm = cart.client("adm")
+    for nxt in BAD_NEXT:
+        r = adm.post(f"/exams/{cart.ids['ecg']}/sync/retry", {"next": nxt})
+        checked += 1
+        assert r.status_code == 302 and _local_location(r), (nxt, r.status_code, r.location)
+    ui = cart.client()
+    ui.get("/login")
+    r = ui.c.post("/login", query_string={"next": "/exams/2?tab=ecg"},
+                  data={"username": "doc", "pin": USERS["doc"][1], "csrf_token": ui.token})
+    assert r.location == "/exams/2?tab=ecg"           # a real page of the cart is still honoured
+    figures.row("security", check="redirect targets (login next, language, PACS retry) stay on the cart",
+                items_checked=checked + 1, passed=checked + 1, findings=2, fixed=2, explained=0)
+    figures.note("security", "Fixed: /login?next=/%09/evil.example redirected to //evil.example after sign-in (open "
+                 "redirect: browsers drop the tab), and a newline in next gave a 500. Redirect targets now go "
+                 "through webui.security.safe_local_path; regression test "
+                 "test_security.py::test_regression_redirect_targets_stay_on_the_cart.")
+
+
 def test_security_headers_on_every_response(world, make_cart, figures):
     cart = make_cart()
     uis = {role: cart.client(BY_ROLE[role]) for role in ROLES}

@@ -10,16 +10,14 @@ from device.errors import UserError
 from device.store import users as users_repo
 from device.store.db import Tx
 from webui.i18n import LANGUAGES
-from webui.security import end_session, is_local_request, start_session
+from webui.security import end_session, is_local_request, safe_local_path, start_session
 from webui.views.common import audit_log, conn, flash_key, pop_flash, settings
 
 bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("exams.index")
+    return safe_local_path(target) or url_for("exams.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -31,7 +31,7 @@ from device.reports.versions import changes
 from device.store import clinical, outbox, reports
 from device.store.db import Tx
 from webui.app import current_language
-from webui.security import roles_required
+from webui.security import roles_required, safe_local_path
 from webui.views.common import audit_log, conn, flash_key, pop_flash, services, settings
 
 log = logging.getLogger(__name__)
@@ -298,8 +298,7 @@ def sync_retry(exam_id: int):
         n = outbox.retry_rejected(c, exam_id)
         audit_log("sync", "exam", exam_id, {"event": "retry rejected", "objects": n})
     flash_key("rep_sync_retried", n=n)
-    nxt = request.form.get("next", "")
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("reports.sync_page"))
+    return redirect(safe_local_path(request.form.get("next")) or url_for("reports.sync_page"))
 
 
 @bp.route("/exams/<int:exam_id>/sync/queue", methods=["POST"])
