@@ -589,6 +589,12 @@ def test_session_cookie_flags_rotation_and_idle_timeout(world, make_cart, figure
     time.sleep(0.8)
     assert _to_login(ui2.get("/"))
     checked += 7
+    # a deactivated user's open session ends at its next request
+    sono, adm = cart.client("sono"), cart.client("adm")
+    assert sono.get("/").status_code == 200
+    adm.post(f"/admin/users/{cart.user_id('sono')}/active", {"active": "0"})
+    assert _to_login(sono.get("/"))
+    checked += 1
     assert cart.app.permanent_session_lifetime.total_seconds() == cart.settings.web.session_timeout_min * 60
     figures.row("security", check="session cookie HttpOnly+SameSite on every Set-Cookie, new at login, ends at "
                 "logout and when idle", items_checked=checked, passed=checked, findings=0, fixed=0, explained=0)
@@ -660,6 +666,35 @@ def test_regression_redirect_targets_stay_on_the_cart(world, make_cart, figures)
                  "redirect: browsers drop the tab), and a newline in next gave a 500. Redirect targets now go "
                  "through webui.security.safe_local_path; regression test "
                  "test_security.py::test_regression_redirect_targets_stay_on_the_cart.")
+
+
+XSS = "<script>alert('cc')</script><img src=x onerror=alert(1)>"
+
+
+def test_stored_markup_is_escaped_on_every_page(world, make_cart, figures):
+    """A patient name and report text holding markup are shown as text on every page that shows them."""
+    import sqlite3
+    cart = make_cart()
+    c = sqlite3.connect(cart.db_path)
+    c.execute("UPDATE patients SET name = ? WHERE patient_id = ?", (XSS, PATIENT_ID))
+    c.commit()
+    c.close()
+    doc = cart.client("doc")
+    assert doc.post(f"/exams/{cart.ids['echo']}/report/text", {"free_text": XSS}).status_code == 302
+    pages = shown = 0
+    for q in requests_for(cart.ids):
+        if q.method != "GET" or q.endpoint in PUBLIC:
+            continue
+        roles = POLICY[q.endpoint]
+        ui = doc if "physician" in roles else cart.client(BY_ROLE[roles[0]])
+        r = q.send(ui)
+        body = r.get_data()
+        pages += 1
+        assert b"<script>alert(" not in body and b"<img src=x onerror" not in body, q.url
+        shown += b"&lt;script&gt;alert(" in body or b"\\u003cscript\\u003e" in body
+    assert shown >= 3, "the markup did not reach the pages: the check proves nothing"
+    figures.row("security", check="stored markup (patient name, report text) escaped on every page",
+                items_checked=pages, passed=pages, findings=0, fixed=0, explained=0)
 
 
 def test_security_headers_on_every_response(world, make_cart, figures):
