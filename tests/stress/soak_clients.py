@@ -284,7 +284,13 @@ def proc_sample(pid: int) -> dict[str, float] | None:
     except OSError:
         return None
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "threads": int(fields["Threads"]), "fds": fds}
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        cpu_s = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")    # utime + stime
+    except (OSError, ValueError, IndexError):
+        cpu_s = float("nan")
+    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "threads": int(fields["Threads"]), "fds": fds,
+            "cpu_s": cpu_s}
 
 
 def sample_tree(root_pid: int) -> dict[str, dict[str, float]]:
