@@ -925,7 +925,7 @@ def test_dependency_audit_pip_audit(figures, tmp_path):
                 findings.append((v["id"], d["name"], d["version"]))
     allowed = _allowlist().get("pip-audit", {})
     unexplained = sorted({f for f in findings if f[0] not in allowed})
-    figures.row("security", check=f"pip-audit (PyPI advisories) of {audited} pinned/installed packages",
+    figures.row("security", check="pip-audit of the pinned (and, in make stress, installed) packages",
                 items_checked=audited, passed=audited - len({f[1] for f in findings}), findings=len(set(findings)),
                 fixed=0, explained=len(set(findings)) - len(unexplained))
     assert not unexplained, ("vulnerable dependencies: upgrade the pin in pyproject.toml, or explain each id in "
@@ -989,7 +989,7 @@ def test_static_scan_bandit(figures):
     if stale:
         figures.note("security", f"bandit allow-list entries no longer found (code fixed or moved): {stale}")
     fixed = _allowlist().get("fixed", {})
-    figures.row("security", check=f"bandit static scan of device/ and webui/ ({n_files} files)",
+    figures.row("security", check="bandit static scan of device/ and webui/ (items: files)",
                 items_checked=n_files, passed=n_files - len({i.split(" ")[1].split("::")[0] for i in unexplained}),
                 findings=len(ids) + len(fixed), fixed=len(fixed), explained=len(ids) - len(unexplained))
     assert not unexplained, ("bandit findings: fix them, or explain each in tests/stress/security_allowlist.toml "
