@@ -207,21 +207,6 @@ class Web:
         return self.s.post(self.url + path, data=data, timeout=kw.pop("timeout", 60), allow_redirects=False, **kw)
 
 
-def wait_health(url: str, proc=None, timeout_s: float = 60.0) -> float:
-    """Seconds until ``url/api/health`` answers 200 (raises when the process exits or time runs out)."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout_s:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"service exited with {proc.returncode}")
-        try:
-            if requests.get(url + "/api/health", timeout=1).status_code == 200:
-                return time.monotonic() - t0
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer /api/health within {timeout_s} s")
-
-
 def in_thread(fn, *args, **kw) -> threading.Thread:
     """Run ``fn`` on a daemon thread (an HTTP request the test will cut by killing the server); errors ignored."""
     def run():
@@ -305,15 +290,6 @@ class CountingProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def write_toml(path: Path, data_dir: Path, port: int, extra: str = "") -> Path:
-    path.write_text(f'[paths]\ndata_dir = "{data_dir}"\n[web]\nport = {port}\n' + extra)
-    return path
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
 
 
 def wal_committed_end(wal: Path) -> int:
