@@ -867,6 +867,52 @@ def test_regression_pacs_transfer_is_audited(world, make_cart, figures):
                  "test_security.py::test_regression_pacs_transfer_is_audited.")
 
 
+def test_services_run_unprivileged_and_patient_data_stays_private(tmp_path, figures):
+    """The units that touch patient data run as the cart's user with no new privileges, a read-only system and a
+    umask that keeps new files from other users; the data directory is 0750; under that umask nothing the cart
+    writes (database, blobs, session key, run state) is readable by other users."""
+    checked = 0
+    for unit in sorted((ROOT / "systemd").glob("cardiocart-*.service")):
+        kv = {}
+        for line in unit.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                kv.setdefault(k.strip(), v.strip())
+        checked += 1
+        assert kv.get("User") not in (None, "", "root"), unit.name
+        if unit.name == "cardiocart-kiosk.service":      # the browser: no patient files of its own
+            continue
+        assert kv.get("NoNewPrivileges") == "yes" and kv.get("ProtectSystem") == "strict", unit.name
+        assert int(kv.get("UMask", "0022"), 8) & 0o007 == 0o007, (unit.name, kv.get("UMask"))
+        assert kv.get("ReadWritePaths") == "@DATA@", unit.name
+    prov = (ROOT / "provisioning" / "provision.sh").read_text()
+    assert re.search(r'install -d -m 0750 .*"\$DATA"', prov), "the data directory must be created 0750"
+    old = os.umask(0o027)
+    try:
+        from device.store import Store, clinical, users
+        from device.store.db import Tx
+        cart = Cart(tmp_path)                      # a fresh cart: every file made under the unit's umask
+        st = Store.open(cart.settings.data_dir)
+        with Tx(st.conn) as c:
+            users.create_user(c, "doc", "Doc", "physician", USERS["doc"][1])
+            exam = clinical.create_exam(c, clinical.upsert_patient(c, PATIENT_ID, PATIENT_NAME), "ecg", None)
+        st.close()
+        ui = cart.client("doc")
+        ui.post(f"/exams/{exam.id}/ecg/upload", {"photo": (io.BytesIO(png_bytes(seed=9)), "p.png")})
+        ui.get(f"/exams/{exam.id}/report")
+        files = [p for p in (tmp_path / "var").rglob("*") if p.is_file()]
+        assert cart.settings.db_path in files and any("blobs" in p.parts for p in files), files
+        for p in files:
+            checked += 1
+            assert p.stat().st_mode & 0o007 == 0, (str(p.relative_to(tmp_path)), oct(p.stat().st_mode & 0o777))
+    finally:
+        os.umask(old)
+    assert (cart.settings.data_dir / "secret_key").stat().st_mode & 0o077 == 0
+    figures.row("security", check="services unprivileged (NoNewPrivileges, read-only system, umask 027); data "
+                "files not readable by other users", items_checked=checked, passed=checked, findings=0, fixed=0,
+                explained=0)
+
+
 # ---------------------------------------------------------------- 8. dependency audit and static scan
 
 def _allowlist() -> dict[str, dict[str, str]]:
