@@ -170,7 +170,7 @@ def test_setup_is_closed_once_a_user_exists_and_remote_first_run_is_refused(tmp_
     app = create_app(cart.settings)
     remote = app.test_client()
     remote.environ_base["REMOTE_ADDR"] = "10.1.2.3"
-    r = remote.get("/setup")
+    r = remote.get("/setup", headers={"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"})
     assert r.status_code == 403
     tok = re.search(rb'name="csrf-token" content="([^"]+)"', r.data)
     if tok is None:
@@ -575,8 +575,10 @@ def test_session_cookie_flags_rotation_and_idle_timeout(world, make_cart, figure
         assert cart.app.config.get("SESSION_COOKIE_SECURE"), f"[web] has {tls_keys} but the cookie is not Secure"
     else:
         figures.note("security", "Secure cookie flag: the [web] settings have no TLS option (the UI serves plain "
-                     "http, bound to 127.0.0.1 by default), so the session cookie is not marked Secure; a site that "
-                     "opens the UI to the ward network should put a TLS proxy in front.")
+                     "http, bound to 127.0.0.1 by default), so the session cookie is not marked Secure. A site that "
+                     "opens the UI to the ward network sends PINs and patient data in clear; a TLS proxy in front "
+                     "must not run on the cart itself, or every client would look local to the download and "
+                     "first-run checks (they use the socket's address; forwarded-for headers are ignored).")
     # idle timeout: activity keeps the session, silence ends it (pages -> login, API -> 401)
     cart.app.config["SESSION_IDLE_S"] = 0.6
     ui = cart.client("doc")
@@ -741,6 +743,9 @@ def test_security_headers_on_every_response(world, make_cart, figures):
 
 # ---------------------------------------------------------------- 7. patient data leaves only to configured targets
 
+SPOOF = {"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1", "Forwarded": "for=127.0.0.1"}
+
+
 class _NetGuard:
     """Records every outgoing connection of this process (and refuses it)."""
 
@@ -815,7 +820,7 @@ def test_patient_data_leaves_only_to_the_configured_target(world, make_cart, fig
                 continue
             downloads += 1
             mark = on.audit_mark()
-            rr = remote.c.get(url)
+            rr = remote.c.get(url, headers=SPOOF)            # forwarded-for headers do not make it local
             checked += 1
             assert rr.status_code == 403 and "attachment" not in rr.headers.get("Content-Disposition", ""), url
             assert [x for x in on.audit_since(mark) if x["action"] == "export"] == [], url
