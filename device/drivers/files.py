@@ -41,7 +41,10 @@ class ImageSource:
         self.rgb: np.ndarray | None = None
 
     def open(self) -> None:
-        bgr = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        try:
+            bgr = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        except cv2.error:  # a header declaring more pixels than OpenCV accepts, or too little memory for them
+            bgr = None
         if bgr is None:
             raise InputError(f"{self.path.name} is not a readable image; use PNG or JPEG")
         self.rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,7 +157,8 @@ def verify_bundle(path: Path, passphrase: str, progress: Progress | None = None)
                     progress("verify", done, total)
     except RuntimeError as exc:  # pyzipper: bad password
         raise BundleError(f"cannot open export bundle {path.name}: {exc}; check the passphrase") from None
-    except (OSError, KeyError, ValueError, zlib.error, pyzipper.BadZipFile) as exc:
+    except (OSError, KeyError, ValueError, TypeError, zlib.error, struct.error, NotImplementedError,
+            pyzipper.BadZipFile) as exc:   # struct.error: a damaged AES extra field
         raise BundleError(f"export bundle {path.name} is unreadable or incomplete ({exc}); export again") from None
     return manifest
 

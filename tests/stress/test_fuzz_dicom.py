@@ -242,7 +242,7 @@ def _cine_case(tmp: Path):
 def test_fuzz_echo_dicom_cine(tmp_path, budget, figures, seeds):
     fuzz = Fuzz("Echo DICOM cine", "device.drivers.files.open_file_source -> DicomCineSource", _cine_case(tmp_path),
                 case_timeout_s=20)
-    fuzz.run(dicom_cases(seeds["us"] + seeds["mr"][:1]), budget(short=150, full=3000))
+    fuzz.run(dicom_cases(seeds["us"] + seeds["mr"][:1]), budget(short=150, full=2000))
     finish(fuzz, figures, CINE_REGRESSIONS,
            note="a file whose first element declares 4 GB (MemoryError), a file cut inside an element header "
            "(struct.error), FrameTime stored with the unknown VR 'DU' (NotImplementedError), a 1-bit 'CMYK' image that "
@@ -280,7 +280,7 @@ def test_fuzz_lv_sax_series(tmp_path, budget, figures, seeds):
     """``python -m device lv sax SERIES``: one file or a folder of files (read_frames)."""
     fuzz = Fuzz("LV SAX series", "device.lv.dicom_io.read_frames (lv sax)", _sax_case(tmp_path), case_timeout_s=20)
     cases = dicom_cases(seeds["mr"] + seeds["us"][:2])
-    fuzz.run(st.tuples(st.booleans(), st.lists(cases, min_size=1, max_size=3)), budget(short=120, full=2500))
+    fuzz.run(st.tuples(st.booleans(), st.lists(cases, min_size=1, max_size=3)), budget(short=120, full=1500))
     finish(fuzz, figures, SAX_REGRESSIONS,
            note="SliceLocation with two values (TypeError), a deflated file with a broken deflate stream "
            "(zlib.error), a 4 GB element (MemoryError, also inside a folder). Fixed in device/lv/dicom_io.py: read "
@@ -300,7 +300,7 @@ def _clip_case(tmp: Path):
 def test_fuzz_echo_measure_clip(tmp_path, budget, figures, seeds):
     """``python -m device echo measure CINE``: frames and calibration of a DICOM cine (read_clip)."""
     fuzz = Fuzz("Echo measure clip", "device.cli.echo_measure.read_clip", _clip_case(tmp_path), case_timeout_s=20)
-    fuzz.run(dicom_cases(seeds["us"]), budget(short=80, full=1500))
+    fuzz.run(dicom_cases(seeds["us"]), budget(short=80, full=1000))
     finish(fuzz, figures, CLIP_REGRESSIONS,
            note="the 4 GB element MemoryError of the series reader (read_clip uses it); same fix.")
 
@@ -385,7 +385,7 @@ def test_fuzz_perfusion_study(tmp_path, budget, figures, seeds):
         st.tuples(st.just(".npz"), st.lists(mutated(npz), min_size=1, max_size=1)),
         st.tuples(st.just(".npy"), st.lists(mutated(npy, head=128), min_size=1, max_size=1)),
         weird_arrays())
-    fuzz.run(strategy, budget(short=150, full=3000))
+    fuzz.run(strategy, budget(short=150, full=2000))
     finish(fuzz, figures, PERF_REGRESSIONS,
            note="a .npz that is not a zip or fails its CRC (BadZipFile), member offsets made negative (OSError), "
            "an unterminated .npy header (tokenize.TokenError, also inside a .npz), a 4 GB DICOM element (MemoryError). "
@@ -403,7 +403,7 @@ def test_fuzz_ecg_dicom_waveform(tmp_path, budget, figures, seeds):
         x, fs, labels = read_dicom_waveform(write_case(tmp_path, "ecg.dcm", data))
         assert x.ndim == 2 and x.shape[1] == len(labels) and np.isfinite(fs) and fs > 0
     fuzz = Fuzz("ECG DICOM waveform", "device.ecg.export.read_dicom_waveform", call, case_timeout_s=20)
-    fuzz.run(dicom_cases(seeds["ecg"]), budget(short=100, full=2000))
+    fuzz.run(dicom_cases(seeds["ecg"]), budget(short=100, full=1500))
     finish(fuzz, figures, WAVEFORM_REGRESSIONS,
            note="read_dicom_waveform had no error handling: InvalidDicomError for a 1-byte file, AttributeError "
            "for an image or a waveform item without data, MemoryError for a 4 GB element. Fixed in device/ecg/export.py.")
@@ -714,7 +714,7 @@ def test_fuzz_perfusion_upload(tmp_path, budget, figures, seeds):
         st.tuples(st.just("zip"), st.none(), st.binary(max_size=200)),
         st.tuples(st.just("npz"), st.sampled_from(["stress", "rest", "nope"]), mutated([npz])),
         st.tuples(st.just("dicom"), st.none(), mutated(seeds["nm"])))
-    fuzz.run(strategy, budget(short=80, full=1500))
+    fuzz.run(strategy, budget(short=80, full=1000))
     finish(fuzz, figures, UPLOAD_REGRESSIONS,
            note="a stored .zip with a damaged member header (BadZipFile), negative member offsets (ValueError), "
            "a broken deflate stream (zlib.error), and a .npz member with an unterminated header (TokenError) ended the "

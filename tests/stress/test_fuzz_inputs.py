@@ -435,7 +435,7 @@ def test_fuzz_ecg_photo_file(tmp_path, budget, figures, image_seeds):
         weird_images(),
         st.tuples(st.sampled_from([s for s, _ in seeds]), mutated([d for _, d in seeds])),
         st.builds(lambda i, d: (seeds[i][0], d), st.integers(0, len(seeds) - 1), st.binary(max_size=512)))
-    fuzz.run(strategy, budget(short=150, full=3000))
+    fuzz.run(strategy, budget(short=150, full=2000))
     finish(fuzz, figures, ECG_PHOTO_REGRESSIONS,
            note="a 78-byte PNG declaring 40000 x 30000 px raised PIL's DecompressionBombError; a PDF page of 14400 pt "
                 "square needed a 2.9 GB render (MemoryError) and a 1e9 pt page overflowed pdfium (OverflowError). "
@@ -502,7 +502,7 @@ def test_fuzz_ecg_digitiser(budget, figures):
     page = _ecg_page(4.0)
     fuzz = Fuzz("ECG digitiser", "device.ecg.api.read_and_analyse", lambda img: read_and_analyse(img),
                 case_timeout_s=30)
-    fuzz.run(weird_pages(page), budget(short=8, full=150))
+    fuzz.run(weird_pages(page), budget(short=8, full=80))
     finish(fuzz, figures)
 
 
@@ -561,8 +561,18 @@ def test_fuzz_echo_image_file(tmp_path, budget, figures, image_seeds):
     seeds = {k: v for k, v in image_seeds.items() if k != ".pdf"}
     strategy = st.one_of(weird_images().filter(lambda x: x[0] != ".pdf"),
                          st.tuples(st.sampled_from(sorted(seeds)), mutated(list(seeds.values()))))
-    fuzz.run(strategy, budget(short=100, full=2500))
-    finish(fuzz, figures)
+    fuzz.run(strategy, budget(short=100, full=2000))
+    finish(fuzz, figures, [("test_regression_echo_image_declaring_65535x65535", lambda: (".png", png_declaring(
+        65535, 65535)))],
+           note="a PNG declaring 65535 x 65535 px: cv2.imread raised cv2.error (over CV_IO_MAX_IMAGE_PIXELS, or no "
+           "memory for the pixels). Fixed in device/drivers/files.py: ImageSource gives its user error.")
+
+
+def test_regression_echo_image_declaring_65535x65535(tmp_path):
+    from device.errors import InputError
+
+    with memory_cap(), pytest.raises(InputError):
+        _iterate_source(tmp_path)((".png", png_declaring(65535, 65535)))
 
 
 # ------------------------------------------------------------------------------------------------ serial ECG streams
@@ -628,7 +638,7 @@ def test_fuzz_serial_framed(budget, figures):
     fuzz = Fuzz("Serial ECG framed", "device.drivers.serial_ecg.FrameParser.feed", _framed_case, case_timeout_s=10)
     fuzz.run(st.one_of(framed_stream(), st.tuples(st.binary(max_size=600), st.just([]),
                                                   st.lists(st.integers(0, 600), max_size=8).map(sorted))),
-             budget(short=300, full=6000), mem_cap=False)
+             budget(short=300, full=3000), mem_cap=False)
     finish(fuzz, figures)
 
 
@@ -666,7 +676,7 @@ def test_fuzz_serial_ascii(budget, figures):
     """The one-sample-per-line ASCII protocol (AD8232-style boards), random bytes and chunking."""
     fuzz = Fuzz("Serial ECG ASCII", "device.drivers.serial_ecg.AsciiParser.feed", _ascii_case, case_timeout_s=10)
     fuzz.run(st.one_of(ascii_stream(), st.tuples(st.binary(max_size=600), st.just([]))),
-             budget(short=300, full=6000), mem_cap=False)
+             budget(short=300, full=3000), mem_cap=False)
     finish(fuzz, figures)
 
 
@@ -718,5 +728,59 @@ def test_fuzz_serial_source_record(budget, figures):
     """SerialEcgSource.record over a port that sends fuzzed streams, changes channel count and gets unplugged."""
     fuzz = Fuzz("Serial ECG source", "device.drivers.serial_ecg.SerialEcgSource.record", _record_case,
                 case_timeout_s=10)
-    fuzz.run(port_script(), budget(short=40, full=600), mem_cap=False)
+    fuzz.run(port_script(), budget(short=40, full=300), mem_cap=False)
+    finish(fuzz, figures)
+
+
+# ------------------------------------------------------------------------------------------------ echo view on files
+
+@st.composite
+def echo_frames_files(draw) -> tuple[str, bytes]:
+    """Small images and clips as ``echo view`` gets them: any size from 1x1, grey or colour, flat, noisy, a
+    bright fan, or a simulator frame; PNG/JPEG/BMP or a short MJPG/MP4 video."""
+    h, w = draw(st.integers(1, 160)), draw(st.integers(1, 200))
+    kind = draw(st.sampled_from(("flat", "noise", "fan", "sim")))
+    if kind == "sim":
+        from device.sim.echo_probe import random_sample
+
+        img = random_sample(np.random.default_rng(draw(st.integers(0, 50))), size=(h + 40, w + 40))[0]
+        img = np.ascontiguousarray(img if img.ndim == 3 else np.repeat(img[..., None], 3, -1), np.uint8)
+    elif kind == "fan":
+        img = np.zeros((h, w, 3), np.uint8)
+        cv2.ellipse(img, (w // 2, 0), (max(h, 1), max(h, 1)), 90, -40, 40, (200, 200, 200), -1)
+    else:
+        img = np.full((h, w, 3), draw(st.integers(0, 255)), np.uint8) if kind == "flat" else \
+            np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    fmt = draw(st.sampled_from((".png", ".jpg", ".bmp", ".avi")))
+    if fmt != ".avi":
+        ok, enc = cv2.imencode(fmt, img)
+        return fmt, enc.tobytes()
+    import tempfile
+
+    # OpenCV's MJPG writer itself corrupts its heap on frames under 16 px (a generator limit, not the reader's)
+    img = cv2.resize(img, (max(16, img.shape[1] // 2 * 2), max(16, img.shape[0] // 2 * 2)))
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "c.avi"
+        vw = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (img.shape[1], img.shape[0]))
+        for k in range(draw(st.integers(1, 4))):
+            vw.write(np.roll(img, k, axis=1))
+        vw.release()
+        return fmt, p.read_bytes()
+
+
+def test_fuzz_echo_view_files(tmp_path, budget, figures):
+    """``python -m device echo view FILE``: decode, find the sector, classify the view and quality of each frame."""
+    from device.cli.echo import _classifier, view_file
+    from device.paths import MODELS_DIR
+
+    if not (MODELS_DIR / "echo_view" / "manifest.json").exists():
+        pytest.skip("the echo_view model is not built (make models)")
+    clf = _classifier(None)
+
+    def call(x: tuple[str, bytes]):
+        suffix, data = x
+        res = view_file(write_case(tmp_path, "view" + suffix, data), clf, False)
+        assert res["view"] in clf.labels and 0 <= res["confidence"] <= 1 and np.isfinite(res["quality"])
+    fuzz = Fuzz("Echo view (image/video)", "device.cli.echo.view_file (echo view)", call, case_timeout_s=30)
+    fuzz.run(echo_frames_files(), budget(short=20, full=300))
     finish(fuzz, figures)
