@@ -29,10 +29,19 @@ INTRO = {
                 "declared size shows up as a crash. For these, `cases` is the number actually run; `crashes found` counts "
                 "the known crashes (each a hand-written regression input, re-run here) plus any new one; "
                 "`crashes fixed` those regression inputs that now pass."),
-    "crash": ("Crash and power loss", "Each service was killed with SIGKILL in the middle of its work, and the "
-              "whole cart was killed with its last file write truncated (a power cut). After every kill the "
-              "database must pass `PRAGMA integrity_check`, every committed record and blob must be intact and "
-              "every queue must resume."),
+    "crash": ("Crash and power loss", "Each service, as a real process (`python -m device core|webui|sync|run`, "
+              "the export CLI, or the core's own clip-measurement code in a child process), was killed with SIGKILL "
+              "at a random moment of its work (a seeded random delay per kill, drawn over the measured duration of "
+              "that work on a freshly started process; the delays are listed below). The power cut kills the whole "
+              "cart at once, then tears the last writes: the WAL is cut at a random offset among the frames after "
+              "its last commit (what an unfinished transaction wrote; committed frames were fsynced), and the newest "
+              "temp file and run-state file at random offsets. After every kill: `PRAGMA integrity_check` ok and "
+              "`foreign_key_check` empty; every record read from a separate connection just before the kill is "
+              "still there and unchanged (signed reports byte-identical, outbox rows never back from sent); every "
+              "blob file hashes to its name and row, and a half-written file exists only as a `*.part` temp file. "
+              "Then the restarted service must finish the queued work: clips keep being saved, unmeasured clips and "
+              "unread ECG photos get done, interrupted signatures and exports complete, and the outbox delivers "
+              "every object to a real Orthanc exactly once (a proxy counts what the PACS acknowledged)."),
     "soak": ("Soak under load", "The live echo loop at full rate with ten browser-like clients on 127.0.0.1 "
              "(login, live page, event stream, report pages) for a bounded time."),
     "security": ("Security", "Checks run against the real Flask application (tests/stress/test_security.py, "

@@ -15,6 +15,7 @@ row is written even when a check fails.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -308,7 +309,6 @@ def test_sigkill_webui_while_it_reads_an_ecg_photo(tmp_path, budget, figures):
         _kill(cart)
         caps = rows(db, "SELECT id, kind, meta FROM captures WHERE exam_id = ?", eid)
         extra = []
-        import json
         for c in caps:
             if c["kind"] == "signal":
                 fk = {f["kind"] for f in rows(db, "SELECT kind FROM findings WHERE capture_id = ?", c["id"])}
@@ -321,7 +321,6 @@ def test_sigkill_webui_while_it_reads_an_ecg_photo(tmp_path, budget, figures):
         t.after_kill(cart.data, before, extra)
         cart.start()
     # resume: every photo without a reading is read on the restarted UI
-    import json
 
     def unread():
         caps = rows(db, "SELECT id, kind, meta FROM captures WHERE exam_id = ?", eid)
