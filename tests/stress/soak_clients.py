@@ -1,11 +1,12 @@
 """Browser-like clients and process sampling for the soak test (tests/stress/test_soak.py).
 
 A `BrowserClient` is one person at a browser on 127.0.0.1, using a ``requests`` session the way Chromium uses the
-cart: it reads the login form's CSRF token and signs in with a PIN, opens the live page (and its static files, once,
-as a browser cache would), holds the page's two streams -- the SSE event stream ``/api/events`` and the MJPEG
-picture ``/live/stream.mjpg`` -- for a while, then walks the exam list, the exam page, the echo measurements page, the
-report page, saves the report draft (POST with the page's CSRF token, then follows the redirect), the ECG page and
-the PACS-sync list of reports, and signs out. It loops until its deadline.
+cart: it reads the login form's CSRF token and signs in with a PIN, opens the live page and holds the page's two
+streams -- the SSE event stream ``/api/events`` and the MJPEG picture ``/live/stream.mjpg`` -- for a while, then walks
+the exam list, the exam page, the echo measurements page, the report page, saves the report draft (POST with the
+page's CSRF token, then follows the redirect), the ECG page and the PACS-sync list of reports, and signs out. It
+loops until its deadline. Static files and same-origin pictures (the ED/ES frames of the measurements page) are
+fetched once per client, as a browser cache would.
 
 Every request is timed and counted by page kind; an error is any 5xx answer or any connection error / timeout, and
 an *unexpected* answer is any other status than the page's normal one (e.g. a 400 CSRF refusal or a 302 to the login
@@ -27,6 +28,7 @@ import requests
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 STATIC_RE = re.compile(r'(?:src|href)="(/static/[^"?]+)')
+IMG_RE = re.compile(r'<img[^>]+src="(/[^"]+\.png)"')  # same-origin pictures (ED/ES frames); the MJPEG is a stream
 
 
 @dataclass
@@ -87,10 +89,12 @@ class BrowserClient(threading.Thread):
         r = self._request(kind, "GET", path)
         if r is None or r.status_code != 200:
             return ""
-        for asset in STATIC_RE.findall(r.text):
-            if asset not in self.static_seen:   # a browser fetches each static file once, then uses its cache
+        assets = [("static", a) for a in STATIC_RE.findall(r.text)] + [("image", a) for a in IMG_RE.findall(r.text)]
+        for asset_kind, asset in assets:
+            asset = asset.replace("&amp;", "&")
+            if asset not in self.static_seen:   # a browser fetches each file once, then uses its cache
                 self.static_seen.add(asset)
-                self._request("static", "GET", asset)
+                self._request(asset_kind, "GET", asset)
         return r.text
 
     def _think(self) -> None:

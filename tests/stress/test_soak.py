@@ -198,8 +198,10 @@ def test_soak_live_loop_and_ten_clients(tmp_path, budget, figures):
         clips = _clips(cart, echo_id)
         report_text = _report_text(cart, echo_id)
     finally:
-        sampler.stop()
-        cart.stop()
+        try:
+            sampler.stop()
+        finally:
+            cart.stop()
 
     # ---- what the clients saw
     stats = [cl.stats for cl in clients]
