@@ -502,7 +502,7 @@ def test_fuzz_ecg_digitiser(budget, figures):
     page = _ecg_page(4.0)
     fuzz = Fuzz("ECG digitiser", "device.ecg.api.read_and_analyse", lambda img: read_and_analyse(img),
                 case_timeout_s=30)
-    fuzz.run(weird_pages(page), budget(short=8, full=80))
+    fuzz.run(weird_pages(page), budget(short=6, full=80))
     finish(fuzz, figures)
 
 
@@ -653,6 +653,8 @@ def ascii_stream(draw) -> tuple[bytes, list[int]]:
     data = text.encode("utf-8")
     if draw(st.booleans()):
         data += draw(st.binary(max_size=5000))
+    if draw(st.booleans()):                     # a board streaming without newlines (or a wrong baud rate)
+        data += b"7" * draw(st.sampled_from([4095, 4096, 4097, 9000])) + draw(st.sampled_from([b"", b"\n1\n"]))
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=12)))
     return data, cuts
 
