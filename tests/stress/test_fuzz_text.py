@@ -326,7 +326,8 @@ def test_fuzz_cli_sample(tmp_path, budget, figures):
     from hypothesis import HealthCheck, given, settings
 
     from device.ecg.wfdb import write_record
-    from tests.stress.test_fuzz_dicom import _npz, _to_bytes, mr_slice
+    from tests.stress.test_fuzz_dicom import _to_bytes, mr_slice
+    from tests.stress.test_fuzz_perfusion import _npz
     from tests.stress.test_fuzz_inputs import _ecg_page, _pil_bytes
 
     from PIL import Image
