@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request, session
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from device import DISCLAIMER_EN, DISCLAIMER_ZH, __version__
 from device.config import Settings
@@ -43,8 +44,16 @@ class CartServices:
             return None
 
 
+class SqliteIntConverter(IntegerConverter):
+    """``<int:...>`` URL parts up to SQLite's largest integer: a larger id is "not found", not an OverflowError."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):  # noqa: A002 - werkzeug's names
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def create_app(settings: Settings, test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
+    app.url_map.converters["int"] = SqliteIntConverter
     migrate(settings.db_path)
     app.config.update(
         SECRET_KEY=load_or_create_secret(settings.data_dir),

@@ -127,6 +127,8 @@ def events():
         after = int(request.headers.get("Last-Event-ID") or request.args.get("after") or -1)
     except ValueError:
         after = -1
+    if after >= 2**63:  # not an id SQLite can hold: start from the newest event, as for a missing one
+        after = -1
     max_s = current_app.config.get("SSE_MAX_S", SSE_MAX_S)
 
     def gen():
