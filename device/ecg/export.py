@@ -194,7 +194,7 @@ def read_dicom_waveform(path: str | Path) -> tuple[np.ndarray, float, tuple[str,
                          for c in g.ChannelDefinitionSequence])
         fs, labels = float(g.SamplingFrequency), tuple(str(c.ChannelLabel) for c in g.ChannelDefinitionSequence)
         x = arr * sens / 1000.0
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError, OverflowError) as exc:
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, OverflowError, NotImplementedError) as exc:
         raise InputError(f"{name} holds no usable ECG waveform ({exc.__class__.__name__}: {str(exc)[:80]}); give a "
                          "DICOM 12-lead ECG") from None
     if not (np.isfinite(fs) and fs > 0) or not np.all(np.isfinite(x)) or x.shape[1] != len(labels):

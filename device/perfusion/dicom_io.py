@@ -101,8 +101,10 @@ def load_dicom(path: Path) -> PerfusionVolume:
     """One multi-frame NM/PET file, or a folder holding one series of single-frame slices."""
     try:
         vol = _load_dicom(Path(path))
-    except (TypeError, ValueError, IndexError, AttributeError, OverflowError, ZeroDivisionError) as exc:
-        # a tag whose stored text pydicom cannot convert, or with too few values (PixelSpacing "1", IOP "a\\b")
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError, ZeroDivisionError,
+            NotImplementedError) as exc:
+        # a tag whose stored text pydicom cannot convert, with too few values (PixelSpacing "1", IOP "a\\b") or
+        # an unknown VR (NotImplementedError)
         raise InputError(f"{path}: a tag of the DICOM series has an unusable value ({exc.__class__.__name__}: "
                          f"{str(exc)[:80]}); export the series again") from None
     _voxel(vol.voxel_mm, vol.source)

@@ -322,7 +322,8 @@ def test_fuzz_ecg_dicom_waveform(tmp_path, budget, figures, seeds):
     fuzz.run(dicom_cases(seeds["ecg"]), budget(short=100, full=1500))
     finish(fuzz, figures, WAVEFORM_REGRESSIONS,
            note="read_dicom_waveform had no error handling: InvalidDicomError for a 1-byte file, AttributeError "
-           "for an image or a waveform item without data, MemoryError for a 4 GB element. Fixed in device/ecg/export.py.")
+           "for an image or a waveform item without data, MemoryError for a 4 GB element, NotImplementedError for an "
+           "unknown VR in a channel definition. Fixed in device/ecg/export.py.")
 
 
 # ------------------------------------------------------------------------------------------------ regressions
@@ -405,7 +406,23 @@ SAX_REGRESSIONS = [("test_regression_sax_two_slice_locations", lambda: (False, [
                    ("test_regression_dicom_declaring_4gb_element", lambda: (False, [dcm_huge_length()])),
                    ("test_regression_sax_folder_with_4gb_element", lambda: (True, [dcm_huge_length()]))]
 CLIP_REGRESSIONS = [("test_regression_dicom_declaring_4gb_element", dcm_huge_length)]
-WAVEFORM_REGRESSIONS = [("test_regression_waveform_one_byte_file", lambda: b"\0"),
+def waveform_unknown_vr() -> bytes:
+    """ChannelSensitivity (003A,0212) stored with the VR 'D0': pydicom raises NotImplementedError on access."""
+    from device.ecg.export import dicom_waveform
+
+    buf = io.BytesIO()
+    dicom_waveform(np.zeros((500, 12)), 500.0).save_as(buf, enforce_file_format=True)
+    data = buf.getvalue()
+    i = data.index(b"\x3a\x00\x12\x02DS")
+    return data[:i + 4] + b"D0" + data[i + 6:]
+
+
+def test_regression_waveform_unknown_vr(tmp_path):
+    _refused_waveform(tmp_path, waveform_unknown_vr)
+
+
+WAVEFORM_REGRESSIONS = [("test_regression_waveform_unknown_vr", waveform_unknown_vr),
+                        ("test_regression_waveform_one_byte_file", lambda: b"\0"),
                         ("test_regression_waveform_of_an_image", lambda: _to_bytes(mr_slice(np.zeros((8, 8))))),
                         ("test_regression_waveform_without_data", waveform_without_data),
                         ("test_regression_dicom_declaring_4gb_element", dcm_huge_length)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,8 @@ def test_fuzz_perfusion_study(tmp_path, budget, figures, seeds):
     fuzz.run(strategy, budget(short=150, full=2000))
     finish(fuzz, figures, PERF_REGRESSIONS,
            note="a .npz that is not a zip or fails its CRC (BadZipFile), member offsets made negative (OSError), "
-           "an unterminated .npy header (tokenize.TokenError, also inside a .npz), a 4 GB DICOM element (MemoryError). "
+           "an unterminated .npy header (tokenize.TokenError, also inside a .npz), a 4 GB DICOM element (MemoryError), "
+           "and (by analogy with the ECG waveform crash) PixelSpacing with an unknown VR (NotImplementedError). "
            "Fixed in device/perfusion/io.py and dicom_io.py: every numpy / zip / pydicom read failure is the user error; "
            "DICOM voxel sizes and orientations are validated like .npz ones.")
 
@@ -134,7 +136,23 @@ def npy_unterminated_header() -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(2048)  # TokenError
 
 
-PERF_REGRESSIONS = [("test_regression_npz_not_a_zip", lambda: (".npz", [npz_not_a_zip()])),
+def nm_unknown_vr(tmp: Path) -> bytes:
+    """PixelSpacing (0028,0030) of an NM volume stored with the VR 'D0': NotImplementedError on access."""
+    data = make_seeds(tmp)["nm"][0]
+    i = data.index(b"\x28\x00\x30\x00DS")
+    return data[:i + 4] + b"D0" + data[i + 6:]
+
+
+def test_regression_nm_unknown_vr(tmp_path):
+    from device.errors import InputError
+    from device.perfusion.io import load_volume
+
+    with pytest.raises(InputError):
+        load_volume(write_case(tmp_path, "nm.dcm", nm_unknown_vr(tmp_path)))
+
+
+PERF_REGRESSIONS = [("test_regression_nm_unknown_vr", lambda: (".dcm", [nm_unknown_vr(Path(tempfile.mkdtemp()))])),
+                    ("test_regression_npz_not_a_zip", lambda: (".npz", [npz_not_a_zip()])),
                     ("test_regression_npz_bad_crc", lambda: (".npz", [npz_bad_crc()])),
                     ("test_regression_npz_bad_directory_offset", lambda: (".npz", [npz_bad_directory_offset()])),
                     ("test_regression_npy_unterminated_header", lambda: (".npy", [npy_unterminated_header()])),

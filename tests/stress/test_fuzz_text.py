@@ -304,7 +304,7 @@ def test_fuzz_echo_label_csv(tmp_path, budget, figures):
     def call(data: bytes):
         write_case(root, "labels.csv", data)
         ds, clips = load_real_folder(root, 32, frames_per_clip=2)
-        assert len(clips) == len(ds.views)
+        assert len(clips) == len(ds.view) == len(ds.x)
     fuzz = Fuzz("Echo fine-tuning labels CSV", "models.training.echo_view_data.load_real_folder", call,
                 case_timeout_s=20, accept=(UserError, ValueError))
     fuzz.run(st.one_of(labels_csv(), text_cases(b"path,view\na.png,A4C\n")), budget(short=60, full=1500))
