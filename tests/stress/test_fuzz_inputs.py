@@ -506,5 +506,5 @@ def test_fuzz_ecg_digitiser(budget, figures):
     page = _ecg_page(4.0)
     fuzz = Fuzz("ECG digitiser", "device.ecg.api.read_and_analyse", lambda img: read_and_analyse(img),
                 case_timeout_s=30)
-    fuzz.run(weird_pages(page), budget(short=6, full=80))
+    fuzz.run(weird_pages(page), budget(short=6, full=60))
     finish(fuzz, figures)
