@@ -279,8 +279,9 @@ def test_soak_live_loop_and_ten_clients(tmp_path, budget, figures):
     mem_bound = budget(short=MEM_BOUND_SHORT_MB, full=MEM_BOUND_FULL_MB_PER_MIN)
     for role, a, w, e, g, rate in mem_rows:
         row(f"RSS {role}: start / after warm-up / end", f"{a:.0f} / {w:.0f} / {e:.0f}", "MB")
-        row(f"RSS {role} growth after warm-up", f"{g:+.1f} MB ({rate:+.2f} MB/min)", "MB",
-            f"total <= {mem_bound} MB" if mode == "short" else f"total <= {mem_bound} MB/min")
+        h1, h2 = _half_rates(sampler.procs, role, t_warm, t_end)
+        row(f"RSS {role} growth after warm-up", f"{g:+.1f} MB ({rate:+.2f} MB/min; halves {h1:+.1f}, {h2:+.1f} MB/min)",
+            "MB", f"total <= {mem_bound} MB" if mode == "short" else f"total <= {mem_bound} MB/min")
     for role, f0, f1, t0, t1 in leak_rows:
         row(f"fds / threads {role}: before load -> after", f"{f0} -> {f1} / {t0} -> {t1}", "",
             f"+{FD_SLACK} fds, +{THREAD_SLACK} threads")
@@ -312,6 +313,20 @@ MEM_BOUND_SHORT_MB = 80.0          # whole cart, over the short run's ~15 s afte
 MEM_BOUND_FULL_MB_PER_MIN = 4.0    # whole cart, over the full run's 4 minutes after warm-up
 FD_SLACK = 6                       # a leaked SSE stream keeps a database connection (3 fds: db, -wal, -shm)
 THREAD_SLACK = 3
+
+
+def _half_rates(procs: list[tuple[str, float, dict]], role: str, t0: float, t1: float) -> tuple[float, float]:
+    """RSS growth (MB/min) of `role` in the first and the second half of [t0, t1] (a plateau shows as a smaller
+    second half, a leak as two similar ones), from the sampler's 2 s readings."""
+    pts = [(t, tree[role]["rss_mb"]) for _p, t, tree in procs if t0 <= t <= t1 and role in tree]
+    if len(pts) < 4:
+        return float("nan"), float("nan")
+    mid = (pts[0][0] + pts[-1][0]) / 2
+    a = [x for x in pts if x[0] <= mid]
+    b = [x for x in pts if x[0] >= mid]
+    rate = [(h[-1][1] - h[0][1]) / max(1e-6, (h[-1][0] - h[0][0]) / 60) if len(h) > 1 else float("nan")
+            for h in (a, b)]
+    return rate[0], rate[1]
 
 
 def _mean(xs: list[float]) -> float:
@@ -482,3 +497,38 @@ def test_ui_gives_large_buffers_back_after_logins():
     grown = float(subprocess.run([sys.executable, "-c", SCRYPT_CHURN, "1"], cwd=REPO_ROOT, capture_output=True,
                                  text=True, timeout=120, check=True).stdout)
     assert grown < 24, f"RSS grew {grown:.0f} MB after 32 sign-ins"
+
+
+@pytest.mark.parametrize("picture", ["none", "frozen"])
+def test_left_live_pages_do_not_use_up_the_web_threads(tmp_path, picture):
+    """Regression: the MJPEG stream wrote only when the core published a new picture. With no picture (core not
+    running) or a frozen one (no signal, a stopped core) the server never learnt that a viewer had left, so each
+    visit to the live page held one of the UI's 32 threads for STREAM_MAX_S (5 min): after 32 visits the whole UI,
+    /api/health included, stopped answering. The stream now re-sends the picture every second (a write finds the
+    closed connection) and ends after 5 s without any picture."""
+    import socket
+
+    import requests
+
+    cart = Cart(tmp_path, role="webui")
+    prepare_store(cart)
+    cart.start()
+    try:
+        if picture == "frozen":
+            import cv2
+            ok, jpg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))
+            (cart.data / "run").mkdir(parents=True, exist_ok=True)
+            (cart.data / "run" / "live.jpg").write_bytes(jpg.tobytes())
+        cl = BrowserClient(cart.url, "user0", PIN, 1, 2, time.monotonic() + 60, 1, (0, 0), seed=0)
+        assert cl.login()
+        cookie = "; ".join(f"{k}={v}" for k, v in cl.session.cookies.items())
+        for _ in range(40):   # a page opened and left; 40 > the UI's 32 threads
+            with socket.create_connection(("127.0.0.1", cart.port)) as s:
+                s.sendall(f"GET /live/stream.mjpg HTTP/1.1\r\nHost: cart\r\nCookie: {cookie}\r\n\r\n".encode())
+                time.sleep(0.02)
+        t0 = time.monotonic()
+        r = requests.get(cart.url + "/api/health", timeout=30)
+        waited = time.monotonic() - t0
+    finally:
+        cart.stop()
+    assert r.status_code == 200 and waited < 10, f"/api/health took {waited:.1f} s after 40 left live pages"

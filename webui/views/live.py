@@ -19,6 +19,9 @@ from webui.views.common import audit_log, conn, flash_key, pop_flash, services
 bp = Blueprint("live", __name__)
 STREAM_MAX_S = 300.0   # a stream ends after this long; the browser reconnects (frees server threads)
 SSE_MAX_S = 60.0
+STREAM_KEEPALIVE_S = 1.0   # the picture is re-sent at least this often: writing is how the server notices a viewer
+                           # has gone (no signal, a stopped core), so a left page frees its thread within seconds
+STREAM_NO_PICTURE_S = 5.0  # with no picture at all for this long the stream ends; the page retries
 
 
 def read_live_state(run_dir: Path) -> dict:
@@ -85,19 +88,21 @@ def stream():
     max_s = current_app.config.get("STREAM_MAX_S", STREAM_MAX_S)
 
     def gen():
-        t_end = time.monotonic() + max_s
-        last_mtime = 0.0
+        t_start = time.monotonic()
+        t_end = t_start + max_s
+        last_mtime, last_sent = 0.0, 0.0
         while time.monotonic() < t_end:
             path = run_dir / "live.jpg"
             try:
                 mtime = path.stat().st_mtime
-                if mtime != last_mtime:
+                if mtime != last_mtime or time.monotonic() - last_sent >= STREAM_KEEPALIVE_S:
                     data = path.read_bytes()
-                    last_mtime = mtime
+                    last_mtime, last_sent = mtime, time.monotonic()
                     yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(data)).encode() + \
                         b"\r\n\r\n" + data + b"\r\n"
             except OSError:
-                pass
+                if time.monotonic() - (last_sent or t_start) >= STREAM_NO_PICTURE_S:
+                    return
             time.sleep(0.04)
 
     return Response(stream_with_context(gen()), mimetype="multipart/x-mixed-replace; boundary=frame")
