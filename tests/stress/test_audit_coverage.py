@@ -291,3 +291,29 @@ def test_list_of_exempt_routes_is_current(world, tmp_path):
     stale = sorted((set(NOT_PATIENT) | set(SUBRESOURCES)) - rules)
     assert not stale, f"exempt routes the app no longer has: {stale}"
     assert not set(NOT_PATIENT) & set(SUBRESOURCES)
+
+
+def test_audit_log_is_append_only_and_its_viewing_is_audited(world, tmp_path, figures):
+    import sqlite3
+    cart = Cart.copy_of(world, tmp_path)
+    adm = cart.client("adm")
+    mark = cart.audit_mark()
+    assert adm.get("/admin/audit").status_code == 200
+    assert [(x["action"], x["object_type"], x["username"]) for x in cart.audit_since(mark)] == \
+        [("view", "audit_log", "adm")]
+    before = cart.query("SELECT count(*), max(id) FROM audit_log")[0]
+    c = sqlite3.connect(cart.db_path)
+    refused = 0
+    try:
+        for sql in ("UPDATE audit_log SET username = 'nobody'", "DELETE FROM audit_log",
+                    "DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)",
+                    "UPDATE audit_log SET detail = '{}' WHERE action = 'login'"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                c.execute(sql)
+            refused += 1
+        c.rollback()
+    finally:
+        c.close()
+    assert tuple(cart.query("SELECT count(*), max(id) FROM audit_log")[0]) == tuple(before)
+    figures.row("security", check="audit log append-only (UPDATE/DELETE refused by the database)",
+                items_checked=refused, passed=refused, findings=0, fixed=0, explained=0)
