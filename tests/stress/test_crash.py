@@ -81,8 +81,15 @@ class Tally:
         figures.row("crash", scenario=self.name, kills=self.kills, survived_intact=self.intact,
                     records_checked=self.records, blobs_checked=self.blobs, queue_resumed=queue_resumed,
                     defects_found=defects_found, seed=self.seed)
-        figures.note("crash", f"{self.name}: seed {self.seed}, kill delays (s) "
-                              f"{', '.join(f'{d:g}' for d in self.delays)}")
+        _set_note(figures, f"{self.name}: seed {self.seed}, kill delays (s) ",
+                  ", ".join(f"{d:g}" for d in self.delays))
+
+
+def _set_note(figures, prefix: str, text: str) -> None:
+    """A note that replaces the previous run's note with the same prefix (delays depend on measured durations)."""
+    data = figures._load("crash")
+    data["notes"] = [n for n in data["notes"] if not n.startswith(prefix)] + [prefix + text]
+    figures._save("crash", data)
 
 
 def _cart(tmp: Path, role: str, extra: str = "") -> Cart:
@@ -118,7 +125,7 @@ CAPTURE_TOML = "[echo]\nhold_s = 0.2\nquality_threshold = 0.3\nclip_s = 1.0\nmea
 
 
 def test_sigkill_core_while_it_saves_clips(tmp_path, budget, figures):
-    """The real ``python -m device core`` on the simulated probe, killed at a random moment (0-2.5 s after the gate
+    """The real ``python -m device core`` on the simulated probe, killed at a random moment (0-2 s after the gate
     starts holding the target view; the clip is saved ~1.2 s after that); a new exam before each start so the
     protocol and the probe both begin at PLAX."""
     n = budget(short=2, full=20)
@@ -136,7 +143,7 @@ def test_sigkill_core_while_it_saves_clips(tmp_path, budget, figures):
             if st.get("wall_time", 0) > t0 and st.get("status") in ("holding", "standard"):
                 break
             time.sleep(0.05)
-        time.sleep(t.delay(0.0, 2.5))
+        time.sleep(t.delay(0.0, 2.0))
         before = snapshot(db)
         _kill(cart)
         t.after_kill(cart.data, before)
@@ -189,13 +196,13 @@ while True:
 
 
 def _sim_clips(directory: Path, n: int, seed: int) -> list[Path]:
-    """n clips (30 frames, 640x480) of the measured views from the simulated probe, as .npz files."""
+    """n clips (30 frames, 320x240) of the measured views from the simulated probe, as .npz files."""
     from device.sim.echo_probe import Segment, SimulatedProbe
     directory.mkdir(parents=True, exist_ok=True)
     out = []
     for k in range(n):
         view = MEASURED[k % len(MEASURED)]
-        probe = SimulatedProbe((Segment(view, approach_s=0.05, hold_s=60.0, leave_s=0.05),), (640, 480), 30.0,
+        probe = SimulatedProbe((Segment(view, approach_s=0.05, hold_s=60.0, leave_s=0.05),), (320, 240), 30.0,
                                seed=seed + k)
         frames, truth = [], None
         for _ in range(30):
@@ -209,9 +216,11 @@ def _sim_clips(directory: Path, n: int, seed: int) -> list[Path]:
 
 
 def _unmeasured(db: Path) -> list[int]:
+    """Clips of a measured view in open exams without an LV result (measured or refused)."""
     return [r["id"] for r in rows(db, "SELECT c.id FROM captures c JOIN exams e ON e.id = c.exam_id WHERE "
-                                      "c.kind = 'clip' AND e.status = 'open' AND NOT EXISTS (SELECT 1 FROM findings f "
-                                      "WHERE f.capture_id = c.id AND f.kind = 'lv_geometry')")]
+                                      "c.kind = 'clip' AND e.status = 'open' AND c.label IN (?, ?, ?, ?) AND NOT EXISTS "
+                                      "(SELECT 1 FROM findings f WHERE f.capture_id = c.id AND f.kind = 'lv_geometry')",
+                                  *MEASURED)]
 
 
 def test_sigkill_clip_measurement_in_flight(tmp_path, budget, figures):
@@ -300,8 +309,6 @@ def test_sigkill_webui_while_it_reads_an_ecg_photo(tmp_path, budget, figures):
     t0 = time.monotonic()
     assert upload(0).status_code == 302
     t_read = time.monotonic() - t0
-    _kill(cart)
-    cart.start()
     for i in range(n):
         in_thread(upload, i + 1)
         time.sleep(t.delay(0.0, 1.2 * t_read))
@@ -310,6 +317,9 @@ def test_sigkill_webui_while_it_reads_an_ecg_photo(tmp_path, budget, figures):
         caps = rows(db, "SELECT id, kind, meta FROM captures WHERE exam_id = ?", eid)
         extra = []
         for c in caps:
+            if c["kind"] == "photo" and not rows(db, "SELECT 1 FROM audit_log WHERE action = 'create' AND "
+                                                    "object_type = 'capture' AND object_id = ?", str(c["id"])):
+                extra.append(f"photo capture {c['id']} stored without its audit row")
             if c["kind"] == "signal":
                 fk = {f["kind"] for f in rows(db, "SELECT kind FROM findings WHERE capture_id = ?", c["id"])}
                 if not {"ecg_screen", "rhythm"} <= fk:
@@ -383,7 +393,7 @@ def test_sigkill_webui_while_it_signs_a_report(tmp_path, budget, figures):
     signed_objects: dict[int, int] = {}
     for i, eid in enumerate(exams[1:]):
         in_thread(web.post, f"/exams/{eid}/report/sign")
-        time.sleep(t.delay(0.0, 1.2 * t_sign))
+        time.sleep(t.delay(0.0, 2.0 * t_sign))  # twice: a signature's duration varies with the load
         before = snapshot(db)
         _kill(cart)
         extra = []
@@ -443,7 +453,7 @@ def test_sigkill_usb_bundle_and_dicom_export(tmp_path, budget, figures):
     from device.sync.bundle import verify_bundle
     n = budget(short=2, full=20)
     t = Tally("export: SIGKILL USB bundle and PDF/DICOM export", 8401)
-    reports = _report_jsons(tmp_path / "reports", 4)
+    reports = _report_jsons(tmp_path / "reports", 3)
     usb, out = tmp_path / "usb", tmp_path / "out"
     usb.mkdir()
     checked = 0
@@ -597,7 +607,7 @@ def test_sigkill_sync_mid_queue_to_orthanc(tmp_path, budget, figures):
     and counts what the PACS acknowledged), killed at random moments; restarted each time. At the end every object is
     held by Orthanc exactly once, byte-identical, and was STOWed exactly once."""
     from tests.integration.test_reports_ui import make_exam
-    n = budget(short=2, full=24)
+    n = budget(short=2, full=20)
     t = Tally("sync: SIGKILL sync worker mid-queue (DICOMweb to Orthanc)", 8501)
     orthanc = _orthanc(tmp_path)
     proxy = CountingProxy(orthanc.dicomweb_url, delay_s=0.25)
@@ -655,11 +665,12 @@ def test_power_cut_of_the_whole_cart(tmp_path, budget, figures):
     commit (what an unfinished transaction had written, not yet fsynced), and the most recently modified other file
     (a temp blob, a run-state file) is cut at a random offset. The cart must start again and finish its queues."""
     from tests.integration.test_reports_ui import make_exam
-    n = budget(short=1, full=20)
+    n = budget(short=1, full=12)
     t = Tally("power cut: kill the whole cart, tear the last write", 8601)
     orthanc = _orthanc(tmp_path)
     proxy = CountingProxy(orthanc.dicomweb_url, delay_s=0.05)
     torn: list[str] = []
+    wal_tails = 0
     try:
         cart = _cart(tmp_path, "run", POWER_TOML.format(url=proxy.url))
         cart.add_user(PHYSICIAN[0], "physician", PHYSICIAN[1])
@@ -685,6 +696,7 @@ def test_power_cut_of_the_whole_cart(tmp_path, budget, figures):
                 end = wal_committed_end(wal)
                 old, new = truncate_tail(wal, end, rng)
                 cut.append(f"WAL {old}->{new} (committed end {end})")
+                wal_tails += old > end
             files = [p for p in cart.data.rglob("*") if p.is_file()]
             for kind in (lambda p: p.name.endswith(".part"), lambda p: p.parent.name == "run"):
                 cands = [p for p in files if kind(p)]  # the newest temp file (blob, export), the newest run state
@@ -696,6 +708,7 @@ def test_power_cut_of_the_whole_cart(tmp_path, budget, figures):
             t.after_kill(cart.data, before)
         # power back: everything resumes
         pending = rows(db, "SELECT count(*) n FROM outbox WHERE state != 'sent'")[0]["n"]
+        pending_clips = set(_unmeasured(db))
         cart.start()
         unsigned = [e for e in exams if _sign_state(db, e)[0] != "signed"]
         codes = []
@@ -703,18 +716,20 @@ def test_power_cut_of_the_whole_cart(tmp_path, budget, figures):
             web.get(f"/exams/{e}/report")
             codes.append(web.post(f"/exams/{e}/report/sign").status_code)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (
-                rows(db, "SELECT count(*) n FROM outbox WHERE state != 'sent'")[0]["n"] or _unmeasured(db)):
+        while time.monotonic() < deadline and (rows(db, "SELECT count(*) n FROM outbox WHERE state != 'sent'")[0]["n"]
+                                               or pending_clips & set(_unmeasured(db))):
             time.sleep(0.5)
-        left_measure = _unmeasured(db)
+        left_measure = sorted(pending_clips & set(_unmeasured(db)))
         before = snapshot(db)
         cart.stop()
         chk = check_store(cart.data, before)
         sent, probs = _delivery(db, orthanc, proxy)
         t.record(figures, f"{'yes' if not probs and not left_measure else 'no'}: {pending} objects pending at "
                           f"power-on, {sent} sent in all, each STOWed once; {len(unsigned)} interrupted signatures "
-                          "signed again; every clip measured")
-        figures.note("crash", "power cut: torn writes per kill: " + " | ".join(torn))
+                          f"signed again; {len(pending_clips) - len(left_measure)} of {len(pending_clips)} unmeasured "
+                          "clips measured")
+        _set_note(figures, "power cut: torn writes: ", f"the WAL held frames after its last commit (an unfinished "
+                  f"transaction) at {wal_tails} of {t.kills} cuts; per cut: " + " | ".join(torn))
     finally:
         proxy.close()
         orthanc.stop()
