@@ -95,7 +95,7 @@ def write_bundle(files: list[BundleFile], dest_dir: Path, name: str, passphrase:
                 "files": [{"path": f.arcname, "size": len(f.data), "sha256": hashlib.sha256(f.data).hexdigest()}
                           for f in files]}
     total = sum(len(f.data) for f in files)
-    open_tmp = opener or (lambda p: open(p, "wb"))
+    open_tmp = opener or _open_new
     try:
         fh = open_tmp(tmp)
         try:
@@ -135,6 +135,16 @@ def write_bundle(files: list[BundleFile], dest_dir: Path, name: str, passphrase:
         _remove(final)
         raise
     return BundleResult(path=final, size_bytes=final.stat().st_size, n_files=len(files), manifest=manifest)
+
+
+def _open_new(path: Path) -> IO[bytes]:
+    """A new file at ``path``, never reached through a symbolic link: a drive that holds a link named like the temp
+    file (pointing at the cart's database, say) must not make the export write elsewhere."""
+    try:
+        path.unlink()          # a stale temp file of an earlier attempt, or a link: removed, never followed
+    except FileNotFoundError:
+        pass
+    return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), "wb")
 
 
 def verify_bundle(path: Path, passphrase: str, progress: Progress | None = None) -> dict[str, Any]:

@@ -536,6 +536,54 @@ def test_exports_and_usb_write_only_to_the_chosen_target(world, make_cart, figur
                 items_checked=checked, passed=checked, findings=0, fixed=0, explained=0)
 
 
+def test_regression_usb_stick_links_cannot_redirect_the_export(world, make_cart, figures, tmp_path):
+    """Defect found: a USB stick holding a symbolic link named like the bundle's temp file
+    (``.cardiocart_<time>.zip.part`` -> the cart's database) made the export write the bundle through the link,
+    outside the drive; a link named ``*.zip`` made "check bundle" read a file outside the drive. Fixed: the temp file
+    is opened with O_EXCL|O_NOFOLLOW after removing any stale one (device/sync/bundle.py), and linked bundles are
+    neither listed nor checked (webui/views/reports.py)."""
+    from device.sync.bundle import BundleFile, verify_bundle, write_bundle
+    from tests.stress.secworld import PASSPHRASE
+
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"precious patient database")
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / ".evil.zip.part").symlink_to(victim)
+    res = write_bundle([BundleFile("a/report.json", b"{}")], stick, "evil", PASSPHRASE)
+    assert victim.read_bytes() == b"precious patient database"
+    assert not res.path.is_symlink() and verify_bundle(res.path, PASSPHRASE)["files"]
+    checked = 1
+    # through the UI: links for every name the next seconds could give, and a linked "bundle"
+    cart = make_cart()
+    db_before = cart.settings.db_path.read_bytes()[:4096]
+    drive = cart.usb_root / "media" / "STICK"
+    t0 = time.time()
+    for k in range(-2, 30):
+        name = time.strftime(".cardiocart_%Y%m%d_%H%M%S.zip.part", time.localtime(t0 + k))
+        (drive / name).symlink_to(victim)
+    (drive / "linked.zip").symlink_to(cart.settings.db_path)
+    adm = cart.client("adm")
+    assert b"linked.zip" not in adm.get("/usb").data
+    r = adm.post("/usb/verify", {"drive": "/dev/sdb1", "bundle": "linked.zip"})
+    assert r.status_code == 302 and "job=" not in (r.location or "")
+    r = adm.post("/usb/export", {"drive": "/dev/sdb1", "exam_ids": [str(cart.ids["echo"])]})
+    job = wait_usb(adm, r.location)
+    checked += 3
+    assert job["state"] == "done", job
+    assert victim.read_bytes() == b"precious patient database"
+    assert cart.settings.db_path.read_bytes()[:4096][:16] == db_before[:16]
+    written = [p for p in drive.iterdir() if p.suffix == ".zip" and not p.is_symlink()]
+    assert len(written) == 1 and verify_bundle(written[0], PASSPHRASE)["files"]
+    figures.row("security", check="USB stick links cannot redirect the bundle write or the bundle check",
+                items_checked=checked, passed=checked, findings=2, fixed=2, explained=0)
+    figures.note("security", "Fixed: a USB stick holding a symbolic link named like the bundle's temp file made the "
+                 "export write through it, outside the drive (e.g. over the cart's database), and a linked *.zip "
+                 "made the bundle check read a file outside the drive. The temp file is now opened O_EXCL|O_NOFOLLOW "
+                 "and linked bundles are ignored; regression test "
+                 "test_security.py::test_regression_usb_stick_links_cannot_redirect_the_export.")
+
+
 # ---------------------------------------------------------------- 5. session cookie, rotation, timeout, headers
 
 def _set_cookies(r) -> list[str]:

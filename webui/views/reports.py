@@ -339,7 +339,8 @@ def _drive(device: str):
 def usb_page():
     c = conn()
     drives = _drives()
-    bundles = {d.device: sorted(p.name for p in Path(d.mountpoint).glob("*.zip")) for d in drives}
+    bundles = {d.device: sorted(p.name for p in Path(d.mountpoint).glob("*.zip") if not p.is_symlink())
+               for d in drives}
     exams = clinical.list_exams(c, limit=100)
     latest = {e.id: reports.latest(c, e.id) for e in exams}
     with Tx(c):
@@ -386,7 +387,7 @@ def usb_verify():
         drive = _drive(request.form.get("drive", ""))
         name = request.form.get("bundle", "")
         path = Path(drive.mountpoint) / name
-        if not re.fullmatch(r"[A-Za-z0-9._-]+\.zip", name) or not path.is_file():
+        if not re.fullmatch(r"[A-Za-z0-9._-]+\.zip", name) or path.is_symlink() or not path.is_file():
             raise UserError(f"there is no bundle '{name}' on {drive.label}")
         job = _start_verify(services().db_path, drive, path, pw, g.user)
         c = conn()
