@@ -79,8 +79,7 @@ def check_store(data_dir: Path, before: dict[str, dict] | None = None) -> StoreC
     data_dir = Path(data_dir)
     res = StoreCheck()
     db = data_dir / "cardiocart.sqlite3"
-    c = sqlite3.connect(db, timeout=30)  # read-write: a hot WAL is recovered like the restarted service would
-    c.row_factory = sqlite3.Row
+    c = _connect_ro(db)  # read-only: it leaves the WAL for the restarted service to recover, as after a real crash
     try:
         ic = c.execute("PRAGMA integrity_check").fetchall()
         if [r[0] for r in ic] != ["ok"]:
