@@ -17,6 +17,7 @@ from device.store.db import connect, migrate
 
 log = logging.getLogger(__name__)
 ROLES = ("core", "webui", "sync")
+STABLE_S = 60.0  # a child that ran this long before it died was not crash-looping: its restart backoff starts over
 
 
 @dataclass
@@ -26,6 +27,15 @@ class Child:
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = field(default=0.0)
+
+
+def restart_delay(ch: Child, now: float) -> float:
+    """Seconds to wait before restarting a child that exited at ``now``: 2, 4, 8, 16, then 30 s while it keeps dying
+    soon after each start (a crash loop); back to 2 s when it had been running for STABLE_S."""
+    if now - ch.started_at >= STABLE_S:
+        ch.restarts = 0
+    ch.restarts += 1
+    return min(30.0, 2.0 ** min(ch.restarts, 5))
 
 
 def _start(role: str, config: str | None) -> subprocess.Popen:
@@ -57,8 +67,7 @@ def run_all(settings: Settings, config: str | None) -> int:
                         if code == 2 and now - ch.started_at < 5:  # a configuration/usage error: do not loop
                             log.error("%s exited at start-up with a configuration error; fix it and run again", ch.role)
                             return 2
-                        ch.restarts += 1
-                        ch.next_start = now + min(30.0, 2.0 ** min(ch.restarts, 5))
+                        ch.next_start = now + restart_delay(ch, now)
                         log.warning("%s exited with %s; restarting in %.0f s", ch.role, code, ch.next_start - now)
                     if ch.proc is None and now >= ch.next_start:
                         ch.proc = _start(ch.role, config)

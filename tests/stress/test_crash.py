@@ -782,3 +782,23 @@ def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path):
     store.close()
     assert count == {left: 1, done: 1}, count
     assert other not in count
+
+
+def test_regression_supervisor_backoff_starts_over_after_a_stable_run():
+    """Defect found while killing the children of ``python -m device run``: the supervisor's restart backoff only
+    ever grew (2, 4, 8, 16, 30 s) and never went back, so after five crashes, however far apart, every later crash of
+    a service left it down for 30 s. A crash loop still backs off; a child that had run for a minute restarts in 2 s."""
+    from device.services.supervisor import STABLE_S, Child, restart_delay
+    ch = Child("webui")
+    now = 1000.0
+    loop = []
+    for _ in range(6):  # dies 1 s after each start
+        ch.started_at = now
+        now += 1.0
+        d = restart_delay(ch, now)
+        loop.append(d)
+        now += d
+    assert loop == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    ch.started_at = now
+    now += STABLE_S + 1  # then it ran fine for a while before the next crash
+    assert restart_delay(ch, now) == 2.0
