@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -345,7 +346,7 @@ def test_fuzz_cli_sample(tmp_path, budget, figures):
         "export render": (".json", b'{"format": "cardiocart.report/1"}', ["export", "render", "{f}", "--html", "{o}"]),
     }
     names = sorted(commands)
-    runs = {"n": 0, "bad": []}
+    runs = {"n": 0, "bad": [], "slowest": 0.0}
 
     @settings(max_examples=budget(short=6, full=30), deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
@@ -355,8 +356,10 @@ def test_fuzz_cli_sample(tmp_path, budget, figures):
         suffix, _, argv = commands[name]
         f = write_case(tmp_path, ("rec" if suffix == ".hea" else "input") + suffix, data)
         argv = [a.format(f=f, o=tmp_path / "out") for a in argv]
+        t0 = time.perf_counter()
         p = _cli(*argv, cwd=tmp_path)
         runs["n"] += 1
+        runs["slowest"] = max(runs["slowest"], time.perf_counter() - t0)
         err = p.stderr.strip().splitlines()
         ok = p.returncode == 0 or (p.returncode == 2 and err and err[-1].startswith("error: ")
                                    and not err[-1].startswith("error: internal error"))
@@ -365,7 +368,8 @@ def test_fuzz_cli_sample(tmp_path, budget, figures):
 
     one()
     figures.row("fuzzing", parser="CLI (python -m device)", entry_point=", ".join(names), cases=runs["n"],
-                crashes_found=len(runs["bad"]), crashes_fixed=0, regression_tests="-", slowest_case_s=0.0)
+                crashes_found=len(runs["bad"]), crashes_fixed=0, regression_tests="-",
+                slowest_case_s=round(runs["slowest"], 3))
     assert not runs["bad"], runs["bad"]
 
 
