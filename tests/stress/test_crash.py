@@ -740,7 +740,7 @@ def test_power_cut_of_the_whole_cart(tmp_path, budget, figures):
     assert not left_measure, left_measure
 
 
-def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path):
+def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path, figures):
     """Defect found by test_sigkill_clip_measurement_in_flight: the ClipMeasurer's queue lived only in memory, so a
     clip saved just before the core was killed was never measured (the exam showed no LV result for it). Now the
     measurer first measures every unmeasured clip of an open exam, once, and skips clips already measured."""
@@ -782,9 +782,14 @@ def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path):
     store.close()
     assert count == {left: 1, done: 1}, count
     assert other not in count
+    figures.note("crash", "Defect found (analysis kills): the core's clip-measurement queue lived only in memory, so "
+                          "a clip saved just before the core was killed was never measured. Fixed in "
+                          "device/services/core.py (the measurer first measures the open exams' unmeasured clips, "
+                          "once); regression test test_crash.py::"
+                          "test_regression_clip_measurer_measures_clips_a_killed_core_left.")
 
 
-def test_regression_supervisor_backoff_starts_over_after_a_stable_run():
+def test_regression_supervisor_backoff_starts_over_after_a_stable_run(figures):
     """Defect found while killing the children of ``python -m device run``: the supervisor's restart backoff only
     ever grew (2, 4, 8, 16, 30 s) and never went back, so after five crashes, however far apart, every later crash of
     a service left it down for 30 s. A crash loop still backs off; a child that had run for a minute restarts in 2 s."""
@@ -802,3 +807,8 @@ def test_regression_supervisor_backoff_starts_over_after_a_stable_run():
     ch.started_at = now
     now += STABLE_S + 1  # then it ran fine for a while before the next crash
     assert restart_delay(ch, now) == 2.0
+    figures.note("crash", "Defect found (SIGKILL of the children of `python -m device run`): the supervisor's restart "
+                          "backoff never went back down, so after five crashes, however far apart, every later crash "
+                          "left that service down for 30 s. Fixed in device/services/supervisor.py (restart_delay: the "
+                          "backoff starts over after a minute of running); regression test test_crash.py::"
+                          "test_regression_supervisor_backoff_starts_over_after_a_stable_run.")
