@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from device.store import Store, audit, clinical
@@ -63,6 +64,17 @@ def test_lockout_after_wrong_pins(app, make_user):
     assert b"locked" in codes[-1].data
     r = ui.post("/login", {"username": "sono", "pin": "482913"})
     assert r.status_code == 401 and b"locked" in r.data
+
+
+def test_login_page_does_not_tell_which_user_names_exist(app, make_user):
+    make_user("sono", "sonographer", "482913")
+    ui = UiClient(app.test_client())
+    ui.get("/login")
+    strip = re.compile(rb'(name="csrf[-_]token" (content|value)=")[^"]+')
+    wrong_pin = ui.post("/login", {"username": "sono", "pin": "999999"})
+    unknown = ui.post("/login", {"username": "nobody", "pin": "999999"})
+    assert wrong_pin.status_code == unknown.status_code == 401
+    assert strip.sub(rb"\1", wrong_pin.data) == strip.sub(rb"\1", unknown.data)
 
 
 def test_session_cookie_flags_and_idle_timeout(login, app):

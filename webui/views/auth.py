@@ -53,10 +53,8 @@ def login():
             error = ("locked", {"m": max(1, math.ceil(res.locked_for_s / 60))})
         elif res.reason == "inactive":
             error = ("inactive", {})
-        elif res.reason == "wrong_pin":
-            error = ("wrong_pin", {"n": res.attempts_left})
-        else:
-            error = ("unknown_user", {})
+        else:   # a wrong PIN and an unknown user read the same, so the page does not tell which names exist
+            error = ("wrong_user_or_pin", {"n": web.lockout_attempts, "m": web.lockout_min})
     flash = pop_flash()
     return render_template("login.html", error=error or flash), (401 if error else 200)
 
