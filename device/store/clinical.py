@@ -125,8 +125,13 @@ def _exam(conn: sqlite3.Connection, r: sqlite3.Row) -> Exam:
                 tuple(json.loads(r["protocol"])), r["created_at"])
 
 
+def _sql_id(i: int) -> int:
+    """An id typed or sent by a person, as SQLite can hold it (-1: none is that large, so nothing is found)."""
+    return i if -2**63 <= i < 2**63 else -1
+
+
 def get_exam(conn: sqlite3.Connection, exam_id: int) -> Exam:
-    r = conn.execute("SELECT * FROM exams WHERE id = ?", (exam_id,)).fetchone()
+    r = conn.execute("SELECT * FROM exams WHERE id = ?", (_sql_id(exam_id),)).fetchone()
     if r is None:
         raise UserError(f"no exam with id {exam_id}")
     return _exam(conn, r)
@@ -169,7 +174,7 @@ def _capture(r: sqlite3.Row) -> Capture:
 
 
 def get_capture(conn: sqlite3.Connection, capture_id: int) -> Capture:
-    r = conn.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()
+    r = conn.execute("SELECT * FROM captures WHERE id = ?", (_sql_id(capture_id),)).fetchone()
     if r is None:
         raise UserError(f"no capture with id {capture_id}")
     return _capture(r)

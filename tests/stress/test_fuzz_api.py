@@ -95,6 +95,17 @@ REGRESSIONS: tuple[Regression, ...] = (
                {"headers": {"Last-Event-ID": "1000000000000000000000000000000"}}, (200,),
                "OverflowError inside the event stream (the SSE generator passed the id to SQLite): the stream broke "
                "after its 200 header; fixed in webui/views/live.py: an id >= 2**63 starts from the newest event"),
+    Regression("huge_exam_id_in_form", "ecg", "POST", "/ecg/live/save", "physician",
+               {"data": {"exam_id": "9223372036854775808"}}, (400,),
+               "OverflowError from clinical.get_exam -> 500; fixed in device/store/clinical.py: get_exam and get_capture "
+               "look a too-large id up as 'no such exam/capture' (a clear 400)"),
+    Regression("huge_capture_id_in_form", "perfusion", "POST", "/exams/{perf}/perfusion/analyse", "physician",
+               {"data": {"stress_capture": "9223372036854775808"}}, (400,),
+               "OverflowError from clinical.get_capture -> 500; same fix (device/store/clinical.py)"),
+    Regression("unicode_digit_exam_id", "reports", "POST", "/usb/export", "admin",
+               {"data": {"drive": "/dev/sdz1", "exam_ids": "²"}}, (302,),
+               "'²'.isdigit() is True but int('²') raises ValueError -> 500; fixed in webui/views/reports.py: only "
+               "ASCII digits are exam ids (the page then says to choose an exam)"),
 )
 
 
@@ -112,6 +123,7 @@ class World:
     ecg_boxes: str
     job_ids: list[str]
     static_files: list[str]
+    kind_words: dict = field(default_factory=dict)     # (path variable, id) -> words of rules it suits
     snapshot: dict = field(default_factory=dict)
 
 
@@ -260,7 +272,12 @@ def build_world(tmp: Path) -> World:
            "measurement_id": meas, "user_id": [u.id for u in us.values()], "alert_id": [alert],
            "version": [1, 2], "index": [0, 1, 10, 21, 22], "finding_id": [f["id"] for f in geo]}
     static = sorted(p.name for p in (ROOT / "webui" / "static").iterdir())
-    return World(app, settings, us, ids, shas, samples, [f for f in geo], boxes, [job.id], static)
+    words = {"clip": ("/clip/", "/echo"), "photo": ("/photo/",), "signal": ("/reading/",), "volume": ("/perfusion",)}
+    kind_words = {("exam_id", echo_signed.id): ("/echo", "/report", "/export", "/sync"),
+                  ("exam_id", echo_draft.id): ("/echo", "/report", "/protocol", "/close"),
+                  ("exam_id", ecg.id): ("/ecg",), ("exam_id", perf.id): ("/perfusion",)}
+    kind_words |= {("capture_id", c["id"]): words.get(c["kind"], ()) for c in caps}
+    return World(app, settings, us, ids, shas, samples, [f for f in geo], boxes, [job.id], static, kind_words)
 
 
 def _npy(a: np.ndarray) -> bytes:
@@ -404,6 +421,43 @@ def harvest() -> tuple[list[str], list[str]]:
 
 
 FIELD_NAMES, LITERALS = harvest()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one view reads, from its source: field names, the constants it compares with, files, JSON."""
+
+    fields: tuple[str, ...] = ()
+    file_fields: tuple[str, ...] = ()
+    literals: tuple[str, ...] = ()
+    files: bool = False
+    json: bool = False
+
+
+def profile(app, endpoint: str) -> Profile:
+    import inspect
+    import textwrap
+
+    fn = app.view_functions[endpoint]
+    try:
+        src = textwrap.dedent(inspect.getsource(inspect.unwrap(fn)))
+    except (OSError, TypeError):
+        return Profile()
+    fields, files, lits = set(), set(), set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            fname = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if fname in ("get", "getlist"):
+                fields.add(node.args[0].value)
+            if fname == "_files" or (fname == "getlist" and "files" in ast.unparse(node.func)):
+                files.add(node.args[0].value)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)) \
+                and not isinstance(node.value, bool) and len(str(node.value)) <= 24:
+            v = node.value
+            lits.add(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    return Profile(tuple(sorted(fields - files)), tuple(sorted(files)), tuple(sorted(lits)),
+                   bool(files) or "request.files" in src, "get_json" in src)
 FILE_FIELDS = ("photo", "stress", "rest", "file", "upload")
 
 
@@ -426,7 +480,7 @@ def _mutate(data: bytes, edits: list[tuple[float, int, int]], cut: float) -> byt
     return bytes(b[:max(0, int(round(cut * len(b))))]) if cut < 1 else bytes(b)
 
 
-def strategies(world: World) -> dict[str, st.SearchStrategy]:
+def strategies(world: World, prof: Profile = Profile()) -> dict[str, st.SearchStrategy]:
     leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(BIG_INTS),
                      st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20), st.sampled_from(NASTY))
     any_json = st.recursive(leaf, lambda ch: st.lists(ch, max_size=6)
@@ -474,12 +528,17 @@ def strategies(world: World) -> dict[str, st.SearchStrategy]:
         return json.dumps(boxes)
 
     ids_text = st.sampled_from(sorted({str(i) for v in world.ids.values() for i in v}))
-    value = st.one_of(st.sampled_from(LITERALS), ids_text, st.sampled_from(NASTY), st.text(max_size=40),
+    value = st.one_of(st.sampled_from(LITERALS), ids_text, st.just("/dev/sdz1"), st.sampled_from(NASTY), st.text(max_size=40),
                       st.integers().map(str), st.floats().map(repr), st.sampled_from(BIG_INTS).map(str),
                       boxes_text(), any_json.map(lambda j: json.dumps(j, allow_nan=True)),
                       st.just("x" * 200_000))
+    if prof.literals:   # mostly the values this view compares with, so that cases get past its checks
+        value = st.one_of(st.sampled_from(prof.literals), st.sampled_from(prof.literals), value)
     fname = st.one_of(st.sampled_from(FIELD_NAMES), st.text(min_size=1, max_size=20))
-    form = st.dictionaries(fname, st.one_of(value, st.lists(value, max_size=4)), max_size=8)
+    extra = st.dictionaries(fname, st.one_of(value, st.lists(value, max_size=4)), max_size=4)
+    mine = st.fixed_dictionaries({}, optional={f: st.one_of(value, value, st.lists(value, max_size=3))
+                                               for f in prof.fields})
+    form = st.builds(lambda a, b: {**b, **a}, mine, extra)
 
     sample = st.sampled_from(sorted(world.samples))
     edits = st.lists(st.tuples(st.floats(0, 1), st.integers(0, 3), st.integers(0, 255)), max_size=12)
@@ -488,19 +547,22 @@ def strategies(world: World) -> dict[str, st.SearchStrategy]:
         st.builds(lambda k, e, c: _mutate(world.samples[k], e, c), sample, edits,
                   st.one_of(st.just(1.0), st.floats(0, 1))),
         sample.map(world.samples.get))
-    upload = st.tuples(st.one_of(st.sampled_from(FILE_FIELDS), fname), content,
+    ffield = st.sampled_from(prof.file_fields) if prof.file_fields else st.sampled_from(FILE_FIELDS)
+    upload = st.tuples(st.one_of(ffield, ffield, st.sampled_from(FILE_FIELDS), fname), content,
                        st.one_of(st.sampled_from(TRAVERSAL_NAMES), st.sampled_from(sorted(world.samples)),
                                  st.text(max_size=60)),
                        st.sampled_from(CONTENT_TYPES))
     raw = st.tuples(st.one_of(st.binary(max_size=2000), st.sampled_from(
         [b"{", b"[" * 100000, b'{"finding_id": NaN, "change": {}}', b"\xff\xfe\x00", b"a=1&a=2&&=&%zz=%"])),
         st.sampled_from(CONTENT_TYPES))
-    body = st.one_of(
-        st.tuples(st.just("none"), st.none()),
-        st.tuples(st.just("form"), form),
-        st.tuples(st.just("json"), st.one_of(edit, any_json, deep)),
-        st.tuples(st.just("multipart"), st.tuples(form, st.lists(upload, min_size=1, max_size=3))),
-        st.tuples(st.just("raw"), raw))
+    kinds = {"none": st.tuples(st.just("none"), st.none()),
+             "form": st.tuples(st.just("form"), form),
+             "json": st.tuples(st.just("json"), st.one_of(edit, any_json, deep)),
+             "multipart": st.tuples(st.just("multipart"), st.tuples(form, st.lists(upload, min_size=1, max_size=3))),
+             "raw": st.tuples(st.just("raw"), raw)}
+    weights = {"none": 1, "form": 1 + 2 * bool(prof.fields), "json": 1 + 4 * prof.json,
+               "multipart": 1 + 4 * prof.files, "raw": 1}
+    body = st.one_of(*[kinds[k] for k, w in weights.items() for _ in range(w)])
     headers = st.fixed_dictionaries({}, optional={
         "Accept": st.sampled_from(["application/json", "text/html", "*/*", "image/*", "x;q=nan"]),
         "Last-Event-ID": st.one_of(st.sampled_from(BIG_INTS).map(str), st.sampled_from(NASTY)),
@@ -520,8 +582,10 @@ def path_strategy(world: World, rule: str) -> st.SearchStrategy[str]:
         parts.append(st.just(rule[pos:m.start()]))
         conv, name = m.group(1) or "string", m.group(2)
         text = st.one_of(st.sampled_from(NASTY), st.text(max_size=30), st.sampled_from(TRAVERSAL_NAMES))
-        if conv == "int":       # mostly ids that exist, so that most cases get past the lookup
-            known = st.sampled_from(world.ids.get(name) or [1]).map(str)
+        if conv == "int":       # mostly ids that exist (of the kind the rule names), to get past the lookup
+            every = world.ids.get(name) or [1]
+            liked = [i for i in every if any(w in rule for w in world.kind_words.get((name, i), ()))]
+            known = st.sampled_from(liked * 3 + every).map(str)
             odd = st.one_of(st.integers(-5, 60), st.sampled_from(BIG_INTS), st.integers()).map(str) | text
         else:
             known = st.sampled_from(known_text.get(name) or ["x"])
@@ -602,6 +666,7 @@ class Stats:
     cases: dict = field(default_factory=dict)        # (rule, method) -> executed cases
     answered: dict = field(default_factory=dict)     # (rule, method) -> cases answered 2xx/3xx
     failures: dict = field(default_factory=dict)     # (rule, method) -> minimal failing case + what went wrong
+    statuses: dict = field(default_factory=dict)     # (rule, method) -> {status: count}
     rejected: int = 0
 
 
@@ -663,6 +728,8 @@ def fuzz_route(world: World, strat: dict, rule: str, method: str, n: int, stats:
         status, _data, problem = fire(world, case, exc_log)
         stats.cases[key] += 1
         stats.answered[key] += int(200 <= status < 400)
+        hist = stats.statuses.setdefault(key, {})
+        hist[status] = hist.get(status, 0) + 1
         if problem:
             last_failure[:] = [f"{case.describe()}\n    -> {problem}"]   # hypothesis replays the minimal one last
             raise AssertionError(problem)
@@ -675,7 +742,8 @@ def fuzz_route(world: World, strat: dict, rule: str, method: str, n: int, stats:
     except Exception as exc:  # noqa: BLE001 - e.g. hypothesis found the strategy unusable; report, go on
         stats.failures[key] = f"fuzzer error: {type(exc).__name__}: {exc}"
     if os.environ.get("FUZZ_API_VERBOSE"):
-        print(f"{method} {rule}: {stats.cases[key]} cases in {time.monotonic() - t0:.1f} s"
+        print(f"{method} {rule}: {stats.cases[key]} cases in {time.monotonic() - t0:.1f} s "
+              f"{dict(sorted(stats.statuses.get(key, {}).items()))}"
               f"{' FAIL ' + stats.failures[key][:300] if key in stats.failures else ''}", flush=True)
 
 
@@ -740,7 +808,6 @@ def test_fuzz_every_route(world, exc_log, budget, figures):
     n_map = sum(len(r.methods - {"HEAD", "OPTIONS"}) for r in app.url_map.iter_rules())
     assert len(pairs) == n_map and len(set(pairs)) == n_map    # every route x method of the map, once
     per_route = int(os.environ.get("FUZZ_API_N", 0)) or budget(short=7, full=70)
-    strat = strategies(world)
     stats = Stats()
 
     fixed: dict[str, int] = {}
@@ -758,6 +825,8 @@ def test_fuzz_every_route(world, exc_log, budget, figures):
             continue
         heavy = rule.endswith(("/upload", "/read", "/correct", "/measure", "/sign", "/demo", "/analyse", "/export",
                                "/queue", ".pdf", "/export/<fmt>"))
+        endpoint = next(r.endpoint for r in app.url_map.iter_rules() if r.rule == rule and method in r.methods)
+        strat = strategies(world, profile(app, endpoint))
         fuzz_route(world, strat, rule, method, max(3, per_route // 2) if heavy else per_route, stats, exc_log)
         health = session_client(app, None).get("/api/health")
         if health.status_code != 200 or health.get_json() != {"status": "ok"}:

@@ -362,7 +362,7 @@ def usb_export():
     try:
         pw = _passphrase(settings().usb.passphrase_file)
         drive = _drive(request.form.get("drive", ""))
-        ids = sorted({int(x) for x in request.form.getlist("exam_ids") if x.isdigit()})
+        ids = sorted({int(x) for x in request.form.getlist("exam_ids") if x.isascii() and x.isdigit()})
         if not ids:
             raise UserError("choose at least one exam to export")
         with Tx(c):
