@@ -105,6 +105,9 @@ def segment_sax(frames, model, mm_per_px) -> Segmentation:
     cx, cy = float(xs.mean()), float(ys.mean())
     crop_mm = float(params.get("sax_crop_mm", 160.0))
     csize = int(params.get("sax_input_size", size))
+    if min(h * row_mm, w * col_mm) < crop_mm / 4:   # a crop of many times the image: the spacing is wrong
+        raise InputError(f"the image covers only {h * row_mm:.3g} x {w * col_mm:.3g} mm at PixelSpacing "
+                         f"({row_mm:g}, {col_mm:g}) mm; a short-axis view of the heart is larger - check the spacing")
     hw, hh = int(round(crop_mm / col_mm / 2)), int(round(crop_mm / row_mm / 2))
     crops = np.stack([cv2.resize(_crop(f, cx, cy, hw, hh), (csize, csize), interpolation=cv2.INTER_AREA
                                  if 2 * hw > csize else cv2.INTER_LINEAR) for f in eq])

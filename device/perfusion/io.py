@@ -104,7 +104,8 @@ def _from_npz(data, src: str, voxel_mm: object, orientation: str) -> tuple[Perfu
     if orient == "auto" and "orientation" in keys:
         orient = str(data["orientation"])
     direction = np.asarray(data["direction"], np.float64) if "direction" in keys else None
-    if direction is not None and (direction.shape != (3, 3) or not np.all(np.isfinite(direction))):
+    if direction is not None and (direction.shape != (3, 3) or not np.all(np.isfinite(direction))
+                                  or abs(np.linalg.det(direction)) < 1e-3):   # three independent axes
         raise InputError(f"{src}: 'direction' must be 3x3 (LPS unit vector of each index axis z, y, x)")
     voxel = _voxel(vx, src)
     stress = PerfusionVolume(check_counts(data[key], f"{src}:{key}"), voxel, _orient(orient), direction, src,

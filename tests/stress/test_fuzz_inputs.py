@@ -116,6 +116,7 @@ class Fuzz:
     case_timeout_s: float = 30.0
     accept: tuple[type[BaseException], ...] = (UserError,)
     cases: int = 0
+    accepted: int = 0       # cases that returned a result (the rest were refused with a user error, or crashed)
     crashes: dict[str, Crash] = field(default_factory=dict)
     max_case_s: float = 0.0
     regressions: list[tuple[str, bool]] = field(default_factory=list)
@@ -129,6 +130,7 @@ class Fuzz:
         try:
             with _alarm(self.case_timeout_s):
                 self.call(x)
+            self.accepted += 1
         except self.accept:
             pass
         except CaseTimeout as exc:
@@ -180,7 +182,7 @@ class Fuzz:
     def record(self, figures) -> None:
         fixed = sum(ok for _, ok in self.regressions)
         figures.row("fuzzing", parser=self.parser, entry_point=self.entry_point, cases=self.cases,
-                    crashes_found=len(self.regressions) + len(set(self.crashes) - self._regression_sigs),
+                    accepted=self.accepted, crashes_found=len(self.regressions) + len(set(self.crashes) - self._regression_sigs),
                     crashes_fixed=fixed, regression_tests=", ".join(n for n, _ in self.regressions) or "-",
                     slowest_case_s=round(self.max_case_s, 3))
 

@@ -346,7 +346,7 @@ def test_fuzz_cli_sample(tmp_path, budget, figures):
         "export render": (".json", b'{"format": "cardiocart.report/1"}', ["export", "render", "{f}", "--html", "{o}"]),
     }
     names = sorted(commands)
-    runs = {"n": 0, "bad": [], "slowest": 0.0}
+    runs = {"n": 0, "ok": 0, "bad": [], "slowest": 0.0}
 
     @settings(max_examples=budget(short=6, full=30), deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
@@ -360,6 +360,7 @@ def test_fuzz_cli_sample(tmp_path, budget, figures):
         p = _cli(*argv, cwd=tmp_path)
         runs["n"] += 1
         runs["slowest"] = max(runs["slowest"], time.perf_counter() - t0)
+        runs["ok"] += p.returncode == 0
         err = p.stderr.strip().splitlines()
         ok = p.returncode == 0 or (p.returncode == 2 and err and err[-1].startswith("error: ")
                                    and not err[-1].startswith("error: internal error"))
@@ -367,7 +368,7 @@ def test_fuzz_cli_sample(tmp_path, budget, figures):
             runs["bad"].append((name, p.returncode, p.stderr[-400:]))
 
     one()
-    figures.row("fuzzing", parser="CLI (python -m device)", entry_point=", ".join(names), cases=runs["n"],
+    figures.row("fuzzing", parser="CLI (python -m device)", entry_point=", ".join(names), cases=runs["n"], accepted=runs["ok"],
                 crashes_found=len(runs["bad"]), crashes_fixed=0, regression_tests="-",
                 slowest_case_s=round(runs["slowest"], 3))
     assert not runs["bad"], runs["bad"]
