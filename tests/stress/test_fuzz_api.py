@@ -106,6 +106,18 @@ REGRESSIONS: tuple[Regression, ...] = (
                {"data": {"drive": "/dev/sdz1", "exam_ids": "²"}}, (302,),
                "'²'.isdigit() is True but int('²') raises ValueError -> 500; fixed in webui/views/reports.py: only "
                "ASCII digits are exam ids (the page then says to choose an exam)"),
+    Regression("infinite_finding_id", "echo_report", "POST", "/exams/{echo}/echo/edit", "sonographer",
+               {"data": '{"finding_id": Infinity, "change": {}}', "content_type": "application/json"}, (400,),
+               "int(Infinity) raised OverflowError -> 500; fixed in webui/views/echo_report.py: a finding_id that is "
+               "not a finite number is refused (400 'finding_id must be a number')"),
+    Regression("deeply_nested_json", "echo_report", "POST", "/exams/{echo}/echo/edit", "sonographer",
+               {"data": "[" * 100000 + "]" * 100000, "content_type": "application/json"}, (400,),
+               "RecursionError in the JSON decoder (get_json(silent=True) only absorbs ValueError) -> 500; fixed in "
+               "webui/views/echo_report.py: JSON nested too deep is refused like any body that is not an edit"),
+    Regression("deep_list_in_contour", "echo_report", "POST", "/exams/{echo}/echo/edit", "sonographer",
+               {"data": '{"finding_id": {finding}, "change": {"phase": "ed", "contour": ' + "[" * 5000 + "]" * 5000
+                + "}}", "content_type": "application/json"}, (400,),
+               "the same RecursionError with a contour of nested lists; same fix"),
 )
 
 
@@ -461,6 +473,12 @@ def profile(app, endpoint: str) -> Profile:
 FILE_FIELDS = ("photo", "stress", "rest", "file", "upload")
 
 
+def weighted(*pairs: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
+    """One of the strategies, chosen with these weights (hypothesis' own choices lean hard on the first one)."""
+    ws, ss = [w for w, _ in pairs], [s for _, s in pairs]
+    return st.randoms(use_true_random=True).flatmap(lambda r: r.choices(ss, ws)[0])
+
+
 def _mutate(data: bytes, edits: list[tuple[float, int, int]], cut: float) -> bytes:
     """Flip/replace/insert/delete bytes at relative positions, then keep the first ``cut`` of it."""
     b = bytearray(data)
@@ -486,8 +504,8 @@ def strategies(world: World, prof: Profile = Profile()) -> dict[str, st.SearchSt
     any_json = st.recursive(leaf, lambda ch: st.lists(ch, max_size=6)
                             | st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(FIELD_NAMES)), ch,
                                               max_size=6), max_leaves=25)
-    deep = st.integers(1, 5000).map(lambda d: json.loads("[" * d + "]" * d) if d < 400
-                                    else "[" * d + "]" * d)   # raw text beyond the decoder's nesting limit
+    deep = st.randoms(use_true_random=True).map(lambda r: r.choice([3, 30, 300, 1500, 5000, 100_000])).map(
+        lambda d: json.loads("[" * d + "]" * d) if d < 400 else "[" * d + "]" * d)  # raw text past the decoder
 
     @st.composite
     def shifted(draw):
@@ -509,12 +527,12 @@ def strategies(world: World, prof: Profile = Profile()) -> dict[str, st.SearchSt
 
     points = st.one_of(st.lists(st.lists(leaf, min_size=2, max_size=2), max_size=60),
                        st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=9), any_json, deep)
-    change = st.one_of(shifted(), st.fixed_dictionaries({}, optional={
+    change = weighted((4, shifted()), (2, st.fixed_dictionaries({}, optional={
         "phase": st.one_of(st.sampled_from(["ed", "es", "ES", ""]), leaf), "contour": points, "apex": points,
         "annulus": points, "endo": points, "epi": points, "points": points,
-        "caliper": st.one_of(st.sampled_from(["lvidd", "lvids", "ivsd", "lvpwd", "x"]), leaf)}), any_json)
-    edit = st.fixed_dictionaries({"finding_id": st.one_of(st.sampled_from(world.ids["finding_id"]), leaf),
-                                  "change": change}) | any_json
+        "caliper": st.one_of(st.sampled_from(["lvidd", "lvids", "ivsd", "lvpwd", "x"]), leaf)})), (1, any_json))
+    finding = weighted((4, st.sampled_from(world.ids["finding_id"])), (1, leaf))
+    edit = weighted((5, st.fixed_dictionaries({"finding_id": finding, "change": change})), (1, any_json))
 
     @st.composite
     def boxes_text(draw):
@@ -528,41 +546,41 @@ def strategies(world: World, prof: Profile = Profile()) -> dict[str, st.SearchSt
         return json.dumps(boxes)
 
     ids_text = st.sampled_from(sorted({str(i) for v in world.ids.values() for i in v}))
-    value = st.one_of(st.sampled_from(LITERALS), ids_text, st.just("/dev/sdz1"), st.sampled_from(NASTY), st.text(max_size=40),
-                      st.integers().map(str), st.floats().map(repr), st.sampled_from(BIG_INTS).map(str),
-                      boxes_text(), any_json.map(lambda j: json.dumps(j, allow_nan=True)),
-                      st.just("x" * 200_000))
+    value = weighted((2, st.sampled_from(LITERALS)), (2, ids_text), (1, st.just("/dev/sdz1")),
+                     (3, st.sampled_from(NASTY)), (2, st.text(max_size=40)), (1, st.integers().map(str)),
+                     (1, st.floats().map(repr)), (1, st.sampled_from(BIG_INTS).map(str)), (2, boxes_text()),
+                     (1, any_json.map(lambda j: json.dumps(j, allow_nan=True))), (1, st.just("x" * 200_000)))
     if prof.literals:   # mostly the values this view compares with, so that cases get past its checks
-        value = st.one_of(st.sampled_from(prof.literals), st.sampled_from(prof.literals), value)
+        value = weighted((3, st.sampled_from(prof.literals)), (2, value))
     fname = st.one_of(st.sampled_from(FIELD_NAMES), st.text(min_size=1, max_size=20))
     extra = st.dictionaries(fname, st.one_of(value, st.lists(value, max_size=4)), max_size=4)
-    mine = st.fixed_dictionaries({}, optional={f: st.one_of(value, value, st.lists(value, max_size=3))
+    mine = st.fixed_dictionaries({}, optional={f: weighted((4, value), (1, st.lists(value, max_size=3)))
                                                for f in prof.fields})
     form = st.builds(lambda a, b: {**b, **a}, mine, extra)
 
     sample = st.sampled_from(sorted(world.samples))
     edits = st.lists(st.tuples(st.floats(0, 1), st.integers(0, 3), st.integers(0, 255)), max_size=12)
-    content = st.one_of(
-        st.binary(max_size=3000), st.just(b""), st.just(b"\x00" * (MAX_UPLOAD_MB << 20)),
-        st.builds(lambda k, e, c: _mutate(world.samples[k], e, c), sample, edits,
-                  st.one_of(st.just(1.0), st.floats(0, 1))),
-        sample.map(world.samples.get))
+    content = weighted(
+        (2, st.binary(max_size=3000)), (1, st.just(b"")), (1, st.just(b"\x00" * (MAX_UPLOAD_MB << 20))),
+        (4, st.builds(lambda k, e, c: _mutate(world.samples[k], e, c), sample, edits,
+                      weighted((2, st.just(1.0)), (1, st.floats(0, 1))))),
+        (3, sample.map(world.samples.get)))
     ffield = st.sampled_from(prof.file_fields) if prof.file_fields else st.sampled_from(FILE_FIELDS)
-    upload = st.tuples(st.one_of(ffield, ffield, st.sampled_from(FILE_FIELDS), fname), content,
-                       st.one_of(st.sampled_from(TRAVERSAL_NAMES), st.sampled_from(sorted(world.samples)),
-                                 st.text(max_size=60)),
+    upload = st.tuples(weighted((4, ffield), (1, st.sampled_from(FILE_FIELDS)), (1, fname)), content,
+                       weighted((2, st.sampled_from(TRAVERSAL_NAMES)), (2, st.sampled_from(sorted(world.samples))),
+                                (1, st.text(max_size=60))),
                        st.sampled_from(CONTENT_TYPES))
     raw = st.tuples(st.one_of(st.binary(max_size=2000), st.sampled_from(
         [b"{", b"[" * 100000, b'{"finding_id": NaN, "change": {}}', b"\xff\xfe\x00", b"a=1&a=2&&=&%zz=%"])),
         st.sampled_from(CONTENT_TYPES))
     kinds = {"none": st.tuples(st.just("none"), st.none()),
              "form": st.tuples(st.just("form"), form),
-             "json": st.tuples(st.just("json"), st.one_of(edit, any_json, deep)),
+             "json": st.tuples(st.just("json"), weighted((3, edit), (1, any_json), (2, deep))),
              "multipart": st.tuples(st.just("multipart"), st.tuples(form, st.lists(upload, min_size=1, max_size=3))),
              "raw": st.tuples(st.just("raw"), raw)}
     weights = {"none": 1, "form": 1 + 2 * bool(prof.fields), "json": 1 + 4 * prof.json,
                "multipart": 1 + 4 * prof.files, "raw": 1}
-    body = st.one_of(*[kinds[k] for k, w in weights.items() for _ in range(w)])
+    body = weighted(*[(w, kinds[k]) for k, w in weights.items()])
     headers = st.fixed_dictionaries({}, optional={
         "Accept": st.sampled_from(["application/json", "text/html", "*/*", "image/*", "x;q=nan"]),
         "Last-Event-ID": st.one_of(st.sampled_from(BIG_INTS).map(str), st.sampled_from(NASTY)),
@@ -590,7 +608,7 @@ def path_strategy(world: World, rule: str) -> st.SearchStrategy[str]:
         else:
             known = st.sampled_from(known_text.get(name) or ["x"])
             odd = text
-        seg = st.integers(0, 3).flatmap(lambda k, known=known, odd=odd: known if k else odd)
+        seg = weighted((4, known), (1, odd))
         safe = st.sampled_from(["", "/", "/%", "%"])
         parts.append(st.tuples(seg, safe).map(lambda t: quote(t[0], safe=t[1])))
         pos = m.end()
@@ -708,10 +726,11 @@ def fire(world: World, case: Case, exc_log: ExceptionLog) -> tuple[int, bytes, s
 
 
 def case_strategy(world: World, strat: dict, rule: str, method: str) -> st.SearchStrategy[Case]:
-    return st.builds(Case, st.sampled_from((*ROLES, None)), st.just(method), path_strategy(world, rule),
+    role = st.randoms(use_true_random=True).map(lambda r: r.choice((*ROLES, None)))
+    return st.builds(Case, role, st.just(method), path_strategy(world, rule),
                      strat["query"], strat["headers"],
                      strat["body"] if method not in ("GET", "HEAD") else
-                     st.one_of(st.tuples(st.just("none"), st.none()), strat["body"]))
+                     weighted((1, st.tuples(st.just("none"), st.none())), (1, strat["body"])))
 
 
 def fuzz_route(world: World, strat: dict, rule: str, method: str, n: int, stats: Stats, exc_log: ExceptionLog):

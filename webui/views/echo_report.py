@@ -115,13 +115,16 @@ def measure(exam_id: int):
 @roles_required(*EDIT_ROLES)
 def edit(exam_id: int):
     exam = _echo_exam(exam_id)
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the JSON decoder goes: not an edit either
+        body = None
     if not isinstance(body, dict) or not isinstance(body.get("change"), dict):
         return jsonify({"error": "the edit must be JSON {finding_id, change}; reload the page"}), 400
     try:
         fid = int(body.get("finding_id"))
         out = em.edit_geometry(conn(), exam.id, fid, body["change"], g.user.id, _table())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):   # OverflowError: int(Infinity)
         return jsonify({"error": "finding_id must be a number; reload the page"}), 400
     except UserError as exc:
         return jsonify({"error": str(exc)}), 409
