@@ -305,3 +305,20 @@ def sample_tree(root_pid: int) -> dict[str, dict[str, float]]:
         if s is not None:
             out[role] = {**s, "pid": pid}
     return out
+
+
+def box_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    f = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in f[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s_of(pids) -> float:
+    """CPU seconds (user + system) used so far by the given processes (those still running)."""
+    total = 0.0
+    for pid in pids:
+        s = proc_sample(pid)
+        if s is not None and s["cpu_s"] == s["cpu_s"]:
+            total += s["cpu_s"]
+    return total
