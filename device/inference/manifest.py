@@ -77,6 +77,9 @@ def _variant(key: str, spec: dict[str, Any], directory: Path) -> Variant:
 
 def parse_manifest(data: dict[str, Any], directory: Path) -> Manifest:
     where = directory / "manifest.json"
+    if not isinstance(data, dict):
+        raise ModelError(f"model manifest {where} is not a JSON object; restore it from git or retrain with "
+                         "'make models'")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise ModelError(f"model manifest {where} lacks {', '.join(missing)}; retrain with 'make models'")
@@ -85,16 +88,17 @@ def parse_manifest(data: dict[str, Any], directory: Path) -> Manifest:
         inputs = tuple(TensorSpec(i["name"], tuple(i["shape"]), i.get("dtype", "float32"), i.get("normalisation", ""))
                        for i in data["inputs"])
         outputs = tuple(TensorSpec(o["name"], tuple(o["shape"]), o.get("dtype", "float32")) for o in data["outputs"])
-    except (KeyError, TypeError) as exc:
+        if not isinstance(data["default"], str) or data["default"] not in variants:
+            raise ModelError(f"model manifest {where}: default '{data['default']}' is not one of {sorted(variants)}")
+        return Manifest(
+            name=data["name"], version=str(data["version"]), task=data.get("task", ""),
+            intended_use=data["intended_use"], directory=directory, variants=variants, default=data["default"],
+            inputs=inputs, outputs=outputs, labels=tuple(data.get("labels", ())),
+            params=dict(data.get("params", {})), training_data=data["training_data"],
+            accuracy=tuple(data["accuracy"]), raw=data,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a list where an object is due, ...
         raise ModelError(f"model manifest {where} is malformed ({exc!r}); retrain with 'make models'") from exc
-    if data["default"] not in variants:
-        raise ModelError(f"model manifest {where}: default '{data['default']}' is not one of {sorted(variants)}")
-    return Manifest(
-        name=data["name"], version=str(data["version"]), task=data.get("task", ""),
-        intended_use=data["intended_use"], directory=directory, variants=variants, default=data["default"],
-        inputs=inputs, outputs=outputs, labels=tuple(data.get("labels", ())), params=dict(data.get("params", {})),
-        training_data=data["training_data"], accuracy=tuple(data["accuracy"]), raw=data,
-    )
 
 
 def load_manifest(name: str, models_dir: Path | None = None) -> Manifest:

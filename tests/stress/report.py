@@ -20,7 +20,7 @@ INTRO = {
     "fuzzing": ("Fuzzing", "Every parser that takes outside input was fed generated and mutated input "
                 "(hypothesis). A case passes when the parser either returns a result or raises the project's "
                 "one-line user error; anything else is a crash, and each crash found became a regression test. "
-                "File and stream parsers (tests/stress/test_fuzz_{inputs,serial,echo,dicom,perfusion,text}.py) "
+                "File and stream parsers (tests/stress/test_fuzz_{inputs,serial,echo,dicom,perfusion,text,pipeline}.py) "
                 "get both structurally valid but odd input (1x1 images, huge declared sizes, DICOM with missing, "
                 "multi-valued or non-numeric tags in four transfer syntaxes plus RLE and JPEG, NaN spacing, odd "
                 "TOML/CSV/JSON) and mutated bytes of valid files the project's own simulators and writers made "

@@ -248,6 +248,30 @@ def test_fuzz_report_json(tmp_path, budget, figures):
            note="a non-UTF-8 file (UnicodeDecodeError). Fixed in device/reports/serialize.py.")
 
 
+def test_fuzz_model_manifest(tmp_path, budget, figures):
+    """A model folder's manifest.json (device.inference.manifest.load_manifest): a model copied in by hand."""
+    from device.inference.manifest import load_manifest
+    from device.paths import MODELS_DIR
+
+    seed_path = MODELS_DIR / "echo_view" / "manifest.json"
+    if not seed_path.exists():
+        pytest.skip("the echo_view model is not built (make models)")
+    seed = json.loads(seed_path.read_text())
+    (tmp_path / "m").mkdir()
+
+    def call(data: bytes):
+        write_case(tmp_path / "m", "manifest.json", data)
+        m = load_manifest("m", tmp_path)
+        assert m.default in m.variants
+    fuzz = Fuzz("Model manifest JSON", "device.inference.manifest.load_manifest", call, case_timeout_s=10)
+    fuzz.run(st.one_of(json_mutation(seed).map(_json_bytes), text_cases(_json_bytes(seed))),
+             budget(short=150, full=2000))
+    finish(fuzz, figures, MANIFEST_REGRESSIONS,
+           note="a manifest holding null (TypeError) and one with \"accuracy\": null (TypeError after the checks). "
+           "Fixed in device/inference/manifest.py: a manifest that is not an object, or whose fields have the wrong "
+           "types, is the ModelError asking to restore or retrain.")
+
+
 # ------------------------------------------------------------------------------------------------ USB bundle
 
 def test_fuzz_usb_bundle_verify(tmp_path, budget, figures):
@@ -454,6 +478,40 @@ SPECTF_REGRESSIONS: list = []
 WFDB_REGRESSIONS = [(f"test_regression_wfdb_{k}", lambda v=v: (v.encode(), bytes(48))) for k, v in WFDB_CASES.items()]
 NORMALS_REGRESSIONS = [("test_regression_normals_n_is_a_list", normals_with_list_n)]
 REPORT_REGRESSIONS = [("test_regression_report_json_not_utf8", lambda: b"\xce")]
+def manifest_accuracy_null() -> bytes:
+    from device.paths import MODELS_DIR
+
+    d = json.loads((MODELS_DIR / "echo_view" / "manifest.json").read_text())
+    d["accuracy"] = None
+    return _json_bytes(d)
+
+
+def _refused_manifest(tmp_path, data: bytes) -> None:
+    from device.errors import ModelError
+    from device.inference.manifest import load_manifest
+
+    (tmp_path / "m").mkdir(exist_ok=True)
+    write_case(tmp_path / "m", "manifest.json", data)
+    with pytest.raises(ModelError):
+        load_manifest("m", tmp_path)
+
+
+def test_regression_manifest_null(tmp_path):
+    """A manifest.json holding 'null': TypeError ('in' on None) instead of the ModelError."""
+    _refused_manifest(tmp_path, b"null")
+
+
+def test_regression_manifest_accuracy_null(tmp_path):
+    """"accuracy": null: tuple(None) raised TypeError after the checks."""
+    from device.paths import MODELS_DIR
+
+    if not (MODELS_DIR / "echo_view" / "manifest.json").exists():
+        pytest.skip("the echo_view model is not built (make models)")
+    _refused_manifest(tmp_path, manifest_accuracy_null())
+
+
+MANIFEST_REGRESSIONS = [("test_regression_manifest_null", lambda: b"null"),
+                        ("test_regression_manifest_accuracy_null", manifest_accuracy_null)]
 def bundle_manifest_header_past_end(directory: Path) -> bytes:
     """A valid bundle whose manifest's local header claims a 65535-byte extra field: its data would start past the
     end of the file, and pyzipper's AES salt unpack raised struct.error."""
