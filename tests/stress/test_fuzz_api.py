@@ -118,6 +118,15 @@ REGRESSIONS: tuple[Regression, ...] = (
                {"data": '{"finding_id": {finding}, "change": {"phase": "ed", "contour": ' + "[" * 5000 + "]" * 5000
                 + "}}", "content_type": "application/json"}, (400,),
                "the same RecursionError with a contour of nested lists; same fix"),
+    Regression("report_text_before_any_report", "reports", "POST", "/exams/{ecg}/report/text", "physician",
+               {"data": {}}, (400,),
+               "saving report text of an exam that has no report yet: the refusal (UserError) was rendered on the "
+               "report page, which indexed the empty version list -> IndexError 500; fixed in webui/views/reports.py: "
+               "with no report yet the refusal is shown on its own (400 with the reason)"),
+    Regression("review_measurement_before_any_report", "reports", "POST", "/exams/{perf}/report/measurements/1",
+               "sonographer", {"data": {"action": "confirm"}}, (400,), "the same IndexError; same fix"),
+    Regression("correct_before_any_report", "reports", "POST", "/exams/{perf}/report/correct", "physician",
+               {"data": {"reason": "typo"}}, (400,), "the same IndexError; same fix"),
 )
 
 

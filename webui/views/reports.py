@@ -104,7 +104,10 @@ def report_page(exam_id: int):
 
 
 def _fail(exam_id: int, exc: UserError):
-    return _page(exam_id, error=str(exc), code=409 if isinstance(exc, SignedReportError) else 400)
+    code = 409 if isinstance(exc, SignedReportError) else 400
+    if not reports.versions(conn(), exam_id):   # no report yet (the report page makes the draft): just say why
+        return render_template("error.html", code=code, message=str(exc)), code
+    return _page(exam_id, error=str(exc), code=code)
 
 
 @bp.route("/exams/<int:exam_id>/report/text", methods=["POST"])
