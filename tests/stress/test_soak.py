@@ -16,8 +16,9 @@ The simulated probe draws each screen in Python (~40-60 ms a frame on a 2-core x
 fps here; a real capture card does not have that cost. The test therefore measures the simulator's drawing rate first
 and configures ``[capture] fps`` at 45 % of it (capped at 30; the core also analyses, encodes and stores): the probe
 then runs at its full configured rate when the cart is idle, and any shortfall under load is the load's doing.
-The box may be shared (CI, other jobs): a 5 s window in which other programs used more than FOREIGN_MAX_CORES of the
-CPU (from /proc/stat minus the cart's and this test's own CPU time) is recorded but not judged.
+The box may be shared (CI, other jobs): a 5 s window in which the box had less than IDLE_MIN_CORES of CPU idle (from
+/proc/stat) is recorded but not judged: there the live loop may have been short of CPU for reasons outside the cart.
+Where the box had CPU to spare, a shortfall is the cart's own doing (its UI, locks, the GIL).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ N_CLIENTS = 10
 PIN = "482913"
 ROLES = ["sonographer", "physician"]
 WINDOW_S = 5.0
-FOREIGN_MAX_CORES = 0.5   # a window in which other programs on the box used more CPU than this is not judged
+IDLE_MIN_CORES = 0.25     # a window in which the box had less idle CPU than this (all programs) is not judged
+N_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 SECTION = "soak"
 
 
@@ -133,9 +135,9 @@ class Sampler(threading.Thread):
         self._halt.set()
         self.join(5)
 
-    def fps_windows(self, phase: str) -> tuple[list[tuple[float, float]], int, int]:
-        """(fps, CPU cores other programs on the box used) over consecutive non-overlapping windows of >= WINDOW_S
-        in `phase`; frames processed and dropped in the phase."""
+    def fps_windows(self, phase: str) -> tuple[list[tuple[float, float, float]], int, int]:
+        """(fps, CPU cores other programs used, CPU cores the whole box used) over consecutive non-overlapping
+        windows of >= WINDOW_S in `phase`; frames processed and dropped in the phase."""
         pts = [x[1:] for x in self.metrics if x[0] == phase]
         if len(pts) < 2:
             return [], 0, 0
@@ -143,8 +145,9 @@ class Sampler(threading.Thread):
         for pt in pts[1:]:
             dt = pt[0] - start[0]
             if dt >= WINDOW_S:
-                foreign = max(0.0, ((pt[3] - start[3]) - (pt[4] - start[4])) / dt)
-                out.append(((pt[1] - start[1]) / dt, foreign))
+                busy = (pt[3] - start[3]) / dt
+                foreign = max(0.0, busy - (pt[4] - start[4]) / dt)
+                out.append(((pt[1] - start[1]) / dt, foreign, busy))
                 start = pt
         return out, pts[-1][1] - pts[0][1], pts[-1][2] - pts[0][2]
 
@@ -232,7 +235,7 @@ def test_soak_live_loop_and_ten_clients(tmp_path, budget, figures):
     # ---- what the core measured
     base_w, base_n, base_d = sampler.fps_windows("baseline")
     load_w, load_n, load_d = sampler.fps_windows("load")
-    judged = [f for f, foreign in load_w if foreign <= FOREIGN_MAX_CORES]     # windows the box was ours
+    judged = [f for f, _foreign, busy in load_w if busy <= N_CPUS - IDLE_MIN_CORES]   # the loop had CPU to use
     min_judged = budget(short=2, full=10)
     lat_base = [x for p, x in sampler.latency if p == "baseline"]
     lat_load = [x for p, x in sampler.latency if p == "load"]
@@ -262,15 +265,15 @@ def test_soak_live_loop_and_ten_clients(tmp_path, budget, figures):
         figures.row(SECTION, metric=metric, value=value, unit=unit, bound=bound, **common)
 
     row("simulated probe: drawing rate on this box / configured frame rate", f"{capacity:.1f} / {fps_cfg}", "fps")
-    row("live fps before load (mean of 5 s windows)", _mean([f for f, _ in base_w]), "fps")
+    row("live fps before load (mean of 5 s windows)", _mean([w[0] for w in base_w]), "fps")
     row("live fps under load, all 5 s windows (mean / min)",
-        f"{_mean([f for f, _ in load_w]):.2f} / {min([f for f, _ in load_w], default=float('nan')):.2f}", "fps")
+        f"{_mean([w[0] for w in load_w]):.2f} / {min([w[0] for w in load_w], default=float('nan')):.2f}", "fps")
     row("live fps under load, windows judged (mean / min)",
         f"{_mean(judged):.2f} / {min(judged, default=float('nan')):.2f} ({len(judged)} of {len(load_w)} windows)",
         "fps", f"mean >= {fps_floor} x {fps_cfg}, >= {min_judged} windows")
-    row("CPU used by other programs on the box under load (mean / max of windows)",
-        f"{_mean([x for _, x in load_w]):.2f} / {max([x for _, x in load_w], default=float('nan')):.2f}", "cores",
-        f"windows above {FOREIGN_MAX_CORES} not judged")
+    row("CPU of the box under load: other programs / all (mean of windows)",
+        f"{_mean([w[1] for w in load_w]):.2f} / {_mean([w[2] for w in load_w]):.2f}", "cores",
+        f"windows with < {IDLE_MIN_CORES} of {N_CPUS} cores idle not judged")
     row("frames processed / dropped before load", f"{base_n} / {base_d}", "frames")
     row("frames processed / dropped under load", f"{load_n} / {load_d}", "frames", "dropped <= 2 %")
     row("capture-to-result p50 / p99 before load", f"{pct(lat_base, 50):.1f} / {pct(lat_base, 99):.1f}", "ms")
@@ -293,9 +296,9 @@ def test_soak_live_loop_and_ten_clients(tmp_path, budget, figures):
     load_wall = t_end - t_load
     cpu = {role: (end_procs[role]["cpu_s"] - start_procs[role]["cpu_s"]) / load_wall for role in end_procs
            if role in start_procs}
-    row("CPU under load: core / webui / clients (share of one core)",
+    row("CPU under load: core / webui / clients (cores)",
         f"{cpu.get('core', float('nan')):.2f} / {cpu.get('webui', float('nan')):.2f} / {client_cpu_s / load_wall:.2f}",
-        "cores", f"{os.cpu_count()} cores on the box")
+        "cores", f"{N_CPUS} cores on the box")
     row("logins / drafts saved", f"{sum(s.logins for s in stats)} / {sum(s.drafts_saved for s in stats)}", "")
     mem_bound = budget(short=MEM_BOUND_SHORT_MB, full=MEM_BOUND_FULL_MB_PER_MIN)
     for role, a, w, e, g, rate in mem_rows:
@@ -326,8 +329,9 @@ def test_soak_live_loop_and_ten_clients(tmp_path, budget, figures):
     for role, f0, f1, t0, t1 in leak_rows:
         assert f1 - f0 <= FD_SLACK, f"{role}: open fds {f0} -> {f1} after the clients left"
         assert t1 - t0 <= THREAD_SLACK, f"{role}: threads {t0} -> {t1} after the clients left"
-    busy = (f"other programs took more than {FOREIGN_MAX_CORES} cores of the box in {len(load_w) - len(judged)} of "
-            f"{len(load_w)} windows ({load_w}); the live loop's fps cannot be judged: rerun on a quiet machine")
+    busy = (f"the box had less than {IDLE_MIN_CORES} cores idle in {len(load_w) - len(judged)} of {len(load_w)} "
+            f"windows ((fps, other programs, all) = {load_w}); the live loop's fps cannot be judged: rerun on a "
+            "quieter machine")
     if len(judged) < min_judged and mode == "short":
         warnings.warn(busy, stacklevel=1)   # make test on a busy box: all else was checked; make stress judges it
         return
