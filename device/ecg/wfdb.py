@@ -79,6 +79,9 @@ def read_record(hea_path: str | Path) -> WfdbRecord:
     if len(sigs) != n_sig:
         raise InputError(f"{hea} announces {n_sig} signals but describes {len(sigs)}; give a complete WFDB header")
     fmt = sigs[0]["fmt"]
+    if Path(sigs[0]["file"]).name != sigs[0]["file"] or sigs[0]["file"] in ("", ".", ".."):
+        raise InputError(f"{hea} names the signal file '{sigs[0]['file'][:60]}'; a WFDB signal file must be a plain "
+                         "file name beside the header")
     fname = hea.parent / sigs[0]["file"]
     off = int(sigs[0]["off"] or 0)
     try:

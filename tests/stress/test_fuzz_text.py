@@ -545,3 +545,14 @@ def test_regression_echo_labels_without_path_column(tmp_path):
     write_case(tmp_path, "labels.csv", b"view\nA4C\n")
     with pytest.raises(ValueError, match="path"):
         load_real_folder(tmp_path, 32)
+
+
+def test_regression_wfdb_signal_file_outside_the_record_folder(tmp_path):
+    """A header naming '../secret.dat' read a file outside its folder; now refused (plain names only)."""
+    from device.ecg.wfdb import read_record
+    (tmp_path / "secret.dat").write_bytes(b"\x00\x01" * 64)
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    (rec / "rec.hea").write_text("rec 1 500 64\n../secret.dat 16 200 16 0 0 0 0 I\n")
+    with pytest.raises(UserError, match="plain file name"):
+        read_record(rec / "rec.hea")
