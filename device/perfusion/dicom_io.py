@@ -108,8 +108,11 @@ def load_dicom(path: Path) -> PerfusionVolume:
         raise InputError(f"{path}: a tag of the DICOM series has an unusable value ({exc.__class__.__name__}: "
                          f"{str(exc)[:80]}); export the series again") from None
     _voxel(vol.voxel_mm, vol.source)
-    if vol.direction is not None and not np.all(np.isfinite(vol.direction)):
-        raise InputError(f"{vol.source}: ImageOrientationPatient is not two unit vectors; export the series again")
+    if vol.direction is not None and (not np.all(np.isfinite(vol.direction))
+                                      or np.linalg.norm(vol.direction[0]) < 0.5):
+        # NaN/zero vectors, or row and column directions (nearly) parallel: no slice normal
+        raise InputError(f"{vol.source}: ImageOrientationPatient is not two perpendicular unit vectors; export the "
+                         "series again")
     return vol
 
 

@@ -328,3 +328,18 @@ def test_regression_upload_zip_bad_deflate(tmp_path):
 
 def test_regression_upload_npz_member_unterminated_header(tmp_path):
     _refused_upload(tmp_path, "npz_member_unterminated_header")
+
+
+def test_regression_nm_parallel_row_and_column_directions(tmp_path):
+    """Row and column directions equal: the slice normal is zero, and the study loaded with a degenerate direction."""
+    import pydicom
+
+    from device.errors import InputError
+    from device.perfusion.io import load_volume
+
+    p = write_case(tmp_path, "nm.dcm", make_seeds(tmp_path)["nm"][0])
+    ds = pydicom.dcmread(p)
+    ds.ImageOrientationPatient = [1, 0, 0, 1, 0, 0]
+    ds.save_as(p)
+    with pytest.raises(InputError, match="perpendicular"):
+        load_volume(p)
