@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from device.errors import InputError
 from device.reports.model import Exam, KeyImage, Patient, ReportDoc, ReportMeasurement, Section, Signature
 
 FORMAT = "cardiocart.report/1"
+
+_UID_RE = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 
 def to_dict(doc: ReportDoc) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def from_dict(d: dict[str, Any]) -> ReportDoc:
         p, e = d["patient"], d["exam"]
         patient = Patient(patient_id=str(p["id"]), name=str(p["name"]), sex=str(p.get("sex") or ""),
                           birth_date=dt.date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None)
-        exam = Exam(accession=str(e["accession"]), study_uid=str(e["study_uid"]),
+        exam = Exam(accession=str(e["accession"]), study_uid=_uid(e["study_uid"]),
                     exam_datetime=dt.datetime.fromisoformat(e["datetime"]),
                     description=str(e.get("description", "")), institution=str(e.get("institution", "")))
         sections = tuple(Section(title=str(s["title"]),
@@ -75,6 +78,14 @@ def from_dict(d: dict[str, Any]) -> ReportDoc:
         raise InputError(f"report JSON lacks the field {exc}; export it again from CardioCart") from None
     except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
         raise InputError(f"report JSON has a bad value ({exc}); fix that field") from None
+
+
+def _uid(value: Any) -> str:
+    """A DICOM UID: digits in dot-separated components without leading zeros, at most 64 characters."""
+    uid = str(value)
+    if not _UID_RE.fullmatch(uid) or len(uid) > 64:
+        raise ValueError(f"study_uid {uid[:70]!r} is not a DICOM UID (digits and dots, at most 64 characters)")
+    return uid
 
 
 def _meas(m: dict[str, Any]) -> ReportMeasurement:

@@ -102,6 +102,11 @@ def test_json_bad_input_says_what():
     bad2["sections"][0]["measurements"][0]["value"] = "high"
     with pytest.raises(InputError, match="bad value"):
         serialize.from_dict(bad2)
+    for uid in ("../..", "1.2.03", "1.2.", "1" * 65, "1.2.3\n"):
+        bad3 = json.loads(json.dumps(good))
+        bad3["exam"]["study_uid"] = uid
+        with pytest.raises(InputError, match="not a DICOM UID"):
+            serialize.from_dict(bad3)
 
 
 def test_models_used_lists_each_model_once():
