@@ -16,7 +16,10 @@ background jobs finish; after each route: ``/api/health`` answers ok and every p
 (signed reports byte-identical, blobs re-hashed, ``PRAGMA integrity_check`` ok).
 
 Every crash found became an entry of ``REGRESSIONS`` (the minimal request), replayed by
-``test_regression_minimal_request`` and before each fuzz run.
+``test_regression_minimal_request`` and before each fuzz run. Sizes: ``budget(short=12, full=160)`` cases per
+route-method (a third of that for the slow ones: uploads, reads, signing, PDF/DICOM exports). For work on one area:
+``FUZZ_API_ONLY=<regex of "METHOD /rule">`` (no figures recorded), ``FUZZ_API_N=<cases>``, ``FUZZ_API_VERBOSE=1``
+(statuses per route), ``FUZZ_API_NO_SHRINK=1``.
 """
 
 from __future__ import annotations
@@ -529,19 +532,18 @@ def strategies(world: World, prof: Profile = Profile()) -> dict[str, st.SearchSt
 
     @st.composite
     def shifted(draw):
-        data = type("D", (), {"draw": staticmethod(draw)})
-        f = data.draw(st.sampled_from(world.contours))
+        f = draw(st.sampled_from(world.contours))
         d = f["detail"]
         mode = d.get("mode")
         if mode == "plax":
-            name = data.draw(st.sampled_from(sorted(d["calipers"])))
+            name = draw(st.sampled_from(sorted(d["calipers"])))
             pts = np.asarray(d["calipers"][name], float)
-            return {"caliper": name, "points": (pts + data.draw(st.floats(-60, 60))).tolist()}
-        ph = data.draw(st.sampled_from(["ed", "es"]))
+            return {"caliper": name, "points": (pts + draw(st.floats(-60, 60))).tolist()}
+        ph = draw(st.sampled_from(["ed", "es"]))
         tr = d["frames"][ph]["trace"] if mode == "apical" else d["frames"][ph]
-        key = data.draw(st.sampled_from([k for k in ("contour", "apex", "annulus", "endo", "epi") if k in tr]))
+        key = draw(st.sampled_from([k for k in ("contour", "apex", "annulus", "endo", "epi") if k in tr]))
         pts = np.asarray(tr[key], float)
-        scale = data.draw(st.one_of(st.floats(0.2, 3.0), st.sampled_from([0.0, -1.0, 1e6, float("nan")])))
+        scale = draw(st.one_of(st.floats(0.2, 3.0), st.sampled_from([0.0, -1.0, 1e6, float("nan")])))
         centre = pts.reshape(-1, 2).mean(axis=0)
         return {"phase": ph, key: ((pts - centre) * scale + centre).tolist()}
 
@@ -557,13 +559,12 @@ def strategies(world: World, prof: Profile = Profile()) -> dict[str, st.SearchSt
 
     @st.composite
     def boxes_text(draw):
-        data = type("D", (), {"draw": staticmethod(draw)})
         boxes = json.loads(world.ecg_boxes)
-        for _ in range(data.draw(st.integers(0, 4))):
-            b = data.draw(st.sampled_from(boxes))
-            b[data.draw(st.sampled_from(sorted(b)))] = data.draw(leaf)
-        if data.draw(st.booleans()):
-            boxes = boxes[:data.draw(st.integers(0, len(boxes)))]
+        for _ in range(draw(st.integers(0, 4))):
+            b = draw(st.sampled_from(boxes))
+            b[draw(st.sampled_from(sorted(b)))] = draw(leaf)
+        if draw(st.booleans()):
+            boxes = boxes[:draw(st.integers(0, len(boxes)))]
         return json.dumps(boxes)
 
     ids_text = st.sampled_from(sorted({str(i) for v in world.ids.values() for i in v}))
