@@ -47,5 +47,21 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int = 0o640, durable
     return path
 
 
+def remove_stale_parts(root: Path | str, older_than_s: float = 3600.0) -> int:
+    """Delete the temp files (``.NAME.*.part``) that writes killed mid-way left under ``root``; returns how many.
+
+    Only files untouched for ``older_than_s`` go, so a write still in progress in another process is never hit."""
+    import time
+    cutoff, removed = time.time() - older_than_s, 0
+    for p in Path(root).rglob(".*.part"):
+        try:
+            if p.is_file() and p.stat().st_mtime < cutoff:
+                p.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def atomic_write_text(path: Path | str, text: str, mode: int = 0o640) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), mode)

@@ -18,6 +18,7 @@ import numpy as np
 from device.config import Settings
 from device.drivers.registry import make_source
 from device.errors import UserError
+from device.fsutil import remove_stale_parts
 from device.services.live_sink import StoreSink, write_metrics
 from device.services.runtime import InstanceLock, StopFlag, heartbeat
 from device.store import Store
@@ -212,6 +213,9 @@ def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
     stop = stop or StopFlag().install()
     with InstanceLock(settings.run_dir, "core"):
         store = Store.open(settings.data_dir)
+        stale = remove_stale_parts(settings.data_dir)
+        if stale:
+            log.info("removed %d temp files left by interrupted writes", stale)
         sink = StoreSink(store, settings.run_dir)
         source = make_source(settings.capture.source, **source_options(settings))
         try:

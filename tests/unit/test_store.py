@@ -123,3 +123,19 @@ def test_outbox_never_queues_a_uid_twice_and_resumes_sending_items(store):
     outbox.mark_sent(store.conn, item.id)
     assert outbox.claim_next(store.conn, "pacs", now=1000) is None
     assert outbox.exam_sync_state(store.conn, e.id) == {"sent": 1}
+
+
+def test_stale_temp_files_of_killed_writes_are_removed_but_fresh_ones_kept(tmp_path):
+    import os
+    import time
+
+    from device.fsutil import atomic_write_bytes, remove_stale_parts
+    done = atomic_write_bytes(tmp_path / "blobs" / "ab" / "abc", b"complete")
+    old = tmp_path / "blobs" / "ab" / ".abd.x1y2.part"
+    old.write_bytes(b"half")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    fresh = tmp_path / "blobs" / "cd" / ".cde.z9.part"
+    fresh.parent.mkdir(parents=True)
+    fresh.write_bytes(b"being written")
+    assert remove_stale_parts(tmp_path) == 1
+    assert not old.exists() and fresh.exists() and done.read_bytes() == b"complete"
