@@ -59,7 +59,7 @@ INTRO = {
              "Bounds: no 5xx or connection error; every client gets events and frames; fps under load >= 0.9 x "
              "configured in the full run (0.75 in the 20 s run of `make test`, whose three windows one burst of "
              "noise can pull down); <= 2 % of frames dropped; memory growth over the last 3 min of the full run "
-             "<= 6 MB/min for the whole cart (the core's RSS rises in steps for its first minutes, as the LV model "
+             "<= 12 MB/min for the whole cart (the core's RSS rises in steps for its first minutes, as the LV model "
              "loads and the allocator keeps clip arrays, then stays flat; the 20 s run is still inside that "
              "start-up, so it only catches gross growth: <= 100 MB for the web UI, 250 MB in all); open "
              "files +6 and threads +3 at most once the clients have gone. Rows with load s = 0 come from the "
