@@ -29,6 +29,7 @@ import io
 import json
 import logging
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -162,6 +163,7 @@ def _media_type(conn: sqlite3.Connection, sha: str) -> str:
 
 
 _PNG_CACHE: OrderedDict[str, bytes] = OrderedDict()
+_PNG_LOCK = threading.Lock()
 
 
 def _capture_png(blobs: BlobStore, cap: clinical.Capture, media: str) -> bytes | None:
@@ -169,9 +171,10 @@ def _capture_png(blobs: BlobStore, cap: clinical.Capture, media: str) -> bytes |
     from PIL import Image
 
     cache_key = f"{cap.blob_sha256}:{cap.meta.get('key_frame', '')}"
-    if cache_key in _PNG_CACHE:
-        _PNG_CACHE.move_to_end(cache_key)
-        return _PNG_CACHE[cache_key]
+    with _PNG_LOCK:                      # web requests run in threads: read and trim the LRU under one lock
+        if cache_key in _PNG_CACHE:
+            _PNG_CACHE.move_to_end(cache_key)
+            return _PNG_CACHE[cache_key]
     data = blobs.get(cap.blob_sha256)
     if media in IMAGE_MEDIA:
         with Image.open(io.BytesIO(data)) as im:
@@ -186,9 +189,10 @@ def _capture_png(blobs: BlobStore, cap: clinical.Capture, media: str) -> bytes |
     else:
         return None
     png = KeyImage.from_array(np.ascontiguousarray(arr)).png
-    _PNG_CACHE[cache_key] = png
-    while len(_PNG_CACHE) > 64:
-        _PNG_CACHE.popitem(last=False)
+    with _PNG_LOCK:
+        _PNG_CACHE[cache_key] = png
+        while len(_PNG_CACHE) > 64:
+            _PNG_CACHE.popitem(last=False)
     return png
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -40,6 +41,7 @@ EDIT_ROLES = ("sonographer", "physician")
 EXAM_ACTIONS = [("echo_report.page", "echo_measure", None, ("echo",))]
 _PNGS: OrderedDict[str, bytes] = OrderedDict()
 _LAST_CLIP: dict = {}
+_PNGS_LOCK = threading.Lock()
 
 
 def _table():
@@ -139,9 +141,10 @@ def _frame_png(sha: str, index: int, blobs) -> bytes | None:
     from PIL import Image
 
     key = f"{sha}:{index}"
-    if key in _PNGS:
-        _PNGS.move_to_end(key)
-        return _PNGS[key]
+    with _PNGS_LOCK:                     # requests run in threads: the LRU is read and trimmed under one lock
+        if key in _PNGS:
+            _PNGS.move_to_end(key)
+            return _PNGS[key]
     last = _LAST_CLIP.get("clip")       # (sha, frames), replaced as a whole (requests run in threads)
     if last is not None and last[0] == sha:
         frames = last[1]
@@ -153,10 +156,12 @@ def _frame_png(sha: str, index: int, blobs) -> bytes | None:
         return None
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(frames[index])).save(buf, format="PNG", compress_level=1)
-    _PNGS[key] = buf.getvalue()
-    while len(_PNGS) > 32:
-        _PNGS.popitem(last=False)
-    return _PNGS[key]
+    png = buf.getvalue()
+    with _PNGS_LOCK:
+        _PNGS[key] = png
+        while len(_PNGS) > 32:
+            _PNGS.popitem(last=False)
+    return png
 
 
 @bp.route("/exams/<int:exam_id>/echo/clip/<int:capture_id>/frame/<int:index>.png")
