@@ -103,6 +103,7 @@ def test_sigkill_of_the_real_core_service(tmp_path):
         clinical.create_exam(st.conn, clinical.upsert_patient(st.conn, "KILL2"), "echo", None)
     st.close()
     for _ in range(3):
+        (cart.data / "run" / "live.json").unlink(missing_ok=True)   # judge this run's frames, not the last one's
         cart.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and cart.live_state().get("frame_index", 0) < 5:
