@@ -68,9 +68,32 @@ def _framed_case(x: tuple[bytes, list[bytes], list[int]]) -> None:
     out = [encode_frame(s, v) for s, v in got]
     for f, (_, v) in zip(out, got):
         assert 1 <= v.size <= MAX_CH and v.dtype.kind == "i" and f in stream, "a frame not in the stream"
-    it = iter(out)
-    assert all(any(f == o for o in it) for f in intact), "an intact frame was lost"
+    lost = [f for f in intact if f not in out]
+    if lost:
+        # CRC-16 passes 1 in 65536 damaged or random frames: such a chance-valid frame, accepted first, may overlap
+        # (and so hide) the intact frame after it. That is the protocol's limit, not a parser fault; anything else is.
+        spans = _spans(stream, out)
+        for f in lost:
+            a = _spans(stream, [f])[0]
+            hidden_by = [b for b, g in zip(spans, out) if g not in intact and b[0] < a[1] and a[0] < b[1]]
+            assert hidden_by, "an intact frame was lost"
+            CRC_CHANCE_FRAMES.append(len(f))
     assert p.stats.frames == len(got)
+
+
+CRC_CHANCE_FRAMES: list[int] = []
+
+
+def _spans(stream: bytes, frames: list[bytes]) -> list[tuple[int, int]]:
+    """Byte spans of frames found in order in the stream."""
+    spans, pos = [], 0
+    for f in frames:
+        i = stream.find(f, pos)
+        if i < 0:
+            i = stream.find(f)
+        spans.append((i, i + len(f)))
+        pos = max(pos, i + 1)
+    return spans
 
 
 def test_fuzz_serial_framed(budget, figures):
@@ -80,6 +103,10 @@ def test_fuzz_serial_framed(budget, figures):
                                                   st.lists(st.integers(0, 600), max_size=8).map(sorted))),
              budget(short=300, full=3000), mem_cap=False)
     finish(fuzz, figures)
+    if CRC_CHANCE_FRAMES:
+        figures.note("fuzzing", f"Serial ECG framed: in {fuzz.cases} streams, {len(CRC_CHANCE_FRAMES)} intact frame(s) "
+                     "were hidden by a damaged frame whose CRC-16 matched by chance (1 in 65536) and that overlapped "
+                     "them; a protocol limit, not a parser fault (the parser resyncs after every bad CRC).")
 
 
 _ASCII_TOKENS = st.sampled_from(["512", "-3.25", "1e3", "1e999", "nan", "inf", "-inf", "0x1F", "abc", "", " ", ",",
