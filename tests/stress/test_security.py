@@ -1008,18 +1008,20 @@ def test_dependency_audit_pip_audit(figures, tmp_path):
             out = json.loads(p.stdout)
         except ValueError:
             if "ConnectionError" in p.stderr or "Failed to resolve" in p.stderr or "Max retries" in p.stderr:
-                figures.note("security", "pip-audit was skipped in this run: the vulnerability service (PyPI/OSV) "
-                             "was unreachable; it runs where the network is available (CI).")
+                figures.note("security", "pip-audit was skipped in this run: its vulnerability services (PyPI's "
+                             "per-release JSON API, api.osv.dev) were unreachable from this machine; run make stress "
+                             "where they are reachable to audit the pinned packages.")
                 pytest.skip("pip-audit cannot reach the vulnerability service (PyPI / OSV): no network; "
-                            "this check runs where the network is available (CI)")
+                            "run it where PyPI's JSON API or OSV is reachable")
             pytest.fail(f"pip-audit failed (exit {p.returncode}): {p.stderr.strip().splitlines()[-1:]}")
         deps = out.get("dependencies", [])
         skipped = [d for d in deps if d.get("skip_reason")]
         if deps and len(skipped) == len(deps):
-            figures.note("security", "pip-audit was skipped in this run: the vulnerability service (PyPI/OSV) "
-                         "was unreachable; it runs where the network is available (CI).")
+            figures.note("security", "pip-audit was skipped in this run: its vulnerability services (PyPI's "
+                         "per-release JSON API, api.osv.dev) were unreachable from this machine; run make stress "
+                         "where they are reachable to audit the pinned packages.")
             pytest.skip("pip-audit could not look up any package (the PyPI vulnerability service is unreachable: "
-                        f"{skipped[0]['skip_reason']}); this check runs where the network is available (CI)")
+                        f"{skipped[0]['skip_reason']}); run it where PyPI's JSON API or OSV is reachable")
         findings += [(f"unaudited:{d['name'].lower()}", d["name"], d.get("version", "")) for d in skipped]
         audited += len(deps) - len(skipped)
         for d in deps:
