@@ -56,15 +56,29 @@ def tag_chambers(view: str, shapes) -> list:
     return shapes
 
 
-def _jitter(shapes, rng: np.random.Generator, centre: tuple[float, float]) -> list:
-    """Probe drift: a small rotation (+-12 deg), shift (+-8 mm) and scale (0.85-1.15) of the whole scene."""
+def _jitter(shapes, rng: np.random.Generator, centre: tuple[float, float]) -> tuple[list, float]:
+    """Probe drift: a small rotation (+-12 deg), shift (+-8 mm) and scale (0.85-1.15) of the whole scene.
+
+    Returns the moved shapes and the scale."""
     ang = np.radians(rng.uniform(-12, 12))
     s = rng.uniform(0.85, 1.15)
     t = rng.uniform(-8, 8, size=2)
     c, si = np.cos(ang), np.sin(ang)
     rot = np.array([[c, -si], [si, c]]) * s
     cen = np.asarray(centre)
-    return [sh.moved((np.asarray(sh.points) - cen) @ rot.T + cen + t) for sh in shapes]
+    return [sh.moved((np.asarray(sh.points) - cen) @ rot.T + cen + t) for sh in shapes], float(s)
+
+
+def _render_labelled(renderer: BModeRenderer, shapes, depth: float, rng: np.random.Generator):
+    """Render shapes with a random look (gain, dynamic range, attenuation, gamma, haze); (image, label) uint8."""
+    refl, masks = renderer.rasterise(shapes, depth, tags=TAGS)
+    look = Look(gain=rng.uniform(0.7, 1.4), dyn_range_db=rng.uniform(35, 55), atten_db_cm=rng.uniform(0.3, 0.8),
+                gamma=rng.uniform(1.3, 2.1))
+    img = renderer.render(refl, depth, look, haze_near=rng.uniform(0, 0.5), haze_far=rng.uniform(0, 0.3))
+    label = np.zeros(img.shape, np.uint8)
+    for tag in TAGS:
+        label[masks[tag]] = _CODE[tag]
+    return img, label
 
 
 def fan_crop(image: np.ndarray, bbox: tuple[int, int, int, int]) -> np.ndarray:
@@ -84,15 +98,9 @@ def sim_frames(n: int, size: int, seed: int = 0, views=TRAIN_VIEWS) -> tuple[np.
         view = views[k % len(views)]
         cyc = cardiac_state(rng.uniform(0, 1))
         sc = scene(view, cyc)
-        shapes = _jitter(tag_chambers(view, sc.shapes), rng, sc.centre_mm)
+        shapes, _ = _jitter(tag_chambers(view, sc.shapes), rng, sc.centre_mm)
         depth = sc.ideal_depth_mm * rng.uniform(0.85, 1.2)
-        refl, masks = renderer.rasterise(shapes, depth, tags=TAGS)
-        look = Look(gain=rng.uniform(0.7, 1.4), dyn_range_db=rng.uniform(35, 55), atten_db_cm=rng.uniform(0.3, 0.8),
-                    gamma=rng.uniform(1.3, 2.1))
-        img = renderer.render(refl, depth, look, haze_near=rng.uniform(0, 0.5), haze_far=rng.uniform(0, 0.3))
-        label = np.zeros(img.shape, np.uint8)
-        for tag in TAGS:
-            label[masks[tag]] = _CODE[tag]
+        img, label = _render_labelled(renderer, shapes, depth, rng)
         bbox = geom.bbox()
         crop, lab = fan_crop(img, bbox), fan_crop(label, bbox)
         xs[k] = cv2.resize(equalise(crop) if crop.max() > crop.min() else crop, (size, size),
@@ -141,19 +149,8 @@ def sim_plax_frames(n: int, seed: int = 0):
     for _ in range(n):
         cyc = cardiac_state(rng.uniform(0, 1))
         sc = scene("PLAX", cyc)
-        shapes = tag_chambers("PLAX", sc.shapes)
-        ang, scale, shift = np.radians(rng.uniform(-12, 12)), rng.uniform(0.85, 1.15), rng.uniform(-8, 8, size=2)
-        c, si = np.cos(ang), np.sin(ang)
-        rot = np.array([[c, -si], [si, c]]) * scale
-        cen = np.asarray(sc.centre_mm)
-        shapes = [sh.moved((np.asarray(sh.points) - cen) @ rot.T + cen + shift) for sh in shapes]
+        shapes, scale = _jitter(tag_chambers("PLAX", sc.shapes), rng, sc.centre_mm)
         depth = sc.ideal_depth_mm * rng.uniform(0.9, 1.2)
-        refl, masks = renderer.rasterise(shapes, depth, tags=TAGS)
-        look = Look(gain=rng.uniform(0.7, 1.4), dyn_range_db=rng.uniform(35, 55), atten_db_cm=rng.uniform(0.3, 0.8),
-                    gamma=rng.uniform(1.3, 2.1))
-        img = renderer.render(refl, depth, look, haze_near=rng.uniform(0, 0.5), haze_far=rng.uniform(0, 0.3))
-        label = np.zeros(img.shape, np.uint8)
-        for tag in TAGS:
-            label[masks[tag]] = _CODE[tag]
-        out.append((img, label, geom.mm_per_px(depth), geom.bbox(), float(scale)))
+        img, label = _render_labelled(renderer, shapes, depth, rng)
+        out.append((img, label, geom.mm_per_px(depth), geom.bbox(), scale))
     return out
