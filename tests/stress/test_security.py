@@ -1036,6 +1036,40 @@ def test_dependency_audit_pip_audit(figures, tmp_path):
                              f"tests/stress/security_allowlist.toml [pip-audit]: {unexplained}")
 
 
+def test_dependency_audit_pypi_project_json(figures):
+    """Where pip-audit's per-release lookups are unreachable, PyPI's project JSON still lists the known
+    vulnerabilities of each project's newest release: a pin that is that release is audited exactly; an older pin
+    is reported as not audited (never as clean)."""
+    import requests
+
+    audited, older, findings = [], [], []
+    for req in _pinned_requirements():
+        name, version = req.split("==")
+        name = name.split("[")[0]
+        try:
+            r = requests.get(f"https://pypi.org/pypi/{name}/json", timeout=15)
+            r.raise_for_status()
+            data = r.json()
+        except (requests.RequestException, ValueError) as exc:
+            pytest.skip(f"PyPI's project JSON API is unreachable ({exc.__class__.__name__}); run it with network")
+        if data["info"]["version"] != version:
+            older.append(f"{name} {version} (newest {data['info']['version']})")
+            continue
+        audited.append(name)
+        findings += [(v.get("id", "?"), name, version) for v in data.get("vulnerabilities") or []]
+    allowed = _allowlist().get("pip-audit", {})
+    unexplained = sorted({f for f in findings if f[0] not in allowed})
+    figures.row("security", check="dependency audit from PyPI's project JSON (pins that are the newest release)",
+                items_checked=len(audited), passed=len(audited) - len({f[1] for f in findings}),
+                findings=len(set(findings)), fixed=0, explained=len(set(findings)) - len(unexplained))
+    figures.note("security", f"PyPI project-JSON audit: {len(audited)} pinned packages are their project's newest "
+                 f"release and were checked against PyPI's vulnerability list; {len(older)} pins are older releases "
+                 f"and are NOT audited by this check: {', '.join(older) or 'none'}.")
+    assert audited, "no pinned package could be audited"
+    assert not unexplained, ("vulnerable dependencies: upgrade the pin in pyproject.toml, or explain each id in "
+                             f"tests/stress/security_allowlist.toml [pip-audit]: {unexplained}")
+
+
 def _enclosing(path: Path, line: int, cache: dict) -> str:
     import ast
     if path not in cache:
