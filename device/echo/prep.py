@@ -47,8 +47,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class ViewOutput:
     """Decoded model output for one frame.
 
-    view: label; view_conf: its probability; view_probs: (n_views,) float; quality: 0..1;
-    guidance: label; guidance_conf: its probability.
+    view: label; view_conf: its (calibrated, where the model has a temperature) probability; view_probs: (n_views,)
+    float; quality: 0..1; guidance: label; guidance_conf: its probability.
+    uncertain: the model abstains (confidence below its threshold, or the frame is out of its distribution): the cart
+    shows "view uncertain", plays no tone, saves no clip. ood_score: how far the frame lies from the training data
+    (higher = farther; 0.0 when the model has no out-of-distribution statistics).
     """
 
     view: str
@@ -57,6 +60,8 @@ class ViewOutput:
     quality: float
     guidance: str
     guidance_conf: float
+    uncertain: bool = False
+    ood_score: float = 0.0
 
 
 def decode(outputs: dict[str, np.ndarray], labels: tuple[str, ...], guidance_labels: tuple[str, ...]) -> ViewOutput:
