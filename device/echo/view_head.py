@@ -1,0 +1,277 @@
+"""The echo view head: a calibrated linear classifier on backbone features, with an out-of-distribution score.
+
+Pure numpy + scipy (no torch): it is trained, calibrated and run on the cart itself (site learning trains a new head
+on the box). Features are standardised with the training set's mean and scale; the view is a multinomial logistic
+regression on them; the confidence is softmax(logits / temperature) with the temperature fitted on held-out frames;
+the out-of-distribution score is the squared Mahalanobis distance (per feature dimension) of the standardised
+feature vector to the nearest class mean under one shared, shrunk (Ledoit-Wolf) covariance. A frame is *uncertain*
+when its calibrated confidence is below `conf_threshold` or its ood score above `ood_threshold`.
+
+Shapes: features (N, D) float; weight (D, K); class_means (K, D); precision (D, D).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device.errors import ModelError
+from device.fsutil import atomic_write_bytes
+
+FORMAT = "cardiocart-view-head-1"
+_ARRAYS = ("weight", "bias", "feature_mean", "feature_scale", "class_means", "precision")
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True, eq=False)
+class ViewHead:
+    labels: tuple[str, ...]
+    weight: np.ndarray
+    bias: np.ndarray
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    temperature: float
+    conf_threshold: float
+    class_means: np.ndarray
+    precision: np.ndarray
+    ood_threshold: float
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        d, k = np.shape(self.weight)
+        checks = {"bias": (k,), "feature_mean": (d,), "feature_scale": (d,), "class_means": (k, d),
+                  "precision": (d, d)}
+        for name, shape in checks.items():
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"view head: {name} has shape {np.shape(getattr(self, name))}, expected {shape}")
+        if len(self.labels) != k:
+            raise ValueError(f"view head: {len(self.labels)} labels for {k} weight columns")
+        if not (self.temperature > 0 and np.isfinite(self.temperature)):
+            raise ValueError(f"view head: temperature must be positive, got {self.temperature}")
+
+    @property
+    def dim(self) -> int:
+        return int(np.shape(self.weight)[0])
+
+    def standardise(self, feats: np.ndarray) -> np.ndarray:
+        f = np.asarray(feats, dtype=np.float64)
+        if f.ndim == 1:
+            f = f[None]
+        if f.ndim != 2 or f.shape[1] != self.dim:
+            raise ValueError(f"view head expects features (N, {self.dim}), got {np.shape(feats)}")
+        return (f - self.feature_mean) / self.feature_scale
+
+    def logits(self, feats: np.ndarray) -> np.ndarray:
+        """(N, D) -> (N, K) uncalibrated logits."""
+        return self.standardise(feats) @ self.weight + self.bias
+
+    def probs(self, feats: np.ndarray) -> np.ndarray:
+        """(N, D) -> (N, K) calibrated probabilities softmax(logits / temperature)."""
+        return _softmax(self.logits(feats) / self.temperature)
+
+    @cached_property
+    def _ood_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p = np.asarray(self.precision, dtype=np.float64)
+        mu = np.asarray(self.class_means, dtype=np.float64)
+        pmu = mu @ p                                  # (K, D)
+        return p, pmu, np.einsum("kd,kd->k", pmu, mu)
+
+    def ood_score(self, feats: np.ndarray) -> np.ndarray:
+        """(N,) min over classes of (z - mu_k)^T P (z - mu_k) / D; about 1 for training data, higher = farther."""
+        z = self.standardise(feats)
+        p, pmu, mpm = self._ood_terms
+        zz = np.einsum("nd,nd->n", z @ p, z)
+        d2 = zz[:, None] - 2.0 * z @ pmu.T + mpm[None, :]
+        return np.maximum(d2.min(axis=1), 0.0) / self.dim
+
+    def predict(self, feats: np.ndarray) -> list[tuple[str, float, bool, float]]:
+        """Per row: (view, calibrated confidence, uncertain, ood_score)."""
+        pr = self.probs(feats)
+        ood = self.ood_score(feats)
+        out = []
+        for p, o in zip(pr, ood):
+            k = int(np.argmax(p))
+            conf = float(p[k])
+            out.append((self.labels[k], conf, bool(conf < self.conf_threshold or o > self.ood_threshold), float(o)))
+        return out
+
+    def save(self, path: Path) -> None:
+        """Write an .npz atomically (temp file + fsync + rename)."""
+        buf = io.BytesIO()
+        arrays = {k: np.asarray(getattr(self, k), dtype=np.float32) for k in _ARRAYS}
+        header = {"format": FORMAT, "labels": list(self.labels), "temperature": float(self.temperature),
+                  "conf_threshold": float(self.conf_threshold), "ood_threshold": float(self.ood_threshold),
+                  "meta": self.meta}
+        np.savez(buf, header=np.array(json.dumps(header)), **arrays)
+        atomic_write_bytes(Path(path), buf.getvalue(), mode=0o644)
+
+    @staticmethod
+    def load(path: Path) -> ViewHead:
+        """Read a head written by `save`; ModelError (what to do) when the file is missing or malformed."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                header = json.loads(str(d["header"]))
+                arrays = {k: np.asarray(d[k], dtype=np.float32) for k in _ARRAYS}
+            if header.get("format") != FORMAT:
+                raise ValueError(f"format {header.get('format')!r}, expected {FORMAT!r}")
+            return ViewHead(labels=tuple(header["labels"]), temperature=float(header["temperature"]),
+                            conf_threshold=float(header["conf_threshold"]),
+                            ood_threshold=float(header["ood_threshold"]), meta=dict(header.get("meta", {})), **arrays)
+        except FileNotFoundError:
+            raise ModelError(f"view head {path} is missing; restore the model directory or retrain") from None
+        except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"view head {path} cannot be read ({exc}); restore it from git or retrain") from exc
+
+
+def _lr_objective(theta: np.ndarray, z: np.ndarray, onehot: np.ndarray, w: np.ndarray, l2: float
+                  ) -> tuple[float, np.ndarray]:
+    d, k = z.shape[1], onehot.shape[1]
+    wmat = theta[: d * k].reshape(d, k)
+    b = theta[d * k:]
+    logits = z @ wmat + b
+    logits -= logits.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    logp = logits - lse
+    loss = -float((w[:, None] * onehot * logp).sum()) + 0.5 * l2 * float((wmat ** 2).sum())
+    g = w[:, None] * (np.exp(logp) - onehot)            # (N, K)
+    grad_w = z.T @ g + l2 * wmat
+    return loss, np.concatenate([grad_w.ravel(), g.sum(axis=0)])
+
+
+def _shrunk_precision(zc: np.ndarray) -> tuple[np.ndarray, float]:
+    """Inverse of the Ledoit-Wolf shrunk covariance of centred rows zc (N, D), and the shrinkage used."""
+    n, d = zc.shape
+    s = zc.T @ zc / n
+    mu = float(np.trace(s)) / d
+    delta2 = float(((s - mu * np.eye(d)) ** 2).sum()) / d
+    # beta^2 = mean over samples of ||x x^T - S||_F^2 / d, computed without forming the (N, D, D) tensor
+    x2 = (zc ** 2).sum(axis=1)
+    beta2 = float((x2 ** 2).sum() / n - (s ** 2).sum()) / (n * d)
+    alpha = float(np.clip(beta2 / max(delta2, 1e-12), 0.01, 1.0))
+    cov = (1 - alpha) * s + alpha * mu * np.eye(d)
+    return np.linalg.inv(cov), alpha
+
+
+def fit_head(feats: np.ndarray, y: np.ndarray, labels: tuple[str, ...], *, l2: float = 1e-3,
+             sample_weight: np.ndarray | None = None, max_iter: int = 500) -> ViewHead:
+    """Multinomial logistic regression (L-BFGS, numpy + scipy) on standardised features; fills the ood statistics.
+
+    feats (N, D); y (N,) int class indices into `labels`; l2: penalty on the weights (per unit of mean sample weight);
+    sample_weight (N,) optional. Temperature 1; conf_threshold 0.5; ood_threshold the 99th percentile of the training
+    scores (use `calibrate` on held-out frames for both).
+    """
+    from scipy.optimize import minimize
+
+    x = np.asarray(feats, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    k = len(labels)
+    if x.ndim != 2 or len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"fit_head: features {x.shape} and labels {y.shape} do not match")
+    if y.min() < 0 or y.max() >= k:
+        raise ValueError(f"fit_head: labels must be 0..{k - 1}")
+    n, d = x.shape
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    w = w / w.sum()
+    mean = (w[:, None] * x).sum(axis=0)
+    std = np.sqrt((w[:, None] * (x - mean) ** 2).sum(axis=0))
+    scale = std + 1e-3 * max(float(std.mean()), 1e-6)
+    z = (x - mean) / scale
+    onehot = np.eye(k)[y]
+    res = minimize(_lr_objective, np.zeros(d * k + k), args=(z, onehot, w, l2), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter})
+    wmat = res.x[: d * k].reshape(d, k)
+    b = res.x[d * k:]
+    present = np.unique(y)
+    means = np.zeros((k, d))
+    for c in present:
+        means[c] = np.average(z[y == c], axis=0, weights=w[y == c])
+    missing = np.setdiff1d(np.arange(k), present)
+    if missing.size:  # a class without training rows gets a mean far away, so it never counts as "near"
+        means[missing] = 1e3
+    prec, alpha = _shrunk_precision(z - means[y])
+    head = ViewHead(labels=tuple(labels), weight=wmat.astype(np.float32), bias=b.astype(np.float32),
+                    feature_mean=mean.astype(np.float32), feature_scale=scale.astype(np.float32), temperature=1.0,
+                    conf_threshold=0.5, class_means=means.astype(np.float32), precision=prec.astype(np.float32),
+                    ood_threshold=float("inf"),
+                    meta={"n_train": int(n), "dim": int(d), "l2": l2, "shrinkage": round(alpha, 4),
+                          "lbfgs_iterations": int(res.nit), "train_accuracy": 0.0})
+    acc = float((head.logits(x).argmax(1) == y).mean())
+    ood_thr = float(np.quantile(head.ood_score(x), 0.99))
+    return replace(head, ood_threshold=ood_thr, meta={**head.meta, "train_accuracy": round(acc, 4)})
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(logits / T) (searched on log T)."""
+    from scipy.optimize import minimize_scalar
+
+    lg = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+
+    def nll(log_t: float) -> float:
+        z = lg / np.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1))).mean())
+
+    r = minimize_scalar(nll, bounds=(np.log(0.05), np.log(50.0)), method="bounded")
+    return float(np.exp(r.x))
+
+
+def choose_conf_threshold(conf: np.ndarray, correct: np.ndarray, target_precision: float | None = None) -> float:
+    """Confidence threshold on held-out frames.
+
+    With `target_precision`: the lowest threshold whose accepted frames (conf >= t) are at least that accurate
+    (1.0 = abstain on everything if no threshold reaches it). Without: the threshold maximising
+    (correct accepted) - 2 x (wrong accepted), i.e. a wrong view costs twice what a missed one gains.
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    order = np.argsort(-conf)
+    c_sorted, ok = conf[order], correct[order]
+    n_ok, n_acc = np.cumsum(ok), np.arange(1, len(ok) + 1)
+    if target_precision is not None:
+        good = np.flatnonzero(n_ok / n_acc >= target_precision)
+        if good.size == 0:
+            return 1.0
+        # accept the largest prefix that still meets the target
+        return float(c_sorted[good[-1]])
+    gain = n_ok - 2.0 * (n_acc - n_ok)
+    i = int(np.argmax(gain))
+    if gain[i] <= 0:
+        return 1.0
+    return float(c_sorted[i])
+
+
+def calibrate(head: ViewHead, feats: np.ndarray, y: np.ndarray, *, target_precision: float | None = None,
+              ood_quantile: float = 0.99) -> ViewHead:
+    """Temperature scaling, then the confidence threshold and the ood threshold, on a held-out calibration set.
+
+    feats (N, D) and y (N,) must not overlap the head's training rows nor any frame later used to report accuracy.
+    The ood threshold is the `ood_quantile` of the calibration frames' scores (they are all in-distribution).
+    """
+    y = np.asarray(y, dtype=np.int64)
+    t = fit_temperature(head.logits(feats), y)
+    h = replace(head, temperature=t)
+    p = h.probs(feats)
+    conf, pred = p.max(axis=1), p.argmax(axis=1)
+    thr = choose_conf_threshold(conf, pred == y, target_precision)
+    ood_thr = float(np.quantile(h.ood_score(feats), ood_quantile))
+    acc = float((pred == y).mean())
+    kept = conf >= thr
+    meta: dict[str, Any] = {**head.meta, "calibration": {
+        "n": int(len(y)), "temperature": round(t, 4), "accuracy": round(acc, 4),
+        "conf_threshold": round(thr, 4), "target_precision": target_precision, "ood_quantile": ood_quantile,
+        "coverage": round(float(kept.mean()), 4),
+        "selective_accuracy": round(float((pred == y)[kept].mean()), 4) if kept.any() else None}}
+    return replace(h, conf_threshold=thr, ood_threshold=ood_thr, meta=meta)
