@@ -1,0 +1,24 @@
+"""The one table of job kinds and their handlers (``handler(payload: dict, progress) -> dict``), and the recovery
+hooks the worker runs at start (``hook(conn) -> number of jobs queued``). An unknown kind is failed by the worker with
+the list of known ones. Imported by the worker only: the web UI enqueues through :mod:`device.jobs` and the use-case
+modules without loading any handler's dependencies.
+
+Add a line per kind here (E2, E3, E8: your handlers go in this table).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from device.jobs import Handler
+from device.usecases import ecg_read_jobs, echo_exam
+
+HANDLERS: dict[str, Handler] = {
+    ecg_read_jobs.READ_KIND: ecg_read_jobs.read_job,            # read a stored ECG printout photo
+    ecg_read_jobs.CORRECT_KIND: ecg_read_jobs.correct_job,      # re-digitise a reading (speed, gain, lead boxes)
+    echo_exam.MEASURE_CLIP: echo_exam.measure_clip_job,         # LV measurement of one saved echo clip
+}
+
+RECOVERY: list[Callable] = [
+    echo_exam.enqueue_unmeasured_clips,                         # clips saved by a core killed before it queued them
+]

@@ -1,0 +1,160 @@
+"""The job worker: claims queued jobs one at a time, runs their handler, stores the result or the error.
+
+``python -m device worker`` (:func:`run_worker`) holds the role's instance lock, so one worker owns the queue of a
+data directory; at start it puts every job left ``running`` by a killed worker back to ``queued`` (a job that stopped
+the worker :data:`MAX_ATTEMPTS` times is failed instead, so a job that crashes the process cannot loop forever) and
+asks the registry's recovery hooks for work that was saved but never queued. :func:`run_until_idle` runs the queue
+in the calling process (tests and the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from typing import Any
+
+from device.errors import UserError
+from device.jobs import _NOW, Job, JobRun, _job
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+POLL_S = 0.25
+
+
+def claim(conn: sqlite3.Connection, kinds: tuple[str, ...] | None = None) -> Job | None:
+    """Atomically take the oldest queued job (of ``kinds``): one UPDATE ... RETURNING, so two workers never get the
+    same job."""
+    where = "state = 'queued'"
+    args: list[Any] = []
+    if kinds:
+        where += f" AND kind IN ({','.join('?' * len(kinds))})"
+        args += list(kinds)
+    row = conn.execute(f"UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = {_NOW}, "
+                       f"updated_at = {_NOW}, message = '' WHERE id = (SELECT id FROM jobs WHERE {where} "
+                       "ORDER BY id LIMIT 1) AND state = 'queued' RETURNING *", args).fetchone()
+    return _job(row) if row is not None else None
+
+
+def finish(conn: sqlite3.Connection, job_id: int, result: dict) -> bool:
+    cur = conn.execute(f"UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, finished_at = {_NOW}, "
+                       f"updated_at = {_NOW} WHERE id = ? AND state = 'running'",
+                       (json.dumps(result, ensure_ascii=False, default=_json_default), job_id))
+    return cur.rowcount == 1
+
+
+def fail(conn: sqlite3.Connection, job_id: int, error: str, step: str | None = None) -> bool:
+    """Store the one-line error; ``step`` (the processing step that failed, e.g. "no grid") goes to the result."""
+    res = json.dumps({"step": step}) if step else None
+    cur = conn.execute(f"UPDATE jobs SET state = 'failed', error = ?, result = ?, finished_at = {_NOW}, "
+                       f"updated_at = {_NOW} WHERE id = ? AND state = 'running'", (error[:1000], res, job_id))
+    return cur.rowcount == 1
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
+
+
+def recover(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Jobs a killed worker left 'running': queued again, or failed after MAX_ATTEMPTS. Only the lock holder (the one
+    worker of this data directory) may call this. Returns (requeued, failed)."""
+    failed = conn.execute(f"UPDATE jobs SET state = 'failed', finished_at = {_NOW}, updated_at = {_NOW}, "
+                          "error = 'the worker stopped during this job ' || attempts || ' times; the input may be "
+                          "too large or damaged: check it and start the job again' "
+                          "WHERE state = 'running' AND attempts >= ?", (MAX_ATTEMPTS,)).rowcount
+    requeued = conn.execute(f"UPDATE jobs SET state = 'queued', updated_at = {_NOW}, "
+                            "message = 'resumed after the worker stopped' WHERE state = 'running'").rowcount
+    return requeued, failed
+
+
+def execute(conn: sqlite3.Connection, job: Job, *, store: Any = None, settings: Any = None) -> Job:
+    """Run one claimed job's handler and store its result or error (a one-line message, never a traceback)."""
+    from device.jobs.registry import HANDLERS
+
+    handler = HANDLERS.get(job.kind)
+    run = JobRun(conn, job.id, job.exam_id, store=store, settings=settings)
+    if handler is None:
+        fail(conn, job.id, f"no handler for job kind '{job.kind}' (known: {', '.join(sorted(HANDLERS))}); update "
+                           "the cart software")
+        return _reload(conn, job.id)
+    t0 = time.monotonic()
+    try:
+        result = handler(dict(job.payload), run)
+    except UserError as exc:         # includes InputError: the input or the state is the problem, say what to do
+        fail(conn, job.id, str(exc), getattr(exc, "step", None))
+    except Exception as exc:  # noqa: BLE001 - a bug in one job must not stop the worker; logged with traceback
+        log.exception("job %s (%s) failed", job.id, job.kind)
+        fail(conn, job.id, f"internal error in {job.kind} ({type(exc).__name__}); the job was logged, report it")
+    else:
+        finish(conn, job.id, result if isinstance(result, dict) else {"value": result})
+    log.info("job %s (%s) finished in %.2f s", job.id, job.kind, time.monotonic() - t0)
+    return _reload(conn, job.id)
+
+
+def _reload(conn: sqlite3.Connection, job_id: int) -> Job:
+    return _job(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+
+
+def run_until_idle(store, settings=None, *, kinds: tuple[str, ...] | None = None, max_jobs: int = 1000) -> list[Job]:
+    """Run queued jobs in this process until none is left (tests, CLI). Returns the finished jobs."""
+    done = []
+    for _ in range(max_jobs):
+        job = claim(store.conn, kinds)
+        if job is None:
+            break
+        done.append(execute(store.conn, job, store=store, settings=settings))
+    return done
+
+
+def run_recovery_hooks(store, settings) -> int:
+    """Queue work saved but never queued (e.g. a clip saved just before the core was killed). Returns jobs queued."""
+    from device.jobs.registry import RECOVERY
+    n = 0
+    for hook in RECOVERY:
+        try:
+            n += int(hook(store.conn) or 0)
+        except sqlite3.Error as exc:
+            log.warning("recovery hook %s failed: %s", getattr(hook, "__name__", hook), exc)
+    return n
+
+
+def run_worker(settings, stop=None) -> int:
+    """The worker role: recover, then claim and run jobs until stopped."""
+    from device.fsutil import remove_stale_parts
+    from device.services.runtime import InstanceLock, StopFlag, heartbeat
+    from device.store import Store
+
+    stop = stop or StopFlag().install()
+    with InstanceLock(settings.run_dir, "worker"):
+        store = Store.open(settings.data_dir)
+        try:
+            remove_stale_parts(settings.data_dir)
+            requeued, failed = recover(store.conn)
+            if requeued or failed:
+                log.info("resumed %d job(s) a stopped worker left running (%d failed after %d attempts)",
+                         requeued, failed, MAX_ATTEMPTS)
+            queued = run_recovery_hooks(store, settings)
+            if queued:
+                log.info("queued %d job(s) for work saved but never queued", queued)
+            last_beat = 0.0
+            while not stop.stopped:
+                now = time.monotonic()
+                if now - last_beat > 2.0:
+                    try:
+                        heartbeat(settings.run_dir, "worker")
+                    except OSError as exc:
+                        log.warning("cannot write run state: %s", exc)
+                    last_beat = now
+                job = claim(store.conn)
+                if job is None:
+                    stop.wait(POLL_S)
+                    continue
+                execute(store.conn, job, store=store, settings=settings)
+        finally:
+            store.close()
+    return 0
