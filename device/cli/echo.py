@@ -28,6 +28,8 @@ def register(subparsers: Any) -> None:
     v.add_argument("--json", action="store_true", help="print JSON (one object per file)")
     v.add_argument("--frames", action="store_true", help="also give every frame's result")
     v.add_argument("--variant", default=None, help="model variant (int8, fp32, tflite); default: the manifest's")
+    v.add_argument("--model", type=Path, default=None, dest="model_dir",
+                   help="model directory (e.g. one written by 'echo learn'); default: the cart's active view model")
     v.set_defaults(func=cmd_view)
     s = sub.add_parser("simulate", help="write a clip of the simulated probe (MP4/AVI) for demos and tests")
     s.add_argument("out", type=Path)
@@ -36,6 +38,9 @@ def register(subparsers: Any) -> None:
     s.add_argument("--fps", type=float, default=30.0)
     s.set_defaults(func=cmd_simulate)
     p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
+    from device.cli.echo_learn import register_learn  # site learning: learn, rollback, model (E2)
+
+    register_learn(sub)
     try:  # the LV engineer's `echo measure`, when that module exists
         mod = importlib.import_module("device.cli.echo_measure")
     except ImportError:
@@ -45,11 +50,22 @@ def register(subparsers: Any) -> None:
         hook(sub)
 
 
-def _classifier(variant: str | None):
+def _classifier(variant: str | None, model_dir: Path | None = None, config: str | None = None):
+    """--model MODEL_DIR, else the cart's active view model (a promoted site model, else the shipped one)."""
+    from device.config import load_settings
+    from device.echo import site_models
     from device.echo.classify import ViewClassifier
     from device.inference import load_model
 
-    return ViewClassifier.from_loaded(load_model("echo_view", variant=variant))
+    if model_dir is None:
+        models_dir = site_models.active_models_dir(load_settings(config).data_dir)  # None: the shipped model
+        return ViewClassifier.from_loaded(load_model("echo_view", variant=variant, models_dir=models_dir))
+    if not (Path(model_dir) / "manifest.json").is_file():
+        from device.errors import InputError
+
+        raise InputError(f"{model_dir} is not a model directory (no manifest.json); give one written by 'echo learn'")
+    model_dir = Path(model_dir)
+    return ViewClassifier.from_loaded(load_model(model_dir.name, variant=variant, models_dir=model_dir.parent))
 
 
 def view_file(path: Path, clf, with_frames: bool) -> dict[str, Any]:
@@ -98,7 +114,7 @@ def cmd_view(args: argparse.Namespace) -> int:
         src = open_file_source(args.paths[0])
         src.open()
         src.close()
-    clf = _classifier(args.variant)
+    clf = _classifier(args.variant, getattr(args, "model_dir", None), getattr(args, "config", None))
     results, failed = [], 0
     for p in args.paths:
         try:
