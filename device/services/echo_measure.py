@@ -31,6 +31,7 @@ import numpy as np
 from device.errors import InputError, UserError
 from device.lv import AORTIC_ROOT, CAVITY, LEFT_ATRIUM, MYOCARDIUM
 from device.lv.calibration import require_spacing
+from device.lv.casetable import CaseTable
 from device.lv.records import unit_of
 from device.store import clinical, reports
 from device.store.blobs import BlobStore
@@ -277,7 +278,7 @@ def default_model():
 
 def _alert_if_critical(conn: sqlite3.Connection, exam: clinical.Exam, name: str, value: float, table) -> int | None:
     """An alert for a critical case-table value, unless the same one is already waiting to be acknowledged."""
-    from device.lv.report_sections import interpret_value, label_of, sex_of, split_name
+    from device.lv.interpret import interpret_value, label_of, sex_of, split_name
     sp = split_name(name)
     if sp is None:
         return None
@@ -393,17 +394,16 @@ def _echo_exam(conn: sqlite3.Connection, exam_id: int) -> clinical.Exam:
 
 
 def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model=None, *, degree: int = 11,
-                 table=None, remeasure: bool = False) -> ExamMeasurement:
+                 table: CaseTable, remeasure: bool = False) -> ExamMeasurement:
     """Measure the best clip of each measurable view (A4C, A2C, PLAX, PSAX-PM) of an echo exam that has not been
     measured yet (all of them when ``remeasure``), then the biplane volumes.
 
     A clip that cannot be measured is stored as refused with its reason (no numbers). Values are stored with
     source "auto"; a re-measured value supersedes the current one when it differs, unless a person confirmed or
-    edited it. ``model``: the lv_seg model (loaded on first need when None).
+    edited it. ``model``: the lv_seg model (loaded on first need when None). ``table``: the case table of the
+    caller's settings (``ReportSettings.from_settings(settings).case_table``), never re-read here.
     """
-    from device.lv.report_sections import case_table
     exam = _echo_exam(conn, exam_id)
-    table = table or case_table()
     done = geometry_findings(conn, exam_id)
     outcomes, alerts, tag = [], [], ""
     for cap in best_clips(conn, exam_id):
@@ -419,15 +419,13 @@ def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model
 
 
 def measure_capture(conn: sqlite3.Connection, blobs: BlobStore, capture_id: int, model=None, *, degree: int = 11,
-                    table=None) -> ExamMeasurement:
+                    table: CaseTable) -> ExamMeasurement:
     """Measure one saved clip (e.g. from the core right after the live loop saved it), then the biplane volumes.
     A clip of a view the LV is not measured on is stored as refused with that reason."""
-    from device.lv.report_sections import case_table
     cap = clinical.get_capture(conn, capture_id)
     if cap.kind != "clip":
         raise UserError(f"capture {capture_id} is a {cap.kind}, not a clip; LV measurements need a cine clip")
     exam = _echo_exam(conn, cap.exam_id)
-    table = table or case_table()
     out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table)
     with Tx(conn):
         bi, _, al = _update_biplane(conn, exam, table)
@@ -489,12 +487,10 @@ def apply_change(detail: dict[str, Any], change: dict[str, Any]) -> dict[str, An
 
 
 def edit_geometry(conn: sqlite3.Connection, exam_id: int, finding_id: int, change: dict[str, Any],
-                  user_id: int, table=None) -> dict[str, Any]:
+                  user_id: int, table: CaseTable) -> dict[str, Any]:
     """Apply a contour or caliper edit to the current geometry ``finding_id``, store the new geometry and the
     changed values (source "edited", superseding), recompute biplane. Returns {finding_id, values, biplane,
-    changed: [names], alert_ids}. One transaction."""
-    from device.lv.report_sections import case_table
-    table = table or case_table()
+    changed: [names], alert_ids}. One transaction. ``table``: the case table of the caller's settings."""
     exam = clinical.get_exam(conn, exam_id)
     with Tx(conn):
         _refuse_if_signed(conn, exam_id)

@@ -78,8 +78,8 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
         err = (x[ii, 1] - x[ii, 1].mean()) - (truth[ii, 1] - truth[ii, 1].mean())
         assert float(np.sqrt(np.mean(err ** 2))) < 0.1
         # the report module reads it as a 12-lead signal
-        from device.reports import from_store
-        sigs, problems = from_store.signals_of(s.conn, s.blobs, eid)
+        from device.reporting import exports
+        sigs, problems = exports.signals_of(s.conn, s.blobs, eid)
         assert not problems and next(iter(sigs.values())).leads == LEADS
     finally:
         s.close()
@@ -106,15 +106,16 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
     # the report sections: reference ranges (QTc for a woman) and the overlay key image
     s = Store.open(settings.data_dir)
     try:
-        from device.ecg.report_sections import ecg_sections
-        sections, images = ecg_sections(s.conn, s.blobs, clinical.get_exam(s.conn, eid))
+        from device.reporting.ecg_sections import ecg_sections
+        from device.reporting.settings import ReportSettings
+        sections, images = ecg_sections(s.conn, s.blobs, clinical.get_exam(s.conn, eid), ReportSettings.bundled())
         rows = {m.name: m for sec in sections for m in sec.measurements}
         assert (rows["pr_ms"].ref_low, rows["pr_ms"].ref_high) == (120.0, 200.0)
         assert rows["qtc_bazett_ms"].ref_high == 460.0 and rows["qrs_ms"].ref_high == 120.0
         assert rows["hr_bpm"].model_name == "ecg_reader"
         assert len(images) == 1 and images[0].png.startswith(b"\x89PNG")
-        from device.reports.from_store import assemble
-        doc = assemble(s.conn, s.blobs, eid)
+        from device.reporting.from_store import assemble
+        doc = assemble(s.conn, s.blobs, eid, ReportSettings.bundled())
         assert any(sec.title == "Intervals" for sec in doc.sections) and doc.key_images[0].key.startswith("ecg-")
     finally:
         s.close()
@@ -397,7 +398,7 @@ def test_every_ecg_string_exists_in_both_languages():
 
 
 def test_report_rows_ranges_by_sex_and_interpretation():
-    from device.ecg.report_sections import report_measurement
+    from device.reporting.ecg_sections import report_measurement
     from device.store.clinical import MeasurementRow
 
     def row(name, value, unit="ms", source="auto"):

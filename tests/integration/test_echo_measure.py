@@ -14,10 +14,13 @@ import pytest
 from device.errors import UserError
 from device.inference import list_models
 from device.services import echo_measure as em
+from device.reporting.settings import ReportSettings
 from device.services.live_sink import encode_clip
 from device.sim.echo_probe import Segment, SimulatedProbe
 from device.store import Store, clinical
 from device.store.db import Tx
+
+TABLE = ReportSettings.bundled().case_table
 
 CLIP_MEDIA = "application/x-cardiocart-clip+npz"
 needs_model = pytest.mark.skipif("lv_seg" not in list_models(), reason="the lv_seg model is not built (make models)")
@@ -55,18 +58,18 @@ def test_uncalibrated_and_unmeasurable_clips_refused_with_reason(tmp_path, a4c_c
     store = Store.open(tmp_path)
     exam = _exam(store)
     cap = _add_clip(store, exam.id, frames[:6], "A4C", {"mm_per_px": None, "sector_bbox": bbox})
-    res = em.measure_exam(store.conn, store.blobs, exam.id)      # refused before any model is needed
+    res = em.measure_exam(store.conn, store.blobs, exam.id, table=TABLE)      # refused before any model is needed
     (out,) = res.clips
     assert out.status == "refused" and "calibration" in out.reason and not out.values
     assert clinical.current_measurements(store.conn, exam.id) == []
     geo = em.geometry_findings(store.conn, exam.id)[cap]["detail"]
     assert geo["status"] == "refused" and "calibration" in geo["reason"]
     other = _add_clip(store, exam.id, frames[:6], "A3C", {"mm_per_px": 0.5})
-    assert em.measure_exam(store.conn, store.blobs, exam.id).clips == ()   # other views are not measured
-    res = em.measure_capture(store.conn, store.blobs, other)               # ...and say why when asked
+    assert em.measure_exam(store.conn, store.blobs, exam.id, table=TABLE).clips == ()   # other views are not measured
+    res = em.measure_capture(store.conn, store.blobs, other, table=TABLE)               # ...and say why when asked
     assert res.clips[0].status == "refused" and "not a view" in res.clips[0].reason
-    from device.lv.report_sections import echo_sections
-    sections, images = echo_sections(store.conn, store.blobs, exam)
+    from device.reporting.echo_sections import echo_sections
+    sections, images = echo_sections(store.conn, store.blobs, exam, ReportSettings.bundled())
     titles = [s.title for s in sections]
     assert any(t.startswith("A4C clip not measured") and "calibration" in t for t in titles)
     assert not any(s.measurements for s in sections) and images == []
@@ -131,12 +134,14 @@ def test_a4c_clip_measured_edited_and_reported(settings, login, a4c_clip):
     assert em.geometry_findings(store.conn, exam.id)[cap]["id"] == cur["id"]    # nothing stored by bad edits
     # a contour that nearly matches ED makes EF critical: an alert is raised
     ed = np.asarray(cur["detail"]["frames"]["ed"]["trace"]["contour"], float)
-    out = em.edit_geometry(store.conn, exam.id, cur["id"], {"phase": "es", "contour": ed.tolist()}, 1)
+    out = em.edit_geometry(store.conn, exam.id, cur["id"], {"phase": "es", "contour": ed.tolist()}, 1,
+                           TABLE)
     assert out["values"]["a4c_ef_pct"] < 40
     assert any(a["code"] == "lv_a4c_ef_pct" and a["level"] == "critical" for a in clinical.list_alerts(store.conn))
 
-    from device.lv.report_sections import echo_sections
-    sections, images = echo_sections(store.conn, store.blobs, clinical.get_exam(store.conn, exam.id))
+    from device.reporting.echo_sections import echo_sections
+    sections, images = echo_sections(store.conn, store.blobs, clinical.get_exam(store.conn, exam.id),
+                                     ReportSettings.bundled())
     ms = {m.name: m for s in sections for m in s.measurements}
     assert ms["lvef_a4c"].ref_low == 54 and ms["lvef_a4c"].interpretation == "severely abnormal (value edited by a person)"
     assert ms["lvef_a4c"].model_name == "lv_seg" and ms["lvef_a4c"].confirmed
@@ -165,7 +170,7 @@ def test_signed_report_locks_measurements(tmp_path, a4c_clip):
         reports.save_draft(store.conn, exam.id, {"sections": []}, doc.id)
         reports.sign(store.conn, exam.id, doc.id, "physician")
     with pytest.raises(UserError, match="signed"):
-        em.measure_exam(store.conn, store.blobs, exam.id)
+        em.measure_exam(store.conn, store.blobs, exam.id, table=TABLE)
     assert clinical.current_measurements(store.conn, exam.id) == []
     store.close()
 
@@ -189,7 +194,7 @@ def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4
         f, truth = _probe_clip(view)
         caps[view] = _add_clip(store, exam.id, f, view, {"mm_per_px": truth.mm_per_px,
                                                          "sector_bbox": list(truth.sector_bbox)})
-    res = em.measure_exam(store.conn, store.blobs, exam.id)
+    res = em.measure_exam(store.conn, store.blobs, exam.id, table=TABLE)
     assert [o.status for o in res.clips] == ["measured"] * 4, [o.reason for o in res.clips]
     assert set(res.biplane) == {"biplane_edv_ml", "biplane_esv_ml", "biplane_sv_ml", "biplane_ef_pct"}
     assert res.model.startswith("lv_seg ")
@@ -198,12 +203,12 @@ def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4
     assert {f"sax_ed_rwt{i}_mm" for i in range(1, 7)} | {"sax_ed_cavity_area_mm2", "sax_es_cavity_area_mm2"} <= set(rows)
     assert rows["sax_ed_cavity_area_mm2"].value > rows["sax_es_cavity_area_mm2"].value
     assert rows["biplane_ef_pct"].capture_id is not None and len(rows["biplane_ef_pct"].frames) == 4
-    assert em.measure_exam(store.conn, store.blobs, exam.id).clips == ()      # nothing left to measure
+    assert em.measure_exam(store.conn, store.blobs, exam.id, table=TABLE).clips == ()      # nothing left to measure
     with Tx(store.conn):                                                      # a better A4C loop arrives later
         newer = clinical.add_capture(store.conn, store.blobs, exam.id, "clip", encode_clip(frames[::-1], 20.0),
                                      CLIP_MEDIA, label="A4C", quality=0.95,
                                      meta={"mm_per_px": mmpp, "sector_bbox": bbox}).id
-    (again,) = em.measure_exam(store.conn, store.blobs, exam.id).clips
+    (again,) = em.measure_exam(store.conn, store.blobs, exam.id, table=TABLE).clips
     assert again.capture_id == newer and again.status == "measured"
     names = [m.name for m in clinical.current_measurements(store.conn, exam.id)]
     assert len(names) == len(set(names))                                      # one current value per name
@@ -214,7 +219,7 @@ def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4
     plax = geo[caps["PLAX"]]
     (x0, y0), (x1, y1) = plax["detail"]["calipers"]["lvidd"]
     longer = [[x0, y0], [x1 + (x1 - x0) * 0.2, y1 + (y1 - y0) * 0.2]]
-    out = em.edit_geometry(store.conn, exam.id, plax["id"], {"caliper": "lvidd", "points": longer}, None)
+    out = em.edit_geometry(store.conn, exam.id, plax["id"], {"caliper": "lvidd", "points": longer}, None, TABLE)
     cal = {k: tuple(map(tuple, v)) if v else None for k, v in plax["detail"]["calipers"].items()}
     cal["lvidd"] = tuple(map(tuple, longer))
     expect = plax_from_calipers(PlaxCalipers(**cal), tuple(plax["detail"]["mm_per_px"]))
@@ -226,21 +231,23 @@ def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4
     epi = np.asarray(sax["detail"]["frames"]["ed"]["epi"], float)
     c = epi.mean(axis=0)
     out = em.edit_geometry(store.conn, exam.id, sax["id"], {"phase": "ed", "epi": (c + (epi - c) * 1.1).tolist()},
-                           None)
+                           None, TABLE)
     now = {m.name: m for m in clinical.current_measurements(store.conn, exam.id)}
     assert now["sax_ed_myo_area_mm2"].source == "edited"
     assert now["sax_ed_myo_area_mm2"].value > rows["sax_ed_myo_area_mm2"].value
     assert now["sax_ed_cavity_area_mm2"].id == rows["sax_ed_cavity_area_mm2"].id   # the cavity did not move
-    from device.lv.report_sections import echo_sections
-    sections, images = echo_sections(store.conn, store.blobs, clinical.get_exam(store.conn, exam.id))
+    from device.reporting.echo_sections import echo_sections
+    sections, images = echo_sections(store.conn, store.blobs, clinical.get_exam(store.conn, exam.id),
+                                     ReportSettings.bundled())
     names = {m.name for s in sections for m in s.measurements}
     assert {"lvef_biplane", "edv_ml", "lvef_a4c", "lvef_a2c", "lvidd_mm", "lvef_teichholz", "sax_ed_rwt1_mm"} <= names
     assert [s.title for s in sections][-1] == "Views captured: A4C, A2C, PLAX, PSAX-PM"
     assert len(images) == 8 and {k.caption.split()[0] for k in images} == {"A4C", "A2C", "PLAX", "PSAX-PM"}
     with pytest.raises(UserError, match="phase"):
-        em.edit_geometry(store.conn, exam.id, out["finding_id"], {"epi": epi.tolist()}, None)
+        em.edit_geometry(store.conn, exam.id, out["finding_id"], {"epi": epi.tolist()}, None, TABLE)
     with pytest.raises(UserError, match="points"):
-        em.edit_geometry(store.conn, exam.id, out["finding_id"], {"phase": "ed", "epi": epi[:5].tolist()}, None)
+        em.edit_geometry(store.conn, exam.id, out["finding_id"], {"phase": "ed", "epi": epi[:5].tolist()}, None,
+                         TABLE)
     store.close()
 
 
@@ -252,7 +259,7 @@ def test_clip_without_a_heart_refused(tmp_path, a4c_clip):
     store = Store.open(tmp_path)
     exam = _exam(store)
     _add_clip(store, exam.id, noise, "A4C", {"mm_per_px": mmpp, "sector_bbox": [900, 0, 10, 5]})   # a bad box too
-    (out,) = em.measure_exam(store.conn, store.blobs, exam.id).clips
+    (out,) = em.measure_exam(store.conn, store.blobs, exam.id, table=TABLE).clips
     assert out.status == "refused" and ("LV" in out.reason or "ultrasound" in out.reason) and not out.values
     assert clinical.current_measurements(store.conn, exam.id) == []
     store.close()

@@ -59,8 +59,9 @@ def _store(settings):
 
 
 def test_lad_study_is_stored_analysed_and_reported(app, login, settings, lad_study):
-    from device.perfusion.report_sections import perfusion_sections
-    from device.reports.from_store import assemble
+    from device.reporting.from_store import assemble
+    from device.reporting.perfusion_sections import perfusion_sections
+    from device.reporting.settings import ReportSettings
 
     eid = _exam(settings.data_dir)
     ui = login("sono", "sonographer")
@@ -94,12 +95,12 @@ def test_lad_study_is_stored_analysed_and_reported(app, login, settings, lad_stu
         assert len(bulls) == 2                                          # stress and rest
         assert s.blobs.get(bulls[0].blob_sha256).startswith(b"\x89PNG")
         exam = clinical.get_exam(c, eid)
-        sections, images = perfusion_sections(c, s.blobs, exam)
+        sections, images = perfusion_sections(c, s.blobs, exam, ReportSettings.bundled())
         rows = {m.name: m for sec in sections for m in sec.measurements}
         assert rows["seg07_uptake_pct"].ref_low is not None and rows["lad_extent_pct"].model_name
         assert [k.kind for k in images][:2] == ["bullseye", "bullseye"]
         assert "perfusion_territory" in images[0].caption
-        doc = assemble(c, s.blobs, eid)
+        doc = assemble(c, s.blobs, eid, ReportSettings.bundled())
         assert any(k.kind == "bullseye" for k in doc.key_images)
         assert any(m.model_name == "perfusion_territory" for sec in doc.sections for m in sec.measurements)
         acts = [(a.action, a.object_type) for a in audit.recent(c)]

@@ -368,13 +368,15 @@ def test_sync_state_shown_and_rejected_objects_retried_by_admin(login, settings)
     # a report signed while sync was off: the sync page offers the administrator to send it
     import datetime as dt
 
-    from device.reports import from_store as fs
+    from device.reporting import from_store as fs
+    from device.reporting import signing
+    from device.reporting.settings import ReportSettings
     e2 = make_exam(settings.data_dir, pid="P-LATE")
     with Tx(s.conn):
-        fs.ensure_draft(s.conn, s.blobs, e2, "en", None)
+        fs.ensure_draft(s.conn, s.blobs, e2, "en", None, ReportSettings.bundled())
     drli = next(u for u in __import__("device.store.users", fromlist=["x"]).list_users(s.conn) if u.username == "drli")
-    fs.sign_and_queue(s.conn, s.blobs, e2, signer_id=drli.id, signer_role="physician", signer_name="Dr Li",
-                      now=dt.datetime.now(dt.UTC), target="none")
+    signing.sign_and_queue(s.conn, s.blobs, e2, signer_id=drli.id, signer_role="physician", signer_name="Dr Li",
+                           now=dt.datetime.now(dt.UTC), settings=ReportSettings.bundled(), target="none")
     assert not [i for i in outbox.items(s.conn) if i.exam_id == e2]
     assert f'data-exam="{e2}" data-sync="none"' in admin.get("/sync").data.decode()
     assert admin.post(f"/exams/{e2}/sync/queue").status_code == 302

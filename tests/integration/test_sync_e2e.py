@@ -10,7 +10,9 @@ import random
 
 import pytest
 
-from device.reports import from_store as fs
+from device.reporting import exports, signing
+from device.reporting import from_store as fs
+from device.reporting.settings import ReportSettings
 from device.services.sync_service import SqliteOutbox
 from device.store import Store, outbox, users
 from device.store.db import Tx
@@ -40,19 +42,20 @@ def test_signed_reports_reach_orthanc_exactly_once_across_a_pacs_restart(orthanc
     queued = []
     for eid in exams:
         with Tx(store.conn):
-            fs.ensure_draft(store.conn, store.blobs, eid, "en", doctor.id)
-        _, doc, objs = fs.sign_and_queue(store.conn, store.blobs, eid, signer_id=doctor.id, signer_role="physician",
-                                         signer_name=doctor.display_name, now=now, target="dicomweb")
+            fs.ensure_draft(store.conn, store.blobs, eid, "en", doctor.id, ReportSettings.bundled())
+        _, doc, objs = signing.sign_and_queue(store.conn, store.blobs, eid, signer_id=doctor.id, signer_role="physician",
+                                              signer_name=doctor.display_name, now=now,
+                                              settings=ReportSettings.bundled(), target="dicomweb")
         assert doc.signed and objs
         queued += objs
-        assert fs.sync_summary(store.conn, eid).state == "sending"
+        assert signing.sync_summary(store.conn, eid).state == "sending"
     items = outbox.items(store.conn, "dicomweb")
     assert len(items) == len(queued) == 7   # echo: pdf, sc, sr, ecg waveform; ecg: pdf, sc, waveform
 
     # rebuilding a signed report gives the same UIDs: queueing it again adds nothing
-    _, doc = fs.export_version(store.conn, store.blobs, exams[0])
+    _, doc = exports.export_version(store.conn, store.blobs, exams[0])
     from device.reports.pdf import render_pdf
-    again = fs.exam_objects(store.conn, store.blobs, exams[0], doc, render_pdf(doc))
+    again = exports.exam_objects(store.conn, store.blobs, exams[0], doc, render_pdf(doc))
     with Tx(store.conn):
         for o in again:
             sha = store.blobs.put(o.to_bytes())
@@ -68,7 +71,7 @@ def test_signed_reports_reach_orthanc_exactly_once_across_a_pacs_restart(orthanc
     o = worker.step()
     assert o.result == "retry" and o.retry_at == clock.t + 2
     assert worker.step() is None                       # pausing, not hammering the PACS
-    assert "waiting" in {fs.sync_summary(store.conn, e).state for e in exams}
+    assert "waiting" in {signing.sync_summary(store.conn, e).state for e in exams}
     clock.t += 1
     assert worker.step() is None
     orthanc.start()
@@ -83,5 +86,5 @@ def test_signed_reports_reach_orthanc_exactly_once_across_a_pacs_restart(orthanc
     for i in outbox.items(store.conn, "dicomweb"):
         assert i.state == "sent"
         assert orthanc.instance_file(i.sop_instance_uid) == store.blobs.get(i.blob_sha256)
-    assert {fs.sync_summary(store.conn, e).state for e in exams} == {"sent"}
+    assert {signing.sync_summary(store.conn, e).state for e in exams} == {"sent"}
     store.close()

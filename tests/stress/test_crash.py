@@ -577,7 +577,9 @@ def _orthanc(tmp_path):
 def _sign_in_process(data_dir: Path, exams: list[int], target: str = "dicomweb") -> None:
     import datetime as dt
 
-    from device.reports import from_store as fs
+    from device.reporting import from_store as fs
+    from device.reporting import signing
+    from device.reporting.settings import ReportSettings
     from device.store import Store, users
     from device.store.db import Tx
     s = Store.open(data_dir, run_migrations=False)
@@ -591,9 +593,9 @@ def _sign_in_process(data_dir: Path, exams: list[int], target: str = "dicomweb")
         now = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC)
         for eid in exams:
             with Tx(s.conn):
-                fs.ensure_draft(s.conn, s.blobs, eid, "en", doc_id)
-            fs.sign_and_queue(s.conn, s.blobs, eid, signer_id=doc_id, signer_role="physician", signer_name="Dr Li",
-                              now=now, target=target)
+                fs.ensure_draft(s.conn, s.blobs, eid, "en", doc_id, ReportSettings.bundled())
+            signing.sign_and_queue(s.conn, s.blobs, eid, signer_id=doc_id, signer_role="physician", signer_name="Dr Li",
+                                   now=now, settings=ReportSettings.bundled(), target=target)
     finally:
         s.close()
 

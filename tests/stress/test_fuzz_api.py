@@ -196,7 +196,9 @@ def build_world(tmp: Path) -> World:
     import cv2
 
     from device.config import load_settings
-    from device.reports import from_store as fs
+    from device.reporting import from_store as fs
+    from device.reporting import signing
+    from device.reporting.settings import ReportSettings
     from device.services import echo_measure as em
     from device.services.live_sink import encode_clip
     from device.sim import ecg_paper
@@ -240,11 +242,13 @@ def build_world(tmp: Path) -> World:
                 clinical.add_capture(s.conn, s.blobs, e.id, "clip", clip, "application/x-cardiocart-clip+npz", "A4C",
                                      0.9, {"mm_per_px": truth.mm_per_px, "sector_bbox": list(truth.sector_bbox)})
         for e in (echo_signed, echo_draft):
-            em.measure_exam(s.conn, s.blobs, e.id)
-        fs.sign_and_queue(s.conn, s.blobs, echo_signed.id, signer_id=us["physician"].id, signer_role="physician",
-                          signer_name="Fuzz physician", now=dt.datetime.now().astimezone(), target="dicomweb")
+            em.measure_exam(s.conn, s.blobs, e.id, table=ReportSettings.bundled().case_table)
+        signing.sign_and_queue(s.conn, s.blobs, echo_signed.id, signer_id=us["physician"].id, signer_role="physician",
+                               signer_name="Fuzz physician", now=dt.datetime.now().astimezone(),
+                               settings=ReportSettings.bundled(), target="dicomweb")
         with Tx(s.conn):
-            fs.ensure_draft(s.conn, s.blobs, echo_draft.id, "en", us["sonographer"].id)
+            fs.ensure_draft(s.conn, s.blobs, echo_draft.id, "en", us["sonographer"].id,
+                            ReportSettings.bundled())
             alert = clinical.add_alert(s.conn, echo_draft.id, "critical", "fuzz_alert", "pre-populated alert")
             for k in range(3):
                 clinical.add_event(s.conn, "fuzz", {"k": k}, echo_draft.id)

@@ -395,7 +395,7 @@ def _clips(cart: Cart, exam_id: int) -> list:
 
 
 def _report_text(cart: Cart, exam_id: int) -> str:
-    from device.reports import from_store as fs
+    from device.reporting import from_store as fs
     from device.store.blobs import BlobStore
     from device.store.db import connect
     from device.config import load_settings
@@ -501,7 +501,7 @@ def test_report_page_assembles_the_draft_outside_the_write_lock(tmp_path, monkey
     events, each page's audit row -- waited behind it. The draft is now assembled before the transaction and only
     stored inside it (and the drawn key images are cached)."""
     from device.config import load_settings
-    from device.reports import from_store as fs
+    from device.reporting import from_store as fs
     from device.store import Store, clinical, users
     from device.store.db import Tx
     from tests.integration.conftest import UiClient
@@ -533,8 +533,8 @@ def test_report_page_assembles_the_draft_outside_the_write_lock(tmp_path, monkey
     figures.note(SECTION, "Found under load: the report page refreshed its draft inside one write transaction, "
                  "including decoding every measured clip into key images; with ten clients it answered HTTP 500 "
                  "'database is locked' (and so did sign-ins), and the core's clip and event writes waited behind it. "
-                 "Fixed: the draft is assembled before the transaction (device/reports/from_store.py draft_source, "
-                 "webui/views/reports.py) and drawn LV key images are cached (device/lv/report_sections.py); "
+                 "Fixed: the draft is assembled before the transaction (device/reporting/from_store.py draft_source, "
+                 "webui/views/reports.py) and drawn LV key images are cached (device/reporting/echo_sections.py); "
                  "regression test test_soak.py::test_report_page_assembles_the_draft_outside_the_write_lock, and the "
                  "soak's zero-5xx check.")
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
-from device.reports import from_store
+from device.reporting import key_images as from_store
 from device.store.blobs import BlobStore
 
 

@@ -319,7 +319,7 @@ def _failed(exc: InputError | None, photo: clinical.Capture) -> str:
 
 def _current(c, exam_id: int) -> dict[str, Any] | None:
     """The latest reading of the exam for display (see :func:`_view_of`), or None."""
-    from device.ecg.report_sections import latest_signal_capture
+    from device.reporting.ecg_sections import latest_signal_capture
 
     cap = latest_signal_capture(c, exam_id)
     return _view_of(c, cap) if cap else None

@@ -27,7 +27,8 @@ from flask import (
 )
 
 from device.errors import UserError
-from device.lv.report_sections import case_table, echo_rows
+from device.reporting.echo_sections import echo_rows
+from device.reporting.settings import ReportSettings
 from device.services import echo_measure as em
 from device.store import clinical, reports
 from webui.app import current_language
@@ -45,7 +46,8 @@ _PNGS_LOCK = threading.Lock()
 
 
 def _table():
-    return case_table(settings().lv.case_table or None)
+    """The case table of the app's loaded settings (the --config file's), never re-read from another file."""
+    return ReportSettings.from_settings(settings()).case_table
 
 
 def _echo_exam(exam_id: int) -> clinical.Exam:

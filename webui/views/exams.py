@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from device.errors import UserError
-from device.reports.from_store import sync_summary
+from device.reporting.signing import sync_summary
 from device.store import clinical, reports
 from device.store.db import Tx
 from webui.security import roles_required

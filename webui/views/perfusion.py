@@ -4,7 +4,7 @@ Upload: DICOM (one multi-frame NM/PET file, several single-slice files, or a .zi
 with its voxel size; stress and optionally rest. Each volume is stored first as a capture of kind ``volume`` (the
 upload is kept even when the analysis fails), then a background job runs ``device.perfusion.analyse_study`` and
 stores, in one transaction, the bullseye(s) and slice strip (``frame`` captures), the analysis document, the
-measurements and the territory findings (layout: ``device.perfusion.report_sections``). The page polls the job and
+measurements and the territory findings (layout: ``device.reporting.perfusion_sections``). The page polls the job and
 shows the bullseye beside the short-axis slices, the 17 segments, LAD/LCX/RCA risk with probabilities, extent,
 severity and reversibility, with the models, their versions and the disclaimer.
 """
@@ -42,7 +42,7 @@ from flask import (
 
 from device import __version__
 from device.errors import InputError, ModelError, UserError
-from device.perfusion import report_sections as rs
+from device.reporting import perfusion_sections as rs
 from device.store import audit, clinical
 from device.store.db import Tx, connect
 from webui.security import roles_required

@@ -25,7 +25,9 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from device.errors import UserError
-from device.reports import from_store as fs
+from device.reporting import exports, rows, signing
+from device.reporting import from_store as fs
+from device.reporting.settings import ReportSettings
 from device.reports.model import SignedReportError
 from device.reports.versions import changes
 from device.store import clinical, outbox, reports
@@ -57,6 +59,11 @@ def _rep_ctx() -> dict:
     return {"rep_now": time.time()}
 
 
+def _report_settings() -> ReportSettings:
+    """The report settings from the app's loaded settings (the --config file's case table), never re-read."""
+    return ReportSettings.from_settings(settings())
+
+
 def _local_only() -> Response | None:
     """Files go only to the cart's own browser; elsewhere the PACS or an encrypted USB bundle is the way."""
     if (request.remote_addr or "") in ("127.0.0.1", "::1"):
@@ -78,9 +85,9 @@ def _page(exam_id: int, error: str | None = None, code: int = 200):
     lang = current_language()
     diffs = {hist[i][0].version: _diff_rows(hist[i - 1][1], hist[i][1]) for i in range(1, len(hist))}
     signers = {u.id: u.display_name for u in _users(c)}
-    return render_template("report.html", exam=exam, row=row, doc=fs.in_language(doc, lang), history=hist,
-                           diffs=diffs, signers=signers, measurements=fs.current_measurements(c, exam_id),
-                           sync=fs.sync_summary(c, exam_id), sync_target=settings().sync.target, error=error,
+    return render_template("report.html", exam=exam, row=row, doc=exports.in_language(doc, lang), history=hist,
+                           diffs=diffs, signers=signers, measurements=rows.current_measurements(c, exam_id),
+                           sync=signing.sync_summary(c, exam_id), sync_target=settings().sync.target, error=error,
                            flash=pop_flash()), code
 
 
@@ -95,10 +102,10 @@ def report_page(exam_id: int):
     clinical.get_exam(c, exam_id)
     # assembled before the write lock: decoding clips into key images takes a while, and other writers (the core's
     # clips and events, every page's audit row) would wait for it and time out under load
-    fresh = fs.draft_source(c, svc.blobs, exam_id, settings().web.language)
+    fresh = fs.draft_source(c, svc.blobs, exam_id, settings().web.language, _report_settings())
     with Tx(c):
         row = fs.ensure_draft(c, svc.blobs, exam_id, settings().web.language,
-                              g.user.id if g.user.role in EDIT_ROLES else None, fresh=fresh)
+                              g.user.id if g.user.role in EDIT_ROLES else None, _report_settings(), fresh=fresh)
         audit_log("view", "report", exam_id, {"version": row.version, "status": row.status})
     return _page(exam_id)
 
@@ -139,7 +146,7 @@ def review_measurement(exam_id: int, measurement_id: int):
         with Tx(c):
             old = {m.id: m for m in clinical.current_measurements(c, exam_id)}.get(measurement_id)
             new_id = fs.review_measurement(c, exam_id, measurement_id, g.user.id, value)
-            row = fs.ensure_draft(c, svc.blobs, exam_id, settings().web.language, g.user.id)
+            row = fs.ensure_draft(c, svc.blobs, exam_id, settings().web.language, g.user.id, _report_settings())
             audit_log("edit", "measurement", new_id, {
                 "exam_id": exam_id, "supersedes": measurement_id, "name": old.name if old else "",
                 "old": old.value if old else None, "new": value if value is not None else (old.value if old else None),
@@ -160,9 +167,10 @@ def sign(exam_id: int):
         audit_log("sign", "report", exam_id, {"version": row.version, "signer": g.user.display_name,
                                               "queued": [o.sop_instance_uid for o in objects], "target": target})
     try:
-        row, _, objects = fs.sign_and_queue(c, svc.blobs, exam_id, signer_id=g.user.id, signer_role=g.user.role,
-                                            signer_name=g.user.display_name, now=dt.datetime.now().astimezone(),
-                                            target=target, language=settings().web.language, on_commit=on_commit)
+        row, _, objects = signing.sign_and_queue(c, svc.blobs, exam_id, signer_id=g.user.id, signer_role=g.user.role,
+                                                 signer_name=g.user.display_name, now=dt.datetime.now().astimezone(),
+                                                 settings=_report_settings(), target=target,
+                                                 language=settings().web.language, on_commit=on_commit)
     except UserError as exc:
         return _fail(exam_id, exc)
     flash_key("rep_signed", v=row.version, n=len(objects))
@@ -176,7 +184,7 @@ def correct(exam_id: int):
     reason = request.form.get("reason", "").strip()[:500]
     try:
         with Tx(c):
-            row = fs.start_correction(c, svc.blobs, exam_id, reason, g.user.id)
+            row = signing.start_correction(c, svc.blobs, exam_id, reason, g.user.id)
             audit_log("edit", "report", exam_id, {"version": row.version, "event": "correction",
                                                   "amends": row.version - 1, "reason": reason})
     except UserError as exc:
@@ -186,8 +194,8 @@ def correct(exam_id: int):
 
 
 def _version_doc(exam_id: int, version: int):
-    row, doc = fs.export_version(conn(), services().blobs, exam_id, version)
-    return row, fs.in_language(doc, current_language())
+    row, doc = exports.export_version(conn(), services().blobs, exam_id, version)
+    return row, exports.in_language(doc, current_language())
 
 
 @bp.route("/exams/<int:exam_id>/report/v<int:version>.html")
@@ -223,11 +231,11 @@ def export_page(exam_id: int):
     c, svc = conn(), services()
     exam = clinical.get_exam(c, exam_id)
     vs = reports.versions(c, exam_id)
-    signals, problems = fs.signals_of(c, svc.blobs, exam_id)
+    signals, problems = exports.signals_of(c, svc.blobs, exam_id)
     with Tx(c):
         audit_log("view", "export", exam_id)
     try:
-        chosen = fs.export_version(c, svc.blobs, exam_id, request.args.get("version", type=int))[0] if vs else None
+        chosen = exports.export_version(c, svc.blobs, exam_id, request.args.get("version", type=int))[0] if vs else None
     except UserError:
         chosen = None
     return render_template("export.html", exam=exam, versions=vs, chosen=chosen, signals=list(signals),
@@ -240,12 +248,12 @@ def export_file(exam_id: int, fmt: str):
     if (refused := _local_only()) is not None:
         return refused
     c, svc = conn(), services()
-    row, doc = fs.export_version(c, svc.blobs, exam_id, request.args.get("version", type=int))
+    row, doc = exports.export_version(c, svc.blobs, exam_id, request.args.get("version", type=int))
     base = f"{doc.exam.accession}_v{row.version}"
     m = re.fullmatch(r"signal-(.+)\.(csv|json)", fmt)
     if m:
         from device.reports.tabular import signal_csv, signal_json
-        signals, _ = fs.signals_of(c, svc.blobs, exam_id)
+        signals, _ = exports.signals_of(c, svc.blobs, exam_id)
         if m.group(1) not in signals:
             abort(404)
         sig = signals[m.group(1)]
@@ -273,7 +281,7 @@ def _export_bytes(exam_id: int, doc, fmt: str) -> bytes:
         return bundle_json(doc, pdf).encode("utf-8")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for o in fs.exam_objects(conn(), services().blobs, exam_id, doc, pdf):
+        for o in exports.exam_objects(conn(), services().blobs, exam_id, doc, pdf):
             zf.writestr(f"DICOM/{o.filename()}", o.to_bytes())
     return buf.getvalue()
 
@@ -287,7 +295,7 @@ def sync_page():
     with Tx(c):
         audit_log("view", "sync_state")
     signed = {e.id for e in exams if any(v.status == "signed" for v in reports.versions(c, e.id))}
-    return render_template("report_sync.html", exams=exams, states={e.id: fs.sync_summary(c, e.id) for e in exams},
+    return render_template("report_sync.html", exams=exams, states={e.id: signing.sync_summary(c, e.id) for e in exams},
                            signed=signed,
                            sync_target=settings().sync.target, flash=pop_flash())
 
@@ -311,7 +319,7 @@ def sync_queue(exam_id: int):
     c = conn()
     clinical.get_exam(c, exam_id)
     try:
-        n = fs.queue_signed(c, services().blobs, exam_id, settings().sync.target)
+        n = signing.queue_signed(c, services().blobs, exam_id, settings().sync.target)
     except UserError as exc:
         flash_key("rep_error", msg=str(exc))
         return redirect(url_for("reports.sync_page"))
@@ -371,7 +379,7 @@ def usb_export():
         with Tx(c):
             for i in ids:
                 clinical.get_exam(c, i)
-                fs.ensure_draft(c, svc.blobs, i, settings().web.language, None)
+                fs.ensure_draft(c, svc.blobs, i, settings().web.language, None, _report_settings())
         job = _start_export(svc.db_path, svc.blobs, drive, ids, pw, g.user)
         with Tx(c):
             audit_log("export", "usb_bundle", job.id, {"event": "start", "drive": drive.device, "label": drive.label,
@@ -522,10 +530,10 @@ def _run_export(job: UsbJob, db_path: Path, blobs, drive, exam_ids: list[int], p
         files = []
         for n, exam_id in enumerate(exam_ids):
             job.progress("prepare", n, len(exam_ids))
-            _, doc = fs.export_version(c, blobs, exam_id)
+            _, doc = exports.export_version(c, blobs, exam_id)
             pdf = render_pdf(doc)
-            signals, _ = fs.signals_of(c, blobs, exam_id)
-            files += exam_bundle_files(doc, pdf=pdf, objects=fs.exam_objects(c, blobs, exam_id, doc, pdf),
+            signals, _ = exports.signals_of(c, blobs, exam_id)
+            files += exam_bundle_files(doc, pdf=pdf, objects=exports.exam_objects(c, blobs, exam_id, doc, pdf),
                                        signals=signals)
         name = "cardiocart_" + time.strftime("%Y%m%d_%H%M%S")
         res = export_to_drive(drive, files, pw, name, progress=job.progress)

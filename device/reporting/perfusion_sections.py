@@ -14,7 +14,7 @@ What the UI (``webui.views.perfusion``) stores per analysis, in one transaction:
   ``lcx_``, ``rca_``), ``network_polar_mae_pct``; a later analysis supersedes the earlier rows of the same name;
 * findings of kind ``perfusion_territory``: label ``"LAD at risk"`` / ``"LAD not at risk"``, score = probability.
 
-:func:`perfusion_sections` is the report builder named in ``device.reports.from_store.SECTION_BUILDERS``.
+:func:`perfusion_sections` is the ``perfusion`` entry of ``device.reporting.sections.SECTION_BUILDERS``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 from device.errors import UserError
 from device.perfusion.geometry import SEGMENT_NAMES, SEGMENT_TERRITORY, TERRITORIES
+from device.reporting.settings import ReportSettings
 from device.reports.model import KeyImage, ReportMeasurement, Section
 from device.store import clinical
 from device.store.blobs import BlobStore
@@ -123,8 +124,8 @@ def _finite(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def perfusion_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, language: str = "en"
-                       ) -> tuple[Sequence[Section], Sequence[KeyImage]]:
+def perfusion_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, settings: ReportSettings,
+                       language: str = "en") -> tuple[Sequence[Section], Sequence[KeyImage]]:
     """Report sections (summary scores, territories, 17 segments at stress and rest, anything else) from the exam's
     current measurements — so reviewed or edited values are what the report shows — with labels and normal limits
     from the newest successful analysis; key images: that analysis's bullseye(s) and short-axis slice strip."""

@@ -1,7 +1,8 @@
 """ECG report sections from the store: rate/rhythm, intervals (with reference ranges, QTc by sex) and axis of the
 exam's latest digitised reading, and the traces-over-the-printout key image.
 
-Called by ``device.reports.from_store.assemble`` as ``ecg_sections(conn, blobs, exam)``. The values are the exam's
+The ``ecg`` entry of ``device.reporting.sections.SECTION_BUILDERS``, called as
+``ecg_sections(conn, blobs, exam, settings, language)``. The values are the exam's
 *current* measurements (a person's edit supersedes the automatic value) except those of older ECG readings: only
 the latest reading (the newest capture of kind ``signal``; a re-digitised correction is a newer capture) counts.
 """
@@ -13,6 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from device.reporting.rows import current_measurements
+from device.reporting.settings import ReportSettings
 from device.reports.model import KeyImage, ReportMeasurement, Section
 from device.store import clinical
 from device.store.blobs import BlobStore
@@ -69,8 +72,6 @@ def latest_signal_capture(conn: sqlite3.Connection, exam_id: int) -> clinical.Ca
 def reading_measurements(conn: sqlite3.Connection, exam_id: int) -> list[clinical.MeasurementRow]:
     """The exam's current measurements in creation order, leaving out those of older ECG readings (signal
     captures before the latest one): the report shows one reading, not a mix of two printouts."""
-    from device.reports.from_store import current_measurements
-
     signals = [c.id for c in clinical.list_captures(conn, exam_id) if c.kind == "signal"]
     older = set(signals[:-1])
     return [m for m in current_measurements(conn, exam_id) if m.capture_id not in older]
@@ -143,7 +144,7 @@ def overlay_key_image(conn: sqlite3.Connection, blobs: BlobStore, cap: clinical.
         return None
 
 
-def ecg_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam,
+def ecg_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, settings: ReportSettings,
                  language: str = "en") -> tuple[Sequence[Section], Sequence[KeyImage]]:
     """Sections (rate and rhythm, intervals, axis, other) of the latest reading's current measurements and the
     traces-over-printout key image. Empty when the exam has no reading (the caller then uses the captures)."""

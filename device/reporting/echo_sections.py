@@ -2,9 +2,9 @@
 label, the case-table reference range and interpretation (patient's sex), the model that made it and its source;
 plus annotated key frames (ED and ES of each measured clip with contours and calipers).
 
-The report module calls :func:`echo_sections` (see device/reports/from_store.py). Measurement names are the ones
-device/services/echo_measure.py stores: ``a4c_ef_pct``, ``a2c_edv_ml``, ``biplane_ef_pct``, ``lvidd_mm``,
-``sax_ed_rwt1_mm`` ...; the case table knows the base names (``ef_pct``, ``edv_ml``, ``lvidd_mm`` ...).
+:func:`echo_sections` is the ``echo`` entry of ``device.reporting.sections.SECTION_BUILDERS``. The case table
+comes in with the report settings (``device.reporting.settings.ReportSettings``, built once from the loaded
+settings): nothing here reads the configuration. Name parsing and interpretation are pure (``device.lv.interpret``).
 This module reads the store (it is the report layer's builder) but holds no SQL of its own beyond the repositories.
 """
 
@@ -23,9 +23,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from device.errors import ConfigError, UserError
-from device.lv.casetable import CaseTable, interpret, load_case_table
-from device.lv.report import LABELS_EN
+from device.errors import UserError
+from device.lv.casetable import CaseTable
+from device.lv.interpret import interpret_value, label_of, reference_text, sex_of, split_name
+from device.reporting.settings import ReportSettings
+from device.reports.model import KeyImage, ReportMeasurement, Section
 from device.store import clinical
 from device.store.blobs import BlobStore
 
@@ -38,12 +40,6 @@ GROUPS = (("biplane", "Left ventricle: biplane volumes (method of discs, A4C + A
           ("plax", "Left ventricle: PLAX linear measurements"),
           ("sax", "Left ventricle: short axis at the papillary muscles (PSAX-PM)"),
           ("other", "Measurements"))
-SAX_LABELS = {"cavity_area_mm2": "cavity area", "myo_area_mm2": "myocardium area", "dim1_mm": "dimension IS-AL",
-              "dim2_mm": "dimension I-A", "dim3_mm": "dimension IL-AS", "rwt1_mm": "wall thickness IS",
-              "rwt2_mm": "wall thickness I", "rwt3_mm": "wall thickness IL", "rwt4_mm": "wall thickness AL",
-              "rwt5_mm": "wall thickness A", "rwt6_mm": "wall thickness AS"}
-PLAX_NAMES = ("lvidd_mm", "lvids_mm", "ivsd_mm", "lvpwd_mm", "aortic_root_mm", "la_diameter_mm", "fs_pct",
-              "teichholz_edv_ml", "teichholz_esv_ml", "teichholz_ef_pct")
 # names the report's code table (device/reports/codes.py) maps to LOINC
 _CODED = {"a4c_ef_pct": "lvef_a4c", "a2c_ef_pct": "lvef_a2c", "biplane_ef_pct": "lvef_biplane",
           "teichholz_ef_pct": "lvef_teichholz", "la_diameter_mm": "la_ap"}
@@ -73,76 +69,9 @@ class EchoRow:
     source: str                   # auto, confirmed, edited, manual
 
 
-def split_name(name: str) -> tuple[str, str] | None:
-    """(group, case-table name) of a stored echo LV measurement name, or None for other names."""
-    for pre in ("biplane", "a4c", "a2c"):
-        if name.startswith(pre + "_") and name[len(pre) + 1:] in ("edv_ml", "esv_ml", "sv_ml", "ef_pct"):
-            return pre, name[len(pre) + 1:]
-    if name in PLAX_NAMES:
-        return "plax", name
-    if name.startswith(("sax_ed_", "sax_es_")) and name[7:] in SAX_LABELS:
-        return "sax", name[7:]
-    return None
-
-
-def label_of(name: str) -> str:
-    sp = split_name(name)
-    if sp is None:
-        return LABELS_EN.get(name, name)
-    group, base = sp
-    if group == "sax":
-        return f"{name[4:6].upper()} {SAX_LABELS[base]}"
-    label = LABELS_EN.get(base, base)
-    return label if group == "plax" else f"{label} ({'biplane' if group == 'biplane' else group.upper()})"
-
-
-def sex_of(patient_sex: str) -> str | None:
-    return {"M": "male", "F": "female"}.get((patient_sex or "").upper()[:1])
-
-
-def interpret_value(base: str, value: float, sex: str | None, table: CaseTable | None = None
-                    ) -> tuple[str, float | None, float | None, bool]:
-    """(interpretation, normal low, normal high, alert). Without the patient's sex, a value is interpreted only
-    where the male and female rows agree (e.g. EF below 40 % is critical for both); its range is then not shown."""
-    if sex is not None:
-        (i,) = interpret({base: value}, sex, table) or [None]
-        if i is None:
-            return "no reference", None, None, False
-        return i.interpretation, i.normal_low, i.normal_high, i.alert
-    m = interpret({base: value}, "male", table)
-    f = interpret({base: value}, "female", table)
-    if m and f and m[0].interpretation == f[0].interpretation and m[0].interpretation != "no reference":
-        return m[0].interpretation, None, None, m[0].alert and f[0].alert
-    if m and m[0].interpretation == "no reference":
-        return "no reference", None, None, False
-    return "no reference range: the patient's sex is not recorded", None, None, False
-
-
-def reference_text(lo: float | None, hi: float | None, unit: str) -> str:
-    if lo is None and hi is None:
-        return ""
-    if lo is None:
-        return f"< {hi:g} {unit}"
-    if hi is None:
-        return f">= {lo:g} {unit}"
-    return f"{lo:g}-{hi:g} {unit}"
-
-
-def case_table(path: str | None = None) -> CaseTable:
-    """The case table (``path`` or the site's ``[lv] case_table``, else the bundled one)."""
-    if path is None:
-        try:
-            from device.config import load_settings
-            path = load_settings().lv.case_table or None
-        except ConfigError as exc:
-            log.warning("settings unreadable (%s); using the bundled case table", exc)
-    return load_case_table(path or None)
-
-
-def echo_rows(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable | None = None) -> list[EchoRow]:
+def echo_rows(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable) -> list[EchoRow]:
     """The exam's current measurements, grouped (biplane, A4C, A2C, PLAX, PSAX-PM, then any other name, e.g. a
-    value typed in) and in the order the originals were made within a group."""
-    table = table or case_table()
+    value typed in) and in the order the originals were made within a group, read against ``table``."""
     sex = sex_of(exam.patient.sex)
     order = [g for g, _ in GROUPS]
     rows = []
@@ -212,11 +141,9 @@ def current_geometry(conn: sqlite3.Connection, exam_id: int) -> dict[int, dict[s
     return out
 
 
-def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) -> list:
+def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) -> list[KeyImage]:
     """Annotated ED and ES frames of each measured clip (at most :data:`MAX_KEY_IMAGES`)."""
-    from device.reports.model import KeyImage
-
-    out = []
+    out: list[KeyImage] = []
     for cap_id, f in current_geometry(conn, exam.id).items():
         d = f["detail"]
         if d.get("status") != "measured":
@@ -262,14 +189,13 @@ _KEY_LOCK = threading.Lock()                             # web requests run in t
 
 # ---------------------------------------------------------------- the report's sections
 
-def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam,
-                  table: CaseTable | None = None) -> tuple[Sequence[Any], Sequence[Any]]:
+def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, settings: ReportSettings,
+                  language: str = "en") -> tuple[Sequence[Section], Sequence[KeyImage]]:
     """(sections, key images) of an echo exam's report: views captured, LV measurements with reference ranges and
-    interpretations from the case table, the clips that could not be measured and why, annotated ED/ES frames."""
-    from device.reports.model import ReportMeasurement, Section
-
+    interpretations from the settings' case table, the clips that could not be measured and why, annotated ED/ES
+    frames. (The echo sections are English; ``language`` is accepted like every builder's.)"""
     sections = []
-    rows = echo_rows(conn, exam, table)
+    rows = echo_rows(conn, exam, settings.case_table)
     have = {r.group for r in rows}
     primary = next((g for g in ("biplane", "a4c", "a2c") if g in have), None)
     for group, title in GROUPS:

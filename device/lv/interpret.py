@@ -1,0 +1,74 @@
+"""Echo LV measurement names read against the case table (pure): which view group and case-table name a stored
+name has, its label, and its interpretation for the patient's sex.
+
+Stored names are the ones device/services/echo_measure.py writes: ``a4c_ef_pct``, ``a2c_edv_ml``,
+``biplane_ef_pct``, ``lvidd_mm``, ``sax_ed_rwt1_mm`` ...; the case table knows the base names (``ef_pct``,
+``edv_ml``, ``lvidd_mm`` ...). The table is always passed in (built from the settings by the caller), never read here.
+"""
+
+from __future__ import annotations
+
+from device.lv.casetable import CaseTable, interpret
+from device.lv.report import LABELS_EN
+
+SAX_LABELS = {"cavity_area_mm2": "cavity area", "myo_area_mm2": "myocardium area", "dim1_mm": "dimension IS-AL",
+              "dim2_mm": "dimension I-A", "dim3_mm": "dimension IL-AS", "rwt1_mm": "wall thickness IS",
+              "rwt2_mm": "wall thickness I", "rwt3_mm": "wall thickness IL", "rwt4_mm": "wall thickness AL",
+              "rwt5_mm": "wall thickness A", "rwt6_mm": "wall thickness AS"}
+PLAX_NAMES = ("lvidd_mm", "lvids_mm", "ivsd_mm", "lvpwd_mm", "aortic_root_mm", "la_diameter_mm", "fs_pct",
+              "teichholz_edv_ml", "teichholz_esv_ml", "teichholz_ef_pct")
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """(group, case-table name) of a stored echo LV measurement name, or None for other names."""
+    for pre in ("biplane", "a4c", "a2c"):
+        if name.startswith(pre + "_") and name[len(pre) + 1:] in ("edv_ml", "esv_ml", "sv_ml", "ef_pct"):
+            return pre, name[len(pre) + 1:]
+    if name in PLAX_NAMES:
+        return "plax", name
+    if name.startswith(("sax_ed_", "sax_es_")) and name[7:] in SAX_LABELS:
+        return "sax", name[7:]
+    return None
+
+
+def label_of(name: str) -> str:
+    sp = split_name(name)
+    if sp is None:
+        return LABELS_EN.get(name, name)
+    group, base = sp
+    if group == "sax":
+        return f"{name[4:6].upper()} {SAX_LABELS[base]}"
+    label = LABELS_EN.get(base, base)
+    return label if group == "plax" else f"{label} ({'biplane' if group == 'biplane' else group.upper()})"
+
+
+def sex_of(patient_sex: str) -> str | None:
+    return {"M": "male", "F": "female"}.get((patient_sex or "").upper()[:1])
+
+
+def interpret_value(base: str, value: float, sex: str | None, table: CaseTable
+                    ) -> tuple[str, float | None, float | None, bool]:
+    """(interpretation, normal low, normal high, alert). Without the patient's sex, a value is interpreted only
+    where the male and female rows agree (e.g. EF below 40 % is critical for both); its range is then not shown."""
+    if sex is not None:
+        (i,) = interpret({base: value}, sex, table) or [None]
+        if i is None:
+            return "no reference", None, None, False
+        return i.interpretation, i.normal_low, i.normal_high, i.alert
+    m = interpret({base: value}, "male", table)
+    f = interpret({base: value}, "female", table)
+    if m and f and m[0].interpretation == f[0].interpretation and m[0].interpretation != "no reference":
+        return m[0].interpretation, None, None, m[0].alert and f[0].alert
+    if m and m[0].interpretation == "no reference":
+        return "no reference", None, None, False
+    return "no reference range: the patient's sex is not recorded", None, None, False
+
+
+def reference_text(lo: float | None, hi: float | None, unit: str) -> str:
+    if lo is None and hi is None:
+        return ""
+    if lo is None:
+        return f"< {hi:g} {unit}"
+    if hi is None:
+        return f">= {lo:g} {unit}"
+    return f"{lo:g}-{hi:g} {unit}"
