@@ -139,6 +139,7 @@ class ClipMeasurer:
         from device.services.echo_measure import FINDING_KIND, measure_capture
         store = Store.open(self.settings.data_dir, run_migrations=False)
         model = None
+        table = None
         backlog = unmeasured_clips(store.conn)  # saved before the core was stopped or killed, never measured
         if backlog:
             log.info("measuring %d clip(s) left unmeasured by the last run", len(backlog))
@@ -154,7 +155,11 @@ class ClipMeasurer:
                     from device.inference import load_model
                     model = load_model("lv_seg", models_dir=self.settings.models_dir,
                                        threads=1)
-                measure_capture(store.conn, store.blobs, cap_id, model, degree=self.settings.lv.phase_poly_degree)
+                if table is None:    # the case table of this role's settings (--config), never re-read elsewhere
+                    from device.lv.casetable import load_case_table
+                    table = load_case_table(self.settings.lv.case_table or None)
+                measure_capture(store.conn, store.blobs, cap_id, model, degree=self.settings.lv.phase_poly_degree,
+                                table=table)
             except UserError as exc:
                 log.warning("clip %s not measured: %s", cap_id, exc)
             except Exception:  # a bug in measurement must not stop capture
