@@ -2,6 +2,9 @@
 
 Measures an apical or PLAX echo clip (DICOM cine, or a video file with --mm-per-px): EDV/ESV/SV/EF by the method of
 discs, or PLAX linear values with FS and Teichholz EF. The echo command's module calls ``register_measure``.
+A clip that fails the validity checks (not echo; no plausible LV on every frame; no beat at a plausible rate; an
+unstable long axis; no calibration) is refused: one line on stderr, exit code 2, no values and no alert (with
+--json the refusal and the check scores are printed as JSON first).
 """
 
 from __future__ import annotations
@@ -56,6 +59,31 @@ def read_clip(path: Path, mm_per_px: float | None) -> tuple[np.ndarray, tuple[fl
     return np.stack([f.pixels for f in frs]), frs[0].spacing_rc
 
 
+def read_timing(path: Path):
+    """The clip's time base (device.lv.validity.ClipTiming): DICOM FrameTime / CineRate / HeartRate, or the video's
+    frame rate. Unknown parts are None (the rate checks that need them are then skipped)."""
+    from device.lv.validity import ClipTiming
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        import cv2
+        cap = cv2.VideoCapture(str(path))
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        cap.release()
+        return ClipTiming.of(fps=fps)
+    import pydicom
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True, force=True)
+    except (OSError, ValueError, TypeError, pydicom.errors.InvalidDicomError):
+        return ClipTiming()
+
+    def num(name: str) -> float | None:
+        try:
+            v = ds.get(name)
+            return float(v) if v not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+    return ClipTiming.of(fps=num("CineRate"), frame_time_ms=num("FrameTime"), hr_bpm=num("HeartRate"))
+
+
 def _sector_bbox(frames: np.ndarray) -> tuple[int, int, int, int] | None:
     """The imaging fan from the live-echo screen handling (device.echo.screen) when it is installed, else None
     (device.lv.segment then finds the lit, moving area itself)."""
@@ -70,7 +98,7 @@ def _sector_bbox(frames: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def run_measure(args: argparse.Namespace) -> int:
     from device.lv.casetable import interpret, load_case_table
-    from device.lv.echo import ApicalResult, measure_clip
+    from device.lv.echo import ApicalResult, ClipRefused, measure_clip
     from device.lv.segment import load_lv_model
 
     frames, cal = read_clip(Path(args.path), args.mm_per_px)
@@ -82,15 +110,21 @@ def run_measure(args: argparse.Namespace) -> int:
     if frames.shape[0] < 2:
         raise InputError("a single frame cannot give ED and ES; give a cine clip covering at least one beat")
     model = load_lv_model("echo")
-    res = measure_clip(frames, cal, model, args.view, bbox=_sector_bbox(frames))
+    try:
+        res = measure_clip(frames, cal, model, args.view, timing=read_timing(Path(args.path)))
+    except ClipRefused as exc:
+        if args.json:
+            print(json.dumps({"file": str(args.path), "status": "refused", "reason": str(exc), "measurements": [],
+                              "checks": exc.checks, "disclaimer": DISCLAIMER_EN}, indent=1))
+        raise
     records = res.records()
-    out = {"file": str(args.path), "view": records[0].view if records else args.view,
+    out = {"file": str(args.path), "status": "measured", "view": records[0].view if records else args.view,
            "model": res.model, "model_version": res.model_version,
            "ed_frame": res.ed_frame, "es_frame": res.es_frame, "mm_per_px": list(res.mm_per_px),
            "measurements": [{"name": r.name, "value": round(r.value, 2), "unit": r.unit, "method": r.method,
                              "frames": list(r.frames), "confirmed": r.confirmed, "edited": r.edited}
                             for r in records],
-           "disclaimer": DISCLAIMER_EN}
+           "checks": res.checks, "disclaimer": DISCLAIMER_EN}
     if isinstance(res, ApicalResult):
         out["volume_curve_ml"] = [None if not np.isfinite(v) else round(v, 2) for v in res.volume_curve_ml]
     if args.sex:
