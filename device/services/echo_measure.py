@@ -199,10 +199,10 @@ def _valid_bbox(bbox, hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
 
 
 def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=None,
-                       degree: int = 11) -> dict[str, Any]:
+                       degree: int = 11, timing=None) -> dict[str, Any]:
     """Segment a clip and build its editable geometry (the finding detail). Raises InputError with the reason when
     the clip cannot be measured (not a measurable view, no calibration, empty segmentation, no beat)."""
-    from device.lv.echo import measure_apical, measure_plax
+    from device.lv.echo import check_echo, measure_apical, measure_plax
     from device.lv.edit import sax_contours, simplify_trace
     from device.lv.phase import phase_from_areas
     from device.lv.segment import grey_frames, segment_echo
@@ -218,21 +218,27 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
     sp = require_spacing(mm_per_px, f"the {view} clip")
     if len(frames) < 3:
         raise InputError(f"the {view} clip has {len(frames)} frames; ED and ES need a clip over a whole beat")
+    checks = check_echo(frames)          # "is this echo?" (device/echo/validity.py): ClipRefused with the reason
+    fan = checks.pop("fan_mask")
     seg = segment_echo(frames, model, _valid_bbox(bbox, frames.shape[1:3]))
     masks = seg.masks
     detail: dict[str, Any] = {"status": "measured", "reason": "", "view": view, "mode": mode,
                               "mm_per_px": list(sp), "image_size": list(masks.shape[1:]), "model_tag": seg.model_tag,
                               "model_name": seg.model_name, "model_version": seg.model_version,
-                              "n_frames": len(frames)}
+                              "n_frames": len(frames), "checks": checks}
     if mode == "apical":
-        res = measure_apical(masks, sp, view, seg.model_name, seg.model_version)
+        res = measure_apical(masks, sp, view, seg.model_name, seg.model_version, fan_mask=fan, timing=timing,
+                             echo_checked=True)
+        detail["checks"] = checks | res.checks
         ed, es = res.ed_frame, res.es_frame
         detail["curve"] = [None if not np.isfinite(v) else round(v, 2) for v in res.volume_curve_ml]
         detail["frames"] = {
             "ed": {"index": ed, "trace": _trace_json(simplify_trace(res.ed_trace, TRACE_POINTS)), **_outlines(masks[ed])},
             "es": {"index": es, "trace": _trace_json(simplify_trace(res.es_trace, TRACE_POINTS)), **_outlines(masks[es])}}
     elif mode == "plax":
-        res = measure_plax(masks, sp, seg.model_name, seg.model_version, grey_frames(frames))
+        res = measure_plax(masks, sp, seg.model_name, seg.model_version, grey_frames(frames), fan_mask=fan,
+                           timing=timing, echo_checked=True)
+        detail["checks"] = checks | res.checks
         ed, es = res.ed_frame, res.es_frame
         detail["curve"] = [None if not np.isfinite(v) else round(v, 2) for v in res.lvid_curve_mm]
         detail["calipers"] = {k: (_xy(v) if v else None) for k, v in vars(res.linear.calipers).items()}
@@ -366,11 +372,13 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
             frames = frames[: round(MEASURE_S * fps)]
         if model is None and cap.meta.get("mm_per_px") is not None:
             model = default_model()
+        from device.lv.validity import ClipTiming
         detail = geometry_from_clip(frames, cap.label, cap.meta.get("mm_per_px"), model,
-                                    cap.meta.get("sector_bbox"), degree)
+                                    cap.meta.get("sector_bbox"), degree, ClipTiming.of(fps=fps))
     except InputError as exc:
         man = getattr(model, "manifest", None)
         detail = {"status": "refused", "reason": str(exc), "view": cap.label, "mode": MODES.get(cap.label, ""),
+                  "checks": getattr(exc, "checks", {}),
                   "model_name": getattr(man, "name", "lv_seg"), "model_version": getattr(man, "version", "")}
     ids: list[int] = []
     alerts: list[int] = []
