@@ -36,12 +36,14 @@ def register_learn(sub: Any) -> None:
 
 
 def _progress(quiet: bool):
-    last = {"msg": ""}
+    last = {"msg": "", "f": -1.0}
 
     def report(fraction: float, message: str = "") -> None:
-        if not quiet and message and message != last["msg"]:
-            print(f"[{fraction:5.0%}] {message}", file=sys.stderr)
-            last["msg"] = message
+        step = message.split(" ")[0]
+        if quiet or not message or (step == last["msg"] and fraction - last["f"] < 0.1 and fraction < 1.0):
+            return
+        print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
+        last["msg"], last["f"] = step, fraction
     return report
 
 
