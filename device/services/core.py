@@ -8,6 +8,7 @@ picture (and says why there is no analysis), so a missing or altered model never
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -59,15 +60,19 @@ class DisplayOnly:
 
 
 def load_view_model(settings: Settings):
-    """The echo view model in the configured runner and variant (LiteRT uses the manifest's 'tflite' variant)."""
+    """The echo view model in the configured runner and variant (LiteRT uses the manifest's 'tflite' variant).
+
+    A site-trained model promoted by site learning (device/echo/site_models.py) replaces the shipped one."""
+    from device.echo.site_models import active_models_dir
     from device.inference import load_manifest, load_model
 
-    man = load_manifest("echo_view", settings.models_dir)
+    models_dir = active_models_dir(settings.data_dir) or settings.models_dir
+    man = load_manifest("echo_view", models_dir)
     if settings.inference.runner == "litert":
-        variant = "tflite"
+        variant = "tflite" if "tflite" in man.variants else man.default
     else:
         variant = settings.inference.variant if settings.inference.variant in man.variants else man.default
-    return load_model("echo_view", variant=variant, models_dir=settings.models_dir, threads=settings.inference.threads)
+    return load_model("echo_view", variant=variant, models_dir=models_dir, threads=settings.inference.threads)
 
 
 def build_live_loop(settings: Settings, sink: StoreSink, source):
@@ -83,7 +88,7 @@ def build_live_loop(settings: Settings, sink: StoreSink, source):
                     params=params, clip_s=settings.echo.clip_s, save_clips_async=True)
     # clips are kept on the loop's own thread: they go through a second sink with its own database connection
     sink = ClipSink(sink, StoreSink(Store.open(settings.data_dir, run_migrations=False), sink.run_dir))
-    connect_sink(loop, MeasuringSink(sink, ClipMeasurer(settings)) if settings.echo.measure_clips else sink)
+    connect_sink(loop, MeasuringSink(sink, ClipJobs(settings)) if settings.echo.measure_clips else sink)
     return loop
 
 
@@ -101,88 +106,43 @@ class ClipSink:
         return self.clip_sink.on_clip(*args)
 
 
-MEASURED_VIEWS = ("A4C", "A2C", "PLAX", "PSAX-PM")
-
-
-def unmeasured_clips(conn) -> list[int]:
-    """Clips of a measured view in open echo exams (report not signed) without an LV result: the core was stopped
-    or killed before its background measurement of them finished. The ClipMeasurer measures them first."""
-    from device.services.echo_measure import FINDING_KIND
-    marks = ",".join("?" * len(MEASURED_VIEWS))
-    return [int(r[0]) for r in conn.execute(
-        "SELECT c.id FROM captures c JOIN exams e ON e.id = c.exam_id WHERE c.kind = 'clip' AND e.kind = 'echo' "
-        f"AND e.status = 'open' AND c.label IN ({marks}) AND NOT EXISTS (SELECT 1 FROM findings f "
-        "WHERE f.capture_id = c.id AND f.kind = ?) AND coalesce((SELECT r.status FROM reports r WHERE "
-        "r.exam_id = e.id ORDER BY r.version DESC LIMIT 1), '') != 'signed' ORDER BY c.id",
-        (*MEASURED_VIEWS, FINDING_KIND))]
-
-
-class ClipMeasurer:
-    """Measures the LV on each saved clip of a measurable view, on its own thread and database connection, so the
-    live loop never waits for segmentation. A refusal (no calibration, no beat) is stored by the measurement code.
-    On start it first measures the clips a previous run left unmeasured (:func:`unmeasured_clips`)."""
+class ClipJobs:
+    """Queues the LV measurement of each saved clip of a measured view as a job (``echo.measure_clip``) that the
+    worker role runs, so the live loop never waits for segmentation and a killed core or worker loses no clip. Its
+    own database connection, used from the loop's clip thread."""
 
     def __init__(self, settings: Settings):
-        import queue
-        self.settings = settings
-        self.q: "queue.Queue[int | None]" = queue.Queue(maxsize=32)
-        self.thread = threading.Thread(target=self._run, name="lv-measure", daemon=True)
-        self.thread.start()
+        from device.store.db import connect
+        self.conn = connect(settings.db_path)
+        self.lock = threading.Lock()
 
-    def submit(self, capture_id: int) -> None:
-        try:
-            self.q.put_nowait(capture_id)
-        except Exception:  # queue full: the clip stays measurable from the exam page
-            log.warning("measurement queue full; clip %s can be measured from the exam page", capture_id)
-
-    def _run(self) -> None:
-        from device.services.echo_measure import FINDING_KIND, measure_capture
-        store = Store.open(self.settings.data_dir, run_migrations=False)
-        model = None
-        table = None
-        backlog = unmeasured_clips(store.conn)  # saved before the core was stopped or killed, never measured
-        if backlog:
-            log.info("measuring %d clip(s) left unmeasured by the last run", len(backlog))
-        while True:
-            cap_id = backlog.pop(0) if backlog else self.q.get()
-            if cap_id is None:
-                break
-            if store.conn.execute("SELECT 1 FROM findings WHERE capture_id = ? AND kind = ?",
-                                  (cap_id, FINDING_KIND)).fetchone():
-                continue  # measured already (a backlog clip that was also submitted)
-            try:
-                if model is None:
-                    from device.inference import load_model
-                    model = load_model("lv_seg", models_dir=self.settings.models_dir,
-                                       threads=1)
-                if table is None:    # the case table of this role's settings (--config), never re-read elsewhere
-                    from device.lv.casetable import load_case_table
-                    table = load_case_table(self.settings.lv.case_table or None)
-                measure_capture(store.conn, store.blobs, cap_id, model, degree=self.settings.lv.phase_poly_degree,
-                                table=table)
-            except UserError as exc:
-                log.warning("clip %s not measured: %s", cap_id, exc)
-            except Exception:  # a bug in measurement must not stop capture
-                log.exception("measuring clip %s failed", cap_id)
-        store.close()
+    def submit(self, capture_id: int, exam_id: int | None = None) -> int:
+        from device.usecases.echo_exam import enqueue_clip_measurement
+        with self.lock:
+            return enqueue_clip_measurement(self.conn, capture_id, exam_id)
 
     def close(self) -> None:
-        self.q.put(None)
+        with self.lock:
+            self.conn.close()
 
 
 class MeasuringSink:
-    """The store sink, plus: every saved clip of a measurable view goes to the ClipMeasurer."""
+    """The store sink, plus: every saved clip of a measurable view is queued for measurement (:class:`ClipJobs`)."""
 
-    def __init__(self, sink: StoreSink, measurer: ClipMeasurer):
-        self.sink, self.measurer = sink, measurer
+    def __init__(self, sink: StoreSink, jobs: ClipJobs):
+        self.sink, self.jobs = sink, jobs
 
     def __getattr__(self, name):
         return getattr(self.sink, name)
 
     def on_clip(self, frames, fps, view, quality, model_name, model_version, meta):
+        from device.usecases.echo_exam import MEASURED_VIEWS
         cap_id = self.sink.on_clip(frames, fps, view, quality, model_name, model_version, meta)
         if cap_id is not None and view in MEASURED_VIEWS:
-            self.measurer.submit(cap_id)
+            try:
+                self.jobs.submit(cap_id)
+            except sqlite3.Error as exc:  # the worker's recovery hook queues it at its next start
+                log.warning("clip %s not queued for measurement now (%s); the worker queues it at start", cap_id, exc)
         return cap_id
 
 
