@@ -25,6 +25,7 @@ from device.echo import site_learning, site_models
 from device.errors import InputError, UserError
 
 FRAMES_PER_LOOP = 8
+LEARN_KIND = "echo.learn_views"     # the job kind of the admin page's "learn from confirmed clips"
 MEDIA_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".dicom", ".mp4", ".avi", ".mov",
              ".mkv", ".npz", ""}
 Progress = Callable[[float, str], None]
