@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from device.domain.records import Measurement
 from device.reporting.rows import current_measurements
 from device.reporting.settings import ReportSettings
 from device.reports.model import KeyImage, ReportMeasurement, Section
@@ -69,7 +70,7 @@ def latest_signal_capture(conn: sqlite3.Connection, exam_id: int) -> clinical.Ca
     return caps[-1] if caps else None
 
 
-def reading_measurements(conn: sqlite3.Connection, exam_id: int) -> list[clinical.MeasurementRow]:
+def reading_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measurement]:
     """The exam's current measurements in creation order, leaving out those of older ECG readings (signal
     captures before the latest one): the report shows one reading, not a mix of two printouts."""
     signals = [c.id for c in clinical.list_captures(conn, exam_id) if c.kind == "signal"]
@@ -89,11 +90,11 @@ def _interpret(name: str, value: float, words: dict[str, str]) -> str:
     return ""
 
 
-def report_measurement(m: clinical.MeasurementRow, sex: str, language: str = "en") -> tuple[str, ReportMeasurement]:
+def report_measurement(m: Measurement, sex: str, language: str = "en") -> tuple[str, ReportMeasurement]:
     """(section key, ReportMeasurement) of one stored measurement, with its reference range and interpretation."""
     words = _WORDS.get(language, _WORDS["en"])
     spec = SPECS.get(m.name)
-    confirmed = m.source in ("confirmed", "edited", "manual")
+    confirmed = m.reviewed
     if spec is None:
         return "other", ReportMeasurement(name=m.name, value=float(m.value), unit=m.unit, label=m.name,
                                           model_name=m.model_name, model_version=m.model_version,

@@ -10,7 +10,6 @@ This module reads the store (it is the report layer's builder) but holds no SQL 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import sqlite3
@@ -23,6 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from device.domain.codecs import decode_clip
+from device.domain.records import REVIEWED_SOURCES, Finding
 from device.errors import UserError
 from device.lv.casetable import CaseTable
 from device.lv.interpret import interpret_value, label_of, reference_text, sex_of, split_name
@@ -132,12 +133,12 @@ def _caliper_phase(name: str) -> str:
     return "es" if name in ("lvids", "la_diameter") else "ed"
 
 
-def current_geometry(conn: sqlite3.Connection, exam_id: int) -> dict[int, dict[str, Any]]:
+def current_geometry(conn: sqlite3.Connection, exam_id: int) -> dict[int, Finding]:
     """capture id -> current geometry finding row (see device/services/echo_measure.py)."""
-    out: dict[int, dict[str, Any]] = {}
-    for f in clinical.list_findings(conn, exam_id):
-        if f["kind"] == FINDING_KIND and f["capture_id"] is not None:
-            out[int(f["capture_id"])] = f
+    out: dict[int, Finding] = {}
+    for f in clinical.findings(conn, exam_id):
+        if f.kind == FINDING_KIND and f.capture_id is not None:
+            out[int(f.capture_id)] = f
     return out
 
 
@@ -145,22 +146,21 @@ def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) 
     """Annotated ED and ES frames of each measured clip (at most :data:`MAX_KEY_IMAGES`)."""
     out: list[KeyImage] = []
     for cap_id, f in current_geometry(conn, exam.id).items():
-        d = f["detail"]
+        d = f.detail
         if d.get("status") != "measured":
             continue
         try:
             cap = clinical.get_capture(conn, cap_id)
             # every view of a draft report refreshes its images: a clip decodes to tens of MB, so keep what was drawn
-            cache_key = (cap.blob_sha256, f["id"], json.dumps(d, sort_keys=True, default=str),
-                         f["model_name"], f["model_version"])
+            cache_key = (cap.blob_sha256, f.id, json.dumps(d, sort_keys=True, default=str),
+                         f.model_name, f.model_version)
             with _KEY_LOCK:
                 cached = _KEY_IMAGES.get(cache_key)
                 if cached is not None:
                     _KEY_IMAGES.move_to_end(cache_key)
             if cached is None:
-                with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
-                    frames = np.asarray(z["frames"])
-        except (OSError, ValueError, KeyError, UserError) as exc:
+                frames = decode_clip(blobs.get(cap.blob_sha256)).frames
+        except (OSError, ValueError, KeyError, UserError) as exc:   # ClipCodecError is a ValueError
             log.warning("clip %s cannot be drawn for the report: %s", cap_id, exc)
             continue
         if cached is None:
@@ -169,8 +169,8 @@ def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) 
                 i = int(d["frames"][ph]["index"])
                 img = annotate(np.asarray(frames[min(i, len(frames) - 1)], dtype=np.uint8), d, ph)
                 cached.append(KeyImage.from_array(img, caption=f"{d['view']} {ph.upper()} (frame {i}), "
-                                                               f"{f['model_name']} {f['model_version']}",
-                                                  key=f"lv{f['id']}-{ph}"))
+                                                               f"{f.model_name} {f.model_version}",
+                                                  key=f"lv{f.id}-{ph}"))
             del frames
             with _KEY_LOCK:
                 _KEY_IMAGES[cache_key] = cached
@@ -208,7 +208,7 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
             ms.append(ReportMeasurement(name=name, value=round(r.value, 2), unit=r.unit, label=r.label,
                                         ref_low=r.ref_low, ref_high=r.ref_high, interpretation=note,
                                         model_name=r.model_name, model_version=r.model_version,
-                                        confirmed=r.source in ("confirmed", "edited", "manual")))
+                                        confirmed=r.source in REVIEWED_SOURCES))
         if ms:
             sections.append(Section(title, tuple(ms)))
     views = []
@@ -218,7 +218,7 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
     if views:
         sections.append(Section(f"Views captured: {', '.join(views)}", ()))
     for f in current_geometry(conn, exam.id).values():
-        d = f["detail"]
+        d = f.detail
         if d.get("status") == "refused":
             sections.append(Section(f"{d.get('view', '?')} clip not measured: {d.get('reason', '')}", ()))
     return sections, key_images(conn, blobs, exam)

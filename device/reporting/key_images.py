@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from device.domain.codecs import CLIP_MEDIA_TYPES, decode_clip
 from device.errors import UserError
 from device.reporting.rows import media_type
 from device.reports.model import KeyImage
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 
 MAX_KEY_IMAGES = 8
 IMAGE_MEDIA = ("image/png", "image/jpeg")
-CLIP_MEDIA = ("application/x-cardiocart-clip+npz", "video/x-npz")
 
 
 _PNG_CACHE: OrderedDict[str, bytes] = OrderedDict()
@@ -41,11 +41,8 @@ def _capture_png(blobs: BlobStore, cap: clinical.Capture, media: str) -> bytes |
     if media in IMAGE_MEDIA:
         with Image.open(io.BytesIO(data)) as im:
             arr = np.asarray(im.convert("L" if im.mode in ("L", "I;16", "1") else "RGB"))
-    elif media in CLIP_MEDIA:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            frames = z["frames"]
-        if frames.ndim not in (3, 4) or len(frames) == 0:
-            return None
+    elif media in CLIP_MEDIA_TYPES:
+        frames = decode_clip(data).frames       # ClipCodecError (a ValueError): the caller skips it, logged
         idx = int(cap.meta.get("key_frame", len(frames) // 2))
         arr = np.asarray(frames[min(max(idx, 0), len(frames) - 1)], dtype=np.uint8)
     else:

@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from device.domain.records import Measurement
 from device.errors import UserError
 from device.perfusion.geometry import SEGMENT_NAMES, SEGMENT_TERRITORY, TERRITORIES
 from device.reporting.settings import ReportSettings
@@ -107,13 +108,13 @@ def sss_category(sss: float) -> str:
     return "normal" if sss < 4 else "mild" if sss < 9 else "moderate" if sss < 14 else "severe"
 
 
-def _row(m: clinical.MeasurementRow, label: str, unit: str, tx: dict[str, str], ref_low: float | None = None,
+def _row(m: Measurement, label: str, unit: str, tx: dict[str, str], ref_low: float | None = None,
          ref_high: float | None = None, interpretation: str = "") -> ReportMeasurement:
     note = tx.get(m.source, "") if m.source in ("edited", "manual") else ""
     interp = "; ".join(s for s in (interpretation, note) if s)
     return ReportMeasurement(name=m.name, value=float(m.value), unit=unit or m.unit, label=label, ref_low=ref_low,
                              ref_high=ref_high, interpretation=interp, model_name=m.model_name,
-                             model_version=m.model_version, confirmed=m.source in ("confirmed", "edited", "manual"))
+                             model_version=m.model_version, confirmed=m.reviewed)
 
 
 def _finite(v: Any) -> float | None:

@@ -4,15 +4,15 @@ of the store through its repositories)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
+from device.domain.records import Finding, Measurement
 from device.store import clinical
 
 # findings that hold editable geometry (contours, calipers), not a clinical statement
 INTERNAL_FINDING_KINDS = frozenset({"lv_geometry"})
 
 
-def current_measurements(conn: sqlite3.Connection, exam_id: int) -> list[clinical.MeasurementRow]:
+def current_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measurement]:
     """The exam's current measurements in the order the originals were made (a reviewed value keeps its place)."""
     parent = {r[0]: r[1] for r in conn.execute("SELECT id, supersedes FROM measurements WHERE exam_id = ?",
                                                 (exam_id,))}
@@ -26,24 +26,24 @@ def current_measurements(conn: sqlite3.Connection, exam_id: int) -> list[clinica
     return sorted(clinical.current_measurements(conn, exam_id), key=lambda m: root(m.id))
 
 
-def current_findings(conn: sqlite3.Connection, exam_id: int) -> list[dict[str, Any]]:
+def current_findings(conn: sqlite3.Connection, exam_id: int) -> list[Finding]:
     """The exam's findings less those a later finding supersedes (``detail["supersedes"]``: an id or a list)."""
-    found = clinical.list_findings(conn, exam_id)
+    found = clinical.findings(conn, exam_id)
     gone: set[int] = set()
     for f in found:
-        sup = f["detail"].get("supersedes") if isinstance(f["detail"], dict) else None
+        sup = f.detail.get("supersedes") if isinstance(f.detail, dict) else None
         if isinstance(sup, int):
             gone.add(sup)
         elif isinstance(sup, list):
             gone.update(int(x) for x in sup if isinstance(x, int))
-    return [f for f in found if f["id"] not in gone]
+    return [f for f in found if f.id not in gone]
 
 
 def unscored_findings_text(conn: sqlite3.Connection, exam_id: int) -> str:
     """Findings without a score, one line each with the model that made them (pre-fills the free text)."""
-    return "\n".join(f"{f['kind']}: {f['label']} ({f['model_name']} {f['model_version']})".strip()
+    return "\n".join(f"{f.kind}: {f.label} ({f.model_name} {f.model_version})".strip()
                      for f in current_findings(conn, exam_id)
-                     if f["score"] is None and f["kind"] not in INTERNAL_FINDING_KINDS)
+                     if f.score is None and f.kind not in INTERNAL_FINDING_KINDS)
 
 
 def media_type(conn: sqlite3.Connection, sha: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from device.domain.records import REVIEWED_SOURCES, Measurement
 from device.reporting.ecg_sections import ecg_sections
 from device.reporting.echo_sections import echo_sections
 from device.reporting.perfusion_sections import perfusion_sections
@@ -49,11 +50,11 @@ def kind_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
     return tuple(s), tuple(k)
 
 
-def _row_measurement(m: clinical.MeasurementRow, language: str) -> ReportMeasurement:
+def _row_measurement(m: Measurement, language: str) -> ReportMeasurement:
     note = _SOURCE_NOTE.get(m.source, {}).get(language, "")
     return ReportMeasurement(name=m.name, value=float(m.value), unit=m.unit, label=m.name, interpretation=note,
                              model_name=m.model_name, model_version=m.model_version,
-                             confirmed=m.source in ("confirmed", "edited", "manual"))
+                             confirmed=m.source in REVIEWED_SOURCES)
 
 
 def generic_sections(conn: sqlite3.Connection, exam: clinical.Exam, language: str) -> tuple[Section, ...]:
@@ -69,10 +70,10 @@ def findings_section(conn: sqlite3.Connection, exam_id: int, language: str) -> t
     """Findings that carry a score (view quality, screening probability...) as rows: value = score (unit 1)."""
     rows = []
     for f in current_findings(conn, exam_id):
-        if f["score"] is None:
+        if f.score is None:
             continue
-        rows.append(ReportMeasurement(name=f"finding_{f['kind']}_{f['id']}", value=float(f["score"]), unit="1",
-                                      label=f"{f['kind']}: {f['label']}", interpretation=str(f["label"]),
-                                      model_name=f["model_name"], model_version=f["model_version"],
-                                      confirmed=f["confirmed_by"] is not None))
+        rows.append(ReportMeasurement(name=f"finding_{f.kind}_{f.id}", value=float(f.score), unit="1",
+                                      label=f"{f.kind}: {f.label}", interpretation=str(f.label),
+                                      model_name=f.model_name, model_version=f.model_version,
+                                      confirmed=f.confirmed_by is not None))
     return (Section(FINDINGS_TITLE.get(language, FINDINGS_TITLE["en"]), tuple(rows)),) if rows else ()

@@ -6,12 +6,13 @@ import json
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
-from typing import Any
 from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
 
 from pydicom.uid import generate_uid
 
+from device.domain.records import Alert, Capture, Exam, Finding, Measurement, Patient
 from device.errors import UserError
 from device.store.blobs import BlobStore, put_blob
 
@@ -19,53 +20,8 @@ EXAM_KINDS = ("echo", "ecg", "perfusion")
 _PID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/^]{0,63}$")
 
 
-@dataclass(frozen=True)
-class Patient:
-    id: int
-    patient_id: str
-    name: str
-    sex: str
-    birth_date: str
-
-
-@dataclass(frozen=True)
-class Exam:
-    id: int
-    patient: Patient
-    kind: str
-    accession: str
-    study_uid: str
-    status: str
-    protocol: tuple[str, ...]
-    created_at: str
-
-
-@dataclass(frozen=True)
-class Capture:
-    id: int
-    exam_id: int
-    kind: str
-    blob_sha256: str
-    label: str
-    quality: float | None
-    meta: dict[str, Any]
-    created_at: str
-
-
-@dataclass(frozen=True)
-class MeasurementRow:
-    id: int
-    exam_id: int
-    capture_id: int | None
-    name: str
-    value: float
-    unit: str
-    model_name: str
-    model_version: str
-    frames: tuple[int, ...]
-    source: str
-    supersedes: int | None
-    created_at: str
+# the records are the domain's (device.domain.records); ``MeasurementRow`` is the old name of Measurement
+MeasurementRow = Measurement
 
 
 def normalise_patient_id(raw: str) -> str:
@@ -192,9 +148,16 @@ def add_finding(conn: sqlite3.Connection, exam_id: int, capture_id: int | None, 
     return int(cur.lastrowid)
 
 
-def list_findings(conn: sqlite3.Connection, exam_id: int) -> list[dict[str, Any]]:
-    return [dict(r) | {"detail": json.loads(r["detail"])}
+def findings(conn: sqlite3.Connection, exam_id: int) -> list[Finding]:
+    """The exam's findings, oldest first."""
+    return [Finding(r["id"], r["exam_id"], r["capture_id"], r["kind"], r["label"], r["score"], r["model_name"],
+                    r["model_version"], json.loads(r["detail"]), r["confirmed_by"], r["created_at"])
             for r in conn.execute("SELECT * FROM findings WHERE exam_id = ? ORDER BY id", (exam_id,))]
+
+
+def list_findings(conn: sqlite3.Connection, exam_id: int) -> list[dict[str, Any]]:
+    """:func:`findings` as dicts (templates and JSON)."""
+    return [asdict(f) for f in findings(conn, exam_id)]
 
 
 def add_measurement(conn: sqlite3.Connection, exam_id: int, capture_id: int | None, name: str, value: float, unit: str,
@@ -209,13 +172,13 @@ def add_measurement(conn: sqlite3.Connection, exam_id: int, capture_id: int | No
     return int(cur.lastrowid)
 
 
-def current_measurements(conn: sqlite3.Connection, exam_id: int) -> list[MeasurementRow]:
+def current_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measurement]:
     """The latest value of each measurement (edited values supersede automatic ones)."""
     rows = conn.execute("SELECT * FROM measurements m WHERE exam_id = ? AND NOT EXISTS "
                         "(SELECT 1 FROM measurements n WHERE n.supersedes = m.id) ORDER BY id", (exam_id,))
-    return [MeasurementRow(r["id"], r["exam_id"], r["capture_id"], r["name"], r["value"], r["unit"], r["model_name"],
-                           r["model_version"], tuple(json.loads(r["frames"])), r["source"], r["supersedes"],
-                           r["created_at"]) for r in rows]
+    return [Measurement(r["id"], r["exam_id"], r["capture_id"], r["name"], r["value"], r["unit"], r["model_name"],
+                        r["model_version"], tuple(json.loads(r["frames"])), r["source"], r["supersedes"],
+                        r["created_at"], r["edited_by"]) for r in rows]
 
 
 def add_alert(conn: sqlite3.Connection, exam_id: int | None, level: str, code: str, message: str,
@@ -225,10 +188,17 @@ def add_alert(conn: sqlite3.Connection, exam_id: int | None, level: str, code: s
     return int(cur.lastrowid)
 
 
-def list_alerts(conn: sqlite3.Connection, unacknowledged_only: bool = True, limit: int = 50) -> list[dict[str, Any]]:
+def alerts(conn: sqlite3.Connection, unacknowledged_only: bool = True, limit: int = 50) -> list[Alert]:
+    """The newest alerts first (only those waiting to be acknowledged, unless ``unacknowledged_only`` is False)."""
     q = "SELECT * FROM alerts" + (" WHERE acknowledged_at IS NULL" if unacknowledged_only else "") + \
         " ORDER BY id DESC LIMIT ?"
-    return [dict(r) for r in conn.execute(q, (limit,))]
+    return [Alert(r["id"], r["exam_id"], r["level"], r["code"], r["message"], json.loads(r["detail"]),
+                  r["created_at"], r["acknowledged_by"], r["acknowledged_at"]) for r in conn.execute(q, (limit,))]
+
+
+def list_alerts(conn: sqlite3.Connection, unacknowledged_only: bool = True, limit: int = 50) -> list[dict[str, Any]]:
+    """:func:`alerts` as dicts (templates and JSON)."""
+    return [asdict(a) for a in alerts(conn, unacknowledged_only, limit)]
 
 
 def acknowledge_alert(conn: sqlite3.Connection, alert_id: int, user_id: int) -> None:
