@@ -316,3 +316,67 @@ def handle_job(payload: dict, progress) -> dict:
     return learn(items, data_dir=settings.data_dir, shipped_models_dir=settings.models_dir, out=out, promote=False,
                  max_frames=int(payload.get("frames_per_loop", FRAMES_PER_LOOP)), progress=progress,
                  blobs=store.blobs, conn=store.conn, source="confirmed clips in the cart's store")
+
+
+# ------------------------------------------------------------------------------------------------ admin page helpers
+
+def latest_job(conn):
+    """The newest site-learning job (or None)."""
+    from device.jobs import get_job
+
+    r = conn.execute("SELECT id FROM jobs WHERE kind = ? ORDER BY id DESC LIMIT 1", (LEARN_KIND,)).fetchone()
+    return get_job(conn, int(r[0])) if r else None
+
+
+def start_job(conn) -> int:
+    """Queue a learn-from-confirmed-clips job (one at a time: a queued or running one is returned instead)."""
+    from device.jobs import enqueue
+
+    return enqueue(conn, LEARN_KIND, {"frames_per_loop": FRAMES_PER_LOOP}, dedupe_key=LEARN_KIND)
+
+
+def store_readiness(conn) -> dict[str, Any]:
+    """What the confirmed clips hold (clips, patients, per-view counts) and, when they cannot teach yet, why."""
+    from device.echo.site_learning import check_data
+    from device.store.clip_labels import LABEL_CHOICES
+
+    items = store_items(conn)
+    views: dict[str, int] = {}
+    for it in items:
+        views[it.view] = views.get(it.view, 0) + 1
+    problem = None
+    try:
+        check_data(np.array([i.view for i in items], dtype=str), np.array([i.patient for i in items], dtype=str),
+                   LABEL_CHOICES)
+    except InputError as exc:
+        problem = str(exc)
+    return {"clips": len(items), "patients": len({i.patient for i in items}), "views": dict(sorted(views.items())),
+            "problem": problem}
+
+
+def model_status(data_dir: Path, shipped_models_dir: Path) -> dict[str, Any]:
+    """The active view model: name and version, shipped or site-trained, its measured site accuracy, rollback."""
+    from device.inference.manifest import load_manifest
+
+    a = site_models.read_pointer(data_dir)
+    d = site_models.active_model_dir(data_dir, shipped_models_dir)
+    m = load_manifest(d.name, d.parent)
+    sl = m.raw.get("site_learning", {})
+    return {"model": f"{m.name} {m.version}", "model_dir": str(d), "site_trained": a.active is not None,
+            "can_rollback": a.can_rollback, "previous": a.previous or ("shipped" if a.can_rollback else None),
+            "site_accuracy_new": sl.get("new", {}).get("accuracy"),
+            "site_accuracy_old": sl.get("old", {}).get("accuracy"), "site_data": sl.get("data")}
+
+
+def promote_job_result(conn, data_dir: Path, shipped_models_dir: Path, job_id: int) -> str:
+    """Promote the model a finished learn job wrote, only when it beat the model that was active then."""
+    from device.jobs import get_job
+
+    job = get_job(conn, job_id)
+    if job.kind != LEARN_KIND or job.state != "done" or not job.result:
+        raise UserError("that site-learning run has not finished; wait for it, then promote")
+    if not job.result.get("better"):
+        raise UserError("the new model was not better on the held-back patients; it cannot be promoted")
+    if str(site_models.active_model_dir(data_dir, shipped_models_dir)) != job.result.get("base_model"):
+        raise UserError("the active model changed since this run; learn again so the comparison is with it")
+    return site_models.promote(data_dir, Path(job.result["model_dir"]))
