@@ -1,4 +1,6 @@
-"""Train the echo view model (view + quality + probe guidance) on the simulator, optionally with a site's real frames.
+"""Train the small-CNN echo view model (v1: view + quality + probe guidance) on the simulator, optionally with a
+site's real frames. It is kept as the variant `models/echo_view_small/` for comparison; the cart's default view model
+is v2 (models/training/echo_view_v2.py, models/echo_view/), which measured better on the real echo frames.
 
     python -m models.training.echo_view                       # simulator only (what `make models` runs)
     python -m models.training.echo_view --real-dir /data/site  # + real labelled frames/clips (sub-folder per view
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=96, help="model input size (pixels)")
     ap.add_argument("--n-train", type=int, default=10000, help="simulator training screens")
     ap.add_argument("--real-dir", type=Path, help="real labelled frames/clips: sub-folder per view or labels.csv")
-    ap.add_argument("--out", type=Path, default=MODELS_DIR / "echo_view")
+    ap.add_argument("--out", type=Path, default=MODELS_DIR / "echo_view_small")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=CACHE, help="where simulated crops are cached")
     ap.add_argument("--n-test", type=int, default=1950)
@@ -287,10 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     from device.inference.manifest import write_manifest
 
     write_manifest(args.out, {
-        "name": "echo_view", "version": VERSION, "task": "classification",
+        "name": args.out.name, "version": VERSION, "task": "classification",
         "intended_use": ("Names the echo view on the live ultrasound screen, scores image quality and suggests a probe "
                          "move. Acquisition aid; not for diagnostic use without review."),
-        "recipe": "models/training/echo_view.py",
+        "recipe": "models/training/echo_view.py --out models/echo_view_small",
         "files": {"fp32": {"path": files["fp32"].name}, "int8": {"path": files["int8"].name},
                   "tflite": {"path": files["tflite"].name}},
         "default": "int8",
