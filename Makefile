@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 TRAIN_STAMP := $(VENV)/.train-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: setup run test test-fast bench eval models lint stress doctor clean system-run system-test
+.PHONY: setup run test test-fast check bench eval models lint stress doctor clean system-run system-test
 
 setup: $(STAMP)
 
@@ -25,7 +25,14 @@ run: setup
 system-test:
 	@bash provisioning/system-packages.sh test
 
-test: system-test setup
+# the rules tools hold (house rule 10): style (ruff), layers (import-linter contracts in pyproject.toml), types (mypy
+# on device/domain, echo, inference, store). Pinned in the test extra; part of `make test`, so CI runs them.
+check: setup
+	$(BIN)/ruff check device webui models tests
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
+
+test: system-test setup check
 	$(BIN)/python -m pytest -q -m "not hardware" $(PYTEST_ARGS)
 
 test-fast: setup
@@ -52,9 +59,7 @@ stress: system-test setup
 doctor: setup
 	$(BIN)/python -m device doctor
 
-lint: setup
-	$(BIN)/python -m pip install --quiet ruff==0.17.5 || true
-	$(BIN)/ruff check device webui models tests
+lint: check
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from device.errors import UserError
 
 STATES = ("queued", "running", "done", "failed")
 ACTIVE = ("queued", "running")
-_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
 
 class Progress(Protocol):
@@ -134,13 +134,15 @@ class JobRun:
     min_interval_s: float = 0.2
     _last_t: float = 0.0
     _last_f: float = -1.0
+    _last_m: str = ""
 
     def __call__(self, fraction: float, message: str = "") -> None:
         import time
         f = min(1.0, max(0.0, float(fraction)))
         now = time.monotonic()
-        if f < 1.0 and now - self._last_t < self.min_interval_s and f - self._last_f < 0.25:
-            return              # throttled: the page polls a few times a second at most
-        self._last_t, self._last_f = now, f
-        self.conn.execute(f"UPDATE jobs SET progress = max(progress, ?), message = ?, updated_at = {_NOW} "
-                          "WHERE id = ? AND state = 'running'", (f, str(message)[:300], self.job_id))
+        if message == self._last_m and now - self._last_t < self.min_interval_s and f - self._last_f < 0.25:
+            return              # throttled (same step): the page polls a few times a second at most
+        self._last_t, self._last_f, self._last_m = now, f, message
+        self.conn.execute("UPDATE jobs SET progress = max(progress, ?), message = ?, "
+                          "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ') WHERE id = ? AND state = 'running'",
+                          (f, str(message)[:300], self.job_id))

@@ -8,7 +8,7 @@ Add a line per kind here (E2, E3, E8: your handlers go in this table).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from device.jobs import Handler
 from device.usecases import ecg_read_jobs, echo_exam, echo_learn

@@ -31,7 +31,8 @@ def record(conn: sqlite3.Connection, *, user_id: int | None, username: str, acti
 
 def recent(conn: sqlite3.Connection, limit: int = 200, object_type: str | None = None,
            object_id: str | None = None) -> list[AuditEntry]:
-    q, args = "SELECT * FROM audit_log", []
+    q = "SELECT * FROM audit_log"
+    args: list[str | int] = []
     cond = []
     if object_type:
         cond.append("object_type = ?")

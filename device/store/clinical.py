@@ -15,6 +15,7 @@ from pydicom.uid import generate_uid
 from device.domain.records import Alert, Capture, Exam, Finding, Measurement, Patient
 from device.errors import UserError
 from device.store.blobs import BlobStore, put_blob
+from device.store.db import inserted_id
 
 EXAM_KINDS = ("echo", "ecg", "perfusion")
 _PID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/^]{0,63}$")
@@ -70,7 +71,7 @@ def create_exam(conn: sqlite3.Connection, patient: Patient, kind: str, created_b
             cur = conn.execute("INSERT INTO exams(patient_ref, kind, accession, study_uid, protocol, created_by) "
                                "VALUES (?,?,?,?,?,?)",
                                (patient.id, kind, accession, generate_uid(), json.dumps(list(protocol)), created_by))
-            return get_exam(conn, int(cur.lastrowid))
+            return get_exam(conn, inserted_id(cur))
         except sqlite3.IntegrityError:
             accession = accession[:-3] + f"{(int(accession[-3:]) + 1) % 1000:03d}"
     raise UserError("could not allocate an accession number; try again")
@@ -121,7 +122,7 @@ def add_capture(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, kind: 
     digest = put_blob(conn, blobs, data, media_type)
     cur = conn.execute("INSERT INTO captures(exam_id, kind, blob_sha256, label, quality, meta) VALUES (?,?,?,?,?,?)",
                        (exam_id, kind, digest, label, quality, json.dumps(meta or {})))
-    return get_capture(conn, int(cur.lastrowid))
+    return get_capture(conn, inserted_id(cur))
 
 
 def _capture(r: sqlite3.Row) -> Capture:
@@ -145,7 +146,7 @@ def add_finding(conn: sqlite3.Connection, exam_id: int, capture_id: int | None, 
     cur = conn.execute("INSERT INTO findings(exam_id, capture_id, kind, label, score, model_name, model_version, detail) "
                        "VALUES (?,?,?,?,?,?,?,?)", (exam_id, capture_id, kind, label, score, model_name, model_version,
                                                      json.dumps(detail or {}, default=float)))
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def findings(conn: sqlite3.Connection, exam_id: int) -> list[Finding]:
@@ -169,7 +170,7 @@ def add_measurement(conn: sqlite3.Connection, exam_id: int, capture_id: int | No
                        "frames, source, edited_by, supersedes) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                        (exam_id, capture_id, name, float(value), unit, model_name, model_version,
                         json.dumps([int(f) for f in frames]), source, edited_by, supersedes))
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def current_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measurement]:
@@ -185,7 +186,7 @@ def add_alert(conn: sqlite3.Connection, exam_id: int | None, level: str, code: s
               detail: dict[str, Any] | None = None) -> int:
     cur = conn.execute("INSERT INTO alerts(exam_id, level, code, message, detail) VALUES (?,?,?,?,?)",
                        (exam_id, level, code, message, json.dumps(detail or {}, default=float)))
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def alerts(conn: sqlite3.Connection, unacknowledged_only: bool = True, limit: int = 50) -> list[Alert]:
@@ -211,7 +212,7 @@ def add_event(conn: sqlite3.Connection, kind: str, payload: dict[str, Any], exam
     cur = conn.execute("INSERT INTO events(at_unix, kind, exam_id, payload) VALUES (?,?,?,?)",
                        (time.time() if at_unix is None else at_unix, kind, exam_id,
                         json.dumps(payload, default=float, ensure_ascii=False)))
-    eid = int(cur.lastrowid)
+    eid = inserted_id(cur)
     if eid % 500 == 0:
         conn.execute("DELETE FROM events WHERE id <= ?", (eid - keep,))
     return eid

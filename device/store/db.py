@@ -103,9 +103,17 @@ def migrate(db_path: Path | str) -> list[int]:
         conn.close()
 
 
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The row id an INSERT on ``cur`` made."""
+    if cur.lastrowid is None:
+        raise sqlite3.OperationalError("the statement inserted no row")
+    return int(cur.lastrowid)
+
+
 def _split_sql(sql: str) -> list[str]:
     """Split a migration into statements; CREATE TRIGGER bodies (BEGIN ... END;) stay whole."""
-    stmts, buf = [], []
+    stmts: list[str] = []
+    buf: list[str] = []
     for line in sql.splitlines():
         if line.strip().startswith("--") and not buf:
             continue

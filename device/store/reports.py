@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from device.errors import UserError
+from device.store.db import inserted_id
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ def save_draft(conn: sqlite3.Connection, exam_id: int, content: dict[str, Any], 
         rid = cur.id
     else:
         version = 1 if cur is None else cur.version + 1
-        rid = int(conn.execute("INSERT INTO reports(exam_id, version, content, author_id) VALUES (?,?,?,?)",
-                               (exam_id, version, body, author_id)).lastrowid)
+        rid = inserted_id(conn.execute("INSERT INTO reports(exam_id, version, content, author_id) VALUES (?,?,?,?)",
+                                       (exam_id, version, body, author_id)))
     return _row(conn.execute("SELECT * FROM reports WHERE id = ?", (rid,)).fetchone())
 
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from device.errors import UserError
+from device.store.db import inserted_id
 
 ROLES = ("sonographer", "physician", "admin")
 
@@ -69,7 +70,7 @@ def create_user(conn: sqlite3.Connection, username: str, display_name: str, role
                            (username, display_name.strip() or username, role, hash_pin(pin)))
     except sqlite3.IntegrityError as exc:
         raise UserError(f"user '{username}' already exists; choose another name") from exc
-    return get_user(conn, int(cur.lastrowid))
+    return get_user(conn, inserted_id(cur))
 
 
 def get_user(conn: sqlite3.Connection, user_id: int) -> User:
