@@ -85,7 +85,7 @@ run runuser -u "$USER_NAME" -- env CARDIOCART_CONFIG="$CONFIG" "$PYTHON" -m devi
 
 step "7/8 systemd units"
 if [ "$DRY" -eq 1 ]; then echo "    + render systemd/cardiocart-*.service into /etc/systemd/system"; else render_units /etc/systemd/system; fi
-units=(cardiocart-core.service cardiocart-webui.service cardiocart-sync.service)
+units=(cardiocart-core.service cardiocart-webui.service cardiocart-sync.service cardiocart-worker.service)
 [ "$KIOSK" -eq 1 ] && units+=(cardiocart-kiosk.service)
 if command -v systemd-analyze >/dev/null 2>&1; then run systemd-analyze verify "${units[@]/#//etc/systemd/system/}"; fi
 run systemctl daemon-reload

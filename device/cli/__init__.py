@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "core": "device.cli.services",
     "webui": "device.cli.services",
     "sync": "device.cli.services",
+    "worker": "device.cli.services",
     "models": "device.cli.models",
     "echo": "device.cli.echo",
     "lv": "device.cli.lv",

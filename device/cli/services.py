@@ -1,4 +1,4 @@
-"""The long-running roles: ``run`` (all of them, supervised), ``core``, ``webui``, ``sync``."""
+"""The long-running roles: ``run`` (all of them, supervised), ``core``, ``webui``, ``sync``, ``worker``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("core", help="capture and analysis service (live echo loop)").set_defaults(func=cmd_core)
     sub.add_parser("webui", help="the touchscreen web UI (waitress)").set_defaults(func=cmd_webui)
     sub.add_parser("sync", help="outbox worker: sends exams to the configured PACS").set_defaults(func=cmd_sync)
+    sub.add_parser("worker", help="job worker: ECG reads, clip measurements and other queued heavy work"
+                   ).set_defaults(func=cmd_worker)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -32,3 +34,8 @@ def cmd_webui(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from device.services.sync_service import run_sync
     return run_sync(settings_from(args))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from device.jobs.worker import run_worker
+    return run_worker(settings_from(args))

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from device.errors import UserError
-from device.jobs import _NOW, Job, JobRun, _job
+from device.jobs import Job, JobRun, _job
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -26,29 +26,32 @@ POLL_S = 0.25
 def claim(conn: sqlite3.Connection, kinds: tuple[str, ...] | None = None) -> Job | None:
     """Atomically take the oldest queued job (of ``kinds``): one UPDATE ... RETURNING, so two workers never get the
     same job."""
-    where = "state = 'queued'"
-    args: list[Any] = []
-    if kinds:
-        where += f" AND kind IN ({','.join('?' * len(kinds))})"
-        args += list(kinds)
-    row = conn.execute(f"UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = {_NOW}, "
-                       f"updated_at = {_NOW}, message = '' WHERE id = (SELECT id FROM jobs WHERE {where} "
-                       "ORDER BY id LIMIT 1) AND state = 'queued' RETURNING *", args).fetchone()
+    sel = json.dumps(list(kinds)) if kinds else None
+    row = conn.execute(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, message = '', "
+        "started_at = strftime('%Y-%m-%dT%H:%M:%fZ'), updated_at = strftime('%Y-%m-%dT%H:%M:%fZ') "
+        "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND (? IS NULL OR kind IN "
+        "(SELECT value FROM json_each(?))) ORDER BY id LIMIT 1) AND state = 'queued' RETURNING *",
+        (sel, sel)).fetchone()
     return _job(row) if row is not None else None
 
 
 def finish(conn: sqlite3.Connection, job_id: int, result: dict) -> bool:
-    cur = conn.execute(f"UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, finished_at = {_NOW}, "
-                       f"updated_at = {_NOW} WHERE id = ? AND state = 'running'",
-                       (json.dumps(result, ensure_ascii=False, default=_json_default), job_id))
+    cur = conn.execute(
+        "UPDATE jobs SET state = 'done', progress = 1, result = ?, error = NULL, "
+        "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), updated_at = strftime('%Y-%m-%dT%H:%M:%fZ') "
+        "WHERE id = ? AND state = 'running'",
+        (json.dumps(result, ensure_ascii=False, default=_json_default), job_id))
     return cur.rowcount == 1
 
 
 def fail(conn: sqlite3.Connection, job_id: int, error: str, step: str | None = None) -> bool:
     """Store the one-line error; ``step`` (the processing step that failed, e.g. "no grid") goes to the result."""
     res = json.dumps({"step": step}) if step else None
-    cur = conn.execute(f"UPDATE jobs SET state = 'failed', error = ?, result = ?, finished_at = {_NOW}, "
-                       f"updated_at = {_NOW} WHERE id = ? AND state = 'running'", (error[:1000], res, job_id))
+    cur = conn.execute(
+        "UPDATE jobs SET state = 'failed', error = ?, result = ?, "
+        "finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), updated_at = strftime('%Y-%m-%dT%H:%M:%fZ') "
+        "WHERE id = ? AND state = 'running'", (error[:1000], res, job_id))
     return cur.rowcount == 1
 
 
@@ -63,12 +66,14 @@ def _json_default(o: Any) -> Any:
 def recover(conn: sqlite3.Connection) -> tuple[int, int]:
     """Jobs a killed worker left 'running': queued again, or failed after MAX_ATTEMPTS. Only the lock holder (the one
     worker of this data directory) may call this. Returns (requeued, failed)."""
-    failed = conn.execute(f"UPDATE jobs SET state = 'failed', finished_at = {_NOW}, updated_at = {_NOW}, "
-                          "error = 'the worker stopped during this job ' || attempts || ' times; the input may be "
-                          "too large or damaged: check it and start the job again' "
-                          "WHERE state = 'running' AND attempts >= ?", (MAX_ATTEMPTS,)).rowcount
-    requeued = conn.execute(f"UPDATE jobs SET state = 'queued', updated_at = {_NOW}, "
-                            "message = 'resumed after the worker stopped' WHERE state = 'running'").rowcount
+    failed = conn.execute(
+        "UPDATE jobs SET state = 'failed', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), "
+        "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'), error = 'the worker stopped during this job ' || attempts || "
+        "' times; the input may be too large or damaged: check it and start the job again' "
+        "WHERE state = 'running' AND attempts >= ?", (MAX_ATTEMPTS,)).rowcount
+    requeued = conn.execute(
+        "UPDATE jobs SET state = 'queued', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'), "
+        "message = 'resumed after the worker stopped' WHERE state = 'running'").rowcount
     return requeued, failed
 
 

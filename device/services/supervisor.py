@@ -1,4 +1,5 @@
-"""``python -m device run``: start core, webui and sync as child processes, restart any that dies, stop all on exit.
+"""``python -m device run``: start core, webui, sync and the job worker as child processes, restart any that dies,
+stop all on exit.
 
 On a provisioned box systemd runs each role as its own unit instead; this is the embedded-defaults way (``make run``).
 """
@@ -16,7 +17,7 @@ from device.services.runtime import InstanceLock, StopFlag, check_port_free
 from device.store.db import connect, migrate
 
 log = logging.getLogger(__name__)
-ROLES = ("core", "webui", "sync")
+ROLES = ("core", "webui", "sync", "worker")
 STABLE_S = 60.0  # a child that ran this long before it died was not crash-looping: its restart backoff starts over
 
 

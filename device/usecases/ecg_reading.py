@@ -100,6 +100,21 @@ def latest_signal(conn: sqlite3.Connection, exam_id: int) -> clinical.Capture | 
     return caps[-1] if caps else None
 
 
+def reading_view(conn: sqlite3.Connection, blobs: BlobStore, cap: clinical.Capture) -> dict[str, Any]:
+    """A reading for display: capture, meta, traces (with SVG points), (name, unit, current row) per measurement."""
+    import json
+    try:
+        traces = json.loads(blobs.get(cap.meta["traces_sha256"])) if cap.meta.get("traces_sha256") else []
+    except (OSError, UserError, ValueError) as exc:
+        log.warning("traces of capture %s unreadable: %s", cap.id, exc)
+        traces = []
+    for t in traces:
+        t["svg"] = " ".join(f"{x:.1f},{y:.1f}" for x, y in t["points"])
+    rows = {r.name: r for r in clinical.current_measurements(conn, cap.exam_id) if r.capture_id == cap.id}
+    meas = [(n, u, rows.get(n)) for n, u in UNITS.items()]
+    return {"cap": cap, "meta": cap.meta, "traces": traces, "measurements": meas}
+
+
 def exam_blob(conn: sqlite3.Connection, exam_id: int, sha: str) -> str | None:
     """The media type of a photo or reading preview of this exam (None for anything else: not served)."""
     mine = set()
@@ -228,7 +243,7 @@ def store_results(c, exam: clinical.Exam, cap: clinical.Capture, m: dict[str, An
             clinical.add_alert(c, exam.id, "critical", code, msg, {"capture_id": cap.id, "model": model[0]})
 
 
-# ---------------------------------------------------------------- jobs (run by the worker: device/usecases/ecg_read_jobs.py)
+# ---------------------------------------------------------------- jobs (the worker runs them: ecg_read_jobs.py)
 
 def enqueue_read(conn: sqlite3.Connection, exam: clinical.Exam, photo: clinical.Capture,
                  user: tuple[int | None, str]) -> int:

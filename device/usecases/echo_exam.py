@@ -9,6 +9,7 @@ numbers; a job resumed after its worker was killed finds that finding and return
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from typing import Any
@@ -33,14 +34,14 @@ def enqueue_clip_measurement(conn: sqlite3.Connection, capture_id: int, exam_id:
 def unmeasured_clips(conn: sqlite3.Connection) -> list[tuple[int, int]]:
     """(capture id, exam id) of clips of a measured view in open echo exams (report not signed) without an LV result
     and without a waiting or running measurement job."""
-    marks = ",".join("?" * len(MEASURED_VIEWS))
     return [(int(r[0]), int(r[1])) for r in conn.execute(
         "SELECT c.id, c.exam_id FROM captures c JOIN exams e ON e.id = c.exam_id WHERE c.kind = 'clip' "
-        f"AND e.kind = 'echo' AND e.status = 'open' AND c.label IN ({marks}) AND NOT EXISTS (SELECT 1 FROM findings f "
+        "AND e.kind = 'echo' AND e.status = 'open' AND c.label IN (SELECT value FROM json_each(?)) "
+        "AND NOT EXISTS (SELECT 1 FROM findings f "
         "WHERE f.capture_id = c.id AND f.kind = ?) AND coalesce((SELECT r.status FROM reports r WHERE "
         "r.exam_id = e.id ORDER BY r.version DESC LIMIT 1), '') != 'signed' AND NOT EXISTS (SELECT 1 FROM jobs j "
         "WHERE j.dedupe_key = ? || c.id AND j.state IN ('queued', 'running')) ORDER BY c.id",
-        (*MEASURED_VIEWS, FINDING_KIND, f"{MEASURE_CLIP}:"))]
+        (json.dumps(MEASURED_VIEWS), FINDING_KIND, f"{MEASURE_CLIP}:"))]
 
 
 def enqueue_unmeasured_clips(conn: sqlite3.Connection) -> int:

@@ -68,3 +68,20 @@ def login(app, make_user):
         ui.get("/")  # the CSRF token is rotated at login
         return ui
     return do
+
+
+def run_jobs_in(settings) -> list:
+    """Run the queued jobs in this process, as the worker role (``python -m device worker``) would: the web UI only
+    queues heavy work. Returns the finished jobs."""
+    from device.jobs.worker import run_until_idle
+    from device.store import Store
+    s = Store.open(settings.data_dir)
+    try:
+        return run_until_idle(s, settings)
+    finally:
+        s.close()
+
+
+@pytest.fixture()
+def run_jobs(settings):
+    return lambda: run_jobs_in(settings)

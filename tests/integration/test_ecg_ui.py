@@ -54,6 +54,15 @@ def _upload(ui, eid: int, data: bytes, name: str = "ecg.jpg"):
                    content_type="multipart/form-data")
 
 
+def _worked(ui, settings, r):
+    """A POST that queued a job (302 to the page following it): run the queue as the worker would, then the page."""
+    from tests.integration.conftest import run_jobs_in
+    assert r.status_code == 302 and "job=" in r.location, (r.status_code, r.data[:500])
+    jobs = run_jobs_in(settings)
+    assert jobs and all(j.progress == 1.0 or j.state == "failed" for j in jobs)
+    return ui.get(r.location)
+
+
 def test_upload_reads_and_stores_everything_then_correction_supersedes(login, settings, printout):
     data, truth = printout
     eid = _exam(settings)
@@ -62,6 +71,7 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
     assert f"/exams/{eid}/ecg".encode() in page.data             # the exam page offers the ECG action
     r = _upload(ui, eid, data)
     assert r.status_code == 302, r.data[:2000]
+    assert _worked(ui, settings, r).status_code == 200
     caps = _rows(settings, "SELECT c.*, b.media_type FROM captures c JOIN blobs b ON b.sha256 = c.blob_sha256 "
                            "WHERE exam_id = ? ORDER BY c.id", eid)
     assert [c["kind"] for c in caps] == ["photo", "signal"]
@@ -128,6 +138,7 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
     r = ui.post(f"/exams/{eid}/ecg/reading/{sig_id}/correct", {"speed": "25", "gain": "20",
                                                                 "boxes": json.dumps(boxes)})
     assert r.status_code == 302, r.data[:2000]
+    assert _worked(ui, settings, r).status_code == 200
     new = _rows(settings, "SELECT * FROM captures WHERE exam_id = ? AND kind = 'signal' ORDER BY id", eid)
     assert len(new) == 2
     meta = json.loads(new[1]["meta"])
@@ -156,6 +167,7 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
     r = ui.post(f"/exams/{eid}/ecg/reading/{new[1]['id']}/correct", {"speed": "25", "gain": "10",
                                                                       "boxes": json.dumps(moved)})
     assert r.status_code == 302, r.data[:2000]
+    assert _worked(ui, settings, r).status_code == 200
     s = Store.open(settings.data_dir)
     try:
         last = [c for c in clinical.list_captures(s.conn, eid) if c.kind == "signal"][-1]
@@ -175,7 +187,7 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
 def test_garbage_is_kept_and_explained(login, settings):
     eid = _exam(settings)
     ui = login("sono", "sonographer")
-    r = _upload(ui, eid, b"this is not a picture at all" * 50, "notes.txt")
+    r = _worked(ui, settings, _upload(ui, eid, b"this is not a picture at all" * 50, "notes.txt"))
     assert r.status_code == 422
     assert b"step failed" in r.data and b"capture #" in r.data and b"Traceback" not in r.data
     # a real image that is not an ECG: a photo of nothing (smooth noise)
@@ -183,7 +195,7 @@ def test_garbage_is_kept_and_explained(login, settings):
     rng = np.random.default_rng(0)
     img = cv2.GaussianBlur(rng.integers(0, 255, (900, 1200, 3), dtype=np.uint8), (0, 0), 9)
     enc = cv2.imencode(".png", img)[1]
-    r2 = _upload(ui, eid, enc.tobytes(), "wall.png")
+    r2 = _worked(ui, settings, _upload(ui, eid, enc.tobytes(), "wall.png"))
     assert r2.status_code == 422 and b"step failed" in r2.data
     caps = _rows(settings, "SELECT kind FROM captures WHERE exam_id = ?", eid)
     assert [c["kind"] for c in caps] == ["photo", "photo"]            # both kept, nothing else stored
@@ -228,6 +240,7 @@ def test_cart_camera_missing_and_present(login, settings, printout, monkeypatch)
                                              "give_up_s": 1.0})])
     r = ui.post(f"/exams/{eid}/ecg/camera/capture", {})
     assert r.status_code == 302, r.data[:1000]
+    assert _worked(ui, settings, r).status_code == 200
     caps = _rows(settings, "SELECT kind, meta FROM captures WHERE exam_id = ? ORDER BY id", eid)
     assert [c["kind"] for c in caps] == ["photo", "signal"]
     assert json.loads(caps[0]["meta"])["source"] == "cart_camera"
@@ -260,7 +273,8 @@ def test_formats_are_recognised_and_decoded(printout, tmp_path):
     import cv2
     from PIL import Image
 
-    from webui.views.ecg import critical_alerts, decode_photo, sniff
+    from device.usecases.ecg_images import decode_photo, sniff
+    from device.usecases.ecg_reading import critical_alerts
     rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(printout[0], np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     im = Image.fromarray(rgb)
     for fmt, media, kw in (("PNG", "image/png", {}), ("TIFF", "image/tiff", {}),
@@ -388,7 +402,7 @@ def test_every_ecg_string_exists_in_both_languages():
     used |= set(re.findall(r'"(ecg_[a-z_]+)"', src)) - {"ecg_screen", "ecg_reader", "ecg_measure", "ecg_reading",
                                                       "ecg_qtc_long", "ecg_hr_low", "ecg_hr_high", "ecg_live"}
     # the dynamic keys: measurement names, units, sources, screen labels, calibration sources
-    from webui.views.ecg import UNITS
+    from device.usecases.ecg_reading import UNITS
     used |= {f"ecg_m_{n}" for n in UNITS} | {f"ecg_u_{u}" for u in UNITS.values()}
     used |= {f"ecg_src_{s}" for s in ("auto", "edited", "confirmed", "manual")}
     used |= {f"ecg_label_{s}" for s in ("normal", "abnormal", "undetermined")}
@@ -427,6 +441,7 @@ def test_a_real_phone_photo_is_read(login, settings):
     ui = login("doc", "physician")
     r = _upload(ui, eid, photo.read_bytes(), photo.name)
     assert r.status_code == 302, r.data[:2000]
+    assert _worked(ui, settings, r).status_code == 200
     sig = _rows(settings, "SELECT meta FROM captures WHERE exam_id = ? AND kind = 'signal'", eid)
     meta = json.loads(sig[0]["meta"])
     assert meta["layout"].startswith("3x4") and meta["quality"]["trace_coverage"] > 0.5

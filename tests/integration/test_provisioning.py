@@ -37,7 +37,7 @@ def test_units_restart_on_failure_run_unprivileged_and_verify(tmp_path):
                     "--data", str(tmp_path / "data"), "--user", "root"], check=True, timeout=30)
     units = sorted(p.name for p in tmp_path.glob("*.service"))
     assert units == ["cardiocart-core.service", "cardiocart-kiosk.service", "cardiocart-sync.service",
-                     "cardiocart-webui.service"]
+                     "cardiocart-webui.service", "cardiocart-worker.service"]
     for name in units:
         text = (tmp_path / name).read_text()
         assert not re.search(r"@[A-Z_]+@", text), f"unrendered placeholder in {name}"

@@ -40,7 +40,7 @@ OTHER_ID = "H0099999"
 PASSPHRASE = "correct horse battery staple"
 # tables whose content a request may change; the audit log is checked separately
 DATA_TABLES = ("users", "patients", "exams", "blobs", "captures", "findings", "measurements", "alerts", "reports",
-               "outbox")
+               "outbox", "jobs")
 
 ANY = ROLES
 EDIT = ("sonographer", "physician")
@@ -66,6 +66,9 @@ POLICY: dict[str, tuple[str, ...] | None] = {
     "reports.usb_page": ("admin", "physician"), "reports.usb_export": ("admin", "physician"),
     "reports.usb_verify": ("admin", "physician"), "reports.usb_eject": ("admin", "physician"),
     "reports.usb_job": ("admin", "physician"),
+    "echo_learn.clip_label": EDIT, "echo_learn.page": ("admin",), "echo_learn.learn": ("admin",),
+    "echo_learn.promote": ("admin",), "echo_learn.rollback": ("admin",),
+    "jobs.status": ANY, "jobs.events": ANY,
 }
 PUBLIC = {k for k, v in POLICY.items() if v is None}
 
@@ -265,6 +268,9 @@ def build_world(root: Path, *, analyse_perfusion: bool = False) -> Path:
     r = doc_ui.post(f"/exams/{ids['ecg']}/ecg/upload", {"photo": (io.BytesIO(printout_jpeg()), "ecg.jpg"),
                                                          "source": "upload"})
     assert r.status_code == 302, r.data[:300]
+    ids["job"] = int(r.location.split("job=")[1].split("&")[0])
+    from tests.integration.conftest import run_jobs_in
+    assert [j.state for j in run_jobs_in(cart.settings)] == ["done"]      # the worker role's part, in this process
     [sig] = cart.query("SELECT id, blob_sha256, meta FROM captures WHERE exam_id = ? AND kind = 'signal'", ids["ecg"])
     meta = json.loads(sig["meta"])
     [photo] = cart.query("SELECT id, blob_sha256 FROM captures WHERE exam_id = ? AND kind = 'photo'", ids["ecg"])
@@ -433,6 +439,13 @@ def requests_for(ids: dict[str, Any]) -> list[Req]:
         R("reports.usb_verify", "POST", "/usb/verify", lambda: {"drive": "/dev/sdb1", "bundle": "none.zip"}),
         R("reports.usb_eject", "POST", "/usb/eject", lambda: {"drive": "/dev/sdb1"}),
         R("reports.usb_job", "GET", "/usb/jobs/0000000000000000"),
+        R("echo_learn.clip_label", "POST", f"/exams/{e}/clips/{ids['clip']}/label", lambda: {"view": "A4C"}),
+        R("echo_learn.page", "GET", "/admin/echo-learn"),
+        R("echo_learn.learn", "POST", "/admin/echo-learn/learn"),
+        R("echo_learn.promote", "POST", "/admin/echo-learn/promote", lambda: {"job_id": "1"}),
+        R("echo_learn.rollback", "POST", "/admin/echo-learn/rollback"),
+        R("jobs.status", "GET", f"/api/jobs/{ids['job']}"),
+        R("jobs.events", "GET", f"/api/jobs/{ids['job']}/events"),
     ]
 
 

@@ -59,6 +59,8 @@ SUBRESOURCES = {
     "live.events": "the event stream of the live page (live.page is audited)",
     "echo_report.frame_png": "key-frame images of the echo measurement page (echo_report.page is audited)",
     "ecg.blob": "the photo and previews on the ECG page (ecg.page is audited)",
+    "jobs.status": "progress of a queued job followed by an exam page (the page and its result are audited)",
+    "jobs.events": "progress events of a queued job followed by an exam page (the page is audited)",
 }
 CANNOT_CHANGE_HERE = {
     "ecg.camera_capture": "no camera on a test machine: refused with a message, nothing stored",
@@ -230,6 +232,9 @@ def test_every_view_edit_signature_and_export_of_patient_data_is_audited(world, 
             wait_perfusion(ui, int(loc.split("/")[2]), loc)
         elif loc.startswith("/usb") and "job=" in loc:
             wait_usb(ui, loc)
+        elif "/ecg?job=" in loc:                    # the worker role's part, run here: it audits as the user
+            from tests.integration.conftest import run_jobs_in
+            run_jobs_in(cart.settings)
         rows = cart.audit_since(mark)
         mine = [x for x in rows if x["user_id"] == uid and x["username"] == who]
         changed = cart.snapshot() != before

@@ -451,9 +451,9 @@ def test_fuzz_ecg_photo_file(tmp_path, budget, figures, image_seeds):
 
 def test_fuzz_ecg_photo_upload(budget, figures, image_seeds):
     """The UI upload path: raw bytes, the type sniffed from the first bytes (not the name)."""
-    from webui.views.ecg import decode_photo
+    from device.usecases.ecg_images import decode_photo
 
-    fuzz = Fuzz("ECG photo upload", "webui.views.ecg.decode_photo", decode_photo, case_timeout_s=20)
+    fuzz = Fuzz("ECG photo upload", "device.usecases.ecg_images.decode_photo", decode_photo, case_timeout_s=20)
     strategy = st.one_of(mutated(list(image_seeds.values())), weird_images().map(lambda x: x[1]),
                          st.binary(max_size=256))
     fuzz.run(strategy, budget(short=60, full=1500))

@@ -17,9 +17,10 @@ from flask import Flask
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = ["webui.views.auth", "webui.views.exams", "webui.views.live", "webui.views.admin", "webui.views.api"]
+BLUEPRINTS = ["webui.views.auth", "webui.views.exams", "webui.views.live", "webui.views.admin", "webui.views.api",
+              "webui.views.jobs"]
 OPTIONAL_BLUEPRINTS = ["webui.views.echo_report", "webui.views.ecg", "webui.views.perfusion",
-                       "webui.views.reports"]
+                       "webui.views.reports", "webui.views.echo_learn"]
 
 
 def register_blueprints(app: Flask) -> list[tuple[str, str, tuple[str, ...] | None]]:
