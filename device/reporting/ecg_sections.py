@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from device.domain.records import Measurement
-from device.reporting.rows import current_measurements
+from device.ecg import thresholds
+from device.reporting.rows import current_findings, current_measurements
 from device.reporting.settings import ReportSettings
 from device.reports.model import KeyImage, ReportMeasurement, Section
 from device.store import clinical
@@ -26,27 +27,39 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Spec:
-    """How one measurement is reported: section key, labels, reference range (None = open)."""
+    """How one measurement is reported: section key and labels (its reference range: ``reference_range``)."""
 
     section: str
     label_en: str
     label_zh: str
-    ref_low: float | None
-    ref_high: float | None
 
 
 SPECS: dict[str, Spec] = {
-    "hr_bpm": Spec("rate", "Heart rate", "心率", 60.0, 100.0),
-    "rr_ms": Spec("rate", "RR interval", "RR 间期", 600.0, 1000.0),
-    "pr_ms": Spec("intervals", "PR interval", "PR 间期", 120.0, 200.0),
-    "qrs_ms": Spec("intervals", "QRS duration", "QRS 时限", None, 120.0),
-    "qt_ms": Spec("intervals", "QT interval", "QT 间期", None, None),
-    "qtc_bazett_ms": Spec("intervals", "QTc (Bazett)", "QTc（Bazett）", None, 450.0),
-    "qtc_fridericia_ms": Spec("intervals", "QTc (Fridericia)", "QTc（Fridericia）", None, 450.0),
-    "axis_deg": Spec("axis", "Frontal QRS axis", "额面 QRS 电轴", -30.0, 90.0),
+    "hr_bpm": Spec("rate", "Heart rate", "心率"),
+    "rr_ms": Spec("rate", "RR interval", "RR 间期"),
+    "pr_ms": Spec("intervals", "PR interval", "PR 间期"),
+    "qrs_ms": Spec("intervals", "QRS duration", "QRS 时限"),
+    "qt_ms": Spec("intervals", "QT interval", "QT 间期"),
+    "qtc_bazett_ms": Spec("intervals", "QTc (Bazett)", "QTc（Bazett）"),
+    "qtc_fridericia_ms": Spec("intervals", "QTc (Fridericia)", "QTc（Fridericia）"),
+    "axis_deg": Spec("axis", "Frontal QRS axis", "额面 QRS 电轴"),
 }
-# upper limit of normal QTc by sex (ms): men 450, women 460; unknown sex uses the lower (more sensitive) limit
-QTC_UPPER_MS = {"M": 450.0, "F": 460.0}
+
+
+def reference_range(name: str, sex: str = "") -> tuple[float | None, float | None]:
+    """(low, high) of a measurement from the ECG threshold table (``device/ecg/thresholds.toml``, the table the
+    rule screen uses too), read at call time. QTc: the women's limit for sex "F", else the men's (also for an
+    unknown sex: the lower, more sensitive limit)."""
+    T = thresholds.table()
+    q = T["qtc"]["upper_female_ms"] if sex == "F" else T["qtc"]["upper_male_ms"]
+    return {"hr_bpm": (T["heart_rate"]["low_bpm"], T["heart_rate"]["high_bpm"]),
+            "rr_ms": (T["rr"]["low_ms"], T["rr"]["high_ms"]),
+            "pr_ms": (T["pr"]["short_ms"], T["pr"]["long_ms"]),
+            "qrs_ms": (None, T["qrs"]["wide_ms"]),
+            "qtc_bazett_ms": (None, q), "qtc_fridericia_ms": (None, q),
+            "axis_deg": (T["axis"]["low_deg"], T["axis"]["high_deg"])}.get(name, (None, None))
+
+
 SECTION_TITLES = {"rate": {"en": "Rate and rhythm", "zh-CN": "心率与节律"},
                   "intervals": {"en": "Intervals", "zh-CN": "间期"},
                   "axis": {"en": "Axis", "zh-CN": "电轴"},
@@ -79,14 +92,15 @@ def reading_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measure
 
 
 def _interpret(name: str, value: float, words: dict[str, str]) -> str:
+    lo, hi = reference_range(name)
     if name == "hr_bpm":
-        return words["brady"] if value < 60 else words["tachy"] if value > 100 else words["normal"]
+        return words["brady"] if value < lo else words["tachy"] if value > hi else words["normal"]
     if name == "axis_deg":
-        return words["lad"] if value < -30 else words["rad"] if value > 90 else words["normal"]
+        return words["lad"] if value < lo else words["rad"] if value > hi else words["normal"]
     if name == "qrs_ms":
-        return words["wide"] if value >= 120 else words["normal"]
+        return words["wide"] if value >= hi else words["normal"]
     if name == "pr_ms":
-        return words["short_pr"] if value < 120 else words["long_pr"] if value > 200 else words["normal"]
+        return words["short_pr"] if value < lo else words["long_pr"] if value > hi else words["normal"]
     return ""
 
 
@@ -99,12 +113,10 @@ def report_measurement(m: Measurement, sex: str, language: str = "en") -> tuple[
         return "other", ReportMeasurement(name=m.name, value=float(m.value), unit=m.unit, label=m.name,
                                           model_name=m.model_name, model_version=m.model_version,
                                           confirmed=confirmed)
-    lo, hi = spec.ref_low, spec.ref_high
+    lo, hi = reference_range(m.name, sex)
     notes = []
-    if m.name.startswith("qtc_"):
-        hi = QTC_UPPER_MS.get(sex, QTC_UPPER_MS["M"])
-        if sex not in QTC_UPPER_MS:
-            notes.append(words["sex_unknown"])
+    if m.name.startswith("qtc_") and sex not in ("M", "F"):
+        notes.append(words["sex_unknown"])
     v = float(m.value)
     text = _interpret(m.name, v, words)
     if not text and ((lo is not None and v < lo) or (hi is not None and v > hi)):
@@ -156,5 +168,39 @@ def ecg_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam
     sections = [Section(SECTION_TITLES[k].get(language, SECTION_TITLES[k]["en"]), tuple(v))
                 for k, v in groups.items() if v]
     cap = latest_signal_capture(conn, exam.id)
+    if cap is not None:
+        sections += screen_sections(conn, exam.id, cap.id, language)
     img = overlay_key_image(conn, blobs, cap, language) if cap else None
     return sections, ([img] if img else [])
+
+
+_SCREEN_TITLE = {"en": "ECG screening model", "zh-CN": "心电图筛查模型"}
+_CLASS_TEXT = {"en": {"abnormal": "Abnormal ECG (probability)", "MI": "Myocardial infarction pattern",
+                      "STTC": "ST/T change", "CD": "Conduction disturbance", "HYP": "Hypertrophy",
+                      "AF": "Atrial fibrillation / flutter", "found": "at or above the model's threshold"},
+               "zh-CN": {"abnormal": "心电图异常（概率）", "MI": "心肌梗死图形", "STTC": "ST/T 改变",
+                         "CD": "传导异常", "HYP": "心室肥厚", "AF": "心房颤动/扑动", "found": "达到模型阈值"}}
+
+
+def screen_sections(conn: sqlite3.Connection, exam_id: int, capture_id: int, language: str = "en") -> list[Section]:
+    """The signal model's calibrated probability of an abnormal ECG and the superclasses (and AF) it found on the
+    reading ``capture_id``, each row naming the model (from the ``ecg_screen`` finding's detail)."""
+    words = _CLASS_TEXT.get(language, _CLASS_TEXT["en"])
+    found = [f for f in current_findings(conn, exam_id) if f.kind == "ecg_screen" and f.capture_id == capture_id]
+    if not found:
+        return []
+    model = found[-1].detail.get("model") or {}
+    probs = model.get("probabilities")
+    if not isinstance(probs, dict) or "abnormal" not in probs:
+        return []
+    src = str(model.get("source", "")).split()
+    name, version = (src[0], src[1]) if len(src) >= 2 else (str(model.get("source", "")), "")
+    rows = [ReportMeasurement(name="ecg_screen_p_abnormal", value=float(probs["abnormal"]), unit="1",
+                              label=words["abnormal"], interpretation=str(model.get("label", "")),
+                              model_name=name, model_version=version)]
+    for k in model.get("classes", []):
+        if k in probs and k in words:
+            rows.append(ReportMeasurement(name=f"ecg_screen_p_{k.lower()}", value=float(probs[k]), unit="1",
+                                          label=words[k], interpretation=words["found"], model_name=name,
+                                          model_version=version))
+    return [Section(_SCREEN_TITLE.get(language, _SCREEN_TITLE["en"]), tuple(rows))]
