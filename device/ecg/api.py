@@ -13,6 +13,7 @@ from device.ecg.measure import measure
 from device.ecg.reader import read_ecg_image
 from device.ecg.report import EcgAnalysis, analyse
 from device.ecg.screen_model import model_screen
+from device.ecg.signal_model import signal_model_screen
 from device.ecg.types import EcgReading
 
 
@@ -25,10 +26,13 @@ class PaperEcgResult:
 
 
 def analyse_reading(reading: EcgReading, use_model: bool = True) -> EcgAnalysis:
-    """Measurements, rhythm, the rule screen and (when installed) the image model's screen of a reading."""
+    """Measurements, rhythm, the rule screen and the model screen of a reading: the signal model ``ecg_signal``
+    on the digitised leads, or (when it is not installed) the older image model ``ecg_screen``."""
     m = measure(reading.signals_mv, reading.fs_hz)
-    ms = model_screen(reading, m.r_peaks_s) if use_model and m.n_beats >= 2 else None
-    return analyse(reading.signals_mv, reading.fs_hz, model_screen=ms, measurements=m)
+    ms = signal_model_screen(reading.signals_mv, reading.fs_hz) if use_model else None
+    if ms is None and use_model and m.n_beats >= 2:
+        ms = model_screen(reading, m.r_peaks_s)
+    return analyse(reading.signals_mv, reading.fs_hz, model_screen=ms, measurements=m, use_model=False)
 
 
 def read_and_analyse(image: np.ndarray, use_model: bool = True, **kw) -> PaperEcgResult:
