@@ -1,5 +1,11 @@
 """The standard-view gate: from per-frame model outputs to "standard view" (tone), alarms with hints, no signal,
-no heart in view. Pure and clock-free: every call takes the frame's monotonic time in ns.
+not an echo view. Pure and clock-free: every call takes the frame's monotonic time in ns.
+
+Abstention (issue 12): a frame the model is unsure of (``ViewOutput.uncertain``), a frame it names OTHER, and a
+picture without a fan never count toward a standard view. Such a frame resets the hold (a standard view needs
+``hold_s`` of consecutive certain frames of the view, so a loop saved after the tone holds no uncertain frame), ends a
+standard view already reached, and restarts the search timer, so no probe-guidance alarm sounds while the model is
+unsure. Its status is "uncertain" or "not_echo"; it carries no view name. The view smoothing ignores uncertain frames.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from device.echo.prep import ViewOutput
 from device.echo.quality import QualitySmoother
 
 OTHER = "OTHER"
+UNCERTAIN = "UNCERTAIN"  # clip-buffer label of frames that count for no view
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,8 @@ class GateParams:
 class EchoEvent:
     """A typed event of the live loop.
 
-    kind: "standard_view" | "alarm" | "no_signal" | "signal_back" | "no_heart" | "clip_saved" | "protocol_done";
+    kind: "standard_view" | "alarm" | "no_signal" | "signal_back" | "no_heart" | "clip_saved" | "protocol_done"
+    ("no_heart": a picture that is not an echo view has lasted ``no_heart_after_s``; it plays no tone);
     tone: "standard" (play the prompt tone), "alarm" (play the alarm) or None; text_en / text_zh: what to show.
     """
 
@@ -58,8 +66,10 @@ class EchoEvent:
 class GateState:
     """What the live page shows for one frame.
 
-    status: "no_signal" | "no_heart" | "searching" | "holding" | "standard"; view: smoothed view label (None without
-    signal); view_conf: its smoothed probability; quality: smoothed 0..1; hold_frac: progress toward standard (0..1).
+    status: "no_signal" | "not_echo" | "uncertain" | "searching" | "holding" | "standard"; view: smoothed view label
+    (None without signal, when not echo and when uncertain); view_conf: its smoothed probability (the frame's own
+    confidence when uncertain); quality: smoothed 0..1; hold_frac: progress toward standard (0..1); uncertain: the
+    model abstained on this frame; ood_score: the frame's out-of-distribution score (0.0 when not measured).
     """
 
     t_mono_ns: int
@@ -70,6 +80,8 @@ class GateState:
     target: str | None
     hint: Hint | None
     hold_frac: float
+    uncertain: bool = False
+    ood_score: float = 0.0
 
 
 class StandardViewGate:
@@ -110,10 +122,10 @@ class StandardViewGate:
 
     def update(self, t_ns: int, out: ViewOutput | None, target: str | None,
                bad_signal: bool = False) -> tuple[GateState, list[EchoEvent]]:
-        """One frame: `out` is the model output (None when no sector was found), `bad_signal` a black or frozen
-        screen. `target` is the protocol's current view (None = any standard view counts)."""
+        """One frame: `out` is the model output (None when the picture has no fan: not an echo view), `bad_signal` a
+        black, frozen or missing picture. `target` is the protocol's current view (None = any standard view counts)."""
         p, ev = self.p, []
-        if bad_signal or out is None:
+        if bad_signal:
             self._bad_since = t_ns if self._bad_since is None else self._bad_since
             self._reset_view()
             self._search_since = None
@@ -126,19 +138,15 @@ class StandardViewGate:
         if self._no_signal:
             ev.append(EchoEvent("signal_back", t_ns, None, target, 0.0, None, "Signal restored", "信号已恢复"))
         self._bad_since, self._no_signal = None, False
-        probs = self._smooth_view(t_ns, out.view_probs)
-        iv = int(np.argmax(probs))
-        view, conf = self.labels[iv], float(probs[iv])
-        if view == OTHER:
-            self._other_since = t_ns if self._other_since is None else self._other_since
-            self._hold_since, self._standard = None, False
-            self.q.reset()
-            if not self._no_heart and (t_ns - self._other_since) / 1e9 >= p.no_heart_after_s:
-                self._no_heart = True
-                ev.append(EchoEvent("no_heart", t_ns, view, target, 0.0, "alarm", "No heart in view: place the "
-                                    "probe on an acoustic window", "视野中没有心脏：请将探头放在声窗上"))
-            status = "no_heart" if self._no_heart else "searching"
-            return GateState(t_ns, status, view, conf, 0.0, target, None, 0.0), ev
+        if out is not None and out.uncertain:
+            return self._abstain(t_ns, out, target), ev
+        view, conf = None, 0.0
+        if out is not None:
+            probs = self._smooth_view(t_ns, out.view_probs)
+            iv = int(np.argmax(probs))
+            view, conf = self.labels[iv], float(probs[iv])
+        if out is None or view == OTHER or out.view == OTHER:
+            return self._not_echo(t_ns, out, conf, target, ev), ev
         self._other_since, self._no_heart = None, False
         on_target = target is None or view == target
         q = self.q.update(t_ns, out.quality if on_target else 0.0)
@@ -169,3 +177,26 @@ class StandardViewGate:
                 self._last_alarm = (t_ns, hint.code)
                 ev.append(EchoEvent("alarm", t_ns, view, target, q, "alarm", hint.text_en, hint.text_zh, hint))
         return GateState(t_ns, "searching", view, conf, q, target, hint, 0.0), ev
+
+    def _abstain(self, t_ns: int, out: ViewOutput, target: str | None) -> GateState:
+        """An uncertain frame: the hold restarts, a standard view ends, the search (alarm) timer restarts."""
+        self._hold_since, self._standard = None, False
+        self._search_since = None
+        return GateState(t_ns, "uncertain", None, float(out.view_conf), 0.0, target, None, 0.0, uncertain=True,
+                         ood_score=float(out.ood_score))
+
+    def _not_echo(self, t_ns: int, out: ViewOutput | None, conf: float, target: str | None,
+                  ev: list[EchoEvent]) -> GateState:
+        """A picture without a fan or a frame named OTHER: nothing counts, no alarm; said once after no_heart_after_s
+        (an event without a tone: a Doppler or M-mode screen is not an error)."""
+        self._other_since = t_ns if self._other_since is None else self._other_since
+        self._hold_since, self._standard = None, False
+        self._search_since = None
+        self.q.reset()
+        if not self._no_heart and (t_ns - self._other_since) / 1e9 >= self.p.no_heart_after_s:
+            self._no_heart = True
+            ev.append(EchoEvent("no_heart", t_ns, None if out is None else OTHER, target, 0.0, None,
+                                "Not an echo view: place the probe on an acoustic window",
+                                "非心脏超声切面：请将探头放在声窗上"))
+        return GateState(t_ns, "not_echo", None, conf, 0.0, target, None, 0.0,
+                         ood_score=0.0 if out is None else float(out.ood_score))

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from device.config import Settings
+from device.domain.live import ClipRecord, LiveState
 from device.drivers.registry import make_source
 from device.errors import UserError
 from device.fsutil import remove_stale_parts
@@ -54,9 +55,8 @@ class DisplayOnly:
     def process(self, frame) -> None:
         self._n += 1
         fps = self._n / max(1e-6, time.monotonic() - self._t0)
-        self.sink.on_frame(_bgr(frame.pixels), {"frame_index": frame.index, "fps": fps, "status": "no_model",
-                                               "status_text": self.reason, "view": None, "quality": 0.0,
-                                               "model": None})
+        self.sink.publish_state(LiveState("no_model", status_text=self.reason, frame_index=frame.index, fps=fps),
+                                frame.pixels)
 
 
 def load_view_model(settings: Settings):
@@ -102,8 +102,8 @@ class ClipSink:
     def __getattr__(self, name):
         return getattr(self.sink, name)
 
-    def on_clip(self, *args):
-        return self.clip_sink.on_clip(*args)
+    def keep_clip(self, clip: ClipRecord) -> int | None:
+        return self.clip_sink.keep_clip(clip)
 
 
 class ClipJobs:
@@ -135,10 +135,10 @@ class MeasuringSink:
     def __getattr__(self, name):
         return getattr(self.sink, name)
 
-    def on_clip(self, frames, fps, view, quality, model_name, model_version, meta):
+    def keep_clip(self, clip: ClipRecord) -> int | None:
         from device.usecases.echo_exam import MEASURED_VIEWS
-        cap_id = self.sink.on_clip(frames, fps, view, quality, model_name, model_version, meta)
-        if cap_id is not None and view in MEASURED_VIEWS:
+        cap_id = self.sink.keep_clip(clip)
+        if cap_id is not None and clip.view in MEASURED_VIEWS:
             try:
                 self.jobs.submit(cap_id)
             except sqlite3.Error as exc:  # the worker's recovery hook queues it at its next start
@@ -171,7 +171,7 @@ class ExamFollower:
             for view, q in captured:
                 if view in views:
                     proto.mark_captured(view, q)
-        self.loop.protocol = proto
+        self.loop.replace_protocol(proto)
 
 
 def run_core(settings: Settings, stop: StopFlag | None = None) -> int:
@@ -242,7 +242,7 @@ def _run_live(loop, sink: StoreSink, settings: Settings, stop: StopFlag) -> None
         while not stop.stopped:
             stop.wait(1.0)
             follower.poll()
-            if not any(t.is_alive() for t in loop._threads):
+            if not loop.is_running():
                 log.error("live loop ended (%s); restarting it", loop.source_error or "source finished")
                 loop.stop()
                 stop.wait(1.0)
@@ -267,8 +267,7 @@ def _capture_loop(source, analyser, sink: StoreSink, stop: StopFlag) -> None:
                     stop.wait(0.5)
         except UserError as exc:
             log.warning("source problem: %s", exc)
-            sink.on_frame(None, {"status": "no_signal", "status_text": f"No signal: {exc}", "frame_index": -1,
-                                 "fps": 0.0})
+            sink.publish_state(LiveState("no_signal", status_text=f"No signal: {exc}", frame_index=-1), None)
             sink.on_event("no_signal", {"text": str(exc)})
             source.close()
             stop.wait(backoff_s)

@@ -16,7 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from device import DISCLAIMER_EN
+from device import DISCLAIMER_EN, DISCLAIMER_ZH
+from device.domain.live import LIVE_FRAME_FILE, LIVE_STATE_FILE, ClipRecord, LiveState, encode_live_state
 from device.errors import UserError
 from device.services.runtime import write_state
 from device.store import Store, clinical
@@ -59,8 +60,9 @@ class StoreSink:
             self._exam_cache = (time.monotonic(), exam)
         return exam
 
-    def on_frame(self, image: np.ndarray | None, state: dict[str, Any]) -> None:
-        """Publish the latest frame (JPEG) and state for the UI, at most ``ui_fps`` times a second."""
+    def publish_state(self, state: LiveState, picture_rgb: np.ndarray | None) -> None:
+        """Publish the latest picture (``live.jpg``) and state (``live.json``, the LiveState codec) for the web UI,
+        at most ``ui_fps`` times a second; both replaced atomically. The sink adds frame count, fps, exam, time."""
         now = time.monotonic()
         self._n_frames += 1
         if now - self._fps_t0 >= 1.0:
@@ -69,15 +71,20 @@ class StoreSink:
         if now - self._last_ui < self.ui_period_s:
             return
         self._last_ui = now
-        state = {"frame_index": self._n_frames, "fps": round(self.fps, 1), **state}
-        if image is not None:
-            ok, jpg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if picture_rgb is not None:
+            bgr = cv2.cvtColor(picture_rgb, cv2.COLOR_RGB2BGR)
+            ok, jpg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if ok:
-                atomic_write_bytes(self.run_dir / "live.jpg", jpg.tobytes(), mode=0o644, durable=False)
+                atomic_write_bytes(self.run_dir / LIVE_FRAME_FILE, jpg.tobytes(), mode=0o644, durable=False)
         exam = self.active_exam()
-        full = {**state, "wall_time": time.time(), "exam_id": exam.id if exam else None,
-                "disclaimer": DISCLAIMER_EN}
-        write_state(self.run_dir / "live.json", full)
+        full = state.but(frame_index=self._n_frames, fps=round(self.fps, 1), exam_id=exam.id if exam else None,
+                         wall_time_s=time.time(), disclaimer_en=DISCLAIMER_EN, disclaimer_zh=DISCLAIMER_ZH)
+        try:
+            data = encode_live_state(full)
+        except ValueError as exc:  # a non-finite number: a bug upstream, the picture goes on
+            log.error("live state not written: %s", exc)
+            return
+        atomic_write_bytes(self.run_dir / LIVE_STATE_FILE, data, mode=0o644, durable=False)
 
     def on_event(self, kind: str, payload: dict[str, Any]) -> None:
         exam = self.active_exam()
@@ -87,9 +94,11 @@ class StoreSink:
         except sqlite3.OperationalError as exc:  # disk full or locked too long: the live loop goes on
             log.error("event %s not stored: %s", kind, exc)
 
-    def on_clip(self, frames: np.ndarray, fps: float, view: str, quality: float, model_name: str,
-                model_version: str, meta: dict[str, Any]) -> int | None:
-        """Save the best loop of a view to the active echo exam (blob + capture + finding + event, one transaction)."""
+    def keep_clip(self, clip: ClipRecord) -> int | None:
+        """Save the best loop of a view to the active echo exam (blob + capture + finding + event, one transaction);
+        its capture id, or None when it was not kept (no active echo exam, disk full)."""
+        frames, fps, view, quality = clip.frames, clip.fps, clip.view, clip.quality_mean
+        model_name, model_version = clip.model_name, clip.model_version
         exam = self.active_exam()
         if exam is None:
             return None
@@ -98,7 +107,7 @@ class StoreSink:
             with Tx(self.store.conn):
                 cap = clinical.add_capture(self.store.conn, self.store.blobs, exam.id, "clip", data,
                                            "application/x-cardiocart-clip+npz", label=view, quality=quality,
-                                           meta={**meta, "fps": fps, "n_frames": int(len(frames)),
+                                           meta={**clip.meta(), "fps": fps, "n_frames": int(len(frames)),
                                                  "model": f"{model_name} {model_version}"})
                 clinical.add_finding(self.store.conn, exam.id, cap.id, "view", view, quality, model_name,
                                      model_version, {"quality": quality})

@@ -120,24 +120,27 @@ def test_slow_model_drops_oldest_frames_not_latency():
 
 
 class FakeSink:
+    """The store side of the loop (device.pipeline.live_sink.StateSink), recording what it is given."""
+
     def __init__(self, keep: bool):
         self.keep = keep
         self.frames, self.events, self.clips = [], [], []
 
-    def on_frame(self, image, state):
-        self.frames.append((image.shape, state))
+    def publish_state(self, state, picture_rgb):
+        self.frames.append((picture_rgb.shape, state))
 
     def on_event(self, kind, payload):
         self.events.append((kind, payload))
 
-    def on_clip(self, frames, fps, view, quality, model_name, model_version, meta):
-        self.clips.append((frames.shape, fps, view, quality, model_name, meta))
+    def keep_clip(self, clip):
+        self.clips.append(clip)
         return 7 if self.keep else None
 
 
 def test_connect_sink_maps_events_clips_and_state():
     import json
 
+    from device.domain.live import ClipRecord, decode_live_state, encode_live_state
     from device.pipeline.live_echo import connect_sink
 
     for keep in (True, False):
@@ -149,12 +152,14 @@ def test_connect_sink_maps_events_clips_and_state():
         connect_sink(loop, sink)
         for f in oracle.watch(src):
             loop.process(f)
-        assert len(sink.frames) == 240 and json.dumps(sink.frames[-1][1])
+        assert len(sink.frames) == 240 and sink.frames[-1][0] == (120, 160, 3)
         st = sink.frames[-1][1]
-        assert st["disclaimer"] and st["model"] == "oracle 0 test" and st["protocol"][0]["view"] == "A4C"
+        assert decode_live_state(encode_live_state(st)) == st
+        assert st.disclaimer_en and st.model == "oracle 0 test" and st.protocol[0].view == "A4C"
         kinds = [k for k, _ in sink.events]
         assert "standard_view" in kinds and "clip_saved" not in kinds
-        assert sink.clips and sink.clips[0][2] == "A4C"
+        assert sink.clips and isinstance(sink.clips[0], ClipRecord) and sink.clips[0].view == "A4C"
+        assert sink.clips[0].model_tag == "oracle 0 test" and sink.clips[0].frames.shape[1:] == (120, 160, 3)
         json.dumps([p for _, p in sink.events])
         assert loop.protocol.target == ("A2C" if keep else "A4C")
 
@@ -169,10 +174,10 @@ def test_protocol_can_be_edited_while_running():
     loop.skip_view()
     assert loop.target == "A4C"
     loop.set_protocol(["A2C", "PLAX"])
-    assert loop.target == "A2C" and [i["view"] for i in loop.protocol_items()] == ["A2C", "PLAX"]
+    assert loop.target == "A2C" and [i.view for i in loop.protocol_items()] == ["A2C", "PLAX"]
     loop.select_view("PLAX")
     assert loop.target == "PLAX"
     with pytest.raises(InputError):
         loop.set_protocol(["A9C"])
     loop.new_exam()
-    assert not any(i["captured"] for i in loop.protocol_items())
+    assert not any(i.captured for i in loop.protocol_items())

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from device.errors import UserError
+from device.domain.live import ClipRecord
 from device.services.live_sink import StoreSink
 from device.store import Store, clinical
 from device.store.db import Tx, integrity_check
@@ -67,7 +68,9 @@ def test_live_sink_survives_a_full_disk_and_says_so(store, tmp_path, monkeypatch
     sink = StoreSink(store, tmp_path / "run")
     _disk_full(monkeypatch)
     frames = np.zeros((5, 32, 32), np.uint8)
-    assert sink.on_clip(frames, 30.0, "A4C", 0.9, "echo_view", "1", {}) is None
+    clip = ClipRecord(frames=frames, fps=30.0, view="A4C", quality_mean=0.9, quality_min=0.9, duration_s=0.13,
+                      model_name="echo_view", model_version="1", model_tag="echo_view 1")
+    assert sink.keep_clip(clip) is None
     monkeypatch.undo()
     events = clinical.events_after(store.conn, 0)
     assert events and events[-1]["kind"] == "alert" and "disk is full" in events[-1]["payload"]["text"]

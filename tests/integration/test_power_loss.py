@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 WRITER = r"""
 import sys, time, numpy as np
 from device.config import load_settings
+from device.domain.live import ClipRecord
 from device.services.live_sink import StoreSink
 from device.store import Store, clinical
 from device.store.db import Tx
@@ -30,7 +31,10 @@ rng = np.random.default_rng(int(sys.argv[2]))
 i = 0
 while True:  # clips and events as fast as the disk takes them, until killed
     frames = rng.integers(0, 255, size=(12, 96, 128), dtype=np.uint8)
-    sink.on_clip(frames, 30.0, "A4C", float(rng.random()), "echo_view", "test", {"i": i})
+    q = float(rng.random())
+    sink.keep_clip(ClipRecord(frames=frames, fps=30.0, view="A4C", quality_mean=q, quality_min=q, duration_s=0.37,
+                              model_name="echo_view", model_version="test", model_tag="echo_view test",
+                              extra={"i": i}))
     sink.on_event("standard_view", {"i": i, "text": "x"})
     i += 1
 """

@@ -184,6 +184,7 @@ import pathlib, sys, time
 import numpy as np
 from device.config import load_settings
 from device.services.core import ClipMeasurer, MeasuringSink
+from device.domain.live import ClipRecord
 from device.services.live_sink import StoreSink
 from device.store import Store
 # the core's own path: a saved clip goes through MeasuringSink to the background ClipMeasurer
@@ -192,9 +193,11 @@ store = Store.open(s.data_dir, run_migrations=False)
 sink = MeasuringSink(StoreSink(store, s.run_dir), ClipMeasurer(s))
 for p in sys.argv[2:]:
     with np.load(p) as z:
-        sink.on_clip(z["frames"], 30.0, str(z["view"]), float(z["quality"]), "echo_view", "sim",
-                     {"mm_per_px": float(z["mm_per_px"]), "sector_bbox": [int(v) for v in z["bbox"]],
-                      "colour": "RGB"})
+        q = float(z["quality"])
+        sink.keep_clip(ClipRecord(frames=z["frames"], fps=30.0, view=str(z["view"]), quality_mean=q, quality_min=q,
+                                  duration_s=len(z["frames"]) / 30.0, model_name="echo_view", model_version="sim",
+                                  model_tag="echo_view sim", mm_per_px=float(z["mm_per_px"]),
+                                  sector_bbox=tuple(int(v) for v in z["bbox"])))
 while True:
     time.sleep(1)
 """
@@ -767,6 +770,7 @@ def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path, fi
     from device.config import load_settings
     from device.services.core import ClipMeasurer
     from device.services.echo_measure import FINDING_KIND
+    from device.domain.live import ClipRecord
     from device.services.live_sink import StoreSink
     from device.store import Store, clinical
     from device.store.db import Tx
@@ -778,9 +782,12 @@ def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path, fi
         exam = clinical.create_exam(store.conn, clinical.upsert_patient(store.conn, "REG1"), "echo", None)
     sink = StoreSink(store, settings.run_dir)
     frames = np.zeros((6, 48, 64), np.uint8)
-    left = sink.on_clip(frames, 30.0, "A4C", 0.9, "echo_view", "t", {})       # the killed core never measured it
-    done = sink.on_clip(frames, 30.0, "A2C", 0.9, "echo_view", "t", {})
-    other = sink.on_clip(frames, 30.0, "A3C", 0.9, "echo_view", "t", {})     # not a measured view
+    def clip(view):
+        return ClipRecord(frames=frames, fps=30.0, view=view, quality_mean=0.9, quality_min=0.9, duration_s=0.2,
+                          model_name="echo_view", model_version="t", model_tag="echo_view t")
+    left = sink.keep_clip(clip("A4C"))      # the killed core never measured it
+    done = sink.keep_clip(clip("A2C"))
+    other = sink.keep_clip(clip("A3C"))     # not a measured view
     with Tx(store.conn):
         clinical.add_finding(store.conn, exam.id, done, FINDING_KIND, "measured before the kill", None, "lv_seg", "1",
                              {"status": "refused", "reason": "test"})

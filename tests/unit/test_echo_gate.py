@@ -68,7 +68,8 @@ def test_no_signal_then_back_then_no_heart():
     kinds = [e.kind for e in events]
     assert kinds.count("no_signal") == 1 and "signal_back" in kinds and kinds.count("no_heart") == 1
     assert kinds.index("no_signal") < kinds.index("signal_back") < kinds.index("no_heart")
-    assert states[0].status == "no_signal" and states[-1].status == "no_heart"
+    assert states[0].status == "no_signal" and states[-1].status == "not_echo"  # "no_heart" before issue 12
+    assert next(e for e in events if e.kind == "no_heart").tone is None  # not an echo view: said, no tone
 
 
 def test_hysteresis_keeps_a_standard_view_through_a_small_dip():

@@ -7,8 +7,9 @@
   var ARROWS = { 'dot': '●', 'rotate-cw': '↻', 'rotate-ccw': '↺', 'up': '↑', 'down': '↓', 'right': '→', 'left': '←',
                  'slide-apex': '⇣', 'slide-base': '⇡', 'depth-plus': '⊕', 'depth-minus': '⊖' };
   var STATUS = { standard: ['standard', 'status_standard'], holding: ['holding', 'status_holding'],
-                 searching: ['alarm', 'status_searching'], no_heart: ['nosignal', 'status_no_heart'],
-                 no_signal: ['nosignal', 'status_no_signal'], no_model: ['nosignal', ''] };
+                 searching: ['alarm', 'status_searching'], not_echo: ['nosignal', 'status_not_echo'],
+                 uncertain: ['nosignal', 'status_uncertain'], no_signal: ['nosignal', 'status_no_signal'],
+                 no_model: ['nosignal', ''] };
   var L = JSON.parse($('live-strings').textContent);
 
   function beep(freq, ms, type) {
@@ -66,7 +67,7 @@
     var h = s.hint;
     $('guidance-arrow').textContent = h ? (ARROWS[h.arrow] || '') : '';
     $('guidance-arrow').dataset.code = h ? h.code : '';
-    $('guidance-text').textContent = h ? (zh ? h.text_zh : h.text) : '';
+    $('guidance-text').textContent = h ? (zh ? h.text_zh : h.text_en) : '';
     setProtocol(s.protocol, s.target);
   }
 

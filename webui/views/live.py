@@ -8,6 +8,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, stream_with_context, url_for
 
+from device.domain.live import (LIVE_FRAME_FILE, LIVE_STATE_FILE, LiveState, LiveStateError, decode_live_state,
+                                live_state_to_dict)
 from device.echo.protocol import STANDARD_VIEWS
 from device.errors import UserError
 from device.store import clinical
@@ -24,19 +26,26 @@ STREAM_KEEPALIVE_S = 1.0   # the picture is re-sent at least this often: writing
 STREAM_NO_PICTURE_S = 5.0  # with no picture at all for this long the stream ends; the page retries
 
 
-def read_live_state(run_dir: Path) -> dict:
+NO_STATE = LiveState("no_signal")  # no core has written a state (or not one this version reads)
+
+
+def read_live_state(run_dir: Path) -> LiveState | None:
+    """The core's latest state (device.domain.live codec), or None when missing, torn or of another version."""
     try:
-        return json.loads((run_dir / "live.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+        return decode_live_state((run_dir / LIVE_STATE_FILE).read_bytes())
+    except (OSError, LiveStateError):
+        return None
 
 
-def core_alive(state: dict, now: float | None = None) -> bool:
-    return bool(state) and ((now or time.time()) - float(state.get("wall_time", 0))) < 3.0
+def live_state_json(run_dir: Path, now_s: float | None = None) -> dict:
+    """What ``/api/live/state`` and the event stream send: the state and whether the core is running."""
+    s = read_live_state(run_dir)
+    alive = s is not None and s.is_fresh(time.time() if now_s is None else now_s)
+    return {**live_state_to_dict(s or NO_STATE), "core_alive": alive}
 
 
-LIVE_STRING_KEYS = ("status_standard", "status_holding", "status_searching", "status_no_heart", "status_no_signal",
-                    "core_down")
+LIVE_STRING_KEYS = ("status_standard", "status_holding", "status_searching", "status_not_echo", "status_uncertain",
+                    "status_no_signal", "core_down")
 
 
 @bp.route("/live")
@@ -92,7 +101,7 @@ def stream():
         t_end = t_start + max_s
         last_mtime, last_sent = 0.0, 0.0
         while time.monotonic() < t_end:
-            path = run_dir / "live.jpg"
+            path = run_dir / LIVE_FRAME_FILE
             try:
                 mtime = path.stat().st_mtime
                 if mtime != last_mtime or time.monotonic() - last_sent >= STREAM_KEEPALIVE_S:
@@ -111,7 +120,7 @@ def stream():
 @bp.route("/live/frame.jpg")
 def frame():
     try:
-        data = (services().run_dir / "live.jpg").read_bytes()
+        data = (services().run_dir / LIVE_FRAME_FILE).read_bytes()
     except OSError:
         return Response(status=204)
     return Response(data, mimetype="image/jpeg")
@@ -119,9 +128,7 @@ def frame():
 
 @bp.route("/api/live/state")
 def state():
-    s = read_live_state(services().run_dir)
-    s["core_alive"] = core_alive(s)
-    return s
+    return live_state_json(services().run_dir)
 
 
 @bp.route("/api/events")
@@ -149,8 +156,7 @@ def events():
                     yield f"id: {ev['id']}\nevent: {ev['kind']}\ndata: {json.dumps(ev, ensure_ascii=False)}\n\n"
                 now = time.monotonic()
                 if now - last_state_t >= 0.2:
-                    s = read_live_state(svc.run_dir)
-                    s["core_alive"] = core_alive(s)
+                    s = live_state_json(svc.run_dir)
                     yield f"event: state\ndata: {json.dumps(s, ensure_ascii=False)}\n\n"
                     last_state_t = now
                 time.sleep(0.1)
