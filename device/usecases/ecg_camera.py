@@ -84,3 +84,9 @@ def live_payload(run_dir, port: str, max_points_per_s: int = 125) -> dict[str, A
             "signals": [[None if not np.isfinite(v) else float(v) for v in xs[:, j]] for j in range(xs.shape[1])],
             "hr_bpm": st.get("hr_bpm"), "measurements": st.get("measurements"), "stats": st.get("stats"),
             "model": st.get("model"), "error": st.get("error", "")}
+
+
+def serial_recording(run_dir):
+    """(signals, fs_hz, leads, state) of the serial ECG's last seconds, or None when the reader is not running."""
+    from device.services.serial_ecg_service import read_live
+    return read_live(run_dir)

@@ -193,7 +193,6 @@ def live_api():
 @roles_required(*EDIT_ROLES)
 def live_save():
     """Store the last seconds of the serial ECG in an open ECG exam, with its measurements and screens."""
-    from device.services.serial_ecg_service import read_live
     from webui.views.common import flash_key
 
     try:
@@ -201,7 +200,7 @@ def live_save():
     except ValueError:
         raise InputError("choose the ECG exam to save the recording to") from None
     uc.check_editable(conn(), exam)
-    got = read_live(services().run_dir)
+    got = ecg_camera.serial_recording(services().run_dir)
     if got is None:
         raise InputError("there are fewer than 5 s of serial ECG to save; check the electrodes and the board, "
                          "then try again")
