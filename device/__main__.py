@@ -38,6 +38,19 @@ def _unavailable(name: str, exc: Exception) -> int:
     return 2
 
 
+def _configure_models(args: argparse.Namespace) -> None:
+    """Every model this process loads follows the settings of --config ([paths] models_dir, [inference] variant,
+    runner, threads). Settings that do not load are left to the command: one that needs them reports the error
+    (``doctor`` explains it), one that does not runs with the bundled models."""
+    from device.config import load_settings
+    from device.errors import ConfigError
+    from device.inference import configure_models
+    try:
+        configure_models(load_settings(args.config))
+    except ConfigError:
+        return
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
@@ -48,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _configure_models(args)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,7 +11,11 @@ from device.config import Settings, load_settings
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(getattr(args, "config", None))
+    """The settings of ``--config`` (or the site file); every model this process loads then follows them."""
+    from device.inference import configure_models
+    settings = load_settings(getattr(args, "config", None))
+    configure_models(settings)
+    return settings
 
 
 def print_json(obj: Any) -> None:

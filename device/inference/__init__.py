@@ -13,10 +13,11 @@ import numpy as np
 
 from device.errors import ModelError
 from device.inference.manifest import Manifest, load_manifest, list_models, verify_file, write_manifest
+from device.inference.provider import ModelProvider, configure_models, model_provider
 from device.inference.runners import Runner, runner_for
 
 __all__ = ["LoadedModel", "load_model", "loaded_models", "ModelError", "Manifest", "load_manifest", "list_models",
-           "write_manifest", "latency_summary"]
+           "write_manifest", "latency_summary", "ModelProvider", "configure_models", "model_provider"]
 
 log = logging.getLogger(__name__)
 _LOADED: dict[str, "LoadedModel"] = {}
@@ -99,11 +100,12 @@ class LoadedModel:
 
 def load_model(name: str, variant: str | None = None, models_dir: Path | None = None, threads: int = 0,
                warm_up: bool = True, cache: bool = True) -> LoadedModel:
-    """Load a model by name after verifying every file's sha256 against its manifest.
+    """Load a model by name after verifying every file's sha256 against its manifest (the low-level loader:
+    application code asks ``model_provider().get(name)``, which applies the settings).
 
     Raises ModelError (with what to do) when the manifest or a file is missing, altered or unloadable.
     """
-    key = f"{models_dir or ''}:{name}:{variant or ''}"
+    key = f"{models_dir or ''}:{name}:{variant or ''}:{threads}"
     if cache:
         with _LOCK:
             if key in _LOADED:

@@ -34,12 +34,14 @@ class Segmentation:
     frames: tuple[int, ...]
 
 
-def load_lv_model(kind: str = "sax", variant: str | None = None):
-    """The runtime model: ``kind`` "sax" uses the manifest's ``params.sax_variant`` (ensemble when it helped)."""
-    from device.inference import load_manifest, load_model
-    if variant is None:
-        variant = load_manifest(MODEL_NAME).params.get(f"{kind}_variant") if kind == "sax" else None
-    return load_model(MODEL_NAME, variant=variant)
+def load_lv_model(kind: str = "sax", variant: str | None = None, threads: int | None = None):
+    """The runtime model from the process's model provider (its settings' models directory, variant and threads):
+    ``kind`` "sax" uses the manifest's ``params.sax_variant`` (ensemble when it helped)."""
+    from device.inference import model_provider
+    provider = model_provider()
+    if variant is None and kind == "sax":
+        variant = provider.manifest(MODEL_NAME).params.get(f"{kind}_variant")
+    return provider.get(MODEL_NAME, variant, threads=threads)
 
 
 def _run(model, batch_u8: np.ndarray, size: int, chunk: int = 32) -> np.ndarray:
