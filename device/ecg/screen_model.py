@@ -88,10 +88,10 @@ def reading_inputs(reading: EcgReading, r_peaks_s: tuple[float, ...]) -> dict[st
 def model_screen(reading: EcgReading, r_peaks_s: tuple[float, ...], variant: str | None = None) -> Screen | None:
     """Run the ``ecg_screen`` model; None when it is not installed (the signal screen still runs)."""
     from device.errors import ModelError
-    from device.inference import load_model
+    from device.inference import model_provider
 
     try:
-        model = load_model(MODEL_NAME, variant)
+        model = model_provider().get(MODEL_NAME, variant)
     except ModelError:
         return None
     inputs = reading_inputs(reading, r_peaks_s)

@@ -46,9 +46,9 @@ def ring_inputs(stack: np.ndarray, seg: LvSegmentation, pixel_mm: tuple[float, f
 def network_rings(stack: np.ndarray, seg: LvSegmentation, pixel_mm: tuple[float, float],
                   variant: str | None = None) -> tuple[np.ndarray, str]:
     """Run network 1 on every LV slice: returns ((n_lv, N_SECTORS) float32 rings in counts, model tag)."""
-    from device.inference import load_model
+    from device.inference import model_provider
 
-    model = load_model(RING_MODEL, variant)
+    model = model_provider().get(RING_MODEL, variant)
     p = model.manifest.params
     x = ring_inputs(stack, seg, pixel_mm, int(p["crop_px"]), float(p["crop_mm"]))
     name = model.manifest.inputs[0].name
@@ -68,9 +68,9 @@ class TerritoryRisk:
 
 def territory_risk(polar_pct: np.ndarray, variant: str | None = None) -> TerritoryRisk:
     """Run network 2 on a (N_RINGS, N_SECTORS) stress polar map in percent of max."""
-    from device.inference import load_model
+    from device.inference import model_provider
 
-    model = load_model(TERRITORY_MODEL, variant)
+    model = model_provider().get(TERRITORY_MODEL, variant)
     x = (np.asarray(polar_pct, np.float32).reshape(1, N_RINGS * N_SECTORS) / 100.0).astype(np.float32)
     name = model.manifest.inputs[0].name
     y = np.asarray(next(iter(model.run({name: x}).values())), np.float64).reshape(-1)

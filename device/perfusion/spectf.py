@@ -92,12 +92,12 @@ def read_spectf(path: Path) -> SpectfRows:
 
 def classify_regions(counts: np.ndarray, variant: str | None = None) -> RegionsResult:
     """Probability of an abnormal perfusion study per SPECTF row. counts: (n, 44) float, SPECTF column order."""
-    from device.inference import load_model
+    from device.inference import model_provider
 
     x = np.asarray(counts, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != N_FEATURES:
         raise InputError(f"regional counts must be (n, {N_FEATURES}); got {x.shape}")
-    model = load_model(MODEL_NAME, variant)
+    model = model_provider().get(MODEL_NAME, variant)
     name = model.manifest.inputs[0].name
     out = next(iter(model.run({name: x}).values()))
     prob = np.clip(np.asarray(out, dtype=np.float32).reshape(len(x)), 0.0, 1.0)

@@ -64,15 +64,11 @@ def load_view_model(settings: Settings):
 
     A site-trained model promoted by site learning (device/echo/site_models.py) replaces the shipped one."""
     from device.echo.site_models import active_models_dir
-    from device.inference import load_manifest, load_model
+    from device.inference import ModelProvider
 
-    models_dir = active_models_dir(settings.data_dir) or settings.models_dir
-    man = load_manifest("echo_view", models_dir)
-    if settings.inference.runner == "litert":
-        variant = "tflite" if "tflite" in man.variants else man.default
-    else:
-        variant = settings.inference.variant if settings.inference.variant in man.variants else man.default
-    return load_model("echo_view", variant=variant, models_dir=models_dir, threads=settings.inference.threads)
+    site = active_models_dir(settings.data_dir)      # None: the shipped model in [paths] models_dir
+    return ModelProvider.from_settings(settings).get("echo_view",
+                                                     model_dir=site / "echo_view" if site is not None else None)
 
 
 def build_live_loop(settings: Settings, sink: StoreSink, source):

@@ -62,14 +62,9 @@ def _finding_of(conn: sqlite3.Connection, capture_id: int) -> dict[str, Any] | N
 def lv_model(settings) -> Any:
     """The LV segmentation model of these settings (loaded once per worker process, one thread: the live loop
     shares the CPU)."""
-    key = str(getattr(settings, "models_dir", "")) if settings is not None else ""
-    if key not in _MODEL:
-        from device.inference import load_model
-        if settings is None:
-            _MODEL[key] = load_model("lv_seg", threads=1)
-        else:
-            _MODEL[key] = load_model("lv_seg", models_dir=settings.models_dir, threads=1)
-    return _MODEL[key]
+    from device.inference import ModelProvider, model_provider
+    provider = model_provider() if settings is None else ModelProvider.from_settings(settings)
+    return provider.get("lv_seg", threads=1)          # cached per process by the full key
 
 
 def case_table(settings) -> Any:

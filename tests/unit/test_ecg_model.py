@@ -49,6 +49,14 @@ def test_signal_model_is_the_cart_screen_and_the_image_model_its_fallback(monkey
         return real(name, *a, **k)
 
     monkeypatch.setattr(device.inference, "load_model", only_image)
+    real_get = device.inference.ModelProvider.get
+
+    def get_only_image(self, name, *a, **k):            # models served by the provider (cached per process)
+        if name == "ecg_signal":
+            raise ModelError("model ecg_signal is not installed")
+        return real_get(self, name, *a, **k)
+
+    monkeypatch.setattr(device.inference.ModelProvider, "get", get_only_image)
     a = analyse_reading(_reading())
     assert a.model_screen is not None and a.model_screen.source.startswith("ecg_screen ")
 
@@ -60,6 +68,7 @@ def test_missing_model_leaves_the_rule_screen(monkeypatch):
     import device.inference
 
     monkeypatch.setattr(device.inference, "load_model", refuse)
+    monkeypatch.setattr(device.inference.ModelProvider, "get", refuse)
     a = analyse_reading(_reading())
     assert a.model_screen is None
     assert a.screen.label == a.signal_screen.label and a.screen.source == f"combined({SCREEN_NAME})"
