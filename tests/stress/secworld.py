@@ -222,7 +222,7 @@ def build_world(root: Path, *, analyse_perfusion: bool = False) -> Path:
     """The shared data directory (see the module docstring). Returns ``root``."""
     from device.services.live_sink import encode_clip
     CLIP_MEDIA = "application/x-cardiocart-clip+npz"
-    from webui.views.perfusion import store_volumes
+    from device.usecases.perfusion_volumes import store_volumes
 
     root.mkdir(parents=True, exist_ok=True)
     cart = Cart(root)
@@ -305,6 +305,8 @@ def wait_perfusion(ui: UiClient, exam_id: int, location: str | None, timeout_s: 
     if not location or "job=" not in location:
         return None
     job_id = location.split("job=")[1].split("&")[0]
+    from tests.integration.conftest import run_jobs_in
+    run_jobs_in(ui.c.application.config["CARDIOCART_SETTINGS"])     # the worker role's part, in this process
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         j = ui.get(f"/exams/{exam_id}/perfusion/jobs/{job_id}").get_json()

@@ -207,7 +207,9 @@ def build_world(tmp: Path) -> World:
     from device.store import Store, clinical, users
     from device.store.db import Tx
     from webui import create_app
-    from webui.views import perfusion as pv
+    from device.jobs import get_job
+    from device.usecases import perfusion_study as pv
+    from device.usecases.perfusion_volumes import store_volumes
 
     pw = tmp / "usb.pass"
     pw.write_text("correct horse battery staple\n")
@@ -260,8 +262,9 @@ def build_world(tmp: Path) -> World:
         np.savez_compressed(npz, stress=study.stress, rest=study.rest, voxel_mm=np.array(study.voxel_mm),
                             orientation=np.array(study.orientation))
         with Tx(s.conn):
-            vols = pv.store_volumes(s.conn, s.blobs, perf.id, "stress", [("study.npz", npz.getvalue())], None, "auto")
-        job = pv.start_job(s.db_path, s.blobs, perf.id, vols[0].id, pv._rest_of(vols), us["physician"])
+            vols = store_volumes(s.conn, s.blobs, perf.id, "stress", [("study.npz", npz.getvalue())], None, "auto")
+        job_id = pv.enqueue_analysis(s.conn, perf.id, vols[0].id, pv.rest_of(vols),
+                                     (us["physician"].id, us["physician"].username))
         # ECG: a rendered printout uploaded through the UI (photo + reading + measurements + findings)
         rng = np.random.default_rng(3)
         page = ecg_paper.render(ecg_paper.synthetic_ecg(rng, hr_bpm=72), rng=rng, px_per_mm=6.0)
@@ -271,8 +274,8 @@ def build_world(tmp: Path) -> World:
         r = client.post(f"/exams/{ecg.id}/ecg/upload", data={"photo": (io.BytesIO(jpg.tobytes()), "ecg.jpg")},
                         headers={"X-CSRF-Token": TOKEN}, content_type="multipart/form-data")
         assert r.status_code == 302, r.get_data()[:500]
-        wait_jobs()
-        assert job.state == "done", job
+        wait_jobs(settings)
+        assert get_job(s.conn, job_id).state == "done"
         caps = [dict(c) for c in s.conn.execute("SELECT * FROM captures ORDER BY id")]
         meas = [r[0] for r in s.conn.execute("SELECT id FROM measurements")]
         geo = [f for e in (echo_signed, echo_draft) for f in em.geometry_findings(s.conn, e.id).values()]
@@ -305,7 +308,7 @@ def build_world(tmp: Path) -> World:
                   ("exam_id", echo_draft.id): ("/echo", "/report", "/protocol", "/close"),
                   ("exam_id", ecg.id): ("/ecg",), ("exam_id", perf.id): ("/perfusion",)}
     kind_words |= {("capture_id", c["id"]): words.get(c["kind"], ()) for c in caps}
-    return World(app, settings, us, ids, shas, samples, [f for f in geo], boxes, [job.id], static, kind_words)
+    return World(app, settings, us, ids, shas, samples, [f for f in geo], boxes, [str(job_id)], static, kind_words)
 
 
 def _npy(a: np.ndarray) -> bytes:
@@ -333,17 +336,17 @@ def session_client(app, uid: int | None):
     return c
 
 
-def wait_jobs(timeout_s: float = 120.0) -> None:
-    """Wait for the perfusion and USB background jobs to finish; a job still running after ``timeout_s`` hangs."""
-    from webui.views import perfusion as pv
+def wait_jobs(settings, timeout_s: float = 120.0) -> None:
+    """Run the queued durable jobs (the worker role's part, in this process: a job's crash is logged here) and wait
+    for the USB background jobs to finish; a job still running after ``timeout_s`` hangs."""
+    from tests.integration.conftest import run_jobs_in
     from webui.views import reports as rv
 
+    run_jobs_in(settings)
     t_end = time.monotonic() + timeout_s
     while True:
-        with pv._JOBS_LOCK:
-            busy = [j.id for j in pv._JOBS.values() if j.state in ("queued", "running")]
         with rv._JOBS_LOCK:
-            busy += [j.id for j in rv._JOBS.values() if j.state == "running"]
+            busy = [j.id for j in rv._JOBS.values() if j.state == "running"]
         if not busy:
             return
         if time.monotonic() > t_end:
@@ -736,7 +739,7 @@ def fire(world: World, case: Case, exc_log: ExceptionLog) -> tuple[int, bytes, s
     finally:
         builder.close()
     try:
-        wait_jobs()
+        wait_jobs(world.settings)
     except AssertionError as exc:
         problem = problem or str(exc)
     logged = exc_log.take()
@@ -848,7 +851,7 @@ def test_regression_minimal_request(world, exc_log, reg):
     assert status in reg.expect, (status, data[:300])
     assert data.strip() and b"Traceback (most recent call" not in data
     assert exc_log.take() == []
-    wait_jobs()
+    wait_jobs(world.settings)
     assert integrity_problems(world.settings, world.snapshot) == []
 
 

@@ -1,6 +1,6 @@
 """Fuzzing of the perfusion study loaders: ``python -m device perfusion polar VOLUME`` and the UI upload
 (``device.perfusion.io.load_volume``: DICOM NM/PET file or folder, .npy, .npz) and the stored upload read back for
-analysis (``webui.views.perfusion.load_capture``: a .zip of DICOM slices, a multi-frame DICOM, a .npz). DICOM seeds
+analysis (``device.usecases.perfusion_volumes.load_capture``: a .zip of DICOM slices, a multi-frame DICOM, a .npz). DICOM seeds
 and ``weird_dicom`` come from ``test_fuzz_dicom.py``; the harness from ``test_fuzz_inputs.py``.
 """
 
@@ -216,7 +216,7 @@ class _Blobs:
 def _upload_case(tmp: Path):
     from types import SimpleNamespace
 
-    from webui.views.perfusion import load_capture
+    from device.usecases.perfusion_volumes import load_capture
 
     counter = {"n": 0}
 
@@ -233,7 +233,7 @@ def _upload_case(tmp: Path):
 
 
 def test_fuzz_perfusion_upload(tmp_path, budget, figures, seeds):
-    """The stored upload read back for analysis (webui.views.perfusion.load_capture): a .zip of DICOM slices, a
+    """The stored upload read back for analysis (device.usecases.perfusion_volumes.load_capture): a .zip of DICOM slices, a
     multi-frame DICOM, a .npz with a chosen array; damaged archives and zip members with lying sizes."""
     from device.sim.spect import simulate_study
 
@@ -254,7 +254,7 @@ def test_fuzz_perfusion_upload(tmp_path, budget, figures, seeds):
             zf.writestr(f"{k:05d}_s.dcm", _to_bytes(ds))
     zipped = buf.getvalue()
     npz = _npz(stress=vol, rest=s.rest[::3, ::3, ::3], voxel_mm=np.array(9.6))
-    fuzz = Fuzz("Perfusion upload (stored)", "webui.views.perfusion.load_capture", _upload_case(tmp_path),
+    fuzz = Fuzz("Perfusion upload (stored)", "device.usecases.perfusion_volumes.load_capture", _upload_case(tmp_path),
                 case_timeout_s=20)
     strategy = st.one_of(
         st.tuples(st.just("zip"), st.none(), mutated([zipped], head=512)),

@@ -69,13 +69,8 @@ def make_cart(world, tmp_path):
 @pytest.fixture()
 def no_jobs(monkeypatch):
     """Background analysis / USB threads replaced by recorders: the guards, not the pipelines, are under test."""
-    import webui.views.perfusion as perf
     import webui.views.reports as rep
-    started: list[tuple] = []
-
-    def fake_job(db_path, blobs, exam_id, stress_id, rest_id, user):
-        started.append(("perfusion", exam_id, stress_id))
-        return perf.PerfusionJob("0" * 16, exam_id, state="done")
+    started: list[tuple] = []     # (perfusion analyses and ECG reads are durable jobs: queued here, never run)
 
     def fake_export(db_path, blobs, drive, exam_ids, pw, user):
         started.append(("usb_export", drive.device, tuple(exam_ids)))
@@ -85,7 +80,6 @@ def no_jobs(monkeypatch):
         started.append(("usb_verify", drive.device, str(path)))
         return rep.UsbJob("0" * 16, "verify", drive.device, state="done")
 
-    monkeypatch.setattr(perf, "start_job", fake_job)
     monkeypatch.setattr(rep, "_start_export", fake_export)
     monkeypatch.setattr(rep, "_start_verify", fake_verify)
     return started
@@ -399,7 +393,7 @@ def test_upload_file_names_cannot_choose_a_path(world, make_cart, figures, monke
         checked += 1
         assert r.status_code in (302, 400), r.status_code
         wait_perfusion(doc, p, r.location)              # the real analysis unpacks the archive in a work folder
-    from webui.views.perfusion import load_capture
+    from device.usecases.perfusion_volumes import load_capture
     from device.store import Store, clinical
     s = Store.open(cart.settings.data_dir)
     try:
