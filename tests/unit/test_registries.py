@@ -1,0 +1,85 @@
+"""Every entry of every registry loads: capture sources, model runners, CLI commands, report section builders, job
+kinds and recovery hooks, sync targets. A misspelt module path, a renamed function or a broken import fails here
+(not as a log line at run time); an optional backend that cannot load here must say so through its probe."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+from device.errors import ConfigError
+
+
+def test_capture_sources_import_and_report_availability():
+    from device.drivers.registry import SOURCES, available_sources, make_source
+    for name, spec in SOURCES.items():
+        module, cls = spec.split(":")
+        factory = getattr(importlib.import_module(module), cls)        # imports even where the backend is absent
+        assert callable(factory), name
+    avail = available_sources()
+    assert set(avail) == set(SOURCES) and avail["sim"] == "ok"
+    with pytest.raises(ConfigError, match="valid: dicom, opencv, picamera2, sim, video"):
+        make_source("webcam")
+
+
+def test_model_runners():
+    from device.inference.runners import RUNNERS
+    assert set(RUNNERS) == {".onnx", ".tflite"}
+    for suffix, factory in RUNNERS.items():
+        assert inspect.isclass(factory) and callable(getattr(factory, "run", None)), suffix
+
+
+def test_cli_commands_register():
+    import argparse
+
+    from device.cli import COMMANDS
+    for name, module in COMMANDS.items():
+        mod = importlib.import_module(module)
+        assert callable(getattr(mod, "register", None)), f"{module} has no register() for '{name}'"
+    from device.__main__ import build_parser
+    parser = build_parser([])
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(COMMANDS) <= set(sub.choices)
+    broken = [a.dest for a in sub._choices_actions if (a.help or "").startswith("(unavailable")]
+    assert broken == []                        # the stand-in parser of a module that failed to import
+
+
+def test_report_section_builders_cover_every_exam_kind_and_run(tmp_path):
+    from device.reporting.sections import SECTION_BUILDERS
+    from device.reporting.settings import ReportSettings
+    from device.store import Store, clinical
+    from device.store.db import Tx
+    assert set(SECTION_BUILDERS) == set(clinical.EXAM_KINDS)
+    store = Store.open(tmp_path)
+    with Tx(store.conn):
+        p = clinical.upsert_patient(store.conn, "REG00001", "Registry", "M")
+    for kind, builder in SECTION_BUILDERS.items():
+        with Tx(store.conn):
+            exam = clinical.create_exam(store.conn, p, kind, None)
+        sections, images = builder(store.conn, store.blobs, exam, ReportSettings.bundled(), "en")
+        assert list(sections) == [] and list(images) == [], kind       # an empty exam: nothing invented
+    store.close()
+
+
+def test_job_kinds_and_recovery_hooks():
+    from device.jobs.registry import HANDLERS, RECOVERY
+    assert HANDLERS and all(isinstance(k, str) and k for k in HANDLERS)
+    for kind, handler in HANDLERS.items():
+        params = list(inspect.signature(handler).parameters)
+        assert len(params) >= 2, f"job handler {kind} must take (payload, progress)"
+    for hook in RECOVERY:
+        assert len(inspect.signature(hook).parameters) >= 1, hook
+
+
+def test_sync_targets():
+    from types import SimpleNamespace
+
+    from device.sync.targets import TARGETS, target_from_settings
+    assert TARGETS == ("none", "dicomweb", "cstore")
+    assert target_from_settings(SimpleNamespace(target="none")) is None
+    for mod in ("device.sync.dicomweb", "device.sync.cstore"):
+        importlib.import_module(mod)
+    with pytest.raises(ConfigError, match="none, dicomweb, cstore"):
+        target_from_settings(SimpleNamespace(target="ftp"))
