@@ -33,41 +33,12 @@ from device.echo.protocol import ExamProtocol
 from device.echo.screen import Sector, find_sector
 from device.errors import UserError
 from device.pipeline.echo_frame import Classifier, FrameOutcome, FrameProcessor, FrameResult, clip_kept_events
+from device.pipeline.live_protocol import DropOldestQueue, SharedProtocol
 from device.pipeline.live_sink import CallbackSink, LoopSink, connect_sink, event_payload  # noqa: F401 (re-export)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DropOldestQueue", "FrameResult", "LiveEcho", "connect_sink", "event_payload"]
-
-
-class DropOldestQueue:
-    """A bounded FIFO; putting into a full queue discards the oldest item (live video must not lag)."""
-
-    def __init__(self, maxlen: int):
-        self.items: deque[Any] = deque()
-        self.maxlen = maxlen
-        self.dropped = 0
-        self.cv = threading.Condition()
-        self.closed = False
-
-    def put(self, item: Any) -> None:
-        with self.cv:
-            if len(self.items) >= self.maxlen:
-                self.items.popleft()
-                self.dropped += 1
-            self.items.append(item)
-            self.cv.notify()
-
-    def get(self, timeout: float) -> Any | None:
-        with self.cv:
-            if not self.items and not self.closed:
-                self.cv.wait(timeout)
-            return self.items.popleft() if self.items else None
-
-    def close(self) -> None:
-        with self.cv:
-            self.closed = True
-            self.cv.notify_all()
 
 
 class LiveEcho:
@@ -90,8 +61,7 @@ class LiveEcho:
         self.save_clips_async = save_clips_async
         self.source_error: str | None = None
         self.latencies_ms: deque[float] = deque(maxlen=5000)
-        self._protocol = ExamProtocol(protocol) if protocol else None
-        self._proto_lock = threading.Lock()
+        self._protocol = SharedProtocol(protocol)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._search: tuple[threading.Thread, list[Sector | None]] | None = None  # a fan search in flight
@@ -208,54 +178,36 @@ class LiveEcho:
         self._search = (t, found)
         t.start()
 
-    # -- the exam protocol (edited from other threads: the UI, the core's exam follower) ------------------------------
+    # -- the exam protocol (edited from other threads: the UI, the core's exam follower; see SharedProtocol) ----------
     @property
     def protocol(self) -> ExamProtocol | None:
         """The current protocol object (read-only here: change it with the methods below)."""
-        with self._proto_lock:
-            return self._protocol
+        return self._protocol.current
 
     @property
     def target(self) -> str | None:
-        with self._proto_lock:
-            return self._protocol.target if self._protocol else None
+        return self._protocol.target
 
     def replace_protocol(self, protocol: ExamProtocol | None) -> None:
         """Put a whole protocol in place (the core's exam follower: a new exam, its edited list, its captures)."""
-        with self._proto_lock:
-            self._protocol = protocol
+        self._protocol.replace(protocol)
 
     def set_protocol(self, views: list[str]) -> None:
-        """Replace the ordered view list (InputError lists valid views); captured views stay captured."""
-        with self._proto_lock:
-            if self._protocol is None:
-                self._protocol = ExamProtocol(views)
-            else:
-                self._protocol.set_views(views)
+        self._protocol.set_views(views)
 
     def select_view(self, view: str) -> None:
-        """Make `view` the current target (re-acquire it even if captured)."""
-        with self._proto_lock:
-            if self._protocol is None:
-                self._protocol = ExamProtocol([view])
-            self._protocol.select(view)
+        self._protocol.select(view)
 
     def skip_view(self) -> str | None:
-        """Move the current target to the end of the list; returns the new target."""
-        with self._proto_lock:
-            return self._protocol.skip() if self._protocol else None
+        return self._protocol.skip()
 
     def new_exam(self) -> None:
         """Forget what was captured (a new patient); keeps the view list. Buffered frames go at the next step."""
-        with self._proto_lock:
-            if self._protocol is not None:
-                self._protocol = ExamProtocol(self._protocol.views)
+        self._protocol.restart()
         self._new_exam.set()
 
     def protocol_items(self) -> tuple[LiveProtocolItem, ...]:
-        with self._proto_lock:
-            items = self._protocol.items() if self._protocol else []
-        return tuple(LiveProtocolItem(i.view, i.captured, i.quality) for i in items)
+        return self._protocol.items()
 
     # -- keeping clips -------------------------------------------------------------------------------------------------
     @property
@@ -278,10 +230,7 @@ class LiveEcho:
                 raise
             log.exception("keeping the %s clip failed", clip.view)
             return
-        with self._proto_lock:
-            advanced = self._protocol.mark_captured(clip.view, clip.quality_mean) if self._protocol else False
-            done = bool(self._protocol and self._protocol.done)
-            nxt = self._protocol.target if self._protocol else None
+        advanced, done, nxt = self._protocol.mark_captured(clip.view, clip.quality_mean)
         events = clip_kept_events(clip, t_ns, advanced, done, nxt)
         if self.save_clips_async:
             self._saved_events.extend(events)  # emitted by the worker: the sink stays on one thread
