@@ -198,3 +198,22 @@ def _page_strings(html: str) -> dict:
     import json
     import re
     return json.loads(re.search(r'<script type="application/json" id="live-strings">(.*?)</script>', html, re.S)[1])
+
+
+def test_every_live_status_has_a_banner_in_english_and_chinese():
+    """live.js maps each status of the codec to a banner string; each string exists in both languages."""
+    import json
+    import re
+    from pathlib import Path
+
+    from device.domain.live import STATUSES
+
+    root = Path(__file__).resolve().parents[2] / "webui"
+    js = (root / "static" / "live.js").read_text(encoding="utf-8")
+    table = re.search(r"var STATUS = \{(.*?)\};", js, re.S)[1]
+    mapped = dict(re.findall(r"(\w+): \['\w+', '(\w*)'\]", table))
+    assert set(mapped) == set(STATUSES)
+    for lang in ("en", "zh-CN"):
+        words = json.loads((root / "i18n" / f"live.{lang}.json").read_text(encoding="utf-8"))
+        for status, key in mapped.items():
+            assert status == "no_model" or words.get(key), (lang, status)   # no_model shows the core's reason
