@@ -77,3 +77,37 @@ def test_site_case_table_reaches_echo_page_and_report(tmp_path, monkeypatch):
     assert ms[0]["interpretation"].startswith("mildly abnormal"), ms[0]
     assert ms[0]["ref_low"] == 56.0 and ms[0]["ref_high"] == 73.0
     store.close()
+
+
+def test_site_case_table_reaches_background_clip_measurement(tmp_path, monkeypatch):
+    """The worker's clip measurement job (settings from the --config file) raises the site's review alert for EF
+    54 % male; with the bundled table the value would read "normal" and raise nothing."""
+    import numpy as np
+
+    from device.domain.codecs import CLIP_MEDIA, encode_clip
+    from device.jobs import get_job
+    from device.jobs.worker import run_until_idle
+    from device.services import echo_measure as em
+    from device.usecases.echo_exam import enqueue_clip_measurement
+
+    settings = _settings(tmp_path, monkeypatch)
+
+    def fake_geometry(frames, view, *args, **kwargs):      # the segmentation is not what this test is about
+        return {"status": "measured", "reason": "", "view": view, "mode": "apical", "model_name": "lv_seg",
+                "model_version": "test", "model_tag": "lv_seg test", "ed_frame": 0, "es_frame": 3,
+                "values": {"a4c_ef_pct": 54.0}}
+    monkeypatch.setattr(em, "geometry_from_clip", fake_geometry)
+    store = Store.open(settings.data_dir)
+    exam = _male_echo_exam(store)
+    with Tx(store.conn):
+        cap = clinical.add_capture(store.conn, store.blobs, exam.id, "clip", encode_clip(np.zeros((6, 64, 64), np.uint8),
+                                   20.0), CLIP_MEDIA, label="A4C", quality=0.9, meta={"mm_per_px": 0.3, "fps": 20.0})
+        job_id = enqueue_clip_measurement(store.conn, cap.id, exam.id)
+    run_until_idle(store, settings)
+    job = get_job(store.conn, job_id)
+    assert job.state == "done", job.error
+    (m,) = clinical.current_measurements(store.conn, exam.id)
+    assert (m.name, m.value, m.capture_id) == ("a4c_ef_pct", 54.0, cap.id)
+    (alert,) = clinical.alerts(store.conn)
+    assert alert.code == "lv_a4c_ef_pct" and "mildly abnormal" in alert.message and alert.exam_id == exam.id
+    store.close()
