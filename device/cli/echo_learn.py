@@ -36,14 +36,14 @@ def register_learn(sub: Any) -> None:
 
 
 def _progress(quiet: bool):
-    last = {"msg": "", "f": -1.0}
+    last_step, last_f = [""], [-1.0]
 
     def report(fraction: float, message: str = "") -> None:
         step = message.split(" ")[0]
-        if quiet or not message or (step == last["msg"] and fraction - last["f"] < 0.1 and fraction < 1.0):
+        if quiet or not message or (step == last_step[0] and fraction - last_f[0] < 0.1 and fraction < 1.0):
             return
         print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
-        last["msg"], last["f"] = step, fraction
+        last_step[0], last_f[0] = step, fraction
     return report
 
 

@@ -108,14 +108,20 @@ def split_patients(patients: np.ndarray, seed: int = 0) -> Split:
     return Split(tuple(ps[:n_test]), tuple(ps[n_test:n_test + n_cal]), tuple(ps[n_test + n_cal:]))
 
 
-def replay_features(head: ViewHead, classes: list[int], n_per_class: int, rng: np.random.Generator) -> np.ndarray:
+def covariance_root(head: ViewHead) -> np.ndarray:
+    """(D, D) R with R R^T = the head's shared covariance (inverse of its precision), from one eigendecomposition."""
+    prec = np.asarray(head.precision, dtype=np.float64)
+    w, v = np.linalg.eigh(0.5 * (prec + prec.T))
+    inv_sqrt = np.where(w > 1e-9 * max(float(w.max()), 1e-12), 1.0 / np.sqrt(np.clip(w, 1e-300, None)), 0.0)
+    return v * inv_sqrt
+
+
+def replay_features(head: ViewHead, classes: list[int], n_per_class: int, rng: np.random.Generator,
+                    root: np.ndarray | None = None) -> np.ndarray:
     """(len(classes) * n_per_class, D) features drawn from the head's class means and shared covariance."""
     if not classes or n_per_class <= 0:
         return np.zeros((0, head.dim), np.float32)
-    prec = np.asarray(head.precision, dtype=np.float64)
-    cov = np.linalg.pinv(0.5 * (prec + prec.T), hermitian=True)
-    w, v = np.linalg.eigh(0.5 * (cov + cov.T))
-    root = v * np.sqrt(np.clip(w, 0.0, None))           # cov = root @ root.T
+    root = covariance_root(head) if root is None else root
     mean = np.asarray(head.class_means, dtype=np.float64)
     out = []
     for c in classes:
@@ -166,15 +172,17 @@ def learn(feats: np.ndarray, views: np.ndarray, patients: np.ndarray, clips: np.
     y = np.array([idx[v] for v in views], dtype=np.int64)
     rng = np.random.default_rng(seed)
     untaught = [i for i, v in enumerate(labels) if v not in set(views.tolist())]
-    x_rep = replay_features(current, untaught, replay_per_view, rng)
+    root = covariance_root(current) if untaught else None
+    x_rep = replay_features(current, untaught, replay_per_view, rng, root)
     y_rep = np.repeat(np.array(untaught, dtype=np.int64), replay_per_view) if untaught else np.zeros(0, np.int64)
     x_fit = np.concatenate([feats[m_fit], x_rep])
     y_fit = np.concatenate([y[m_fit], y_rep])
     w_fit = np.concatenate([np.full(int(m_fit.sum()), SITE_WEIGHT), np.ones(len(y_rep))])
     head = fit_head(x_fit, y_fit, labels, l2=l2, sample_weight=w_fit)
     # calibration: the calibration patients' frames plus fresh replay frames of the untaught views
-    x_cal = np.concatenate([feats[m_cal], replay_features(current, untaught, max(5, replay_per_view // 4), rng)])
-    y_cal = np.concatenate([y[m_cal], np.repeat(np.array(untaught, dtype=np.int64), max(5, replay_per_view // 4))
+    n_cal_rep = max(5, replay_per_view // 4)
+    x_cal = np.concatenate([feats[m_cal], replay_features(current, untaught, n_cal_rep, rng, root)])
+    y_cal = np.concatenate([y[m_cal], np.repeat(np.array(untaught, dtype=np.int64), n_cal_rep)
                             if untaught else np.zeros(0, np.int64)])
     head = calibrate(head, x_cal, y_cal, target_precision=target_precision)
     old = score(current, feats[m_test], views[m_test], clips[m_test])

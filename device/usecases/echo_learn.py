@@ -147,10 +147,10 @@ def item_frames(item: Item, max_frames: int, blobs=None, conn=None) -> list[np.n
         cap_id = int(item.source.split(":", 1)[1])
         row = conn.execute("SELECT blob_sha256 FROM captures WHERE id = ?", (cap_id,)).fetchone()
         try:
-            frames, _fps = decode_clip(blobs.get(row["blob_sha256"]))
+            clip, _fps = decode_clip(blobs.get(row["blob_sha256"]))
         except (OSError, ValueError, KeyError, TypeError, UserError) as exc:
             raise InputError(f"stored clip {cap_id} cannot be read ({exc}); correct or remove its label") from exc
-        return _even(frames, max_frames)
+        return _even(list(clip), max_frames)
     from device.drivers.files import read_any_frames
 
     path = Path(item.source)
@@ -366,6 +366,11 @@ def model_status(data_dir: Path, shipped_models_dir: Path) -> dict[str, Any]:
             "can_rollback": a.can_rollback, "previous": a.previous or ("shipped" if a.can_rollback else None),
             "site_accuracy_new": sl.get("new", {}).get("accuracy"),
             "site_accuracy_old": sl.get("old", {}).get("accuracy"), "site_data": sl.get("data")}
+
+
+def rollback(data_dir: Path) -> site_models.Active:
+    """Swap the active and the previous view model (the admin page's rollback button)."""
+    return site_models.rollback(data_dir)
 
 
 def promote_job_result(conn, data_dir: Path, shipped_models_dir: Path, job_id: int) -> str:

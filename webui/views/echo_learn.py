@@ -109,11 +109,11 @@ def promote():
 @bp.route("/admin/echo-learn/rollback", methods=["POST"])
 @roles_required("admin")
 def rollback():
-    from device.echo import site_models
+    from device.usecases import echo_learn as uc
 
     s, c = settings(), conn()
     try:
-        a = site_models.rollback(s.data_dir)
+        a = uc.rollback(s.data_dir)
     except UserError as exc:
         return render_template("error.html", code=400, message=str(exc)), 400
     with Tx(c):
