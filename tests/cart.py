@@ -59,6 +59,23 @@ class Cart:
             raise RuntimeError("cart did not answer /api/health in time")
         return self
 
+    def start_worker(self) -> subprocess.Popen:
+        """The job worker role (``python -m device worker``) beside a ``webui`` cart (``run`` starts its own)."""
+        log = open(self.tmp / "worker.log", "a")
+        return subprocess.Popen([sys.executable, "-m", "device", "--config", str(self.config), "worker"],
+                                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    @staticmethod
+    def stop_worker(proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
     def live_state(self) -> dict:
         import json
         try:

@@ -358,10 +358,10 @@ def _refuse_if_signed(conn: sqlite3.Connection, exam_id: int) -> None:
                         "changing measurements")
 
 
-def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, table
+def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, table, job_id: int | None = None
                  ) -> tuple[ClipOutcome, list[int], str, Any]:
-    """Measure one clip and store the result (numbers, or the refusal and its reason). Returns (outcome, alert
-    ids, model tag, the model, loaded when it was needed)."""
+    """Measure one clip and store the result (numbers, or the refusal and its reason; the geometry names the job
+    that measured it, ``job_id``). Returns (outcome, alert ids, model tag, the model, loaded when it was needed)."""
     try:
         if MODES.get(cap.label) is None:
             raise InputError(f"{cap.label or 'this'} clip is not a view the LV is measured on; measurements come "
@@ -380,6 +380,8 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
         detail = {"status": "refused", "reason": str(exc), "view": cap.label, "mode": MODES.get(cap.label, ""),
                   "checks": getattr(exc, "checks", {}),
                   "model_name": getattr(man, "name", "lv_seg"), "model_version": getattr(man, "version", "")}
+    if job_id is not None:
+        detail["job_id"] = job_id
     ids: list[int] = []
     alerts: list[int] = []
     with Tx(conn):
@@ -402,22 +404,28 @@ def _echo_exam(conn: sqlite3.Connection, exam_id: int) -> clinical.Exam:
 
 
 def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model=None, *, degree: int = 11,
-                 table: CaseTable, remeasure: bool = False) -> ExamMeasurement:
+                 table: CaseTable, remeasure: bool = False, job_id: int | None = None,
+                 progress=None) -> ExamMeasurement:
     """Measure the best clip of each measurable view (A4C, A2C, PLAX, PSAX-PM) of an echo exam that has not been
     measured yet (all of them when ``remeasure``), then the biplane volumes.
 
     A clip that cannot be measured is stored as refused with its reason (no numbers). Values are stored with
     source "auto"; a re-measured value supersedes the current one when it differs, unless a person confirmed or
     edited it. ``model``: the lv_seg model (loaded on first need when None). ``table``: the case table of the
-    caller's settings (``ReportSettings.from_settings(settings).case_table``), never re-read here.
+    caller's settings (``ReportSettings.from_settings(settings).case_table``), never re-read here. ``job_id``: the
+    job measuring (a clip whose current geometry that job stored is not measured again when the job resumes after
+    a kill); ``progress(fraction, message)`` is told before each clip.
     """
     exam = _echo_exam(conn, exam_id)
     done = geometry_findings(conn, exam_id)
     outcomes, alerts, tag = [], [], ""
-    for cap in best_clips(conn, exam_id):
-        if (cap.id in done and not remeasure) or MODES.get(cap.label) is None:
-            continue            # other views (A3C, subcostal ...) are kept as clips; nothing to measure on them
-        out, al, t, model = _measure_one(conn, blobs, exam, cap, model, degree, table)
+    todo = [cap for cap in best_clips(conn, exam_id) if MODES.get(cap.label) is not None
+            and not (cap.id in done and (not remeasure or (job_id is not None
+                                                           and done[cap.id]["detail"].get("job_id") == job_id)))]
+    for k, cap in enumerate(todo):     # other views (A3C, subcostal ...) are kept as clips; nothing to measure
+        if progress is not None:
+            progress(0.1 + 0.85 * k / len(todo), f"measuring the {cap.label} clip ({k + 1} of {len(todo)})")
+        out, al, t, model = _measure_one(conn, blobs, exam, cap, model, degree, table, job_id)
         outcomes.append(out)
         alerts += al
         tag = t or tag
@@ -427,14 +435,14 @@ def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model
 
 
 def measure_capture(conn: sqlite3.Connection, blobs: BlobStore, capture_id: int, model=None, *, degree: int = 11,
-                    table: CaseTable) -> ExamMeasurement:
+                    table: CaseTable, job_id: int | None = None) -> ExamMeasurement:
     """Measure one saved clip (e.g. from the core right after the live loop saved it), then the biplane volumes.
     A clip of a view the LV is not measured on is stored as refused with that reason."""
     cap = clinical.get_capture(conn, capture_id)
     if cap.kind != "clip":
         raise UserError(f"capture {capture_id} is a {cap.kind}, not a clip; LV measurements need a cine clip")
     exam = _echo_exam(conn, cap.exam_id)
-    out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table)
+    out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table, job_id)
     with Tx(conn):
         bi, _, al = _update_biplane(conn, exam, table)
     return ExamMeasurement(exam.id, (out,), bi, tuple(alerts + al), tag)

@@ -96,3 +96,65 @@ def measure_clip_job(payload: dict, progress) -> dict:
     return {"capture_id": cap_id, "finding_id": out.finding_id, "status": out.status, "reason": out.reason,
             "values": out.values, "measurement_ids": list(out.measurement_ids), "biplane": res.biplane,
             "alert_ids": list(res.alert_ids), "model": res.model, "already": False}
+
+
+# ---------------------------------------------------------------- the echo page: measure the exam (job), edit, show
+
+MEASURE_EXAM = "echo.measure_exam"
+
+
+def enqueue_exam_measurement(conn: sqlite3.Connection, exam_id: int, remeasure: bool,
+                             user: tuple[int | None, str]) -> int:
+    """Queue the measurement of an echo exam's best clips (one waiting or running per exam)."""
+    from device.jobs import enqueue
+    from device.services.echo_measure import _echo_exam
+    _echo_exam(conn, exam_id)                   # an echo exam whose report is not signed (UserError otherwise)
+    return enqueue(conn, MEASURE_EXAM, {"exam_id": exam_id, "remeasure": bool(remeasure), "user_id": user[0],
+                                        "username": user[1]}, exam_id=exam_id, dedupe_key=f"{MEASURE_EXAM}:{exam_id}")
+
+
+def measure_exam_job(payload: dict, progress) -> dict:
+    """Measure the exam's best clips not measured yet (all with ``remeasure``), then biplane; audit as the user.
+    A resumed job does not measure again a clip it had measured before its worker was killed."""
+    from device.services.echo_measure import measure_exam
+    from device.store import audit
+
+    store, settings = progress.store, getattr(progress, "settings", None)
+    exam_id = int(payload["exam_id"])
+    progress(0.05, "loading the LV model")
+    degree = settings.lv.phase_poly_degree if settings is not None else 11
+    res = measure_exam(store.conn, store.blobs, exam_id, lv_model(settings), degree=degree,
+                       table=case_table(settings), remeasure=bool(payload.get("remeasure")),
+                       job_id=getattr(progress, "job_id", None), progress=progress)
+    clips = [{"capture_id": o.capture_id, "view": o.view, "status": o.status} for o in res.clips]
+    audit.record(store.conn, user_id=payload.get("user_id"), username=str(payload.get("username") or "worker"),
+                 action="create", object_type="echo_measurements", object_id=exam_id,
+                 detail={"clips": clips, "model": res.model, "alerts": list(res.alert_ids)})
+    measured = sum(o.status == "measured" for o in res.clips)
+    return {"exam_id": exam_id, "clips": clips, "measured": measured, "refused": len(res.clips) - measured,
+            "biplane": res.biplane, "alert_ids": list(res.alert_ids), "model": res.model}
+
+
+def edit_geometry(conn: sqlite3.Connection, exam_id: int, finding_id: int, change: dict, user_id: int,
+                  table) -> dict[str, Any]:
+    """A sonographer's contour or caliper edit (light: recomputed from the points, in the request)."""
+    from device.services.echo_measure import edit_geometry as edit
+    return edit(conn, exam_id, finding_id, change, user_id, table)
+
+
+def page_clips(conn: sqlite3.Connection, exam_id: int) -> tuple[list[dict], list[str]]:
+    """The measured (or refused) clips with their current geometry, in view order, and the measurable views still
+    waiting for a measurement."""
+    from device.services.echo_measure import MODES, best_clips, geometry_findings
+
+    caps = {cap.id: cap for cap in clinical.list_captures(conn, exam_id)}
+    clips = []
+    for cap_id, f in geometry_findings(conn, exam_id).items():
+        cap = caps.get(cap_id)
+        clips.append({"capture_id": cap_id, "finding_id": f["id"], "view": f["detail"].get("view", ""),
+                      "quality": cap.quality if cap else None, "model": f"{f['model_name']} {f['model_version']}",
+                      "detail": f["detail"], "edited": bool(f["detail"].get("edited_by"))})
+    clips.sort(key=lambda x: list(MODES).index(x["view"]) if x["view"] in MODES else 99)
+    seen = {x["capture_id"] for x in clips}
+    pending = [cap.label for cap in best_clips(conn, exam_id) if cap.label in MODES and cap.id not in seen]
+    return clips, pending

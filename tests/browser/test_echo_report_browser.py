@@ -39,7 +39,9 @@ def webui_cart(tmp_path_factory):
     store.close()
     c.exam_id = exam.id
     c.start()
+    worker = c.start_worker()                    # the job worker measures the clip the page asks for
     yield c
+    c.stop_worker(worker)
     c.stop()
 
 

@@ -86,7 +86,11 @@ def test_a4c_clip_measured_edited_and_reported(settings, login, a4c_clip):
     page = ui.get(f"/exams/{exam.id}")
     assert f"/exams/{exam.id}/echo".encode() in page.data                  # the Measure action on the exam page
     r = ui.post(f"/exams/{exam.id}/echo/measure")
-    assert r.status_code == 302
+    assert r.status_code == 302 and "job=" in r.location
+    assert not clinical.current_measurements(store.conn, exam.id)        # queued, not measured in the request
+    from tests.integration.conftest import run_jobs_in
+    assert [j.state for j in run_jobs_in(settings)] == ["done"]           # the worker role's part
+    assert ui.get(r.location).status_code == 200
 
     rows = {m.name: m for m in clinical.current_measurements(store.conn, exam.id)}
     assert set(rows) == {"a4c_edv_ml", "a4c_esv_ml", "a4c_sv_ml", "a4c_ef_pct"}

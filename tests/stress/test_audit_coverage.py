@@ -232,7 +232,7 @@ def test_every_view_edit_signature_and_export_of_patient_data_is_audited(world, 
             wait_perfusion(ui, int(loc.split("/")[2]), loc)
         elif loc.startswith("/usb") and "job=" in loc:
             wait_usb(ui, loc)
-        elif "/ecg?job=" in loc:                    # the worker role's part, run here: it audits as the user
+        elif "/ecg?job=" in loc or "/echo?job=" in loc:   # the worker role's part, run here: it audits as the user
             from tests.integration.conftest import run_jobs_in
             run_jobs_in(cart.settings)
         rows = cart.audit_since(mark)

@@ -183,14 +183,16 @@ ANALYSER = r"""
 import pathlib, sys, time
 import numpy as np
 from device.config import load_settings
-from device.services.core import ClipMeasurer, MeasuringSink
+from device.jobs.worker import run_worker
+from device.services.core import ClipJobs, MeasuringSink
 from device.domain.live import ClipRecord
 from device.services.live_sink import StoreSink
 from device.store import Store
-# the core's own path: a saved clip goes through MeasuringSink to the background ClipMeasurer
+# the core's own path: a saved clip goes through MeasuringSink, which queues its measurement job (ClipJobs); then
+# this process runs the worker role's loop (run_worker: recovery, claim, measure), the process the test kills
 s = load_settings(sys.argv[1])
 store = Store.open(s.data_dir, run_migrations=False)
-sink = MeasuringSink(StoreSink(store, s.run_dir), ClipMeasurer(s))
+sink = MeasuringSink(StoreSink(store, s.run_dir), ClipJobs(s))
 for p in sys.argv[2:]:
     with np.load(p) as z:
         q = float(z["quality"])
@@ -198,8 +200,7 @@ for p in sys.argv[2:]:
                                   duration_s=len(z["frames"]) / 30.0, model_name="echo_view", model_version="sim",
                                   model_tag="echo_view sim", mm_per_px=float(z["mm_per_px"]),
                                   sector_bbox=tuple(int(v) for v in z["bbox"])))
-while True:
-    time.sleep(1)
+run_worker(s)
 """
 
 
@@ -232,11 +233,11 @@ def _unmeasured(db: Path) -> list[int]:
 
 
 def test_sigkill_clip_measurement_in_flight(tmp_path, budget, figures):
-    """The core's background LV measurement (ClipMeasurer), killed while it measures; the clips it had not measured
-    must be measured by the restarted core, each exactly once."""
+    """The LV measurement jobs of saved clips, their worker killed while it measures; the clips it had not measured
+    must be measured by the restarted worker (the job it was killed in resumed), each exactly once."""
     n = budget(short=2, full=20)
     per_run = 2
-    t = Tally("analysis: SIGKILL echo clip measurement (ClipMeasurer)", 8201)
+    t = Tally("analysis: SIGKILL the worker during echo clip measurement jobs", 8201)
     cart = _cart(tmp_path, "core")
     db = _db(cart)
     _new_exam(cart, "echo", "MEAS1")
@@ -291,6 +292,8 @@ def test_sigkill_clip_measurement_in_flight(tmp_path, budget, figures):
     assert not left, f"clips {left} were never measured after the restart"
     assert not dup, f"clips measured twice: {dup}"
     assert not orphan, f"measurements without their geometry finding: {orphan}"
+    jobs = rows(db, "SELECT state FROM jobs WHERE kind = 'echo.measure_clip'")
+    assert [j["state"] for j in jobs] == ["done"] * n_clips, jobs        # one job per clip, each finished
 
 
 def _ecg_photos(n: int, seed: int) -> list[bytes]:
@@ -307,12 +310,39 @@ def _ecg_photos(n: int, seed: int) -> list[bytes]:
     return out
 
 
-def test_sigkill_webui_while_it_reads_an_ecg_photo(tmp_path, budget, figures):
-    """An ECG photo upload is read inside the request (~1-2 s); the web UI is killed at a random moment of it. The
-    photo is stored first: afterwards it is either read completely (signal + measurements + findings, one
-    transaction) or not at all, and reading it again on the restarted UI completes."""
+def _worker(cart: Cart, log_name: str = "worker.log") -> subprocess.Popen:
+    """The real worker role (``python -m device worker``) on the cart's config, in its own process group."""
+    log = open(cart.tmp / log_name, "a")
+    return subprocess.Popen([sys.executable, "-m", "device", "--config", str(cart.config), "worker"], cwd=REPO_ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _signal_problems(db: Path, eid: int) -> list[str]:
+    """Photos stored without their audit row; readings stored without their findings or preview blobs."""
+    extra = []
+    for c in rows(db, "SELECT id, kind, meta FROM captures WHERE exam_id = ?", eid):
+        if c["kind"] == "photo" and not rows(db, "SELECT 1 FROM audit_log WHERE action = 'create' AND "
+                                                "object_type = 'capture' AND object_id = ?", str(c["id"])):
+            extra.append(f"photo capture {c['id']} stored without its audit row")
+        if c["kind"] == "signal":
+            fk = {f["kind"] for f in rows(db, "SELECT kind FROM findings WHERE capture_id = ?", c["id"])}
+            if not {"ecg_screen", "rhythm"} <= fk:
+                extra.append(f"signal capture {c['id']} stored without its findings")
+            for k in ("preview_sha256", "overlay_sha256", "traces_sha256"):
+                sha = json.loads(c["meta"]).get(k)
+                if sha and not rows(db, "SELECT 1 FROM blobs WHERE sha256 = ?", sha):
+                    extra.append(f"signal capture {c['id']}: {k} has no blob row")
+    return extra
+
+
+def test_sigkill_worker_while_it_reads_an_ecg_photo(tmp_path, budget, figures):
+    """An ECG photo upload is stored and queued by the web UI (``ecg.read`` job); the worker role reads it (~1-2 s)
+    and is killed at a random moment of that. Afterwards each reading is either stored completely (signal +
+    measurements + findings + audit, one transaction) or not at all; the restarted worker resumes the job it was
+    killed in and the queue, and every photo ends with exactly one reading."""
     n = budget(short=2, full=20)
-    t = Tally("analysis: SIGKILL web UI during an ECG photo read", 8202)
+    t = Tally("analysis: SIGKILL the worker during an ECG photo read", 8202)
     cart = _cart(tmp_path, "webui")
     cart.add_user("sono", "sonographer", "482913")
     db = _db(cart)
@@ -323,56 +353,60 @@ def test_sigkill_webui_while_it_reads_an_ecg_photo(tmp_path, budget, figures):
 
     def upload(i):
         files = {"photo": (f"ecg{i}.jpg", photos[i % len(photos)], "image/jpeg")}
-        return web.s.post(f"{cart.url}/exams/{eid}/ecg/upload", data={"csrf_token": web.token, "source": "upload"},
-                          files=files, allow_redirects=False, timeout=60)
-
-    # calibration: one whole upload on a freshly started UI (cold, like every upload after a restart)
-    t0 = time.monotonic()
-    assert upload(0).status_code == 302
-    t_read = time.monotonic() - t0
-    for i in range(n):
-        in_thread(upload, i + 1)
-        time.sleep(t.delay(0.0, 1.2 * t_read))
-        before = snapshot(db)
-        _kill(cart)
-        caps = rows(db, "SELECT id, kind, meta FROM captures WHERE exam_id = ?", eid)
-        extra = []
-        for c in caps:
-            if c["kind"] == "photo" and not rows(db, "SELECT 1 FROM audit_log WHERE action = 'create' AND "
-                                                    "object_type = 'capture' AND object_id = ?", str(c["id"])):
-                extra.append(f"photo capture {c['id']} stored without its audit row")
-            if c["kind"] == "signal":
-                fk = {f["kind"] for f in rows(db, "SELECT kind FROM findings WHERE capture_id = ?", c["id"])}
-                if not {"ecg_screen", "rhythm"} <= fk:
-                    extra.append(f"signal capture {c['id']} stored without its findings")
-                for k in ("preview_sha256", "overlay_sha256", "traces_sha256"):
-                    sha = json.loads(c["meta"]).get(k)
-                    if sha and not rows(db, "SELECT 1 FROM blobs WHERE sha256 = ?", sha):
-                        extra.append(f"signal capture {c['id']}: {k} has no blob row")
-        t.after_kill(cart.data, before, extra)
-        cart.start()
-    # resume: every photo without a reading is read on the restarted UI
+        r = web.s.post(f"{cart.url}/exams/{eid}/ecg/upload", data={"csrf_token": web.token, "source": "upload"},
+                       files=files, allow_redirects=False, timeout=60)
+        assert r.status_code == 302 and "job=" in r.headers["Location"], r.status_code
+        return int(r.headers["Location"].split("job=")[1])
 
     def unread():
         caps = rows(db, "SELECT id, kind, meta FROM captures WHERE exam_id = ?", eid)
         done = {json.loads(c["meta"]).get("photo_capture_id") for c in caps if c["kind"] == "signal"}
         return [c["id"] for c in caps if c["kind"] == "photo" and c["id"] not in done]
 
+    # calibration: from a cold worker's start to the photo read (like every read after a restart)
+    upload(0)
+    t0 = time.monotonic()
+    proc = _worker(cart)
+    while time.monotonic() - t0 < 120 and unread():
+        time.sleep(0.05)
+    t_read = time.monotonic() - t0
+    kill_group(proc)
+    mid_job = 0
+    for i in range(n):
+        upload(i + 1)
+        proc = _worker(cart)
+        time.sleep(t.delay(0.0, 1.2 * t_read))
+        before = snapshot(db)
+        kill_group(proc)
+        mid_job += bool(rows(db, "SELECT id FROM jobs WHERE state = 'running'"))
+        t.after_kill(cart.data, before, _signal_problems(db, eid))
     pending = unread()
-    n_photos = len(rows(db, "SELECT id FROM captures WHERE exam_id = ? AND kind = 'photo'", eid))
-    page = web.get(f"/exams/{eid}/ecg")
-    codes = [web.post(f"/exams/{eid}/ecg/photo/{pid}/read").status_code for pid in pending]
+    # resume: the restarted worker finishes the job it was killed in and the rest of the queue
+    proc = _worker(cart)
+    deadline = time.monotonic() + 60 + 10 * len(pending)
+    while time.monotonic() < deadline and (unread() or rows(db, "SELECT id FROM jobs WHERE state IN "
+                                                                "('queued', 'running')")):
+        time.sleep(0.2)
+    kill_group(proc)
     left = unread()
+    page = web.get(f"/exams/{eid}/ecg")
     before = snapshot(db)
     cart.stop()
     chk = check_store(cart.data, before)
-    t.record(figures, f"{'yes' if not left else 'no'}: {n_photos} photos stored, {len(pending)} unread after the "
-                      f"kills, {len(pending) - len(left)} read on the restarted UI (an upload took {t_read:.1f} s)")
+    n_photos = len(rows(db, "SELECT id FROM captures WHERE exam_id = ? AND kind = 'photo'", eid))
+    twice = rows(db, "SELECT json_extract(meta, '$.photo_capture_id') p, count(*) n FROM captures WHERE exam_id = ? "
+                     "AND kind = 'signal' GROUP BY p HAVING n > 1", eid)
+    jobs = rows(db, "SELECT state, attempts FROM jobs WHERE kind = 'ecg.read'")
+    t.record(figures, f"{'yes' if not left and not twice else 'no'}: {n_photos} photos stored, {mid_job} kills "
+                      f"inside a running read, {len(pending)} unread after the kills, all read by the restarted "
+                      f"worker, {len(twice)} read twice; {sum(j['attempts'] > 1 for j in jobs)} jobs resumed "
+                      f"(a cold read took {t_read:.1f} s)")
     assert not t.problems, t.problems[:5]
     assert not chk.problems, chk.problems[:5]
     assert page.status_code == 200
-    assert all(c == 302 for c in codes), codes
     assert not left
+    assert not twice, twice
+    assert [j["state"] for j in jobs] == ["done"] * n_photos, jobs
 
 
 # --------------------------------------------------------------------------------------------------- (c) signing
@@ -763,12 +797,14 @@ def test_power_cut_of_the_whole_cart(tmp_path, budget, figures):
     assert not left_measure, left_measure
 
 
-def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path, figures):
-    """Defect found by test_sigkill_clip_measurement_in_flight: the ClipMeasurer's queue lived only in memory, so a
-    clip saved just before the core was killed was never measured (the exam showed no LV result for it). Now the
-    measurer first measures every unmeasured clip of an open exam, once, and skips clips already measured."""
+def test_regression_worker_measures_clips_a_killed_core_left(tmp_path, figures):
+    """Defect found by test_sigkill_clip_measurement_in_flight: the core's clip-measurement queue lived only in
+    memory, so a clip saved just before the core was killed was never measured (the exam showed no LV result for it).
+    Now measurements are durable jobs, and a clip saved by a core killed before it queued the job is queued by the
+    worker's recovery hook at start: measured once, and a clip already measured is not measured again."""
     from device.config import load_settings
-    from device.services.core import ClipMeasurer
+    from device.jobs.worker import run_recovery_hooks, run_until_idle
+    from device.services.core import ClipJobs
     from device.services.echo_measure import FINDING_KIND
     from device.domain.live import ClipRecord
     from device.services.live_sink import StoreSink
@@ -791,19 +827,14 @@ def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path, fi
     with Tx(store.conn):
         clinical.add_finding(store.conn, exam.id, done, FINDING_KIND, "measured before the kill", None, "lv_seg", "1",
                              {"status": "refused", "reason": "test"})
-    m = ClipMeasurer(settings)
-    deadline = time.monotonic() + 20
-    count = {}
-    while time.monotonic() < deadline:
-        count = {cid: n for cid, n in store.conn.execute(
-            "SELECT capture_id, count(*) FROM findings WHERE kind = ? GROUP BY capture_id", (FINDING_KIND,))}
-        if left in count:
-            break
-        time.sleep(0.2)
-    assert left in count, "the clip left unmeasured by the killed core was not measured on start"
-    m.submit(left)  # submitted again (as the live loop would): not measured twice
-    m.close()
-    m.thread.join(60)
+    assert run_recovery_hooks(store, settings) == 1       # the worker's start queues the clip nobody queued
+    assert run_recovery_hooks(store, settings) == 0       # once
+    jobs = ClipJobs(settings)
+    jobs.submit(left)                                     # submitted again (as the live loop would) while queued
+    assert [j.state for j in run_until_idle(store, settings)] == ["done"]
+    jobs.submit(left)                                     # and after it was measured: the job finds the result
+    assert [j.result["already"] for j in run_until_idle(store, settings)] == [True]
+    jobs.close()
     count = {cid: n for cid, n in store.conn.execute(
         "SELECT capture_id, count(*) FROM findings WHERE kind = ? GROUP BY capture_id", (FINDING_KIND,))}
     store.close()
@@ -811,9 +842,9 @@ def test_regression_clip_measurer_measures_clips_a_killed_core_left(tmp_path, fi
     assert other not in count
     figures.note("crash", "Defect found (analysis kills): the core's clip-measurement queue lived only in memory, so "
                           "a clip saved just before the core was killed was never measured. Fixed in "
-                          "device/services/core.py (the measurer first measures the open exams' unmeasured clips, "
-                          "once); regression test test_crash.py::"
-                          "test_regression_clip_measurer_measures_clips_a_killed_core_left.")
+                          "device/jobs (durable measurement jobs; the worker queues unmeasured clips of open exams at "
+                          "start, once); regression test test_crash.py::"
+                          "test_regression_worker_measures_clips_a_killed_core_left.")
 
 
 def test_regression_supervisor_backoff_starts_over_after_a_stable_run(figures):

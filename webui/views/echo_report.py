@@ -3,7 +3,8 @@ calipers on an SVG overlay that a sonographer drags (touch or mouse); the number
 with the device.lv functions and stored as edited values that supersede the automatic ones. Each number shows its
 reference range and interpretation (case table, patient's sex) and the model that made it.
 
-The page reads the store; measuring and editing go through device.services.echo_measure (the clinical logic).
+The page reads the store; measuring runs as a job (``echo.measure_exam``, the worker role) that the page follows
+by SSE; editing and the clips go through the echo exam use case (device.usecases.echo_exam).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from flask import (
 from device.errors import UserError
 from device.reporting.echo_sections import echo_rows
 from device.reporting.settings import ReportSettings
-from device.services import echo_measure as em
+from device.jobs import find_job, jobs_of_exam
 from device.store import clinical, reports
+from device.usecases import echo_exam as uc
 from webui.app import current_language
 from webui.i18n import translate
 from webui.security import roles_required
@@ -67,17 +69,8 @@ def _row_json(r) -> dict:
 def page_data(exam: clinical.Exam) -> dict:
     """What the page and its script show: clips with their current geometry, and the current rows."""
     c = conn()
-    caps = {cap.id: cap for cap in clinical.list_captures(c, exam.id)}
-    clips = []
-    for cap_id, f in em.geometry_findings(c, exam.id).items():
-        cap = caps.get(cap_id)
-        clips.append({"capture_id": cap_id, "finding_id": f["id"], "view": f["detail"].get("view", ""),
-                      "quality": cap.quality if cap else None, "model": f"{f['model_name']} {f['model_version']}",
-                      "detail": f["detail"], "edited": bool(f["detail"].get("edited_by"))})
-    clips.sort(key=lambda x: list(em.MODES).index(x["view"]) if x["view"] in em.MODES else 99)
+    clips, pending = uc.page_clips(c, exam.id)
     rows = [_row_json(r) for r in echo_rows(c, exam, _table())]
-    pending = [cap.label for cap in em.best_clips(c, exam.id)
-               if cap.label in em.MODES and cap.id not in {x["capture_id"] for x in clips}]
     latest = reports.latest(c, exam.id)
     lang = current_language()
     words = {r["interpretation"]: translate(lang, "echo_i_" + r["interpretation"]) for r in rows}
@@ -92,27 +85,32 @@ def page(exam_id: int):
     data = page_data(exam)
     audit_log("view", "echo_measurements", exam_id, {"patient_id": exam.patient.patient_id})
     can_edit = g.user.role in EDIT_ROLES and not data["signed"]
-    return render_template("echo_report.html", exam=exam, data=data, can_edit=can_edit, flash=pop_flash(),
-                           sex=exam.patient.sex)
+    jobs = [j for j in jobs_of_exam(conn(), exam_id, active_only=True) if j.kind == uc.MEASURE_EXAM]
+    return render_template("echo_report.html", exam=exam, data=data, can_edit=can_edit, jobs=jobs,
+                           flash=_job_flash(exam_id) or pop_flash(), sex=exam.patient.sex)
+
+
+def _job_flash(exam_id: int):
+    """The finished measurement job named by ?job=: how many clips were measured, or why it failed."""
+    job = find_job(conn(), request.args.get("job", 0, type=int))
+    if job is None or job.exam_id != exam_id or job.kind != uc.MEASURE_EXAM or not job.finished:
+        return None
+    if job.state == "failed":
+        return "echo_measure_failed", {"reason": job.error or ""}
+    return "echo_measured", {"measured": job.result.get("measured", 0), "refused": job.result.get("refused", 0)}
 
 
 @bp.route("/exams/<int:exam_id>/echo/measure", methods=["POST"])
 @roles_required(*EDIT_ROLES)
 def measure(exam_id: int):
     exam = _echo_exam(exam_id)
-    c, svc = conn(), services()
     try:
-        res = em.measure_exam(c, svc.blobs, exam.id, degree=settings().lv.phase_poly_degree, table=_table(),
-                              remeasure=request.form.get("remeasure") == "1")
+        job_id = uc.enqueue_exam_measurement(conn(), exam.id, request.form.get("remeasure") == "1",
+                                             (g.user.id, g.user.username))
     except UserError as exc:
         flash_key("echo_measure_failed", reason=str(exc))
         return redirect(url_for("echo_report.page", exam_id=exam_id))
-    audit_log("create", "echo_measurements", exam_id,
-              {"clips": [{"capture_id": o.capture_id, "view": o.view, "status": o.status} for o in res.clips],
-               "model": res.model, "alerts": list(res.alert_ids)})
-    measured = sum(o.status == "measured" for o in res.clips)
-    flash_key("echo_measured", measured=measured, refused=len(res.clips) - measured)
-    return redirect(url_for("echo_report.page", exam_id=exam_id))
+    return redirect(url_for("echo_report.page", exam_id=exam_id, job=job_id))
 
 
 @bp.route("/exams/<int:exam_id>/echo/edit", methods=["POST"])
@@ -127,7 +125,7 @@ def edit(exam_id: int):
         return jsonify({"error": "the edit must be JSON {finding_id, change}; reload the page"}), 400
     try:
         fid = int(body.get("finding_id"))
-        out = em.edit_geometry(conn(), exam.id, fid, body["change"], g.user.id, _table())
+        out = uc.edit_geometry(conn(), exam.id, fid, body["change"], g.user.id, _table())
     except (TypeError, ValueError, OverflowError):   # OverflowError: int(Infinity)
         return jsonify({"error": "finding_id must be a number; reload the page"}), 400
     except UserError as exc:
