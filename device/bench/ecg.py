@@ -45,4 +45,31 @@ def bench() -> list[dict]:
     for k, v in stages.items():
         rows.append({"section": "ecg", "item": f"stage {k}", "metric": "median", "value": float(np.median(v)),
                      "unit": "ms", "goal": ""})
+    return rows + signal_model_rows()
+
+
+def signal_model_rows(runs: int = 200) -> list[dict]:
+    """p50/p99 of one ``ecg_signal`` inference (a 12-lead 10-s input) per variant: int8 and fp32 ONNX, .tflite."""
+    from device.ecg.signal_model import MODEL_NAME, signal_input
+    from device.errors import ModelError
+    from device.inference import load_manifest, load_model
+    from device.sim import ecg_paper
+
+    try:
+        variants = sorted(load_manifest(MODEL_NAME).variants)
+    except ModelError:
+        return []
+    x = signal_input(ecg_paper.synthetic_ecg(np.random.default_rng(1)), 500.0)
+    rows = []
+    for v in variants:
+        try:
+            m = load_model(MODEL_NAME, v, cache=False)
+        except ModelError:
+            continue
+        for _ in range(runs):
+            m.run({"signal": x})
+        st = m.stats()
+        for metric, val in (("p50", st.p50_ms), ("p99", st.p99_ms)):
+            rows.append({"section": "ecg", "item": f"signal screen {m.tag}", "metric": f"{metric} latency",
+                         "value": float(val), "unit": "ms", "goal": ""})
     return rows

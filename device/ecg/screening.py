@@ -134,9 +134,9 @@ def _morphology(beats: dict[str, np.ndarray], m: Measurements, fs_hz: float, T: 
         leads = [k for g in q_groups for k in g if k in qs]
         f.append((f"pathological Q waves in {', '.join(leads)}", 1.0))
     if "V1" in beats and ("V5" in beats or "V6" in beats):
-        a, b = r - int(0.06 * fs_hz), r + int(0.08 * fs_hz)
-        sv1 = -beats["V1"][a:b].min()
-        rv = max(beats[k][a:b].max() for k in ("V5", "V6") if k in beats)
+        w0, w1 = r - int(0.06 * fs_hz), r + int(0.08 * fs_hz)
+        sv1 = -beats["V1"][w0:w1].min()
+        rv = max(beats[k][w0:w1].max() for k in ("V5", "V6") if k in beats)
         if sv1 + rv > T["voltage"]["sokolow_lyon_mv"]:
             f.append((f"LVH voltage (Sokolow-Lyon {sv1 + rv:.1f} mV)", 0.7))
     return f
