@@ -1,6 +1,6 @@
 """The echo view head: a calibrated linear classifier on backbone features, with an out-of-distribution score.
 
-Pure numpy + scipy (no torch): it is trained, calibrated and run on the cart itself (site learning trains a new head
+Pure numpy (+ scipy for the temperature search; no torch): it is trained, calibrated and run on the cart itself (site learning trains a new head
 on the box). Features are standardised with the training set's mean and scale; the view is a multinomial logistic
 regression on them; the confidence is softmax(logits / temperature) with the temperature fitted on held-out frames;
 the out-of-distribution score is the squared Mahalanobis distance (per feature dimension) of the standardised
@@ -109,7 +109,9 @@ class ViewHead:
     def save(self, path: Path) -> None:
         """Write an .npz atomically (temp file + fsync + rename)."""
         buf = io.BytesIO()
-        arrays = {k: np.asarray(getattr(self, k), dtype=np.float32) for k in _ARRAYS}
+        # the (D, D) precision only feeds the ood score: float16 halves the file (relative error ~1e-3)
+        arrays = {k: np.asarray(getattr(self, k), dtype=np.float16 if k == "precision" else np.float32)
+                  for k in _ARRAYS}
         header = {"format": FORMAT, "labels": list(self.labels), "temperature": float(self.temperature),
                   "conf_threshold": float(self.conf_threshold), "ood_threshold": float(self.ood_threshold),
                   "meta": self.meta}
@@ -150,6 +152,55 @@ def _lr_objective(theta: np.ndarray, z: np.ndarray, onehot: np.ndarray, w: np.nd
     return loss, np.concatenate([grad_w.ravel(), g.sum(axis=0)])
 
 
+def lbfgs(fun, x0: np.ndarray, max_iter: int = 500, m: int = 10, tol: float = 1e-6) -> tuple[np.ndarray, int]:
+    """Minimise a smooth convex `fun(x) -> (value, gradient)` by L-BFGS (two-loop recursion, Armijo backtracking).
+
+    numpy only: scipy's L-BFGS-B (1.17) spends ~0.4 s per step at 17k parameters on this box, this one ~1 ms.
+    Returns (x, iterations).
+    """
+    x = x0.astype(np.float64).copy()
+    f, g = fun(x)
+    s_hist: list[np.ndarray] = []
+    y_hist: list[np.ndarray] = []
+    it = 0
+    for it in range(1, max_iter + 1):
+        q = g.copy()
+        alphas = []
+        for s_i, y_i in zip(reversed(s_hist), reversed(y_hist)):
+            a = float(s_i @ q) / float(y_i @ s_i)
+            alphas.append(a)
+            q -= a * y_i
+        if y_hist:
+            q *= float(s_hist[-1] @ y_hist[-1]) / float(y_hist[-1] @ y_hist[-1])
+        for (s_i, y_i), a in zip(zip(s_hist, y_hist), reversed(alphas)):
+            q += s_i * (a - float(y_i @ q) / float(y_i @ s_i))
+        d = -q
+        slope = float(g @ d)
+        if slope >= 0:   # not a descent direction: restart from the gradient
+            s_hist.clear()
+            y_hist.clear()
+            d, slope = -g, -float(g @ g)
+        step = 1.0 if s_hist else min(1.0, 1.0 / max(float(np.abs(g).max()), 1e-12))
+        while True:
+            x_new = x + step * d
+            f_new, g_new = fun(x_new)
+            if f_new <= f + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        s_vec, y_vec = x_new - x, g_new - g
+        if float(s_vec @ y_vec) > 1e-12:
+            s_hist.append(s_vec)
+            y_hist.append(y_vec)
+            if len(s_hist) > m:
+                s_hist.pop(0)
+                y_hist.pop(0)
+        done = abs(f - f_new) <= tol * max(1.0, abs(f)) and float(np.abs(g_new).max()) < 1e-5
+        x, f, g = x_new, f_new, g_new
+        if done or step < 1e-10:
+            break
+    return x, it
+
+
 def _shrunk_precision(zc: np.ndarray) -> tuple[np.ndarray, float]:
     """Inverse of the Ledoit-Wolf shrunk covariance of centred rows zc (N, D), and the shrinkage used."""
     n, d = zc.shape
@@ -166,14 +217,12 @@ def _shrunk_precision(zc: np.ndarray) -> tuple[np.ndarray, float]:
 
 def fit_head(feats: np.ndarray, y: np.ndarray, labels: tuple[str, ...], *, l2: float = 1e-3,
              sample_weight: np.ndarray | None = None, max_iter: int = 500) -> ViewHead:
-    """Multinomial logistic regression (L-BFGS, numpy + scipy) on standardised features; fills the ood statistics.
+    """Multinomial logistic regression (L-BFGS in numpy) on standardised features; fills the ood statistics.
 
     feats (N, D); y (N,) int class indices into `labels`; l2: penalty on the weights (per unit of mean sample weight);
     sample_weight (N,) optional. Temperature 1; conf_threshold 0.5; ood_threshold the 99th percentile of the training
-    scores (use `calibrate` on held-out frames for both).
+    scores (up to 2,000 rows; use `calibrate` on held-out frames for both).
     """
-    from scipy.optimize import minimize
-
     x = np.asarray(feats, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     k = len(labels)
@@ -189,10 +238,9 @@ def fit_head(feats: np.ndarray, y: np.ndarray, labels: tuple[str, ...], *, l2: f
     scale = std + 1e-3 * max(float(std.mean()), 1e-6)
     z = (x - mean) / scale
     onehot = np.eye(k)[y]
-    res = minimize(_lr_objective, np.zeros(d * k + k), args=(z, onehot, w, l2), jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter})
-    wmat = res.x[: d * k].reshape(d, k)
-    b = res.x[d * k:]
+    theta, n_iter = lbfgs(lambda t: _lr_objective(t, z, onehot, w, l2), np.zeros(d * k + k), max_iter=max_iter)
+    wmat = theta[: d * k].reshape(d, k)
+    b = theta[d * k:]
     present = np.unique(y)
     means = np.zeros((k, d))
     for c in present:
@@ -206,9 +254,10 @@ def fit_head(feats: np.ndarray, y: np.ndarray, labels: tuple[str, ...], *, l2: f
                     conf_threshold=0.5, class_means=means.astype(np.float32), precision=prec.astype(np.float32),
                     ood_threshold=float("inf"),
                     meta={"n_train": int(n), "dim": int(d), "l2": l2, "shrinkage": round(alpha, 4),
-                          "lbfgs_iterations": int(res.nit), "train_accuracy": 0.0})
+                          "lbfgs_iterations": int(n_iter), "train_accuracy": 0.0})
     acc = float((head.logits(x).argmax(1) == y).mean())
-    ood_thr = float(np.quantile(head.ood_score(x), 0.99))
+    sub = x[:: max(1, n // 2000)]   # the threshold from (up to) 2,000 training rows is plenty
+    ood_thr = float(np.quantile(head.ood_score(sub), 0.99))
     return replace(head, ood_threshold=ood_thr, meta={**head.meta, "train_accuracy": round(acc, 4)})
 
 
