@@ -103,11 +103,6 @@ def latest_done(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int) -> tup
     return done[-1] if done else None
 
 
-def sss_category(sss: float) -> str:
-    """Conventional 17-segment SSS bands: 0-3 normal, 4-8 mild, 9-13 moderate, >= 14 severe."""
-    return "normal" if sss < 4 else "mild" if sss < 9 else "moderate" if sss < 14 else "severe"
-
-
 def _row(m: Measurement, label: str, unit: str, tx: dict[str, str], ref_low: float | None = None,
          ref_high: float | None = None, interpretation: str = "") -> ReportMeasurement:
     note = tx.get(m.source, "") if m.source in ("edited", "manual") else ""
@@ -131,6 +126,7 @@ def perfusion_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinica
     current measurements — so reviewed or edited values are what the report shows — with labels and normal limits
     from the newest successful analysis; key images: that analysis's bullseye(s) and short-axis slice strip."""
     tx = _tx(language)
+    ref = settings.perfusion
     latest = latest_done(conn, blobs, exam.id)
     doc = latest[1] if latest else {}
     lower = doc.get("segment_lower_limit_pct") or [None] * 17
@@ -147,11 +143,12 @@ def perfusion_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinica
 
     summary: list[ReportMeasurement] = []
     if "sss" in rows:
-        summary += take("sss", tx["sss"], "1", ref_high=3.0, interpretation=tx[sss_category(rows["sss"].value)])
-    summary += take("srs", tx["srs"], "1", ref_high=3.0)
+        summary += take("sss", tx["sss"], "1", ref_high=ref.sss_normal_max,
+                        interpretation=tx[ref.sss_category(rows["sss"].value)])
+    summary += take("srs", tx["srs"], "1", ref_high=ref.sss_normal_max)
     if "sds" in rows:
-        summary += take("sds", tx["sds"], "1", ref_high=1.0,
-                        interpretation=tx["ischaemia"] if rows["sds"].value >= 2 else "")
+        summary += take("sds", tx["sds"], "1", ref_high=ref.sds_normal_max,
+                        interpretation=tx["ischaemia"] if rows["sds"].value >= ref.sds_ischaemia_from else "")
     summary += take("total_extent_pct", tx["total_extent_pct"], "%")
     summary += take("network_polar_mae_pct", tx["network_polar_mae_pct"], "%")
 
