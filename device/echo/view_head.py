@@ -110,8 +110,8 @@ class ViewHead:
         """Write an .npz atomically (temp file + fsync + rename)."""
         buf = io.BytesIO()
         # the (D, D) precision only feeds the ood score: float16 halves the file (relative error ~1e-3)
-        arrays = {k: np.asarray(getattr(self, k), dtype=np.float16 if k == "precision" else np.float32)
-                  for k in _ARRAYS}
+        arrays: dict[str, Any] = {k: np.asarray(getattr(self, k), dtype=np.float16 if k == "precision" else np.float32)
+                                  for k in _ARRAYS}
         header = {"format": FORMAT, "labels": list(self.labels), "temperature": float(self.temperature),
                   "conf_threshold": float(self.conf_threshold), "ood_threshold": float(self.ood_threshold),
                   "meta": self.meta}

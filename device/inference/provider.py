@@ -17,14 +17,29 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from device.inference.manifest import Manifest, list_models, load_manifest
 from device.paths import MODELS_DIR
 
 if TYPE_CHECKING:
-    from device.config import Settings
     from device.inference import LoadedModel
+
+
+class _Inference(Protocol):
+    runner: str
+    variant: str
+    threads: int
+
+
+class ModelSettings(Protocol):
+    """What the provider reads of ``device.config.Settings`` (the model layer does not import the config layer)."""
+
+    @property
+    def models_dir(self) -> Path: ...
+
+    @property
+    def inference(self) -> _Inference: ...
 
 RUNNERS = ("onnxruntime", "litert")
 
@@ -55,7 +70,7 @@ class ModelProvider:
         self._cache: dict[ModelKey, LoadedModel] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelProvider:
+    def from_settings(cls, settings: ModelSettings) -> ModelProvider:
         inf = settings.inference
         return cls(settings.models_dir, variant=inf.variant, runner=inf.runner, threads=inf.threads)
 
@@ -114,7 +129,7 @@ _DEFAULT: list[ModelProvider] = []
 _DEFAULT_LOCK = threading.Lock()
 
 
-def configure_models(settings: Settings) -> ModelProvider:
+def configure_models(settings: ModelSettings) -> ModelProvider:
     """Make the provider of ``settings`` the process's (called by each composition root once it has settings)."""
     p = ModelProvider.from_settings(settings)
     with _DEFAULT_LOCK:
