@@ -78,6 +78,10 @@ def test_learn_promotes_when_better_then_refuses_a_relearn_and_rollback_restores
     assert rc == 0 and "+site." in v1["model"] and v1["view"] in W.LABELS
     rc, v2, _ = _run(capsys, "echo", "view", probe, "--json")
     assert rc == 0 and v2["model"] == v1["model"]
+    # ... and so does the live loop (the core's loader)
+    from device.config import load_settings
+    from device.services.core import load_view_model
+    assert "+site." in load_view_model(load_settings(cart / "cardiocart.toml")).version
 
     # learning again on the same loops gains nothing: refused, the active model is untouched
     promoted = W.tree_sha256(active)
