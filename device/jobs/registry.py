@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from device.jobs import Handler
-from device.usecases import ecg_read_jobs, echo_exam, echo_learn, perfusion_study
+from device.usecases import ecg_read_jobs, echo_exam, echo_learn, export, perfusion_study
 
 HANDLERS: dict[str, Handler] = {
     ecg_read_jobs.READ_KIND: ecg_read_jobs.read_job,            # read a stored ECG printout photo
@@ -20,6 +20,8 @@ HANDLERS: dict[str, Handler] = {
     echo_exam.MEASURE_EXAM: echo_exam.measure_exam_job,         # LV measurement of an exam's best clips (page)
     echo_learn.LEARN_KIND: echo_learn.handle_job,               # site learning from the store's confirmed clips
     perfusion_study.ANALYSE: perfusion_study.analyse_job,       # perfusion study analysis (bullseye, territories)
+    export.EXPORT: export.usb_export_job,                       # encrypted USB bundle of exams, written and verified
+    export.VERIFY: export.usb_verify_job,                       # a bundle on a USB drive read back and checked
 }
 
 RECOVERY: list[Callable] = [

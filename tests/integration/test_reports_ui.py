@@ -268,7 +268,9 @@ def _fake_usb(root: Path, free_bytes: int | None = None):
 
 
 def _wait_job(ui: UiClient, location: str) -> dict:
+    from tests.integration.conftest import run_jobs_in
     job_id = location.split("job=")[1]
+    run_jobs_in(ui.c.application.config["CARDIOCART_SETTINGS"])    # the worker role's part, in this process
     for _ in range(300):
         j = ui.get(f"/usb/jobs/{job_id}").get_json()
         if j["state"] != "running":

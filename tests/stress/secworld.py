@@ -320,6 +320,8 @@ def wait_usb(ui: UiClient, location: str | None, timeout_s: float = 60.0) -> dic
     if not location or "job=" not in location:
         return None
     job_id = location.split("job=")[1].split("&")[0]
+    from tests.integration.conftest import run_jobs_in
+    run_jobs_in(ui.c.application.config["CARDIOCART_SETTINGS"])     # the worker role's part, in this process
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         j = ui.get(f"/usb/jobs/{job_id}").get_json()

@@ -14,12 +14,9 @@ import io
 import logging
 import os
 import re
-import secrets
 import subprocess
-import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
@@ -31,7 +28,9 @@ from device.reporting.settings import ReportSettings
 from device.reports.model import SignedReportError
 from device.reports.versions import changes
 from device.store import clinical, outbox, reports
+from device.jobs import find_job
 from device.store.db import Tx
+from device.usecases import export
 from webui.app import current_language
 from webui.security import roles_required, safe_local_path
 from webui.views.common import audit_log, conn, flash_key, pop_flash, services, settings
@@ -354,69 +353,64 @@ def usb_page():
                for d in drives}
     exams = clinical.list_exams(c, limit=100)
     latest = {e.id: reports.latest(c, e.id) for e in exams}
-    with Tx(c):
-        audit_log("view", "usb")
+    audit_log("view", "usb")
     try:
-        _passphrase(settings().usb.passphrase_file)
+        export.passphrase(settings().usb.passphrase_file)
         pass_error = None
     except UserError as exc:
         pass_error = str(exc)
-    job = _job(request.args.get("job", ""))
-    return render_template("usb.html", drives=drives, bundles=bundles, exams=exams, latest=latest, job=job,
-                           pass_error=pass_error, unset=not settings().usb.passphrase_file, flash=pop_flash())
+    return render_template("usb.html", drives=drives, bundles=bundles, exams=exams, latest=latest,
+                           job=_usb_job(request.args.get("job", "")), pass_error=pass_error,
+                           unset=not settings().usb.passphrase_file, flash=pop_flash())
+
+
+def _usb_job(job_id: str) -> dict | None:
+    try:
+        job = find_job(conn(), int(job_id))
+    except (ValueError, OverflowError):
+        return None
+    return export.usb_job_state(job) if job is not None and job.kind in (export.EXPORT, export.VERIFY) else None
 
 
 @bp.route("/usb/export", methods=["POST"])
 @roles_required(*USB_ROLES)
 def usb_export():
-    c, svc = conn(), services()
     try:
-        pw = _passphrase(settings().usb.passphrase_file)
+        export.passphrase(settings().usb.passphrase_file)
         drive = _drive(request.form.get("drive", ""))
         ids = sorted({int(x) for x in request.form.getlist("exam_ids") if x.isascii() and x.isdigit()})
-        if not ids:
-            raise UserError("choose at least one exam to export")
-        with Tx(c):
-            for i in ids:
-                clinical.get_exam(c, i)
-                fs.ensure_draft(c, svc.blobs, i, settings().web.language, None, _report_settings())
-        job = _start_export(svc.db_path, svc.blobs, drive, ids, pw, g.user)
-        with Tx(c):
-            audit_log("export", "usb_bundle", job.id, {"event": "start", "drive": drive.device, "label": drive.label,
-                                                       "exams": ids})
+        job_id = export.enqueue_usb_export(conn(), services().blobs, drive, ids, settings().web.language,
+                                           _report_settings(), (g.user.id, g.user.username))
     except UserError as exc:
         flash_key("rep_error", msg=str(exc))
         return redirect(url_for("reports.usb_page"))
-    return redirect(url_for("reports.usb_page", job=job.id))
+    return redirect(url_for("reports.usb_page", job=job_id))
 
 
 @bp.route("/usb/verify", methods=["POST"])
 @roles_required(*USB_ROLES)
 def usb_verify():
     try:
-        pw = _passphrase(settings().usb.passphrase_file)
+        export.passphrase(settings().usb.passphrase_file)
         drive = _drive(request.form.get("drive", ""))
         name = request.form.get("bundle", "")
         path = Path(drive.mountpoint) / name
         if not re.fullmatch(r"[A-Za-z0-9._-]+\.zip", name) or path.is_symlink() or not path.is_file():
             raise UserError(f"there is no bundle '{name}' on {drive.label}")
-        job = _start_verify(services().db_path, drive, path, pw, g.user)
-        c = conn()
-        with Tx(c):
-            audit_log("export", "usb_bundle", job.id, {"event": "verify", "drive": drive.device, "bundle": name})
+        job_id = export.enqueue_usb_verify(conn(), drive, name, (g.user.id, g.user.username))
     except UserError as exc:
         flash_key("rep_error", msg=str(exc))
         return redirect(url_for("reports.usb_page"))
-    return redirect(url_for("reports.usb_page", job=job.id))
+    return redirect(url_for("reports.usb_page", job=job_id))
 
 
 @bp.route("/usb/jobs/<job_id>")
 @roles_required(*USB_ROLES)
 def usb_job(job_id: str):
-    job = _job(job_id)
+    job = _usb_job(job_id)
     if job is None:
         abort(404)
-    return jsonify(job.as_dict())
+    return jsonify(job)
 
 
 @bp.route("/usb/eject", methods=["POST"])
@@ -425,154 +419,11 @@ def usb_eject():
     from device.sync.usb import eject
     try:
         drive = _drive(request.form.get("drive", ""))
-        if _busy(drive.device):
+        if export.usb_busy(conn(), drive.device):
             raise UserError(f"{drive.label} is still being written or checked; wait until it finishes")
         method = eject(drive, run=current_app.config.get("USB_EJECT_RUN", subprocess.run))
-        c = conn()
-        with Tx(c):
-            audit_log("export", "usb_drive", drive.device, {"event": "eject", "method": method})
+        audit_log("export", "usb_drive", drive.device, {"event": "eject", "method": method})
         flash_key("rep_usb_ejected", label=drive.label)
     except UserError as exc:
         flash_key("rep_error", msg=str(exc))
     return redirect(url_for("reports.usb_page"))
-
-
-# ---------------------------------------------------------------- USB jobs (a background thread per bundle)
-
-@dataclass
-class UsbJob:
-    """Progress of one bundle written (``kind`` export) or checked (``verify``) on ``device``."""
-
-    id: str
-    kind: str
-    device: str
-    state: str = "running"      # running | done | error
-    phase: str = "prepare"      # prepare | write | verify
-    done: int = 0
-    total: int = 0
-    message: str = ""
-    result: dict = field(default_factory=dict)
-
-    def progress(self, phase: str, done: int, total: int) -> None:
-        self.phase, self.done, self.total = phase, done, total
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "device": self.device, "state": self.state, "phase": self.phase,
-                "done": self.done, "total": self.total, "message": self.message, "result": self.result}
-
-
-_JOBS: dict[str, UsbJob] = {}
-_JOBS_LOCK = threading.Lock()
-
-
-def _job(job_id: str) -> UsbJob | None:
-    with _JOBS_LOCK:
-        return _JOBS.get(job_id)
-
-
-def _busy(device: str) -> bool:
-    with _JOBS_LOCK:
-        return any(j.device == device and j.state == "running" for j in _JOBS.values())
-
-
-def _new_job(kind: str, device: str) -> UsbJob:
-    with _JOBS_LOCK:
-        if any(j.device == device and j.state == "running" for j in _JOBS.values()):
-            raise UserError("this drive is already being written or checked; wait until that finishes")
-        job = UsbJob(secrets.token_hex(8), kind, device)
-        _JOBS[job.id] = job
-        for old in [k for k, j in _JOBS.items() if j.state != "running"][:-20]:  # keep the last few finished
-            del _JOBS[old]
-        return job
-
-
-def _passphrase(path_setting: str) -> str:
-    """The bundle passphrase from ``[usb] passphrase_file`` (UserError saying what to fix when unusable)."""
-    from device.sync.bundle import MIN_PASSPHRASE
-    if not path_setting:
-        raise UserError("USB export is off: an administrator must set [usb] passphrase_file to a file (mode 0600) "
-                        "holding the export passphrase")
-    path = Path(path_setting)
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise UserError(f"the USB passphrase file {path} cannot be read ({exc.strerror}); an administrator must "
-                        "fix [usb] passphrase_file") from None
-    if mode & 0o007:
-        raise UserError(f"the USB passphrase file {path} is readable by every user; an administrator must run "
-                        f"chmod 600 {path}")
-    if len(text) < MIN_PASSPHRASE:
-        raise UserError(f"the USB passphrase is shorter than {MIN_PASSPHRASE} characters; an administrator must "
-                        "set a longer one")
-    return text
-
-
-def _finish(job: UsbJob, db_path: Path, user, detail: dict) -> None:
-    from device.store import audit
-    from device.store.db import connect
-    c = connect(db_path)
-    try:
-        with Tx(c):
-            audit.record(c, user_id=user.id, username=user.username, action="export", object_type="usb_bundle",
-                         object_id=job.id, detail={**detail, "state": job.state, "message": job.message,
-                                                   **job.result})
-    finally:
-        c.close()
-
-
-def _run_export(job: UsbJob, db_path: Path, blobs, drive, exam_ids: list[int], pw: str, user) -> None:
-    from device.reports.pdf import render_pdf
-    from device.store.db import connect
-    from device.sync.export import exam_bundle_files, export_to_drive
-    c = connect(db_path)
-    try:
-        files = []
-        for n, exam_id in enumerate(exam_ids):
-            job.progress("prepare", n, len(exam_ids))
-            _, doc = exports.export_version(c, blobs, exam_id)
-            pdf = render_pdf(doc)
-            signals, _ = exports.signals_of(c, blobs, exam_id)
-            files += exam_bundle_files(doc, pdf=pdf, objects=exports.exam_objects(c, blobs, exam_id, doc, pdf),
-                                       signals=signals)
-        name = "cardiocart_" + time.strftime("%Y%m%d_%H%M%S")
-        res = export_to_drive(drive, files, pw, name, progress=job.progress)
-        job.result = {"bundle": res.path.name, "bytes": res.size_bytes, "files": res.n_files}
-        job.state = "done"
-    except UserError as exc:
-        job.state, job.message = "error", str(exc)
-    except Exception as exc:  # never leave the page waiting: say it failed; the log has the details
-        log.exception("USB export %s failed", job.id)
-        job.state, job.message = "error", (f"the export failed unexpectedly ({type(exc).__name__}); nothing "
-                                           "usable was left on the drive; try again")
-    finally:
-        c.close()
-    _finish(job, db_path, user, {"event": "bundle", "drive": drive.device, "exams": exam_ids})
-
-
-def _run_verify(job: UsbJob, db_path: Path, path: Path, pw: str, user) -> None:
-    from device.sync.bundle import verify_bundle
-    try:
-        manifest = verify_bundle(path, pw, progress=job.progress)
-        job.result = {"bundle": path.name, "files": len(manifest.get("files", []))}
-        job.state = "done"
-    except UserError as exc:
-        job.state, job.message = "error", str(exc)
-    except Exception as exc:
-        log.exception("USB verify %s failed", job.id)
-        job.state, job.message = "error", f"the check failed unexpectedly ({type(exc).__name__})"
-    _finish(job, db_path, user, {"event": "verify", "bundle": path.name})
-
-
-def _start_export(db_path: Path, blobs, drive, exam_ids: list[int], pw: str, user) -> UsbJob:
-    job = _new_job("export", drive.device)
-    threading.Thread(target=_run_export, args=(job, db_path, blobs, drive, exam_ids, pw, user), daemon=True,
-                     name=f"usb-export-{job.id}").start()
-    return job
-
-
-def _start_verify(db_path: Path, drive, path: Path, pw: str, user) -> UsbJob:
-    job = _new_job("verify", drive.device)
-    threading.Thread(target=_run_verify, args=(job, db_path, path, pw, user), daemon=True,
-                     name=f"usb-verify-{job.id}").start()
-    return job
