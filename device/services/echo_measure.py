@@ -18,7 +18,6 @@ source "edited", ``edited_by`` and ``supersedes`` = the row it replaces. Functio
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import sqlite3
@@ -28,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from device.domain.codecs import decode_clip
 from device.errors import InputError, UserError
 from device.lv import AORTIC_ROOT, CAVITY, LEFT_ATRIUM, MYOCARDIUM
 from device.lv.calibration import require_spacing
@@ -76,13 +76,9 @@ class ExamMeasurement:
 def load_clip(blobs: BlobStore, cap: clinical.Capture) -> np.ndarray:
     """The clip's frames (T, H, W, 3) or (T, H, W) uint8. Raises InputError for an unreadable clip."""
     try:
-        with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
-            frames = np.asarray(z["frames"])
-    except (OSError, ValueError, KeyError) as exc:
+        return decode_clip(blobs.get(cap.blob_sha256)).frames
+    except (OSError, ValueError, KeyError) as exc:      # ClipCodecError is a ValueError
         raise InputError(f"clip {cap.id} ({cap.label}) cannot be read ({exc}); capture the view again") from None
-    if frames.ndim not in (3, 4) or len(frames) == 0 or frames.dtype != np.uint8:
-        raise InputError(f"clip {cap.id} has frames of shape {frames.shape} {frames.dtype}; capture the view again")
-    return frames
 
 
 def geometry_findings(conn: sqlite3.Connection, exam_id: int) -> dict[int, dict[str, Any]]:

@@ -5,7 +5,6 @@ The live loop calls these from its own thread; nothing here blocks for long (a c
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import sqlite3
@@ -17,6 +16,8 @@ import cv2
 import numpy as np
 
 from device import DISCLAIMER_EN, DISCLAIMER_ZH
+from device.domain.codecs import decode_clip as _decode_clip
+from device.domain.codecs import encode_clip
 from device.domain.live import LIVE_FRAME_FILE, LIVE_STATE_FILE, ClipRecord, LiveState, encode_live_state
 from device.errors import UserError
 from device.services.runtime import write_state
@@ -27,16 +28,10 @@ from device.fsutil import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 
-def encode_clip(frames: np.ndarray, fps: float) -> bytes:
-    """A clip as a compressed .npz: ``frames`` (T, H, W[, 3]) uint8 and ``fps``. Lossless, numpy-only to read."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, frames=np.asarray(frames, dtype=np.uint8), fps=np.float32(fps))
-    return buf.getvalue()
-
-
 def decode_clip(data: bytes) -> tuple[np.ndarray, float]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        return z["frames"], float(z["fps"])
+    """(frames, fps) of clip bytes (the domain's clip codec; ClipCodecError, a ValueError, when they are not one)."""
+    clip = _decode_clip(data)
+    return clip.frames, clip.fps
 
 
 class StoreSink:
