@@ -20,6 +20,10 @@ LIVE_STATE_FILE = "live.json"   # in the run directory
 LIVE_FRAME_FILE = "live.jpg"    # in the run directory; JPEG only, its metadata is the LiveState's
 LIVE_STALE_AFTER_S = 3.0        # a state older than this means the core is not running
 
+# the views a protocol may list (the exam protocol, the live page's editor and the clip labels use this one list)
+STANDARD_VIEWS = ("PLAX", "PSAX-AV", "PSAX-MV", "PSAX-PM", "PSAX-apex", "A4C", "A5C", "A3C", "A2C", "SC4C",
+                  "SC-IVC", "SSN")
+
 # status: what the live page's banner shows
 STATUSES = ("no_signal", "not_echo", "uncertain", "searching", "holding", "standard", "no_model")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from device.domain.live import STANDARD_VIEWS  # the view vocabulary is the domain's
 from device.errors import InputError
 
-STANDARD_VIEWS = ("PLAX", "PSAX-AV", "PSAX-MV", "PSAX-PM", "PSAX-apex", "A4C", "A5C", "A3C", "A2C", "SC4C",
-                  "SC-IVC", "SSN")
+__all__ = ["STANDARD_VIEWS", "ExamProtocol", "ProtocolItem"]
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, stream_with_context, url_for
 
-from device.domain.live import (LIVE_FRAME_FILE, LIVE_STATE_FILE, LiveState, LiveStateError, decode_live_state,
-                                live_state_to_dict)
-from device.echo.protocol import STANDARD_VIEWS
+from device.domain.live import (LIVE_FRAME_FILE, LIVE_STATE_FILE, STANDARD_VIEWS, LiveState, LiveStateError,
+                                decode_live_state, live_state_to_dict)
 from device.errors import UserError
 from device.store import clinical
 from device.store.db import Tx, connect
