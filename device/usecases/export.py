@@ -166,3 +166,52 @@ def usb_job_state(job) -> dict[str, Any]:
             "device": job.payload.get("drive", {}).get("device", ""), "state": state,
             "phase": job.message or "prepare", "done": round(job.progress * 100), "total": 100,
             "message": job.error or "", "result": job.result if job.state == "done" else {}}
+
+
+# ---------------------------------------------------------------- one exam's files (downloaded on the cart itself)
+
+FORMATS = {"dicom.zip": "application/zip", "fhir.json": "application/fhir+json",
+           "measurements.csv": "text/csv", "measurements.json": "application/json"}
+
+
+def exam_file(conn: sqlite3.Connection, blobs, exam_id: int, fmt: str, version: int | None
+              ) -> tuple[bytes, str, str, int] | None:
+    """(bytes, media type, file name, report version) of one export of an exam's report version (the latest signed
+    or draft when None): a FORMATS entry or ``signal-<name>.csv|json``; None for an unknown format or signal."""
+    import io
+    import re
+    import zipfile
+
+    from device.reporting import exports
+    from device.reports.fhir import bundle_json
+    from device.reports.pdf import render_pdf
+    from device.reports.tabular import measurements_csv, measurements_json, signal_csv, signal_json
+
+    row, doc = exports.export_version(conn, blobs, exam_id, version)
+    base = f"{doc.exam.accession}_v{row.version}"
+    m = re.fullmatch(r"signal-(.+)\.(csv|json)", fmt)
+    if m:
+        signals, _ = exports.signals_of(conn, blobs, exam_id)
+        if m.group(1) not in signals:
+            return None
+        sig = signals[m.group(1)]
+        data = (signal_csv(sig) if m.group(2) == "csv" else signal_json(sig)).encode("utf-8")
+        return data, ("text/csv" if m.group(2) == "csv" else "application/json"), f"{base}_signal_{fmt[7:]}", \
+            row.version
+    if fmt not in FORMATS:
+        return None
+    if fmt == "measurements.csv":
+        data = measurements_csv(doc).encode("utf-8")
+    elif fmt == "measurements.json":
+        data = measurements_json(doc).encode("utf-8")
+    else:
+        pdf = render_pdf(doc)
+        if fmt == "fhir.json":
+            data = bundle_json(doc, pdf).encode("utf-8")
+        else:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+                for o in exports.exam_objects(conn, blobs, exam_id, doc, pdf):
+                    zf.writestr(f"DICOM/{o.filename()}", o.to_bytes())
+            data = buf.getvalue()
+    return data, FORMATS[fmt], f"{base}_{fmt}", row.version

@@ -10,13 +10,11 @@ Every view, edit, sign and export is audited. Files leave the box only to the ca
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 import os
 import re
 import subprocess
 import time
-import zipfile
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
@@ -43,8 +41,7 @@ USB_ROLES = ("admin", "physician")
 NAV = [("reports.usb_page", "rep_usb", USB_ROLES), ("reports.sync_page", "rep_sync", None)]
 EXAM_ACTIONS = [("reports.report_page", "rep_report", None, None),
                 ("reports.export_page", "rep_export", EXPORT_ROLES, None)]
-FORMATS = {"dicom.zip": "application/zip", "fhir.json": "application/fhir+json",
-           "measurements.csv": "text/csv", "measurements.json": "application/json"}
+FORMATS = export.FORMATS
 
 
 @bp.app_template_filter("b64")
@@ -246,43 +243,12 @@ def export_page(exam_id: int):
 def export_file(exam_id: int, fmt: str):
     if (refused := _local_only()) is not None:
         return refused
-    c, svc = conn(), services()
-    row, doc = exports.export_version(c, svc.blobs, exam_id, request.args.get("version", type=int))
-    base = f"{doc.exam.accession}_v{row.version}"
-    m = re.fullmatch(r"signal-(.+)\.(csv|json)", fmt)
-    if m:
-        from device.reports.tabular import signal_csv, signal_json
-        signals, _ = exports.signals_of(c, svc.blobs, exam_id)
-        if m.group(1) not in signals:
-            abort(404)
-        sig = signals[m.group(1)]
-        data = (signal_csv(sig) if m.group(2) == "csv" else signal_json(sig)).encode("utf-8")
-        mime, name = ("text/csv" if m.group(2) == "csv" else "application/json"), f"{base}_signal_{fmt[7:]}"
-    elif fmt in FORMATS:
-        data, mime, name = _export_bytes(exam_id, doc, fmt), FORMATS[fmt], f"{base}_{fmt}"
-    else:
+    got = export.exam_file(conn(), services().blobs, exam_id, fmt, request.args.get("version", type=int))
+    if got is None:
         abort(404)
-    with Tx(c):
-        audit_log("export", "report", exam_id, {"version": row.version, "format": fmt, "bytes": len(data)})
+    data, mime, name, version = got
+    audit_log("export", "report", exam_id, {"version": version, "format": fmt, "bytes": len(data)})
     return Response(data, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-def _export_bytes(exam_id: int, doc, fmt: str) -> bytes:
-    from device.reports.fhir import bundle_json
-    from device.reports.pdf import render_pdf
-    from device.reports.tabular import measurements_csv, measurements_json
-    if fmt == "measurements.csv":
-        return measurements_csv(doc).encode("utf-8")
-    if fmt == "measurements.json":
-        return measurements_json(doc).encode("utf-8")
-    pdf = render_pdf(doc)
-    if fmt == "fhir.json":
-        return bundle_json(doc, pdf).encode("utf-8")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for o in exports.exam_objects(conn(), services().blobs, exam_id, doc, pdf):
-            zf.writestr(f"DICOM/{o.filename()}", o.to_bytes())
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------- PACS sync state
