@@ -26,7 +26,7 @@ from device.reporting.rows import current_measurements, unscored_findings_text
 from device.reporting.sections import findings_section, kind_sections
 from device.reporting.settings import ReportSettings
 from device.reports import serialize
-from device.reports.model import Exam, Patient, ReportDoc, SignedReportError
+from device.reports.model import ReportExam, ReportPatient, ReportDoc, SignedReportError
 from device.store import clinical, reports
 from device.store.blobs import BlobStore, put_blob
 
@@ -38,11 +38,12 @@ def _utc(ts: str) -> dt.datetime:
     return dt.datetime.fromisoformat(ts)
 
 
-def doc_header(exam: clinical.Exam, language: str) -> tuple[Patient, Exam]:
+def doc_header(exam: clinical.Exam, language: str) -> tuple[ReportPatient, ReportExam]:
     p = exam.patient
     birth = dt.date.fromisoformat(p.birth_date) if p.birth_date else None
-    patient = Patient(patient_id=p.patient_id, name=p.name, sex="" if p.sex == "U" else p.sex, birth_date=birth)
-    return patient, Exam(accession=exam.accession, study_uid=exam.study_uid,
+    patient = ReportPatient(patient_id=p.patient_id, name=p.name, sex="" if p.sex == "U" else p.sex,
+                            birth_date=birth)
+    return patient, ReportExam(accession=exam.accession, study_uid=exam.study_uid,
                          exam_datetime=_utc(exam.created_at).astimezone(),
                          description=_DESCRIPTION.get(exam.kind, exam.kind))
 

@@ -31,8 +31,9 @@ class SignedReportError(UserError):
 
 
 @dataclass(frozen=True)
-class Patient:
-    """Who the exam is of. ``sex`` is DICOM's M, F, O or "" (unknown); ``birth_date`` may be unknown."""
+class ReportPatient:
+    """Who the report is of, as printed and written to DICOM (the stored record is ``device.domain.Patient``).
+    ``sex`` is DICOM's M, F, O or "" (unknown); ``birth_date`` may be unknown."""
 
     patient_id: str
     name: str
@@ -41,8 +42,9 @@ class Patient:
 
 
 @dataclass(frozen=True)
-class Exam:
-    """The exam (DICOM study) a report belongs to. ``study_uid`` is shared by every object of the exam."""
+class ReportExam:
+    """The report's header of its exam (DICOM study; the stored record is ``device.domain.Exam``). ``study_uid`` is
+    shared by every object of the exam."""
 
     accession: str
     study_uid: str
@@ -174,8 +176,8 @@ class ReportDoc:
     ``amends_version`` and ``amendment_reason`` are set on a correction of a signed version.
     """
 
-    patient: Patient
-    exam: Exam
+    patient: ReportPatient
+    exam: ReportExam
     kind: str
     sections: tuple[Section, ...] = ()
     key_images: tuple[KeyImage, ...] = ()
@@ -289,6 +291,6 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-__all__ = ["Patient", "Exam", "ReportMeasurement", "Section", "KeyImage", "Signature", "ReportDoc",
+__all__ = ["ReportPatient", "ReportExam", "ReportMeasurement", "Section", "KeyImage", "Signature", "ReportDoc",
            "SignedReportError", "edit", "correct", "sign", "KINDS", "LANGUAGES"]
 

@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 
 from device.reports.dicom.ids import study_uid_for
-from device.reports.model import Exam, KeyImage, Patient, ReportDoc, ReportMeasurement, Section
+from device.reports.model import ReportExam, KeyImage, ReportPatient, ReportDoc, ReportMeasurement, Section
 
 _TZ = dt.timezone(dt.timedelta(hours=8))
 
@@ -35,9 +35,9 @@ def _bullseye(size: int = 128) -> np.ndarray:
 
 def sample_report(kind: str = "echo", language: str = "en", accession: str = "ACC0001") -> ReportDoc:
     """An unsigned version-1 report of ``kind`` with two sections, two key images and free text."""
-    patient = Patient(patient_id="PID-0001", name="王小明" if language == "zh-CN" else "Doe, Jane", sex="F",
+    patient = ReportPatient(patient_id="PID-0001", name="王小明" if language == "zh-CN" else "Doe, Jane", sex="F",
                       birth_date=dt.date(1960, 5, 17))
-    exam = Exam(accession=accession, study_uid=study_uid_for("demo-site", accession),
+    exam = ReportExam(accession=accession, study_uid=study_uid_for("demo-site", accession),
                 exam_datetime=dt.datetime(2026, 11, 21, 9, 30, 0, tzinfo=_TZ),
                 description={"echo": "Transthoracic echo", "ecg": "12-lead ECG",
                              "perfusion": "SPECT myocardial perfusion"}[kind], institution="Demo Hospital")

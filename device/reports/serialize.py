@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from device.errors import InputError
-from device.reports.model import Exam, KeyImage, Patient, ReportDoc, ReportMeasurement, Section, Signature
+from device.reports.model import ReportExam, KeyImage, ReportPatient, ReportDoc, ReportMeasurement, Section, Signature
 
 FORMAT = "cardiocart.report/1"
 
@@ -56,9 +56,9 @@ def from_dict(d: dict[str, Any]) -> ReportDoc:
         raise InputError(f"not a CardioCart report: expected \"format\": \"{FORMAT}\"")
     try:
         p, e = d["patient"], d["exam"]
-        patient = Patient(patient_id=str(p["id"]), name=str(p["name"]), sex=str(p.get("sex") or ""),
+        patient = ReportPatient(patient_id=str(p["id"]), name=str(p["name"]), sex=str(p.get("sex") or ""),
                           birth_date=dt.date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None)
-        exam = Exam(accession=str(e["accession"]), study_uid=_uid(e["study_uid"]),
+        exam = ReportExam(accession=str(e["accession"]), study_uid=_uid(e["study_uid"]),
                     exam_datetime=dt.datetime.fromisoformat(e["datetime"]),
                     description=str(e.get("description", "")), institution=str(e.get("institution", "")))
         sections = tuple(Section(title=str(s["title"]),
