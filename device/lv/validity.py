@@ -54,9 +54,11 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "max_hr_bpm": (200.0, "faster than 200 /min is beyond adult sinus/tachy rates (and beyond frame rates' "
                           "resolution)"),
     "max_hr_disagree": (0.25, "the curve's rate and the DICOM/ECG heart rate must agree within 25 %"),
+    "ed_onset_frac": (0.05, "ED is the last frame before ES within 5 % of the beat's range of its peak: the end of "
+                            "diastole (a plateau's segmentation noise is ~2-4 % of the range on simulated clips)"),
     "min_systole_frac": (0.15, "ED->ES of at least 15 % of the RR interval (isovolumic contraction + ejection)"),
-    "max_systole_frac": (0.60, "ED->ES of at most 60 % of the RR interval (systole is shorter than diastole except "
-                               "in marked tachycardia)"),
+    "max_systole_frac": (0.65, "ED->ES of at most 65 % of the RR interval: systole is ~35-45 % of RR at rest and "
+                               "rises to ~60 % in tachycardia (120-150 /min); ~2 frames of ED-onset uncertainty"),
     "min_systole_ms": (120.0, "ED->ES shorter than 120 ms is not an ejection"),
     "max_systole_ms": (650.0, "ED->ES longer than 650 ms is beyond the longest ejection (slow rates ~ 450 ms)"),
     "max_axis_angle_range_deg": (20.0, "the LV long axis turns < ~10 deg over a beat; more means the probe moved"),
@@ -191,25 +193,36 @@ def smooth_curve(curve: np.ndarray) -> np.ndarray:
 
 
 def pick_ed_es(curve, period_frames: float | None) -> tuple[int, int]:
-    """ED (largest) and ES (smallest) of the smoothed curve within one systole: ES is the minimum in the
-    ``max_systole_frac`` of a period after ED (or ED the maximum before ES when ED ends the clip).
-    Without a period the clip is taken as about one beat (global maximum and minimum)."""
+    """ES and the ED before it, one systole apart, from the smoothed curve.
+
+    ES: the deepest minimum whose preceding beat is in the clip (with a period: the beat's window must not be cut by
+    the clip's start with its peak at frame 0, i.e. the clip began in systole). ED: the last frame before ES within
+    ``ed_onset_frac`` of the range of that beat's peak - the end of diastole, just before the contraction (a
+    diastolic plateau's noise must not move ED back into diastasis). Without a period the clip is taken as about one
+    beat.
+    """
     s = smooth_curve(curve)
-    cand = np.where(np.isfinite(s), s, np.nan)
-    if not np.isfinite(cand).any():
+    if not np.isfinite(s).any():
         raise InputError("no frame of the clip has a traceable LV cavity")
-    ed = int(np.nanargmax(cand))
-    if period_frames is None:
-        return ed, int(np.nanargmin(cand))
-    span = max(2, int(round(_t("max_systole_frac") * period_frames)))
-    after = cand[ed + 1: ed + 1 + span]
-    if np.isfinite(after).sum() >= max(2, span // 2):
-        return ed, ed + 1 + int(np.nanargmin(after))
-    es = int(np.nanargmin(cand))                              # ED at the clip's end: take the beat before ES
-    before = cand[max(0, es - span): es]
-    if np.isfinite(before).any():
-        return max(0, es - span) + int(np.nanargmax(before)), es
-    return ed, es
+    n = len(s)
+    span = int(round(period_frames)) if period_frames else n
+    finite = np.where(np.isfinite(s), s, np.inf)
+    minima = [i for i in range(n) if np.isfinite(s[i]) and finite[i] <= finite[max(0, i - 1)]
+              and finite[i] <= finite[min(n - 1, i + 1)]]
+    for es in sorted(minima, key=lambda i: s[i])[:6]:
+        lo = max(0, es - span)
+        win = s[lo:es]
+        if np.isfinite(win).sum() < 2:
+            continue
+        peak = float(np.nanmax(win))
+        depth = peak - float(s[es])
+        if depth <= 0:
+            continue
+        if period_frames and es - span < 0 and int(np.nanargmax(win)) == 0:
+            continue                                          # the clip starts inside this systole
+        above = np.flatnonzero(np.nan_to_num(win, nan=-np.inf) >= peak - _t("ed_onset_frac") * depth)
+        return lo + int(above[-1]), es
+    return int(np.nanargmax(s)), int(np.nanargmin(s))
 
 
 def _frames_text(idx) -> str:
