@@ -40,7 +40,7 @@ OTHER_ID = "H0099999"
 PASSPHRASE = "correct horse battery staple"
 # tables whose content a request may change; the audit log is checked separately
 DATA_TABLES = ("users", "patients", "exams", "blobs", "captures", "findings", "measurements", "alerts", "reports",
-               "outbox", "jobs")
+               "outbox", "jobs", "clip_labels")
 
 ANY = ROLES
 EDIT = ("sonographer", "physician")

@@ -51,6 +51,10 @@ NOT_PATIENT = {
     "ecg.live_api": "live serial ECG samples before they are saved to an exam (saving is audited)",
     "perfusion.job_state": "state of a background job (queued/running/done) without results",
     "reports.usb_job": "progress of a USB job; the bundle it writes is audited",
+    "echo_learn.page": "site-learning summary: the view model, counts of confirmed clips per view (viewing audited)",
+    "echo_learn.learn": "queues site learning on the confirmed clips (audited as echo_learn_job)",
+    "echo_learn.promote": "makes a site-trained view model active (audited as echo_view_model)",
+    "echo_learn.rollback": "returns to the previous view model (audited as echo_view_model)",
 }
 SUBRESOURCES = {
     "api.alerts": "alert list polled by the top bar of every (audited) page; acknowledging is audited",
@@ -136,6 +140,7 @@ def scenario(ids: dict) -> list[tuple[str, Req]]:
     posts = [
         ("doc", by[("exams.new", "POST")]),
         ("sono", by[("live.protocol", "POST")]),
+        ("sono", by[("echo_learn.clip_label", "POST")]),
         ("sono", by[("echo_report.edit", "POST")]),
         ("doc", by[("echo_report.measure", "POST")]),
         ("sono", by[("ecg.upload", "POST")]),
@@ -164,6 +169,9 @@ def scenario(ids: dict) -> list[tuple[str, Req]]:
         ("adm", by[("reports.usb_eject", "POST")]),
         ("adm", by[("admin.users", "POST")]),
         ("adm", by[("admin.set_active", "POST")]),
+        ("adm", by[("echo_learn.learn", "POST")]),
+        ("adm", by[("echo_learn.promote", "POST")]),
+        ("adm", by[("echo_learn.rollback", "POST")]),
         ("doc", by[("auth.set_language", "POST")]),
         ("doc", by[("exams.close", "POST")]),
         ("doc", by[("auth.login", "POST")]),
