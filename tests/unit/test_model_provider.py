@@ -85,3 +85,14 @@ def test_models_command_lists_and_verifies(tmp_path, models_dir):
     bad = subprocess.run(run, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert bad.returncode == 1
     assert "tflite     litert       1 file(s) sha256 ALTERED" in bad.stdout and "Traceback" not in bad.stderr
+
+
+def test_status_use_case_reports_core_and_process_latency(tmp_path, models_dir):
+    from device.usecases.status import model_metrics
+    m = ModelProvider(models_dir).get(SMALL)
+    m.run({m.manifest.inputs[0].name: __import__("numpy").zeros((1, 44), "float32")})
+    out = model_metrics(tmp_path)
+    assert out["core"]["models"] == [] and "not running" in out["core"]["note"]
+    assert any(r["model"] == SMALL and r["count"] >= 1 for r in out["webui"]["models"])
+    (tmp_path / "metrics.json").write_text('{"models": [{"model": "echo_view", "p50_ms": 4.2}], "fps": 30.0}')
+    assert model_metrics(tmp_path)["core"]["fps"] == 30.0

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, jsonify
 
-from device.inference import latency_summary
 from device.store import clinical
 from device.store.db import Tx
+from device.usecases.status import model_metrics
 from webui.views.common import audit_log, conn, services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -26,13 +24,7 @@ def health():
 @bp.route("/metrics")
 def metrics():
     """Per-model latency statistics from the core (written to run/metrics.json) and from this process."""
-    core = {}
-    path = services().run_dir / "metrics.json"
-    try:
-        core = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        core = {"models": [], "note": "core service not running or not yet reporting"}
-    return jsonify({"core": core, "webui": {"models": latency_summary()}})
+    return jsonify(model_metrics(services().run_dir))
 
 
 @bp.route("/alerts")
