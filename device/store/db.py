@@ -77,7 +77,10 @@ def migrate(db_path: Path | str) -> list[int]:
     conn = connect(db_path)
     try:
         have = current_version(conn)
-        pending = [(v, p) for v, p in available_migrations() if v > have]
+        done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+        # every migration not yet applied, in order: also a lower number that landed after a higher one was applied
+        # (migrations written concurrently on branches, e.g. 0002 and 0003, are independent of each other)
+        pending = [(v, p) for v, p in available_migrations() if v not in done]
         if pending and have > 0:
             backup = db_path.with_name(f"{db_path.stem}.v{have}.{time.strftime('%Y%m%dT%H%M%S')}.bak")
             dst = sqlite3.connect(backup)

@@ -35,3 +35,20 @@ def test_confirm_then_correct_and_only_labelled_clips_teach(store):
         set_label(c, plax.id, "A9C", None, "sono")
     with pytest.raises(UserError, match="no echo clip"):
         set_label(c, frame.id, "A4C", None, "sono")
+
+
+def test_a_lower_numbered_migration_that_landed_later_is_still_applied(tmp_path):
+    """0002 (jobs) and 0003 (clip labels) were written concurrently: a database at 0003 without 0002 gets 0002."""
+    from device.store.db import connect, migrate
+
+    db = tmp_path / "cardiocart.sqlite3"
+    migrate(db)
+    c = connect(db)
+    c.execute("DROP TABLE jobs")
+    c.execute("DELETE FROM schema_migrations WHERE version = 2")
+    c.close()
+    assert migrate(db) == [2]
+    c = connect(db)
+    assert c.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+    assert {r[0] for r in c.execute("SELECT version FROM schema_migrations")} >= {1, 2, 3}
+    c.close()
