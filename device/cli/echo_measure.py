@@ -84,18 +84,6 @@ def read_timing(path: Path):
     return ClipTiming.of(fps=num("CineRate"), frame_time_ms=num("FrameTime"), hr_bpm=num("HeartRate"))
 
 
-def _sector_bbox(frames: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The imaging fan from the live-echo screen handling (device.echo.screen) when it is installed, else None
-    (device.lv.segment then finds the lit, moving area itself)."""
-    try:
-        from device.echo.screen import find_sector
-    except ImportError:
-        return None
-    peak = np.clip(np.max(frames[: min(len(frames), 8)], axis=0), 0, 255).astype(np.uint8)
-    sector = find_sector(peak)
-    return sector.bbox if sector is not None else None
-
-
 def run_measure(args: argparse.Namespace) -> int:
     from device.lv.casetable import interpret, load_case_table
     from device.lv.echo import ApicalResult, ClipRefused, measure_clip

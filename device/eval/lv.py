@@ -129,22 +129,6 @@ def aortic_root_sim(n: int = 80, seed: int = 4242) -> dict[str, float]:
             "mae_leading_mm": float(np.abs(le).mean()), "refusals": reasons}
 
 
-def sonosite_line(path: Path) -> str:
-    """The shipped model on the real SonoSite apical cine: no tracing exists, so this only flags gross failure."""
-    from device.cli.echo_measure import _sector_bbox, read_clip
-    from device.lv.echo import measure_clip
-    from device.lv.segment import load_lv_model
-    frames, cal = read_clip(path, None)
-    try:
-        res = measure_clip(frames, cal, load_lv_model("echo"), "A4C", bbox=_sector_bbox(frames))
-    except InputError as exc:
-        return f"Real SonoSite apical cine ({path.name}): not measurable ({exc})."
-    v = res.volumes
-    return (f"Real SonoSite apical cine ({path.name}, 120 frames, no expert tracing): single-plane EDV "
-            f"{v.edv_ml:.0f} mL, ESV {v.esv_ml:.0f} mL, EF {v.ef_pct:.0f} % (ED frame {res.ed_frame}, ES frame "
-            f"{res.es_frame}). Without a reference this is a plausibility check only.")
-
-
 def evaluate(data_dir: Path) -> str:
     """Markdown section: LOPO Sunnybrook metrics (single vs ensemble, per patient) and simulator Dice."""
     lines = ["## LV segmentation and short-axis indices", ""]
@@ -206,9 +190,12 @@ def evaluate(data_dir: Path) -> str:
                   "unvalidated on patients."]
     except ImportError as exc:
         lines += ["", f"Aortic-root evaluation skipped ({exc})."]
-    sono = data_dir / "echo-dicom" / "color3d_jpeg_baseline.dcm"
-    if sono.exists():
-        lines += ["", sonosite_line(sono)]
+    from device.eval.lv_echo import evaluate as echo_validity
+    try:
+        lines += ["", echo_validity(data_dir).rstrip("\n")]
+    except ImportError as exc:
+        lines += ["", f"LV-on-echo validity evaluation skipped ({exc})."]
     lines += ["", "What fails: only 3 MR patients exist here; no real echo with LV tracings is available, so echo "
-              "accuracy on patients is unmeasured."]
+              "accuracy on patients is unmeasured, and on the two real clips the shipped model does not find the LV "
+              "on every frame, so both are refused (see the table above)."]
     return "\n".join(lines) + "\n"
