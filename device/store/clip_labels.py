@@ -47,9 +47,8 @@ def set_label(conn: sqlite3.Connection, capture_id: int, view: str, user_id: int
                  "user_id = excluded.user_id, username = excluded.username, "
                  "at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                  (int(capture_id), view, saved, state, user_id, username))
-    got = get_label(conn, int(capture_id))
-    assert got is not None
-    return got
+    r = conn.execute("SELECT * FROM clip_labels WHERE capture_id = ?", (int(capture_id),)).fetchone()
+    return _row(r)
 
 
 def _row(r: sqlite3.Row) -> ClipLabel:
