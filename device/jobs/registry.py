@@ -16,6 +16,7 @@ from device.usecases import ecg_read_jobs, echo_exam, echo_learn, export, perfus
 HANDLERS: dict[str, Handler] = {
     ecg_read_jobs.READ_KIND: ecg_read_jobs.read_job,            # read a stored ECG printout photo
     ecg_read_jobs.CORRECT_KIND: ecg_read_jobs.correct_job,      # re-digitise a reading (speed, gain, lead boxes)
+    ecg_read_jobs.SERIAL_KIND: ecg_read_jobs.serial_job,        # analyse and store a saved serial ECG recording
     echo_exam.MEASURE_CLIP: echo_exam.measure_clip_job,         # LV measurement of one saved echo clip
     echo_exam.MEASURE_EXAM: echo_exam.measure_exam_job,         # LV measurement of an exam's best clips (page)
     echo_learn.LEARN_KIND: echo_learn.handle_job,               # site learning from the store's confirmed clips

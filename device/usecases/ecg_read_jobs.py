@@ -17,10 +17,11 @@ import numpy as np
 from device.errors import InputError
 from device.store import clinical
 from device.usecases.ecg_images import decode_photo
-from device.usecases.ecg_reading import check_editable, ecg_exam, signal_of_job, store_reading
+from device.usecases.ecg_reading import check_editable, ecg_exam, save_serial, signal_of_job, store_reading
 
 READ_KIND = "ecg.read"
 CORRECT_KIND = "ecg.correct"
+SERIAL_KIND = "ecg.serial_save"
 _CACHE: OrderedDict[tuple, Any] = OrderedDict()   # (photo sha, speed, gain) -> (image, EcgReading), for corrections
 _CACHE_LOCK = threading.Lock()
 
@@ -190,3 +191,17 @@ def correct_job(payload: dict, progress) -> dict:
     new = store_reading(conn, store.blobs, exam, photo, image, reading, analysis, user, prev=cap,
                         overrides=overrides, job_id=job_id)
     return _result(new, photo.id)
+
+
+def serial_job(payload: dict, progress) -> dict:
+    """Analyse and store the serial recording kept in blob ``payload['blob_sha256']``."""
+    store, job_id = _context(progress)
+    conn = store.conn
+    if job_id is not None and (done := signal_of_job(conn, job_id)) is not None:
+        return {"ok": True, "signal_capture_id": done.id, "seconds": done.meta.get("seconds"), "version": 1}
+    exam = ecg_exam(conn, int(progress.exam_id))
+    progress(0.2, "measuring and screening the recording")
+    user = (payload.get("user_id"), str(payload.get("username") or "worker"))
+    cap = save_serial(conn, store.blobs, exam, store.blobs.get(payload["blob_sha256"]), str(payload.get("port", "")),
+                      user, job_id)
+    return {"ok": True, "signal_capture_id": cap.id, "seconds": cap.meta["seconds"], "version": 1}

@@ -129,22 +129,39 @@ def exam_blob(conn: sqlite3.Connection, exam_id: int, sha: str) -> str | None:
     return row[0] if row else "application/octet-stream"
 
 
-def save_serial(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, x: np.ndarray, fs: float,
-                leads, state: dict[str, Any], user: tuple[int | None, str]) -> clinical.Capture:
-    """Store the last seconds of the serial ECG with its measurements and screens (one transaction)."""
-    from device.ecg.report import analyse
+def enqueue_serial(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, x: np.ndarray, fs: float,
+                   leads, state: dict[str, Any], user: tuple[int | None, str]) -> int:
+    """Keep the serial ECG's last seconds (a blob) and queue their analysis and storage (``ecg.serial_save``)."""
+    from device.jobs import enqueue
 
     check_editable(conn, exam)
     if x.shape[0] < 5 * fs:
         raise InputError("there are fewer than 5 s of serial ECG to save; check the electrodes and the board, "
                          "then try again")
-    a = analyse(x.astype(np.float64), fs, lead_names=leads)
-    meta = {"version": 1, "source": "serial", "port": state.get("port", ""), "fs_hz": fs, "leads": list(leads),
-            "model": f"{LIVE_MEASURE[0]} {LIVE_MEASURE[1]}", "analysis": a.as_dict(), "key_image": False,
-            "screen_models": {"signal": a.signal_screen.source, "image": None}}
     with Tx(conn):
-        cap = clinical.add_capture(conn, blobs, exam.id, "signal", npz(x, fs, leads), SIGNAL_MEDIA, "serial ECG",
-                                   None, meta)
+        sha = put_blob(conn, blobs, npz(x, fs, leads), SIGNAL_MEDIA)
+        return enqueue(conn, "ecg.serial_save", {"blob_sha256": sha, "port": state.get("port", ""),
+                                                 "user_id": user[0], "username": user[1]}, exam_id=exam.id)
+
+
+def save_serial(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, data: bytes, port: str,
+                user: tuple[int | None, str], job_id: int | None = None) -> clinical.Capture:
+    """Analyse a kept serial recording (npz bytes) and store it with its measurements and screens (one
+    transaction, marked with the job that stored it)."""
+    import io
+
+    from device.ecg.report import analyse
+
+    check_editable(conn, exam)
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        x, fs, leads = z["signals_mv"], float(z["fs_hz"]), tuple(str(v) for v in z["leads"])
+    a = analyse(x.astype(np.float64), fs, lead_names=leads)
+    meta = {"version": 1, "source": "serial", "port": port, "fs_hz": fs, "leads": list(leads),
+            "model": f"{LIVE_MEASURE[0]} {LIVE_MEASURE[1]}", "analysis": a.as_dict(), "key_image": False,
+            "screen_models": {"signal": a.signal_screen.source, "image": None}, "job_id": job_id,
+            "seconds": round(x.shape[0] / fs)}
+    with Tx(conn):
+        cap = clinical.add_capture(conn, blobs, exam.id, "signal", data, SIGNAL_MEDIA, "serial ECG", None, meta)
         store_results(conn, exam, cap, a.measurements.as_dict(), a, LIVE_MEASURE, user[0], None)
         audit.record(conn, user_id=user[0], username=user[1], action="create", object_type="ecg_reading",
                      object_id=cap.id, detail={"exam_id": exam.id, "source": "serial"})

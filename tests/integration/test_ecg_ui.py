@@ -99,16 +99,17 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
     assert all(m["model_name"] == "ecg_reader" and m["model_version"] and m["source"] == "auto" for m in ms.values())
     fnd = {f["kind"]: f for f in _rows(settings, "SELECT * FROM findings WHERE exam_id = ?", eid)}
     assert fnd["ecg_screen"]["label"] in ("normal", "abnormal") and fnd["ecg_screen"]["score"] is not None
-    assert "ecg_screen" in fnd["ecg_screen"]["model_name"] and "ecg_rules" in fnd["ecg_screen"]["model_name"]
+    assert "ecg_signal" in fnd["ecg_screen"]["model_name"] and "ecg_rules" in fnd["ecg_screen"]["model_name"]
     assert fnd["rhythm"]["label"] == "sinus rhythm"
     detail = json.loads(fnd["ecg_screen"]["detail"])
-    assert detail["signal"]["source"].startswith("ecg_rules") and detail["model"]["source"].startswith("ecg_screen")
+    assert detail["signal"]["source"].startswith("ecg_rules") and detail["model"]["source"].startswith("ecg_signal")
+    assert set(detail["model"]["probabilities"]) == {"abnormal", "NORM", "MI", "STTC", "CD", "HYP", "AF"}
 
     html = ui.get(f"/exams/{eid}/ecg").data.decode()
     assert 'id="ecg-overlay"' in html and html.count("<polyline") >= 12
     hr_cell = re.search(r'data-name="hr_bpm"><td>[^<]*</td><td class="num" data-value="([\d.]+)"', html)
     assert hr_cell and abs(float(hr_cell.group(1)) - 72) < 3
-    assert "ecg_screen 1.0.0" in html and "ecg_rules 1.0.0" in html and "Not for diagnostic use" in html
+    assert "ecg_signal 1.0.0" in html and "ecg_rules 1.1.0" in html and "Not for diagnostic use" in html
     for sha in re.findall(r"/ecg/blob/([0-9a-f]{64})", html):
         assert ui.get(f"/exams/{eid}/ecg/blob/{sha}").status_code == 200
     assert ui.get(f"/exams/{eid}/ecg/blob/{'0' * 64}").status_code == 404
@@ -123,6 +124,8 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
         assert (rows["pr_ms"].ref_low, rows["pr_ms"].ref_high) == (120.0, 200.0)
         assert rows["qtc_bazett_ms"].ref_high == 460.0 and rows["qrs_ms"].ref_high == 120.0
         assert rows["hr_bpm"].model_name == "ecg_reader"
+        p_ab = rows["ecg_screen_p_abnormal"]  # the screening model's probability, named by the model
+        assert p_ab.model_name == "ecg_signal" and 0.0 <= p_ab.value <= 1.0
         assert len(images) == 1 and images[0].png.startswith(b"\x89PNG")
         from device.reporting.from_store import assemble
         doc = assemble(s.conn, s.blobs, eid, ReportSettings.bundled())
@@ -263,6 +266,8 @@ def test_live_page_and_api(login, settings, tmp_path):
     eid = _exam(settings)
     r = ui.post("/ecg/live/save", {"exam_id": str(eid)})
     assert r.status_code == 302
+    assert not _rows(settings, "SELECT * FROM measurements WHERE exam_id = ?", eid)   # queued, not analysed here
+    assert b"s of serial ECG saved with its measurements" in _worked(ui, settings, r).data
     ms = {m["name"]: m for m in _rows(settings, "SELECT * FROM measurements WHERE exam_id = ?", eid)}
     assert abs(ms["hr_bpm"]["value"] - 36) < 3 and ms["hr_bpm"]["model_name"] == "ecg_measure"
     alerts = _rows(settings, "SELECT * FROM alerts WHERE exam_id = ?", eid)

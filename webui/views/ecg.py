@@ -22,7 +22,8 @@ bp = Blueprint("ecg", __name__)
 EDIT_ROLES = ("sonographer", "physician")
 NAV = [("ecg.live_page", "ecg_live_nav", None)]
 EXAM_ACTIONS = [("ecg.page", "ecg_open", None, ("ecg",)), ("ecg.camera_page", "ecg_camera", EDIT_ROLES, ("ecg",))]
-JOB_KINDS = ("ecg.read", "ecg.correct")
+JOB_KINDS = ("ecg.read", "ecg.correct", "ecg.serial_save")
+FLASH = {"ecg.read": "ecg_read_ok", "ecg.correct": "ecg_corrected", "ecg.serial_save": "ecg_live_saved"}
 STEP_KEYS = {"no paper found": "ecg_step_paper", "no grid": "ecg_step_grid", "too blurred": "ecg_step_blur",
              "no traces": "ecg_step_traces", "load": "ecg_step_load", "too small": "ecg_step_small",
              "layout": "ecg_step_layout"}
@@ -91,8 +92,8 @@ def page(exam_id: int):
     if job.state == "failed":
         photo = job.payload.get("photo_capture_id") or "?"
         return _render(exam, _failed((job.result or {}).get("step"), job.error, photo), 422)
-    key = "ecg_corrected" if job.kind == "ecg.correct" else "ecg_read_ok"
-    return _render(exam, flash=(key, {"version": job.result.get("version", 1)}))
+    return _render(exam, flash=(FLASH.get(job.kind, "ecg_read_ok"), {"version": job.result.get("version", 1),
+                                                                      "seconds": job.result.get("seconds")}))
 
 
 @bp.route("/exams/<int:exam_id>/ecg/upload", methods=["POST"])
@@ -193,8 +194,6 @@ def live_api():
 @roles_required(*EDIT_ROLES)
 def live_save():
     """Store the last seconds of the serial ECG in an open ECG exam, with its measurements and screens."""
-    from webui.views.common import flash_key
-
     try:
         exam = uc.ecg_exam(conn(), int(request.form.get("exam_id", "0")))
     except ValueError:
@@ -205,7 +204,6 @@ def live_save():
         raise InputError("there are fewer than 5 s of serial ECG to save; check the electrodes and the board, "
                          "then try again")
     x, fs, leads, st = got
-    uc.save_serial(conn(), services().blobs, exam, x, fs, leads, st, _user())
-    flash_key("ecg_live_saved", seconds=round(x.shape[0] / fs))
-    return redirect(url_for("ecg.page", exam_id=exam.id))
+    job_id = uc.enqueue_serial(conn(), services().blobs, exam, x, fs, leads, st, _user())
+    return redirect(url_for("ecg.page", exam_id=exam.id, job=job_id))
 
