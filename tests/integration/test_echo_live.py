@@ -112,8 +112,11 @@ def test_slow_model_drops_oldest_frames_not_latency():
     oracle = Oracle(delay_s=0.03)
     src = SimProbeSource(width=160, height=120, realtime=True, fps=60, max_frames=90, seed=1)
     loop = LiveEcho(oracle.watch(src), oracle, queue_size=2)
+    assert not loop.is_running()
     loop.start()
+    assert loop.is_running()
     loop.join(10)
+    assert not loop.is_running()    # the file source ended: the core's supervisor sees this and restarts the loop
     st = loop.stats()
     assert st["dropped"] > 10 and st["processed"] + st["dropped"] == 90
     assert st["latency_p99_ms"] < 200  # bounded by the short queue, not by the backlog
@@ -181,3 +184,10 @@ def test_protocol_can_be_edited_while_running():
         loop.set_protocol(["A9C"])
     loop.new_exam()
     assert not any(i.captured for i in loop.protocol_items())
+    from device.echo.protocol import ExamProtocol
+    followed = ExamProtocol(["A2C", "A4C"])
+    followed.mark_captured("A2C", 0.8)
+    loop.replace_protocol(followed)     # the core's exam follower, under the loop's lock
+    assert loop.target == "A4C" and loop.protocol is followed
+    loop.replace_protocol(None)
+    assert loop.target is None and loop.protocol_items() == ()
