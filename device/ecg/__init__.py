@@ -11,5 +11,7 @@ Entry points (see each module's docstring for shapes and units):
 
 Pipeline: imageio -> rectify (paper quad, perspective) -> grid (period, followed mesh, flatten) -> traces (ink mask,
 grid removal) -> layout (rows, calibration pulse, separator ticks, lead boxes, OCR of rhythm labels) -> digitise
-(Viterbi over ink runs) -> measure / rhythm / screening (+ screen_model, the ``ecg_screen`` ONNX model).
+(Viterbi over ink runs) -> measure / rhythm / screening: the signal model ``ecg_signal`` (signal_model) is the
+screen, the rules (screening, limits in thresholds.toml) its explanation, the image model ``ecg_screen``
+(screen_model) the fallback.
 """
