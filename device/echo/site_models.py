@@ -15,6 +15,7 @@ byte for byte. The live loop and ``echo view`` load ``active_models_dir(data_dir
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -92,8 +93,15 @@ def promote(data_dir: Path, model_dir: Path) -> str:
     while (root / model_id).exists():
         n += 1
         model_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{n}"
+    for stale in root.glob(".*.part"):      # a copy a killed promotion left behind (never pointed at)
+        if stale.is_dir() and time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = root / f".{model_id}.part"
     shutil.copytree(model_dir, tmp / NAME)
+    for f in (tmp / NAME).rglob("*"):      # durable before the pointer names it (the loader verifies hashes too)
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
     tmp.rename(root / model_id)
     _write_pointer(data_dir, model_id, read_pointer(data_dir).active)
     return model_id
