@@ -92,15 +92,19 @@ def reading_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measure
 
 
 def _interpret(name: str, value: float, words: dict[str, str]) -> str:
-    lo, hi = reference_range(name)
+    T = thresholds.table()
     if name == "hr_bpm":
-        return words["brady"] if value < lo else words["tachy"] if value > hi else words["normal"]
+        hr = T["heart_rate"]
+        return words["brady"] if value < hr["low_bpm"] else words["tachy"] if value > hr["high_bpm"] else words["normal"]
     if name == "axis_deg":
-        return words["lad"] if value < lo else words["rad"] if value > hi else words["normal"]
+        ax = T["axis"]
+        return words["lad"] if value < ax["low_deg"] else words["rad"] if value > ax["high_deg"] else words["normal"]
     if name == "qrs_ms":
-        return words["wide"] if value >= hi else words["normal"]
+        return words["wide"] if value >= T["qrs"]["wide_ms"] else words["normal"]
     if name == "pr_ms":
-        return words["short_pr"] if value < lo else words["long_pr"] if value > hi else words["normal"]
+        pr = T["pr"]
+        return words["short_pr"] if value < pr["short_ms"] else words["long_pr"] if value > pr["long_ms"] else \
+            words["normal"]
     return ""
 
 
