@@ -128,3 +128,15 @@ def test_admin_page_refuses_to_learn_from_too_few_confirmed_clips(cart):
     s = Store.open(settings.data_dir)
     assert s.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     s.close()
+
+
+def test_site_learning_text_exists_in_both_languages():
+    import json
+    from pathlib import Path
+
+    d = Path(__file__).resolve().parents[2] / "webui" / "i18n"
+    en = json.loads((d / "learn.en.json").read_text(encoding="utf-8"))
+    zh = json.loads((d / "learn.zh-CN.json").read_text(encoding="utf-8"))
+    assert en.keys() == zh.keys() and all(zh.values())
+    for k, v in en.items():   # the same placeholders in both
+        assert sorted(x.split("}")[0] for x in v.split("{")[1:]) == sorted(x.split("}")[0] for x in zh[k].split("{")[1:])
