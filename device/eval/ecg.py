@@ -223,6 +223,11 @@ def eval_signal_fold10(d: Path) -> list[str]:
         sp = (~pred & (y == 0)).sum() / max(1, (y == 0).sum())
         lines.append(f"| {lab} | {_auc(y, p):.3f} | {_auc(y, pf[:, k]):.3f} | {se:.2f} | {sp:.2f} | "
                      f"{int(y.sum())} | {int((y == 0).sum())} |")
+    y0, p0 = Y_[:, 0], pi[:, 0]
+    bins = np.minimum((p0 * 10).astype(int), 9)
+    ece = sum(abs(p0[bins == b].mean() - y0[bins == b].mean()) * (bins == b).mean() for b in range(10) if (bins == b).any())
+    lines += ["", f"Calibration of p(abnormal) on fold 10 (Platt fitted on fold 9): Brier {np.mean((p0 - y0) ** 2):.3f}, "
+              f"expected calibration error {ece:.3f} (10 bins), mean p {p0.mean():.2f} vs abnormal share {y0.mean():.2f}."]
     paper = next((a for a in man.accuracy if a["metric"] == "per_label"), None)
     if paper:
         pl = paper["value"]["paper"]
