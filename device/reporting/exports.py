@@ -4,14 +4,14 @@ the 12-lead waveform for an exam with a digitised ECG) and the report in another
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import sqlite3
 from typing import Any
 
 import numpy as np
 
-from device.errors import InputError, UserError
+from device.domain.codecs import SIGNAL_MEDIA_TYPES, decode_signal
+from device.errors import UserError
 from device.reporting.from_store import doc_of
 from device.reporting.rows import media_type
 from device.reporting.sections import FINDINGS_TITLE, GENERIC_TITLE
@@ -21,7 +21,6 @@ from device.reports.tabular import SignalExport, read_signal_csv
 from device.store import clinical, reports
 from device.store.blobs import BlobStore
 
-SIGNAL_NPZ_MEDIA = ("application/x-cardiocart-signal+npz", "application/x-npz")
 
 
 def export_version(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int,
@@ -59,13 +58,11 @@ def signals_of(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int
 
 
 def _read_signal(data: bytes, media: str, meta: dict[str, Any]) -> SignalExport:
-    if media in SIGNAL_NPZ_MEDIA:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            x = np.asarray(z["signals_mv"], dtype=np.float64)
-            fs = float(z["fs_hz"]) if "fs_hz" in z else float(meta["fs_hz"])
-            leads = [str(s) for s in z["leads"]] if "leads" in z else list(meta.get("leads", []))
-        if x.ndim != 2:
-            raise InputError(f"signals_mv must be (n_samples, n_leads), got shape {x.shape}")
+    if media in SIGNAL_MEDIA_TYPES:
+        sig = decode_signal(data)           # SignalCodecError (a ValueError): the caller reports the capture
+        x = sig.signals_mv
+        fs = sig.fs_hz if sig.fs_hz is not None else float(meta["fs_hz"])
+        leads = list(sig.leads) or list(meta.get("leads", []))
         if not leads:
             from device.ecg.types import LEADS
             leads = list(LEADS[:x.shape[1]]) if x.shape[1] <= len(LEADS) else [f"ch{i}" for i in range(x.shape[1])]

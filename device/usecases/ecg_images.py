@@ -3,13 +3,13 @@ encoded previews, overlay, traces and signal stored with a reading."""
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 
 import cv2
 import numpy as np
 
+from device.domain.codecs import encode_signal
 from device.errors import InputError, UserError
 
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png", ".png"), (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
@@ -49,10 +49,8 @@ def png(rgb: np.ndarray, max_side: int) -> bytes:
 
 
 def npz(signals_mv: np.ndarray, fs_hz: float, leads: tuple[str, ...]) -> bytes:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, signals_mv=np.asarray(signals_mv, np.float32), fs_hz=np.float64(fs_hz),
-                        leads=np.array(leads))
-    return buf.getvalue()
+    """The reading's signal blob (the domain's signal codec)."""
+    return encode_signal(signals_mv, fs_hz, leads)
 
 
 def decode_photo(data: bytes) -> np.ndarray:

@@ -56,3 +56,20 @@ def test_domain_records_are_frozen():
     with pytest.raises(AttributeError):
         m.value = 80.0  # type: ignore[misc]
     assert m.model == "" and m.reviewed
+
+
+def test_signal_codec_round_trip_and_refusals():
+    from device.domain.codecs import SignalCodecError, decode_signal, encode_signal
+    x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3)
+    x[2, 1] = np.nan                                    # a lead not printed there
+    sig = decode_signal(encode_signal(x, 500.0, ("I", "II", "III")))
+    assert np.array_equal(sig.signals_mv, x.astype(np.float64), equal_nan=True)
+    assert sig.fs_hz == 500.0 and sig.leads == ("I", "II", "III")
+    with pytest.raises(SignalCodecError, match="lead names"):
+        decode_signal(encode_signal(x, 500.0, ("I", "II")))
+    with pytest.raises(SignalCodecError, match="n_samples, n_leads"):
+        decode_signal(encode_signal(np.zeros(5, np.float32), 500.0, ()))
+    with pytest.raises(SignalCodecError, match="positive"):
+        decode_signal(encode_signal(x, 0.0, ("I", "II", "III")))
+    with pytest.raises(SignalCodecError, match="not a signal"):
+        decode_signal(b"\x00" * 10)
