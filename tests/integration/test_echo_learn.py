@@ -145,3 +145,42 @@ def test_bad_input_one_line_exit_2_no_model_changed(world, cart, capsys, make, s
     assert "Traceback" not in err
     assert not (cart / "new_model").exists() and not (cart / ".new_model.part").exists()
     assert not (cart / "data" / "site_models").exists()       # no model was promoted or changed
+
+
+def test_learn_with_the_shipped_view_model(world, tmp_path, monkeypatch, capsys):
+    """The same on the repository's own echo_view, once it is a v2 model (a backbone + a view head file)."""
+    from device.echo.classify import load_view_head
+    from device.inference.manifest import load_manifest
+    from device.paths import MODELS_DIR
+
+    if load_view_head(load_manifest("echo_view", MODELS_DIR)) is None:
+        pytest.skip("the shipped echo_view is a v1 model without a view head; echo learn refuses it (tested below)")
+    cfg = tmp_path / "cardiocart.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path / "data"}"\nmodels_dir = "{MODELS_DIR}"\n')
+    monkeypatch.setenv("CARDIOCART_CONFIG", str(cfg))
+    before = W.tree_sha256(MODELS_DIR / "echo_view")
+    rc, res, _ = _run(capsys, "echo", "learn", world / "site", "--out", tmp_path / "site1", "--json")
+    assert rc == 0 and res["promoted"] == (res["new_accuracy"] > res["old_accuracy"])
+    active = site_models.active_model_dir(tmp_path / "data", MODELS_DIR)
+    assert active == (tmp_path / "data" / "site_models" / res["model_id"] / "echo_view" if res["promoted"]
+                      else MODELS_DIR / "echo_view")
+    if res["promoted"]:
+        assert _run(capsys, "echo", "rollback", "--json")[0] == 0
+    assert site_models.active_model_dir(tmp_path / "data", MODELS_DIR) == MODELS_DIR / "echo_view"
+    assert W.tree_sha256(MODELS_DIR / "echo_view") == before
+
+
+def test_a_v1_model_without_a_view_head_is_refused(world, tmp_path, monkeypatch, capsys):
+    """A model directory without a head file (the small CNN) cannot be re-fitted: one line, exit 2, nothing written."""
+    import json as _json
+
+    v1 = tmp_path / "models" / "echo_view"
+    shutil.copytree(world / "models" / "echo_view", v1)
+    man = _json.loads((v1 / "manifest.json").read_text())
+    del man["files"]["view_head"]
+    (v1 / "manifest.json").write_text(_json.dumps(man))
+    cfg = tmp_path / "cardiocart.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path / "data"}"\nmodels_dir = "{tmp_path / "models"}"\n')
+    monkeypatch.setenv("CARDIOCART_CONFIG", str(cfg))
+    rc, _, err = _run(capsys, "echo", "learn", world / "site", "--out", tmp_path / "out")
+    assert rc == 2 and "needs view model v2" in err and not (tmp_path / "out").exists()
