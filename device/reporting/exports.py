@@ -71,8 +71,8 @@ def _read_signal(data: bytes, media: str, meta: dict[str, Any]) -> SignalExport:
     text = data.decode("utf-8")
     if media == "application/json" or text.lstrip().startswith("{"):
         d = json.loads(text)
-        leads = tuple(d["leads"])
-        return SignalExport(leads=leads, samples=np.array([d["leads"][k] for k in leads], dtype=np.float64),
+        names = tuple(str(k) for k in d["leads"])
+        return SignalExport(leads=names, samples=np.array([d["leads"][k] for k in names], dtype=np.float64),
                             sampling_rate_hz=float(d["sampling_rate_hz"]), units=str(d.get("units", "mV")),
                             start=str(d.get("start", "")))
     return read_signal_csv(text)
