@@ -21,6 +21,7 @@ HANDLERS: dict[str, Handler] = {
     echo_exam.MEASURE_EXAM: echo_exam.measure_exam_job,         # LV measurement of an exam's best clips (page)
     echo_learn.LEARN_KIND: echo_learn.handle_job,               # site learning from the store's confirmed clips
     perfusion_study.ANALYSE: perfusion_study.analyse_job,       # perfusion study analysis (bullseye, territories)
+    perfusion_study.DEMO: perfusion_study.demo_job,             # a simulated perfusion study, stored and analysed
     export.EXPORT: export.usb_export_job,                       # encrypted USB bundle of exams, written and verified
     export.VERIFY: export.usb_verify_job,                       # a bundle on a USB drive read back and checked
 }

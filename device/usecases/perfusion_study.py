@@ -32,6 +32,7 @@ from device.usecases.perfusion_volumes import ORIENTATIONS, load_capture, parse_
 
 log = logging.getLogger(__name__)
 ANALYSE = "perfusion.analyse"
+DEMO = "perfusion.demo"
 
 SEVERITY = {"mild": 0.3, "moderate": 0.5, "severe": 0.7}
 CLASSICAL = "perfusion_classical_polar"   # FCM myocardium + classical polar map (no trained weights)
@@ -239,14 +240,42 @@ def store_upload(conn: sqlite3.Connection, blobs, exam: clinical.Exam, stress: l
     return caps
 
 
-def store_demo(conn: sqlite3.Connection, blobs, exam: clinical.Exam, territory: str, severity: str, kind: str,
-               orient: str, user: tuple[int | None, str]) -> list[clinical.Capture]:
-    """A simulated stress/rest study (device.sim.spect) with the chosen defect, stored like an upload."""
-    from device.sim.spect import Defect, simulate_study
-
+def _check_demo(territory: str, severity: str, kind: str, orient: str) -> None:
     if territory not in ("none", "LAD", "LCX", "RCA") or severity not in SEVERITY \
             or kind not in ("ischaemia", "scar") or orient not in ("short_axis", "transaxial"):
         raise UserError("choose a territory (none, LAD, LCX, RCA), a severity, a defect type and an orientation")
+
+
+def enqueue_demo(conn: sqlite3.Connection, exam: clinical.Exam, territory: str, severity: str, kind: str,
+                 orient: str, user: tuple[int | None, str]) -> int:
+    """Queue a simulated study (made, stored and analysed by the worker: ``perfusion.demo``)."""
+    from device.jobs import enqueue
+    _check_demo(territory, severity, kind, orient)
+    return enqueue(conn, DEMO, {"territory": territory, "severity": severity, "defect_type": kind,
+                                "orientation": orient, "user_id": user[0], "username": user[1]}, exam_id=exam.id)
+
+
+def demo_job(payload: dict, progress) -> dict:
+    """Simulate, store (once per job) and analyse a demo study."""
+    store, job_id = progress.store, getattr(progress, "job_id", None)
+    user = (payload.get("user_id"), str(payload.get("username") or "worker"))
+    caps = [c for c in clinical.list_captures(store.conn, int(progress.exam_id))
+            if c.kind == "volume" and job_id is not None and c.meta.get("job_id") == job_id]
+    if not caps:
+        progress(0.02, "simulating the study")
+        exam = perfusion_exam(store.conn, int(progress.exam_id), open_for="a demo study")
+        caps = store_demo(store.conn, store.blobs, exam, payload["territory"], payload["severity"],
+                          payload["defect_type"], payload["orientation"], user, job_id)
+    return analyse_job({"stress_capture": caps[0].id, "rest_capture": rest_of(caps), "user_id": user[0],
+                        "username": user[1]}, progress)
+
+
+def store_demo(conn: sqlite3.Connection, blobs, exam: clinical.Exam, territory: str, severity: str, kind: str,
+               orient: str, user: tuple[int | None, str], job_id: int | None = None) -> list[clinical.Capture]:
+    """A simulated stress/rest study (device.sim.spect) with the chosen defect, stored like an upload."""
+    from device.sim.spect import Defect, simulate_study
+
+    _check_demo(territory, severity, kind, orient)
     defects = () if territory == "none" else \
         (Defect(territory, SEVERITY[severity], 0.6, 1.0 if kind == "ischaemia" else 0.0),)
     seed = secrets.randbelow(1 << 31)
@@ -254,7 +283,7 @@ def store_demo(conn: sqlite3.Connection, blobs, exam: clinical.Exam, territory: 
     buf = io.BytesIO()
     np.savez_compressed(buf, stress=s.stress, rest=s.rest, voxel_mm=np.array(s.voxel_mm),
                         orientation=np.array(s.orientation))
-    extra = {"simulated": True, "seed": seed, "defects": [d.__dict__ for d in defects]}
+    extra = {"simulated": True, "seed": seed, "defects": [d.__dict__ for d in defects], "job_id": job_id}
     with Tx(conn):
         caps = store_volumes(conn, blobs, exam.id, "stress", [("demo.npz", buf.getvalue())], None, "auto", extra)
         audit.record(conn, user_id=user[0], username=user[1], action="create", object_type="capture",

@@ -34,7 +34,7 @@ def _job_state(exam_id: int, job_id: str) -> dict | None:
         job = find_job(conn(), int(job_id))
     except (ValueError, OverflowError):
         return None
-    if job is None or job.exam_id != exam_id or job.kind != uc.ANALYSE:
+    if job is None or job.exam_id != exam_id or job.kind not in (uc.ANALYSE, uc.DEMO):
         return None
     res = job.result or {}
     state = {"failed": "error"}.get(job.state, job.state)
@@ -106,15 +106,15 @@ def upload(exam_id: int):
 @bp.route("/exams/<int:exam_id>/perfusion/demo", methods=["POST"])
 @roles_required(*EDIT_ROLES)
 def demo(exam_id: int):
-    """A simulated stress/rest study with the chosen defect, stored and analysed like an upload."""
+    """A simulated stress/rest study with the chosen defect, made, stored and analysed by a job."""
     c, f = conn(), request.form
     try:
         exam = uc.perfusion_exam(c, exam_id, open_for="a demo study")
-        caps = uc.store_demo(c, services().blobs, exam, f.get("territory", "LAD"), f.get("severity", "moderate"),
-                             f.get("defect_type", "ischaemia"), f.get("orientation", "short_axis"), _user())
+        job_id = uc.enqueue_demo(c, exam, f.get("territory", "LAD"), f.get("severity", "moderate"),
+                                 f.get("defect_type", "ischaemia"), f.get("orientation", "short_axis"), _user())
     except UserError as exc:
         return _page(exam_id, error=str(exc), code=400)
-    return _queued(exam_id, caps)
+    return redirect(url_for("perfusion.page", exam_id=exam_id, job=job_id))
 
 
 @bp.route("/exams/<int:exam_id>/perfusion/analyse", methods=["POST"])
