@@ -1,0 +1,76 @@
+"""LV short axis (SAX), the use case: segment a DICOM short-axis series with the LV model and write the label masks
+and the LVQuan indices table (``python -m device lv sax`` calls this; the pure work is device.lv.sax).
+
+Writes OUT/<image-stem>.png (label masks the size of the image: 0 background, 1 cavity, 2 myocardium; a multi-frame
+file gives <stem>_<frame>.png) and OUT/indices.csv with the columns in :data:`COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from device.errors import InputError
+
+COLUMNS = ["file", "frame", "phase", "cavity_area_mm2", "myo_area_mm2", "dim1_mm", "dim2_mm", "dim3_mm",
+           "rwt1_mm", "rwt2_mm", "rwt3_mm", "rwt4_mm", "rwt5_mm", "rwt6_mm"]
+
+
+@dataclass(frozen=True)
+class SaxOutcome:
+    n_images: int
+    n_measured: int
+    ed: tuple[str, ...]              # "file#frame" of the end-diastolic image(s)
+    es: tuple[str, ...]
+    failures: tuple[str, ...]        # "file frame N: reason" of images without wall indices
+    model_tag: str
+    indices_csv: Path
+
+
+def mask_name(file: str, frame: int, n_frames_in_file: int) -> str:
+    stem = Path(file).stem
+    return f"{stem}_{frame:03d}.png" if n_frames_in_file > 1 else f"{stem}.png"
+
+
+def measure_series(series: str | Path, out: str | Path, *, variant: str | None = None,
+                   degree: int | None = None) -> SaxOutcome:
+    """Segment the series (a folder of DICOM files, a multi-frame file or one image), write masks + indices.csv."""
+    from device.lv.dicom_io import read_frames
+    from device.lv.phase import DEFAULT_DEGREE
+    from device.lv.sax import measure_sax_series
+    from device.lv.segment import load_lv_model
+
+    frames = read_frames(str(series))
+    if degree is not None and degree < 1:
+        raise InputError(f"--degree must be at least 1; got {degree}")
+    result = measure_sax_series(frames, load_lv_model("sax", variant), degree or DEFAULT_DEGREE)
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {out} ({exc.strerror}); choose another --out") from None
+    n_in_file = {str(f.file.name): f.n_frames_in_file for f in frames}
+    rows, failures = [], []
+    for r in result.frames:
+        name = mask_name(r.file, r.frame, n_in_file[r.file])
+        if not cv2.imwrite(str(out / name), r.mask):
+            raise InputError(f"cannot write {out / name}; check the output folder")
+        row = {"file": r.file, "frame": r.frame, "phase": r.phase}
+        if r.indices is not None:
+            row.update({k: f"{v:.2f}" for k, v in r.indices.as_row().items()})
+        else:
+            failures.append(f"{r.file} frame {r.frame}: no wall indices - {r.reason}")
+            if r.cavity_area_mm2:
+                row["cavity_area_mm2"] = f"{r.cavity_area_mm2:.2f}"
+        rows.append(row)
+    with open(out / "indices.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
+        w.writeheader()
+        w.writerows(rows)
+    return SaxOutcome(len(rows), len(rows) - len(failures),
+                      tuple(f"{r.file}#{r.frame}" for r in result.frames if r.is_ed),
+                      tuple(f"{r.file}#{r.frame}" for r in result.frames if r.is_es), tuple(failures),
+                      result.model_tag, out / "indices.csv")
