@@ -55,17 +55,18 @@ def _classifier(variant: str | None, model_dir: Path | None = None, config: str 
     from device.config import load_settings
     from device.echo import site_models
     from device.echo.classify import ViewClassifier
-    from device.inference import load_model
+    from device.inference import model_provider
 
     if model_dir is None:
         models_dir = site_models.active_models_dir(load_settings(config).data_dir)  # None: the shipped model
-        return ViewClassifier.from_loaded(load_model("echo_view", variant=variant, models_dir=models_dir))
+        return ViewClassifier.from_loaded(model_provider().get(
+            "echo_view", variant, model_dir=models_dir / "echo_view" if models_dir is not None else None))
     if not (Path(model_dir) / "manifest.json").is_file():
         from device.errors import InputError
 
         raise InputError(f"{model_dir} is not a model directory (no manifest.json); give one written by 'echo learn'")
     model_dir = Path(model_dir)
-    return ViewClassifier.from_loaded(load_model(model_dir.name, variant=variant, models_dir=model_dir.parent))
+    return ViewClassifier.from_loaded(model_provider().get(model_dir.name, variant, model_dir=model_dir))
 
 
 def view_file(path: Path, clf, with_frames: bool) -> dict[str, Any]:
