@@ -143,6 +143,13 @@ class JobRun:
         if message == self._last_m and now - self._last_t < self.min_interval_s and f - self._last_f < 0.25:
             return              # throttled (same step): the page polls a few times a second at most
         self._last_t, self._last_f, self._last_m = now, f, message
+        try:
+            self._write(f, message)
+        except sqlite3.OperationalError as exc:  # progress is advisory: a busy or full disk must not fail the job
+            import logging
+            logging.getLogger(__name__).warning("progress of job %s not stored: %s", self.job_id, exc)
+
+    def _write(self, f: float, message: str) -> None:
         self.conn.execute("UPDATE jobs SET progress = max(progress, ?), message = ?, "
                           "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ') WHERE id = ? AND state = 'running'",
                           (f, str(message)[:300], self.job_id))

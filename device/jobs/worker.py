@@ -155,11 +155,16 @@ def run_worker(settings, stop=None) -> int:
                     except OSError as exc:
                         log.warning("cannot write run state: %s", exc)
                     last_beat = now
-                job = claim(store.conn)
-                if job is None:
-                    stop.wait(POLL_S)
-                    continue
-                execute(store.conn, job, store=store, settings=settings)
+                try:
+                    job = claim(store.conn)
+                    if job is None:
+                        stop.wait(POLL_S)
+                        continue
+                    execute(store.conn, job, store=store, settings=settings)
+                except sqlite3.OperationalError as exc:  # locked too long or disk full: the job stays and is retried
+                    log.error("job queue unavailable (%s); retrying in 5 s", exc)
+                    stop.wait(5.0)
+                    recover(store.conn)
         finally:
             store.close()
     return 0
