@@ -186,10 +186,10 @@ def iter_features(items: list[Item], clf, max_frames: int, progress: Progress, b
 def current_classifier(model_dir: Path):
     """The view classifier of a model directory, refusing a model without a view head (v1: nothing to re-fit)."""
     from device.echo.classify import ViewClassifier
-    from device.inference import load_model
+    from device.inference import model_provider
 
     model_dir = Path(model_dir)
-    clf = ViewClassifier.from_loaded(load_model(model_dir.name, models_dir=model_dir.parent))
+    clf = ViewClassifier.from_loaded(model_provider().get(model_dir.name, model_dir=model_dir))
     if clf.head is None:
         raise UserError(f"the view model in {model_dir} ({clf.tag}) has no view head on backbone features (a v1 "
                         "model); site learning needs view model v2: update the cart's models")
@@ -363,7 +363,7 @@ def model_status(data_dir: Path, shipped_models_dir: Path) -> dict[str, Any]:
     m = load_manifest(d.name, d.parent)
     sl = m.raw.get("site_learning", {})
     return {"model": f"{m.name} {m.version}", "model_dir": str(d), "site_trained": a.active is not None,
-            "can_rollback": a.can_rollback, "previous": a.previous or ("shipped" if a.can_rollback else None),
+            "learnable": _head_key(m) in m.variants, "can_rollback": a.can_rollback, "previous": a.previous or ("shipped" if a.can_rollback else None),
             "site_accuracy_new": sl.get("new", {}).get("accuracy"),
             "site_accuracy_old": sl.get("old", {}).get("accuracy"), "site_data": sl.get("data")}
 

@@ -140,3 +140,32 @@ def test_site_learning_text_exists_in_both_languages():
     assert en.keys() == zh.keys() and all(zh.values())
     for k, v in en.items():   # the same placeholders in both
         assert sorted(x.split("}")[0] for x in v.split("{")[1:]) == sorted(x.split("}")[0] for x in zh[k].split("{")[1:])
+
+
+def test_admin_page_says_a_v1_model_cannot_learn(cart, shipped, tmp_path):
+    import json
+    import shutil
+
+    from webui import create_app
+
+    settings, clips = cart
+    v1 = tmp_path / "v1models" / "echo_view"
+    shutil.copytree(shipped / "echo_view", v1)
+    man = json.loads((v1 / "manifest.json").read_text())
+    del man["files"]["view_head"]
+    (v1 / "manifest.json").write_text(json.dumps(man))
+    cfg = tmp_path / "v1.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{settings.data_dir}"\nmodels_dir = "{v1.parent}"\n[web]\nport = 18080\n')
+    settings = load_settings(cfg)
+    app = create_app(settings, {"SSE_MAX_S": 0.5, "STREAM_MAX_S": 0.5})
+    sono = _login(app, settings, "sono", "sonographer")
+    for exam_id, cap_id, saved, _ in clips:
+        sono.post(f"/exams/{exam_id}/clips/{cap_id}/label", {"view": saved})
+    adm = _login(app, settings, "adm", "admin", "613850")
+    page = adm.get("/admin/echo-learn")
+    assert b"needs view model v2" in page.data and b'id="el-learn"' not in page.data
+    r = adm.post("/admin/echo-learn/learn")
+    assert r.status_code == 400 and b"needs view model v2" in r.data
+    s = Store.open(settings.data_dir)
+    assert s.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+    s.close()

@@ -75,8 +75,11 @@ def page():
 def learn():
     from device.usecases import echo_learn as uc
 
-    c = conn()
+    s, c = settings(), conn()
     ready = uc.store_readiness(c)
+    if not uc.model_status(s.data_dir, s.models_dir)["learnable"]:
+        ready["problem"] = ("the active view model has no view head on backbone features (a v1 model); site "
+                            "learning needs view model v2: update the cart's models")
     if ready["problem"]:
         return render_template("error.html", code=400, message=ready["problem"]), 400
     with Tx(c):
