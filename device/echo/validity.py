@@ -70,9 +70,14 @@ def grey_u8(frames) -> np.ndarray:
     a = np.asarray(frames)
     if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4)):    # one grey or one colour frame
         a = a[None]
-    if a.ndim == 4:
+    if a.ndim == 4 and a.shape[-1] in (3, 4):
         a = a[..., :3]
-    a = a.astype(np.float32, copy=False)
+    elif a.ndim != 3 or a.dtype.kind not in "biuf" or a.size == 0:
+        return np.zeros((0, 0, 0), np.uint8)             # not a clip of images: the caller refuses it
+    if a.size == 0 or a.dtype.kind not in "biuf":
+        return np.zeros((0, 0, 0), np.uint8)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = a.astype(np.float32, copy=False)
     finite = np.isfinite(a)
     if not finite.all():
         a = np.where(finite, a, 0.0)

@@ -141,3 +141,11 @@ def test_view_model_uncertain_or_other_counts_as_not_echo():
     reason = view_model_says_not_echo([ok] * 3 + [unsure] * 3 + [other] * 4)
     assert reason is not None and "7 of 10" in reason
     assert view_model_says_not_echo([]) is None
+
+
+@pytest.mark.parametrize("frames", [np.zeros((0, 64, 64)), np.zeros((4, 0, 64, 3)), np.zeros((3, 40, 40, 2)),
+                                    np.ones((5, 40, 40), complex), np.full((3, 64, 64), np.nan),
+                                    np.zeros((2, 3, 40, 40, 3)), np.array([[1, 2], [3, 4]])])
+def test_degenerate_arrays_are_refused_not_raised(frames):
+    r = echo_clip_validity(frames)
+    assert not r.ok and r.reason and r.failed
