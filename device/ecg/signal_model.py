@@ -99,14 +99,14 @@ def run_signal_model(signals_mv: np.ndarray, fs_hz: float, variant: str | None =
     """Screen a (n, 12) mV array with ``ecg_signal``; None when the model is not installed or under 1 s of any
     lead was recorded (the rule screen still runs)."""
     from device.errors import ModelError
-    from device.inference import load_model
+    from device.inference import model_provider
 
     inp = signal_input(signals_mv, fs_hz)
     coverage = float(inp[0, N_LEADS:].mean())
     if inp[0, N_LEADS:].sum(axis=-1).max() < FS_IN:
         return None
     try:
-        model = load_model(MODEL_NAME, variant)
+        model = model_provider().get(MODEL_NAME, variant)
     except ModelError:
         return None
     logits = np.asarray(model.run({"signal": inp})["logits"], np.float64).reshape(-1)

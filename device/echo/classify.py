@@ -81,11 +81,11 @@ class ViewClassifier:
     @staticmethod
     def from_model_dir(model_dir: Path, variant: str | None = None, threads: int = 0) -> ViewClassifier:
         """Load ``model_dir`` (a directory with manifest.json, e.g. models/echo_view or a site-trained copy)."""
-        from device.inference import load_model
+        from device.inference import model_provider
 
-        model_dir = Path(model_dir)
-        return ViewClassifier.from_loaded(load_model(model_dir.name, variant=variant, models_dir=model_dir.parent,
-                                                     threads=threads))
+        model_dir = Path(model_dir)          # threads 0: the settings' [inference] threads
+        return ViewClassifier.from_loaded(model_provider().get(model_dir.name, variant, model_dir=model_dir,
+                                                               threads=threads or None))
 
     def with_head(self, head: ViewHead) -> ViewClassifier:
         """The same backbone with another view head (site learning); the tag names the head's origin if given."""
