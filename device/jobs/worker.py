@@ -20,6 +20,7 @@ from device.jobs import Job, JobRun, _job
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
+KEEP_DAYS = 30          # finished jobs are kept this long (the pages link to them while an exam is worked on)
 POLL_S = 0.25
 
 
@@ -75,6 +76,12 @@ def recover(conn: sqlite3.Connection) -> tuple[int, int]:
         "UPDATE jobs SET state = 'queued', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'), "
         "message = 'resumed after the worker stopped' WHERE state = 'running'").rowcount
     return requeued, failed
+
+
+def prune(conn: sqlite3.Connection, keep_days: int = KEEP_DAYS) -> int:
+    """Forget finished jobs older than ``keep_days`` (their results are in the clinical tables and the audit log)."""
+    return conn.execute("DELETE FROM jobs WHERE state IN ('done', 'failed') AND finished_at < "
+                        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)", (f"-{int(keep_days)} days",)).rowcount
 
 
 def execute(conn: sqlite3.Connection, job: Job, *, store: Any = None, settings: Any = None) -> Job:
@@ -143,6 +150,9 @@ def run_worker(settings, stop=None) -> int:
             if requeued or failed:
                 log.info("resumed %d job(s) a stopped worker left running (%d failed after %d attempts)",
                          requeued, failed, MAX_ATTEMPTS)
+            pruned = prune(store.conn)
+            if pruned:
+                log.info("forgot %d finished job(s) older than %d days", pruned, KEEP_DAYS)
             queued = run_recovery_hooks(store, settings)
             if queued:
                 log.info("queued %d job(s) for work saved but never queued", queued)

@@ -103,3 +103,15 @@ def test_registry_entries_are_functions_and_recovery_hooks_run(store):
     assert {"ecg.read", "ecg.correct", "echo.measure_clip"} <= set(HANDLERS)
     assert all(callable(h) for h in HANDLERS.values())
     assert worker.run_recovery_hooks(store, None) == 0 and RECOVERY
+
+
+def test_prune_forgets_only_old_finished_jobs(store):
+    c = store.conn
+    old, recent, waiting = (jobs.enqueue(c, "t.x", {}) for _ in range(3))
+    for j in (old, recent):
+        assert worker.claim(c).id == j
+        worker.finish(c, j, {})
+    c.execute("UPDATE jobs SET finished_at = '2020-01-01T00:00:00.000Z' WHERE id = ?", (old,))
+    assert worker.prune(c) == 1
+    assert jobs.find_job(c, old) is None
+    assert jobs.get_job(c, recent).state == "done" and jobs.get_job(c, waiting).state == "queued"
