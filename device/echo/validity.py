@@ -32,8 +32,13 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "min_signal_sd": (3.0, "less than 3 grey levels of spread is a single flat grey (blank frame)"),
     "max_fan_taper": (0.5, "width 10 % below the fan's top over its widest width: a sector is <= ~0.3 (apex at the "
                            "transducer); an MR body oval or a full-screen image is >= 0.6"),
-    "min_speckle_frac": (0.35, "share of tissue pixels with a grain of >= 3 grey levels against a 2-px blur: B-mode "
-                               "tissue is grainy everywhere (>= 0.4), a cartoon or drawing is flat (< 0.1)"),
+    "min_speckle_frac": (0.35, "share of tissue pixels with a grain (>= 3 grey levels against a 2-px blur, or >= 6 "
+                               "against a 4-px blur, after stretching the fan to a 99th percentile of 200): B-mode "
+                               "tissue is grainy everywhere (>= 0.37, also at low gain, JPEG q10, 1.5-px "
+                               "smoothing); a flat drawing is not (its edges count, hence the peak test below)"),
+    "min_speckle_peaks": (0.001, "strict local maxima (grains) per tissue pixel at 0.7- or 1.5-px smoothing: B-mode "
+                                 "0.01-0.025, >= 0.002 even at JPEG q10 or 1.5-px smoothing; a drawing has ~0 (its "
+                                 "flat areas and edges have no strict peaks), however grainy its edges look"),
     "min_speckle_corr": (0.2, "lag-1 autocorrelation of that grain: speckle grains span several pixels (>= 0.4); "
                               "white noise is not correlated (< 0.1)"),
     "min_moving_pairs": (0.2, "share of consecutive frame pairs that differ (> 0.5 grey level mean): a frozen or "
@@ -101,29 +106,44 @@ def fan_taper(mask: np.ndarray) -> float:
     return float(widths[top] / max(widths.max(), 1.0))
 
 
-def _speckle(frames: np.ndarray, fan: np.ndarray) -> tuple[float, float]:
-    """(grain fraction, grain lag-1 autocorrelation) over the tissue of the fan, median over frames."""
+def _speckle(frames: np.ndarray, fan: np.ndarray) -> tuple[float, float, float]:
+    """(grain fraction, grain lag-1 autocorrelation, grain peaks per pixel) over the fan's tissue, median over frames.
+
+    Each frame is first stretched so the fan's 99th percentile is 200 (a low-gain clip has the same grain); the grain
+    is looked for at two scales (against 2- and 4-px blurs: machines with smoothing or persistence make it coarser)."""
     inner = cv2.erode(fan.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-    fracs, corrs = [], []
+    fracs, corrs, peaks = [], [], []
     for f in frames[:: max(1, len(frames) // 8)]:
         g = f.astype(np.float32)
-        blur = cv2.GaussianBlur(g, (0, 0), 2.0)
-        tissue = inner & (cv2.GaussianBlur(g, (0, 0), 4.0) > max(12.0, float(np.percentile(g[inner], 40))
-                                                               if inner.any() else 12.0))
+        if inner.sum() < 200:
+            continue
+        p99 = float(np.percentile(g[inner], 99))
+        if p99 <= 0:
+            continue
+        g *= 200.0 / p99
+        tissue = inner & (cv2.GaussianBlur(g, (0, 0), 4.0) > max(12.0, float(np.percentile(g[inner], 40))))
         if tissue.sum() < 200:
             continue
-        hp = g - blur
-        fracs.append(float((np.abs(hp[tissue]) >= 3.0).mean()))
+        hp = g - cv2.GaussianBlur(g, (0, 0), 2.0)
+        hp4 = g - cv2.GaussianBlur(g, (0, 0), 4.0)
+        grain = max(float((np.abs(hp[tissue]) >= 3.0).mean()), float((np.abs(hp4[tissue]) >= 6.0).mean()))
+        ring8 = np.ones((3, 3), np.uint8)
+        ring8[1, 1] = 0
+        dens = 0.0
+        for sig in (0.7, 1.5):          # strict local maxima, one per speckle grain; a drawing's flat areas and
+            g1 = cv2.GaussianBlur(g, (0, 0), sig)      # edges have none
+            dens = max(dens, float(((g1 > cv2.dilate(g1, ring8) + 0.25) & tissue).sum()) / float(tissue.sum()))
+        peaks.append(dens)
+        fracs.append(grain)
         t2 = tissue[:, :-1] & tissue[:, 1:]
-        a, b = hp[:, :-1][t2], hp[:, 1:][t2]
         t3 = tissue[:-1] & tissue[1:]
-        c, d = hp[:-1][t3], hp[1:][t3]
-        x, y = np.concatenate([a, c]), np.concatenate([b, d])
+        x = np.concatenate([hp[:, :-1][t2], hp[:-1][t3]])
+        y = np.concatenate([hp[:, 1:][t2], hp[1:][t3]])
         sx, sy = float(x.std()), float(y.std())
         corrs.append(float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy)) if sx > 0 and sy > 0 else 0.0)
     if not fracs:
-        return 0.0, 0.0
-    return float(np.median(fracs)), float(np.median(corrs))
+        return 0.0, 0.0, 0.0
+    return float(np.median(fracs)), float(np.median(corrs)), float(np.median(peaks))
 
 
 def _temporal(frames: np.ndarray, fan: np.ndarray) -> tuple[float, float, float]:
@@ -179,8 +199,8 @@ def echo_clip_validity(frames, sector_mask: np.ndarray | None = None) -> EchoVal
     if scores["fan_taper"] > _t("max_fan_taper"):
         failed.append(("fan", "the image area is not an ultrasound fan (it does not narrow to the transducer); this "
                               "looks like another kind of image (MRI, photo, drawing) - give a B-mode echo cine"))
-    scores["speckle_frac"], scores["speckle_corr"] = _speckle(run, fan)
-    if scores["speckle_frac"] < _t("min_speckle_frac"):
+    scores["speckle_frac"], scores["speckle_corr"], scores["speckle_peaks"] = _speckle(run, fan)
+    if scores["speckle_frac"] < _t("min_speckle_frac") or scores["speckle_peaks"] < _t("min_speckle_peaks"):
         failed.append(("speckle", "the image has no ultrasound speckle (flat, drawn-looking regions); give a real "
                                   "B-mode echo cine"))
     elif scores["speckle_corr"] < _t("min_speckle_corr"):

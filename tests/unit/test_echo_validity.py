@@ -149,3 +149,19 @@ def test_view_model_uncertain_or_other_counts_as_not_echo():
 def test_degenerate_arrays_are_refused_not_raised(frames):
     r = echo_clip_validity(frames)
     assert not r.ok and r.reason and r.failed
+
+
+def test_low_gain_compressed_and_smoothed_echo_still_passes(sim_a4c):
+    """What differs between machines must not make a real clip 'not echo': low gain, JPEG, persistence-like blur."""
+    frames = sim_a4c[0]
+
+    def jpeg(f, q):
+        return cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_UNCHANGED)
+    for name, x in (("dark", (frames * 0.4).astype(np.uint8)),
+                    ("jpeg q20", np.stack([jpeg(f, 20) for f in frames])),
+                    ("blur 1.2 px", np.stack([cv2.GaussianBlur(f, (0, 0), 1.2) for f in frames])),
+                    ("half size", np.stack([cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA) for f in frames]))):
+        r = echo_clip_validity(x)
+        assert r.ok, (name, r.failed, r.scores)
+    r = echo_clip_validity(flat_cartoon_in_fan())
+    assert r.scores["speckle_peaks"] < THRESHOLDS["min_speckle_peaks"][0]
