@@ -299,7 +299,7 @@ def lv_clip_validity(masks: np.ndarray, mm_per_px, *, view: str = "apical", curv
             k = max(odd, key=lambda n: len(odd[n]))
             what = f"{words[k]} on frames {_frames_text(odd[k])} of {len(masks)}"
         failed.append(("shape", f"the LV shape is not plausible on every frame ({what}); re-scan the view with the "
-                                "whole LV inside the fan, or trace it by hand"))
+                                "whole LV inside the fan (depth, gain, focus)"))
     area = np.array([s.area_mm2 if s.found else np.nan for s in shapes])
     cur = np.asarray(curve, float) if curve is not None else area
     ed = es = 0
@@ -315,7 +315,7 @@ def lv_clip_validity(masks: np.ndarray, mm_per_px, *, view: str = "apical", curv
                                    "change); a beating LV is needed for EF"))
         elif scores["roughness"] > _t("max_roughness"):
             failed.append(("beat", "the LV size jumps from frame to frame instead of beating (the trace is not "
-                                   "stable); re-scan or trace by hand"))
+                                   "stable); re-scan the view"))
         period = beat_period_frames(sm) if np.isfinite(sm).all() else None
         ft, hr = timing.frame_time_ms, timing.hr_bpm
         scores["period_frames"] = period
@@ -346,7 +346,7 @@ def lv_clip_validity(masks: np.ndarray, mm_per_px, *, view: str = "apical", curv
                                         "re-scan over a steady rhythm"))
     else:
         failed.append(("shape", f"the LV cavity was found on {int(np.isfinite(cur).sum())} of {len(masks)} frames; "
-                                "re-scan the view or trace it by hand"))
+                                "re-scan the view"))
     ang = np.array([s.angle_deg for s in found])
     lens = np.array([s.length_mm for s in found])
     if len(found) >= 2:
