@@ -31,7 +31,7 @@ def load_image(path: str | Path, *, pdf_dpi: int = 200) -> np.ndarray:
                 raise InputError(f"{p.name} is {im.size[0]}x{im.size[1]} px, too large to read; photograph or scan "
                                  "the ECG at a lower resolution (at most 60 megapixels)", step="load")
             im = ImageOps.exif_transpose(im)
-            arr = np.asarray(im.convert("RGB"))
+            arr = _to_rgb8(im)
     except Image.DecompressionBombError as exc:
         raise InputError(f"{p.name} declares an image too large to read; photograph or scan the ECG at a lower "
                          "resolution (at most 60 megapixels)", step="load") from exc
@@ -42,6 +42,20 @@ def load_image(path: str | Path, *, pdf_dpi: int = 200) -> np.ndarray:
         raise InputError(f"{p.name} is only {arr.shape[1]}x{arr.shape[0]} px; photograph or scan the ECG at a "
                          "higher resolution (at least 1000 px across)", step="too small")
     return np.ascontiguousarray(arr)
+
+
+def _to_rgb8(im) -> np.ndarray:
+    """uint8 (H, W, 3) RGB of a PIL image. 16-bit and 32-bit grey images (scanners) are scaled by their own range
+    (black stays black, the brightest pixel becomes white): PIL's convert("RGB") clips them, which turned a 16-bit
+    scan into a blank white page."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(a).all():
+            a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = min(0.0, float(a.min())), float(a.max())
+        g = np.zeros(a.shape, np.uint8) if hi <= lo else np.round((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+        return np.repeat(g[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
 
 
 def _load_pdf(p: Path, dpi: int) -> np.ndarray:

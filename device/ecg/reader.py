@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from device.ecg import digitise, grid, layout, rectify, traces
+from device.ecg import digitise, grid, layout, orientation, rectify, traces, validity
 from device.ecg.types import (
     FS_HZ,
     LEADS,
@@ -30,6 +30,13 @@ MIN_SHARPNESS = 15.0
 # The tick-based time origin comes out 5-6 samples (0.275 mm) early on the project's own renderings, whose ticks
 # sit exactly on the lead boundary (measured on synthetic pages, seeds 1-3; not on any evaluation photo).
 TICK_BIAS_MM = 0.275
+# an orientation chosen by the limb leads alone (no decisive calibration pulses) needs this much Einthoven
+# consistency, and this margin over the next orientation (score = consistency + 0.3 x pulse votes)
+MIN_CONSISTENCY = 0.4
+MIN_MARGIN = 0.25
+# quality factor of a page that had to be turned: by decisive calibration pulses (True) or by the limb leads (False)
+ORIENT_CERTAINTY = {True: 0.9, False: 0.75}
+GOOD_PX_PER_MM = 6.0  # below this the quality score falls (square root of the ratio)  # the longest row of a whole page holds ~10 s; a photo cut in half holds 5
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,13 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
             raise InputError(f"too blurred: the photo is out of focus (sharpness {sharp0:.0f}); hold still, tap to "
                              "focus and retake", step="too blurred") from None
         raise
-    flat, grid_px, grid_found, grid_cover = gs.flat, gs.grid_px, gs.found, gs.cover
+    flat, grid_px, grid_found = gs.flat, gs.grid_px, gs.found
     t["grid"] = time.perf_counter()
+    if grid_found:
+        validity.check_colour(image)
+    ppmm = min(gs.photo_px_per_mm_x, gs.photo_px_per_mm_y)
+    if grid_found:
+        validity.check_resolution(ppmm)
     sharp = traces.sharpness(flat[::2, ::2])
     if not grid_found:
         # a blurred printout still has contrast (grid colour, traces); a blank sheet has none
@@ -156,9 +168,93 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
                          "focus and retake", step="too blurred")
     mask, dark = traces.trace_mask(flat, PX_PER_MM, grid_px)
     t["mask"] = time.perf_counter()
-    rows = layout.detect_rows(mask, dark, PX_PER_MM, traces.grid_darkness(dark, grid_px))
+    glevel = traces.grid_darkness(dark, grid_px)
+    att = _read_upright(flat, mask, dark, glevel, gs, speed_mm_s, gain_mm_mv, rhythm_leads)
+    flat, lay, cal, sig, polys, warns = att.flat, att.layout, att.calibration, att.signals, att.polys, att.warnings
+    t["layout+digitise"] = time.perf_counter()
+    cover = _coverage(sig, lay)
+    if cover < 0.5:
+        warns.append(f"only {cover:.0%} of the printed time could be traced; check the overlay")
+    res_factor = validity.resolution_factor(ppmm)
+    quality = Quality(sharpness=sharp, trace_coverage=cover,
+                      score=float(np.clip(cover, 0, 1) * min(1.0, sharp / 100.0) ** 0.25 * res_factor
+                                  * att.certainty))
+    rect_out = replace(rect, image=flat)
+    keys = list(t)
+    timings = {k: (t[k] - t[keys[i - 1]]) * 1e3 for i, k in enumerate(keys) if i}
+    return EcgReading(signals_mv=sig, fs_hz=FS_HZ, lead_names=LEADS, layout=lay, calibration=cal,
+                      rectified=rect_out, traces_px=polys, quality=quality, warnings=tuple(warns),
+                      timings_ms=timings)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """The page read in one orientation (``flat`` turned upright)."""
+
+    orientation: str
+    flat: np.ndarray
+    rows: list
+    layout: Layout
+    calibration: Calibration
+    signals: np.ndarray
+    polys: tuple
+    warnings: list
+    votes: float
+    consistency: float
+    certainty: float = 1.0  # 1 upright; lower when the page had to be turned (more so on the limb leads alone)
+
+
+def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: float, gs: GridStage,
+                  speed_mm_s: float | None, gain_mm_mv: float | None,
+                  rhythm_leads: tuple[str, ...] | None) -> _Attempt:
+    """Find which way up the page is (orientation.py), turn it upright and read it.
+
+    Calibration pulses settle most pages at once; otherwise every orientation with printed rows is read and the one
+    whose limb leads obey Einthoven's law wins. A page whose orientation stays undecided is refused."""
+    cands = orientation.pulse_votes(mask, dark, PX_PER_MM, glevel)
+    by_pulses = orientation.decisive(cands)
+    tries = cands[:1] if by_pulses else [c for c in cands if c.n_rows >= 3] or cands[:1]
+    done: list[_Attempt] = []
+    errors: list[InputError] = []
+    for c in tries:
+        f = orientation.ORIENTATIONS[c.name]
+        try:
+            done.append(_read_oriented(c, *(np.ascontiguousarray(f(a)) for a in (flat, mask, dark)), glevel, gs,
+                                       speed_mm_s, gain_mm_mv, rhythm_leads))
+        except InputError as exc:
+            errors.append(exc)
+    if not done:
+        raise errors[0]
+
+    def score(x: _Attempt) -> float:
+        return (x.consistency if np.isfinite(x.consistency) else -1.0) + 0.3 * x.votes
+
+    done.sort(key=score, reverse=True)
+    best = done[0]
+    if not by_pulses:
+        margin = score(best) - (score(done[1]) if len(done) > 1 else -1.0)
+        if not (np.isfinite(best.consistency) and best.consistency >= MIN_CONSISTENCY and margin >= MIN_MARGIN):
+            raise InputError("cannot tell which way up the printout is (no calibration pulse found, and the limb "
+                             "leads do not settle it); photograph the page upright, not mirrored, with the "
+                             "calibration pulses at the left", step="orientation")
+    if best.orientation != "upright":
+        best = replace(best, certainty=ORIENT_CERTAINTY[by_pulses])
+        best.warnings.insert(0, f"the page was {best.orientation}: it was turned upright before reading; check "
+                                "the lead names on the overlay")
+    return best
+
+
+def _read_oriented(cand: orientation.Orientation, flat: np.ndarray, mask: np.ndarray, dark: np.ndarray,
+                   glevel: float, gs: GridStage, speed_mm_s: float | None, gain_mm_mv: float | None,
+                   rhythm_leads: tuple[str, ...] | None) -> _Attempt:
+    """Rows, calibration, layout and traces of a page already turned to ``cand``."""
+    grid_found, grid_cover = gs.found, gs.cover
+    rows = list(cand.rows)
     cal, warns = _calibrate(rows, PX_PER_MM, speed_mm_s, gain_mm_mv, grid_found)
     cal = replace(cal, photo_px_per_mm_x=gs.photo_px_per_mm_x, photo_px_per_mm_y=gs.photo_px_per_mm_y)
+    if cand.name in orientation.QUARTER_TURNS:
+        cal = replace(cal, photo_px_per_mm_x=gs.photo_px_per_mm_y, photo_px_per_mm_y=gs.photo_px_per_mm_x)
+    validity.check_complete(rows, cal)
     if gs.confirmed < grid.WARN_CONFIRMED:
         warns.append(f"the grid was seen at only {gs.confirmed:.0%} of its crossings (folds, shadow or a faint "
                      "grid): check the traces on the overlay")
@@ -185,23 +281,12 @@ def read_ecg_image(image: np.ndarray, *, speed_mm_s: float | None = None, gain_m
         lay = _name_rhythm_strips(flat, lay, PX_PER_MM)
     if lay.name not in ("3x4+1", "3x4+3", "3x4", "6x2", "12x1"):
         warns.append(f"unusual layout ({len(rows)} rows read as {lay.name}): check the lead boxes on the overlay")
-    t["layout"] = time.perf_counter()
     sig, polys = digitise_boxes(layout.erase_labels(mask, lay, PX_PER_MM), dark, lay, cal, origins)
-    t["digitise"] = time.perf_counter()
     printed = [np.isfinite(sig[:, j]).any() for j in range(len(LEADS))]
     if not any(printed):
         raise InputError("no traces: no trace could be followed in any lead box", step="no traces")
-    cover = _coverage(sig, lay)
-    if cover < 0.5:
-        warns.append(f"only {cover:.0%} of the printed time could be traced; check the overlay")
-    quality = Quality(sharpness=sharp, trace_coverage=cover,
-                      score=float(np.clip(cover, 0, 1) * min(1.0, sharp / 100.0) ** 0.25))
-    rect_out = replace(rect, image=flat)
-    keys = list(t)
-    timings = {k: (t[k] - t[keys[i - 1]]) * 1e3 for i, k in enumerate(keys) if i}
-    return EcgReading(signals_mv=sig, fs_hz=FS_HZ, lead_names=LEADS, layout=lay, calibration=cal,
-                      rectified=rect_out, traces_px=polys, quality=quality, warnings=tuple(warns),
-                      timings_ms=timings)
+    return _Attempt(cand.name, flat, rows, lay, cal, sig, polys, warns, cand.votes,
+                    orientation.limb_consistency(sig))
 
 
 def _origins(rows: list[layout.Row], px_per_mm: float) -> dict[int, float]:

@@ -1,0 +1,123 @@
+"""Which way up is the printout? Candidate orientations of the flattened page and the evidence for each.
+
+A printed 12-lead ECG has an orientation that the grid does not show (the grid looks the same turned 180 degrees or
+mirrored), but the print does:
+
+- the 1 mV calibration pulse stands at the LEFT end of each row and points UP (a 180-degree turn puts it at the right
+  end pointing down, a mirror image at the right end pointing up, an upside-down flip at the left pointing down);
+- the rows run across the long side of the page (a 90-degree turn makes them vertical);
+- the limb leads obey Einthoven's law, so in the second column of a 3x4 (or the first of a 6x2) aVR + aVL + aVF is
+  close to zero; a page read the wrong way round assigns those names to the wrong traces and the sum is not zero.
+
+``pulse_votes`` counts standard calibration pulses in each orientation (cheap, on the trace mask); ``limb_consistency``
+scores a digitised reading. The reader tries the orientations the pulses favour and refuses a page whose orientation
+stays undecided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.ecg import layout
+from device.ecg.types import LEADS
+
+# name -> function of an (H, W[, C]) array giving the page turned back upright; each is its own inverse except the
+# two quarter turns, which are each other's inverse (only the forward direction is needed here)
+ORIENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "upright": lambda a: a,
+    "mirrored left-right": lambda a: a[:, ::-1],
+    "rotated 180 degrees": lambda a: a[::-1, ::-1],
+    "upside down (mirrored top-bottom)": lambda a: a[::-1],
+    "rotated 90 degrees clockwise": lambda a: np.rot90(a, 1),
+    "rotated 90 degrees anticlockwise": lambda a: np.rot90(a, 3),
+    "rotated 90 degrees and mirrored": lambda a: a.swapaxes(0, 1),
+    "rotated 90 degrees and mirrored the other way": lambda a: np.rot90(a, 2).swapaxes(0, 1),
+}
+QUARTER_TURNS = tuple(k for k in ORIENTATIONS if "90" in k)
+HALF_TURNS = tuple(k for k in ORIENTATIONS if "90" not in k)
+
+# a standard pulse is 1 mV tall: 10 mm at the usual gain (20 mm or 5 mm at the others); photos stretch it by up to
+# ~15 % (measured 8.5-11.5 mm on the Paper2Pulse photos). The 5 mm band is kept narrow: a row's own trace segments
+# near 4.25 mm (the smallest height searched) were taken for pulses in wrongly turned pages.
+PULSE_HEIGHTS_MM = ((8.4, 11.6, 1.0), (17.0, 23.0, 1.0), (4.5, 5.6, 0.5))
+PULSE_WIDTHS_MM = ((3.5, 6.5), (8.5, 11.5))  # 0.2 s at 25 or 50 mm/s
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """``name`` a key of ORIENTATIONS; ``votes`` standard pulses found pointing up at the left of the rows;
+    ``rows`` the printed rows found in that orientation (layout.Row)."""
+
+    name: str
+    votes: float
+    rows: tuple
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+
+def pulse_weight(pulse: tuple[float, float, float, float] | None, px_per_mm: float) -> float:
+    """1 for a calibration pulse of standard size (0.5 for the rare 5 mm/mV one), 0 for anything else."""
+    if pulse is None:
+        return 0.0
+    w_mm = (pulse[1] - pulse[0]) / px_per_mm
+    h_mm = (pulse[3] - pulse[2]) / px_per_mm
+    if not any(lo <= w_mm <= hi for lo, hi in PULSE_WIDTHS_MM):
+        return 0.0
+    return next((wt for lo, hi, wt in PULSE_HEIGHTS_MM if lo <= h_mm <= hi), 0.0)
+
+
+def _rows_found(mask: np.ndarray, px_per_mm: float) -> int:
+    """Printed rows (ink across most of the width, 50 mm or longer) in ``mask``: cheap, no pulse search."""
+    n = 0
+    for y in layout.find_rows(mask, px_per_mm):
+        x0, x1 = layout.row_extent(mask, y, px_per_mm)
+        n += x1 - x0 >= 50 * px_per_mm
+    return n
+
+
+def pulse_votes(mask: np.ndarray, dark: np.ndarray, px_per_mm: float, grid_level: float) -> list[Orientation]:
+    """Orientations in which printed rows run across the page, with their pulse votes, best first.
+
+    Quarter turns are only tried when the page as given shows fewer than 3 rows (rows run down a turned page). An
+    upright page with 2 or more pulses is checked against its mirror image only (a printer may put a pulse at both
+    ends); pulses pointing down (the other two) are not taken for pulses, so they cannot outvote it."""
+    names = list(HALF_TURNS)
+    if _rows_found(mask, px_per_mm) < 3 and _rows_found(np.ascontiguousarray(mask.T), px_per_mm) >= 3:
+        names = list(QUARTER_TURNS)
+    out: list[Orientation] = []
+    for name in names:
+        f = ORIENTATIONS[name]
+        m, d = np.ascontiguousarray(f(mask)), np.ascontiguousarray(f(dark))
+        rows = layout.detect_rows(m, d, px_per_mm, grid_level)
+        out.append(Orientation(name, sum(pulse_weight(r.pulse, px_per_mm) for r in rows), tuple(rows)))
+        if len(out) == 2 and name == "mirrored left-right" and decisive(out):
+            break
+    return sorted(out, key=lambda o: -o.votes)
+
+
+def decisive(cands: list[Orientation]) -> bool:
+    """True when the pulses alone settle the orientation: at least 2 votes and at least twice the runner-up's."""
+    if not cands:
+        return False
+    second = cands[1].votes if len(cands) > 1 else 0.0
+    return cands[0].votes >= 2.0 and cands[0].votes >= 2.0 * second + 1.0
+
+
+def limb_consistency(signals_mv: np.ndarray) -> float:
+    """Correlation of aVR + aVL with -aVF where all three were printed at the same time (Einthoven: the sum of the
+    augmented limb leads is zero); NaN when they do not overlap for 0.4 s. Upright photos: 0.15-0.95 (median 0.75,
+    n=30 Paper2Pulse); the same photos read turned or mirrored mostly score below 0.3."""
+    idx = [LEADS.index(k) for k in ("aVR", "aVL", "aVF")]
+    s = signals_mv[:, idx].astype(np.float64)
+    ok = np.isfinite(s).all(1)
+    if ok.sum() < 200:
+        return float("nan")
+    s = s[ok] - s[ok].mean(0)
+    x, y = s[:, 0] + s[:, 1], -s[:, 2]
+    den = float(np.sqrt((x @ x) * (y @ y)))
+    return float(x @ y / den) if den > 1e-12 else float("nan")
