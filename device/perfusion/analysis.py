@@ -22,6 +22,7 @@ from device.perfusion.polar import rings_to_polar, slice_rings
 from device.perfusion.reorient import SA_ANGLE_DEG, AxisEstimate, estimate_long_axis, reorient_to_short_axis
 from device.perfusion.scoring import DefectScores, score
 from device.perfusion.segment import LvSegmentation, segment_lv
+from device.perfusion.validity import check_lv, check_volume
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,9 @@ def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | flo
     Raises InputError (no heart, empty, not re-orientable) or ModelError (model files missing/altered).
     """
     vx = tuple(float(v) for v in np.broadcast_to(np.asarray(voxel_mm, np.float64), (3,)))
+    for v, name in ((stress, "stress volume"), (rest, "rest volume")):
+        if v is not None:
+            check_volume(np.asarray(v), name)  # before any copy: size and value range
     st = check_counts(stress, "stress volume")
     rs = check_counts(rest, "rest volume") if rest is not None else None
     if rs is not None and rs.shape != st.shape:
@@ -167,6 +171,7 @@ def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | flo
     normals = normals or load_normals()
     sa_s, sa_r, sa_vx, est = to_short_axis(st, vx, rs, orientation, direction)
     stack, polar_s, seg = _polar(sa_s)
+    check_lv(seg, sa_vx)  # a brain or a kidney is ring-shaped too
     polar_r = seg_r = None
     if sa_r is not None:
         _, polar_r, _ = _polar(sa_r)

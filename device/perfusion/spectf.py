@@ -74,9 +74,28 @@ def parse_spectf(text: str, source: str = "input") -> SpectfRows:
             raise InputError(f"{source}: the first of 45 columns must be the 0/1 diagnosis")
         arr = arr[:, 1:]
     counts = arr.astype(np.float32)
-    if counts.min() < 0 or counts.max() > 255:
-        raise InputError(f"{source}: counts outside 0-255; SPECTF counts are 0-100 (% of the study maximum)")
+    check_rows(counts, source)
     return SpectfRows(counts, diag)
+
+
+# A SPECTF count is a percent of the study maximum, so 0-100, and the hottest of a study's 22 regions is near that
+# maximum (75-89 in every row of UCI SPECTF.train, n=62). A row whose hottest region is under 40 % is not a study
+# normalised to its maximum (an all-zero row scored 1.0 "abnormal" before this check).
+COUNT_RANGE = (0.0, 100.0)
+MIN_ROW_MAX = 40.0
+
+
+def check_rows(counts: np.ndarray, source: str = "input") -> None:
+    """InputError naming the first row with counts outside 0-100 or without a region near the study maximum."""
+    for i, row in enumerate(np.asarray(counts, np.float64), 1):
+        if not np.isfinite(row).all():
+            raise InputError(f"{source} row {i}: contains NaN or infinity; give finite counts 0-100")
+        if row.min() < COUNT_RANGE[0] or row.max() > COUNT_RANGE[1]:
+            raise InputError(f"{source} row {i}: counts {row.min():g}..{row.max():g} are outside 0-100; SPECTF "
+                             "counts are percent of the study maximum")
+        if row.max() < MIN_ROW_MAX:
+            raise InputError(f"{source} row {i}: the hottest region is {row.max():g} % of the maximum (at least "
+                             f"{MIN_ROW_MAX:g} in a real study; an empty row cannot be scored); check the export")
 
 
 def read_spectf(path: Path) -> SpectfRows:
@@ -97,6 +116,7 @@ def classify_regions(counts: np.ndarray, variant: str | None = None) -> RegionsR
     x = np.asarray(counts, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != N_FEATURES:
         raise InputError(f"regional counts must be (n, {N_FEATURES}); got {x.shape}")
+    check_rows(x)
     model = model_provider().get(MODEL_NAME, variant)
     name = model.manifest.inputs[0].name
     out = next(iter(model.run({name: x}).values()))
