@@ -1,7 +1,8 @@
 """Typed records every layer shares (the bottom layer: it imports nothing else from ``device``).
 
 - ``records``: Patient, Exam, Capture, Measurement (unit, model, source, edited_by), Finding, Alert;
-- ``codecs``: the clip blob codec (``encode_clip`` / ``decode_clip``);
+- ``codecs``: the clip and signal blob codecs (``encode_clip`` / ``decode_clip``, ``encode_signal`` /
+  ``decode_signal``);
 - ``live``: the live echo state the core publishes and the web UI reads (LiveState and its codec).
 """
 
