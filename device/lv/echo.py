@@ -53,11 +53,11 @@ def check_echo(frames, sector_mask: np.ndarray | None = None) -> dict[str, Any]:
     return {"echo": ev.as_dict(), "fan_mask": ev.fan_mask}
 
 
-def _checked(masks, sp, view: str, curve, frames, fan_mask, timing, echo_checked: bool
-             ) -> tuple[int, int, dict[str, Any]]:
+def _checked(masks, sp, view: str, curve, frames, fan_mask, timing, echo_checked: bool,
+             prior: dict[str, Any] | None) -> tuple[int, int, dict[str, Any]]:
     """Run the echo check (when frames are given and it has not run) and the LV checks; (ED, ES, checks) or
-    ClipRefused."""
-    checks: dict[str, Any] = {}
+    ClipRefused. ``prior``: checks the caller made already (kept in the result and in a refusal)."""
+    checks: dict[str, Any] = dict(prior or {})
     if frames is not None and len(frames) >= 2 and not echo_checked:
         got = check_echo(frames, fan_mask)
         fan_mask = got.pop("fan_mask") if fan_mask is None else fan_mask
@@ -132,12 +132,12 @@ def guess_view(masks: np.ndarray) -> str:
 
 def measure_apical(masks: np.ndarray, mm_per_px, view: str, model: str, model_version: str, *,
                    frames=None, fan_mask: np.ndarray | None = None, timing: ClipTiming | None = None,
-                   echo_checked: bool = False) -> ApicalResult:
+                   echo_checked: bool = False, checks: dict[str, Any] | None = None) -> ApicalResult:
     """Single-plane volumes from per-frame masks (T, H, W) of an A4C or A2C clip.
 
     frames: the clip (T, H, W[, 3]) for the "is this echo?" check; fan_mask (H, W) and timing (frame time, heart
-    rate) for the LV checks; echo_checked: the caller ran the echo check already. Raises ClipRefused when a check
-    fails (device/lv/validity.py)."""
+    rate) for the LV checks; echo_checked: the caller ran the echo check already, its record in ``checks``. Raises
+    ClipRefused when a check fails (device/lv/validity.py)."""
     sp = require_spacing(mm_per_px, "apical volumes")
     vols, traces = [], []
     for m in masks:
@@ -152,7 +152,7 @@ def measure_apical(masks: np.ndarray, mm_per_px, view: str, model: str, model_ve
     ok = np.isfinite(v)
     if ok.sum() < 2:
         raise InputError("the LV could be traced on fewer than 2 frames of this clip; check the view and image quality")
-    ed, es, checks = _checked(masks, sp, view, v, frames, fan_mask, timing, echo_checked)
+    ed, es, checks = _checked(masks, sp, view, v, frames, fan_mask, timing, echo_checked, checks)
     if ed == es or traces[ed] is None or traces[es] is None:
         raise ClipRefused("EF not given: the LV volume does not change over the clip; a beating heart is needed",
                           checks)
@@ -169,7 +169,8 @@ def biplane(a4c: ApicalResult, a2c: ApicalResult) -> ApicalVolumes:
 
 def measure_plax(masks: np.ndarray, mm_per_px, model: str, model_version: str,
                  frames: np.ndarray | None = None, *, fan_mask: np.ndarray | None = None,
-                 timing: ClipTiming | None = None, echo_checked: bool = False) -> PlaxResult:
+                 timing: ClipTiming | None = None, echo_checked: bool = False,
+                 checks: dict[str, Any] | None = None) -> PlaxResult:
     """PLAX linear measurements from per-frame masks (T, H, W); frames (T, H, W) grey give the aortic root and the
     "is this echo?" check. Raises ClipRefused when a check fails (device/lv/validity.py)."""
     sp = require_spacing(mm_per_px, "PLAX measurements")
@@ -187,7 +188,7 @@ def measure_plax(masks: np.ndarray, mm_per_px, model: str, model_version: str,
     d = np.asarray(lvid)
     if np.isfinite(d).sum() < 1:
         raise InputError("no LV cavity was found on any frame of this PLAX clip")
-    ed, es, checks = _checked(masks, sp, "PLAX", d, frames, fan_mask, timing, echo_checked)
+    ed, es, checks = _checked(masks, sp, "PLAX", d, frames, fan_mask, timing, echo_checked, checks)
     image = None if frames is None else np.asarray(frames[ed])
     lin = plax_linear(masks[ed], masks[es] if es != ed else None, sp, ed_image=image)
     return PlaxResult(lin, ed, es, tuple(float(x) for x in d), sp, model, model_version, checks)
@@ -213,17 +214,11 @@ def measure_clip(frames, mm_per_px, model, view: str = "auto", bbox=None, *, tim
     seg = segment_echo(frames, model, bbox)
     masks = seg.masks
     kind = view if view != "auto" else guess_view(masks)
-    try:
-        if kind == "PLAX":
-            res_p = measure_plax(masks, sp, seg.model_tag, seg.model_version, grey_frames(frames), fan_mask=fan,
-                                 timing=timing, echo_checked=True)
-            return replace(res_p, checks=echo | res_p.checks)
-        res = measure_apical(masks, sp, "A4C" if kind in ("A4C", "apical") else "A2C", seg.model_tag,
-                             seg.model_version, fan_mask=fan, timing=timing, echo_checked=True)
-    except ClipRefused as exc:
-        exc.checks = echo | exc.checks
-        raise
-    res = replace(res, checks=echo | res.checks)
+    if kind == "PLAX":
+        return measure_plax(masks, sp, seg.model_tag, seg.model_version, grey_frames(frames), fan_mask=fan,
+                            timing=timing, echo_checked=True, checks=echo)
+    res = measure_apical(masks, sp, "A4C" if kind in ("A4C", "apical") else "A2C", seg.model_tag,
+                         seg.model_version, fan_mask=fan, timing=timing, echo_checked=True, checks=echo)
     if kind == "apical":
         res = replace(res, view="apical")
     return res

@@ -145,8 +145,8 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
                               "n_frames": len(frames), "checks": checks}
     if mode == "apical":
         res = measure_apical(masks, sp, view, seg.model_name, seg.model_version, fan_mask=fan, timing=timing,
-                             echo_checked=True)
-        detail["checks"] = checks | res.checks
+                             echo_checked=True, checks=checks)
+        detail["checks"] = res.checks
         ed, es = res.ed_frame, res.es_frame
         detail["curve"] = [None if not np.isfinite(v) else round(v, 2) for v in res.volume_curve_ml]
         detail["frames"] = {
@@ -154,8 +154,8 @@ def geometry_from_clip(frames: np.ndarray, view: str, mm_per_px, model, bbox=Non
             "es": {"index": es, "trace": _trace_json(simplify_trace(res.es_trace, TRACE_POINTS)), **_outlines(masks[es])}}
     elif mode == "plax":
         res = measure_plax(masks, sp, seg.model_name, seg.model_version, grey_frames(frames), fan_mask=fan,
-                           timing=timing, echo_checked=True)
-        detail["checks"] = checks | res.checks
+                           timing=timing, echo_checked=True, checks=checks)
+        detail["checks"] = res.checks
         ed, es = res.ed_frame, res.es_frame
         detail["curve"] = [None if not np.isfinite(v) else round(v, 2) for v in res.lvid_curve_mm]
         detail["calipers"] = {k: (_xy(v) if v else None) for k, v in vars(res.linear.calipers).items()}

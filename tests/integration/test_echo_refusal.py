@@ -164,3 +164,35 @@ def test_real_sonosite_cine_refused_or_measured_only_with_every_check(capsys, sh
         assert rc == 0 and doc["checks"]["lv"]["ok"] is True
         ef = next(m["value"] for m in doc["measurements"] if m["name"] == "ef_pct")
         assert 15 <= ef <= 85
+
+
+@needs_model
+def test_stored_clip_checked_against_its_frame_rate(tmp_path):
+    """The clip measurement passes the clip's saved frame rate to the LV checks: the same simulated A4C beat
+    stored as if recorded at 120 fps has ED and ES some 50 ms apart - not a systole - and is refused; at its
+    real 20 fps it is measured."""
+    from device.sim.echo_probe import Segment, SimulatedProbe
+    probe = SimulatedProbe(script=(Segment("A4C", approach_s=0.05, hold_s=10, leave_s=0.05),), size=(480, 360),
+                           fps=20, hr_bpm=75, seed=2)
+    shots = [probe.next() for _ in range(24)][2:]
+    frames = np.stack([s[0] for s in shots])
+    mmpp = shots[-1][1].mm_per_px
+    store = Store.open(tmp_path)
+    exam = _exam(store)
+    ids = {}
+    for fps in (120.0, 20.0):
+        with Tx(store.conn):
+            ids[fps] = clinical.add_capture(store.conn, store.blobs, exam.id, "clip", encode_clip(frames, fps),
+                                            "application/x-cardiocart-clip+npz", label="A4C", quality=0.9,
+                                            meta={"mm_per_px": mmpp, "fps": fps}).id
+    fast = em.measure_capture(store.conn, store.blobs, ids[120.0], table=TABLE).clips[0]
+    assert fast.status == "refused" and "ms apart, not one systole" in fast.reason and not fast.values
+    d = em.geometry_findings(store.conn, exam.id)[ids[120.0]]["detail"]
+    assert d["checks"]["echo"]["ok"] is True and "phase" in d["checks"]["lv"]["failed"]
+    assert d["checks"]["lv"]["scores"]["frame_time_ms"] == pytest.approx(1000 / 120, abs=0.01)
+    assert clinical.current_measurements(store.conn, exam.id) == []
+    real = em.measure_capture(store.conn, store.blobs, ids[20.0], table=TABLE).clips[0]
+    assert real.status == "measured" and 20 < real.values["a4c_ef_pct"] < 85
+    d = em.geometry_findings(store.conn, exam.id)[ids[20.0]]["detail"]
+    assert d["checks"]["lv"]["ok"] is True and d["checks"]["lv"]["scores"]["ed_to_es_ms"] >= 120
+    store.close()
