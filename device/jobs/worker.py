@@ -65,15 +65,16 @@ def _json_default(o: Any) -> Any:
 
 
 def recover(conn: sqlite3.Connection) -> tuple[int, int]:
-    """Jobs a killed worker left 'running': queued again, or failed after MAX_ATTEMPTS. Only the lock holder (the one
-    worker of this data directory) may call this. Returns (requeued, failed)."""
+    """Jobs a killed worker left 'running': queued again (progress back to 0: the job starts over), or failed after
+    MAX_ATTEMPTS. Only the lock holder (the one worker of this data directory) may call this. Returns (requeued,
+    failed)."""
     failed = conn.execute(
         "UPDATE jobs SET state = 'failed', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), "
         "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'), error = 'the worker stopped during this job ' || attempts || "
         "' times; the input may be too large or damaged: check it and start the job again' "
         "WHERE state = 'running' AND attempts >= ?", (MAX_ATTEMPTS,)).rowcount
     requeued = conn.execute(
-        "UPDATE jobs SET state = 'queued', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'), "
+        "UPDATE jobs SET state = 'queued', progress = 0, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ'), "
         "message = 'resumed after the worker stopped' WHERE state = 'running'").rowcount
     return requeued, failed
 

@@ -196,8 +196,8 @@ def _refuse_if_signed(conn: sqlite3.Connection, exam_id: int) -> None:
                         "changing measurements")
 
 
-def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, table, job_id: int | None = None
-                 ) -> tuple[ClipOutcome, list[int], str, Any]:
+def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, table, job_id: int | None = None,
+                 progress=None) -> tuple[ClipOutcome, list[int], str, Any]:
     """Measure one clip and store the result (numbers, or the refusal and its reason; the geometry names the job
     that measured it, ``job_id``). Returns (outcome, alert ids, model tag, the model, loaded when it was needed)."""
     try:
@@ -211,6 +211,8 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
         if model is None and cap.meta.get("mm_per_px") is not None:
             model = default_model()
         from device.lv.validity import ClipTiming
+        if progress is not None:
+            progress(0.2, f"segmenting the LV on the {cap.label} clip")
         detail = geometry_from_clip(frames, cap.label, cap.meta.get("mm_per_px"), model,
                                     cap.meta.get("sector_bbox"), degree, ClipTiming.of(fps=fps))
     except InputError as exc:
@@ -220,6 +222,8 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
                   "model_name": getattr(man, "name", "lv_seg"), "model_version": getattr(man, "version", "")}
     if job_id is not None:
         detail["job_id"] = job_id
+    if progress is not None:
+        progress(0.9, "storing the traces and values")
     ids: list[int] = []
     alerts: list[int] = []
     with Tx(conn):
@@ -273,14 +277,14 @@ def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model
 
 
 def measure_capture(conn: sqlite3.Connection, blobs: BlobStore, capture_id: int, model=None, *, degree: int = 11,
-                    table: CaseTable, job_id: int | None = None) -> ExamMeasurement:
+                    table: CaseTable, job_id: int | None = None, progress=None) -> ExamMeasurement:
     """Measure one saved clip (e.g. from the core right after the live loop saved it), then the biplane volumes.
     A clip of a view the LV is not measured on is stored as refused with that reason."""
     cap = clinical.get_capture(conn, capture_id)
     if cap.kind != "clip":
         raise UserError(f"capture {capture_id} is a {cap.kind}, not a clip; LV measurements need a cine clip")
     exam = _echo_exam(conn, cap.exam_id)
-    out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table, job_id)
+    out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table, job_id, progress)
     with Tx(conn):
         bi, _, al = _update_biplane(conn, exam, table)
     return ExamMeasurement(exam.id, (out,), bi, tuple(alerts + al), tag)

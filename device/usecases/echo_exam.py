@@ -90,8 +90,9 @@ def measure_clip_job(payload: dict, progress) -> dict:
     progress(0.05, "loading the LV model")
     model = lv_model(settings)
     degree = settings.lv.phase_poly_degree if settings is not None else 11
-    progress(0.15, "segmenting the LV and placing the traces")
-    res = measure_capture(store.conn, store.blobs, cap_id, model, degree=degree, table=case_table(settings))
+    progress(0.1, "reading the clip")
+    res = measure_capture(store.conn, store.blobs, cap_id, model, degree=degree, table=case_table(settings),
+                          job_id=getattr(progress, "job_id", None), progress=progress)
     out = res.clips[0]
     return {"capture_id": cap_id, "finding_id": out.finding_id, "status": out.status, "reason": out.reason,
             "values": out.values, "measurement_ids": list(out.measurement_ids), "biplane": res.biplane,
