@@ -8,7 +8,7 @@ from device.cli.common import settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("run", help="start core, web UI and sync worker (what `make run` does)").set_defaults(func=cmd_run)
+    sub.add_parser("run", help="start core, web UI, sync and the job worker (what `make run` does)").set_defaults(func=cmd_run)
     sub.add_parser("core", help="capture and analysis service (live echo loop)").set_defaults(func=cmd_core)
     sub.add_parser("webui", help="the touchscreen web UI (waitress)").set_defaults(func=cmd_webui)
     sub.add_parser("sync", help="outbox worker: sends exams to the configured PACS").set_defaults(func=cmd_sync)
