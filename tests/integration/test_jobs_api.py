@@ -49,6 +49,7 @@ def test_ecg_read_job_json_and_sse(app, login, settings):
     assert _events(ui.get(f"/api/jobs/{job_id}/events").data) == [("progress", j)]       # until SSE_MAX_S
     html = ui.get(f"/exams/{eid}/ecg?job={job_id}").data.decode()
     assert f'data-events="/api/jobs/{job_id}/events"' in html                            # the page follows it
+    assert f'data-events="/api/jobs/{job_id}/events"' in ui.get(f"/exams/{eid}").data.decode()   # and the exam page
 
     assert [x.state for x in run_jobs_in(settings)] == ["done"]                           # the worker's part
     j = ui.get(f"/api/jobs/{job_id}").get_json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from device.errors import UserError
+from device.jobs import jobs_of_exam
 from device.reporting.signing import sync_summary
 from device.store import clinical, reports
 from device.store.db import Tx
@@ -54,7 +55,8 @@ def detail(exam_id: int):
     return render_template("exam.html", exam=exam, captures=clinical.list_captures(c, exam_id),
                            measurements=clinical.current_measurements(c, exam_id),
                            findings=clinical.list_findings(c, exam_id), report=reports.latest(c, exam_id),
-                           sync=sync_summary(c, exam_id), flash=pop_flash())
+                           sync=sync_summary(c, exam_id), jobs=jobs_of_exam(c, exam_id, active_only=True),
+                           flash=pop_flash())
 
 
 @bp.route("/exams/<int:exam_id>/close", methods=["POST"])
