@@ -1,5 +1,5 @@
 """Every entry of every registry loads: capture sources, model runners, CLI commands, report section builders, job
-kinds and recovery hooks, sync targets. A misspelt module path, a renamed function or a broken import fails here
+kinds and recovery hooks, sync targets, report exporters. A misspelt module path, a renamed function or a broken import fails here
 (not as a log line at run time); an optional backend that cannot load here must say so through its probe."""
 
 from __future__ import annotations
@@ -83,3 +83,35 @@ def test_sync_targets():
         importlib.import_module(mod)
     with pytest.raises(ConfigError, match="none, dicomweb, cstore"):
         target_from_settings(SimpleNamespace(target="ftp"))
+
+
+def test_report_exporters_each_produce_their_file(tmp_path):
+    """Every export format the report offers (device/usecases/export.py FORMATS) yields a file of its media type for
+    a drafted echo report; an unknown format yields nothing."""
+    import json
+    import zipfile
+    from io import BytesIO
+
+    from device.reporting import from_store
+    from device.reporting.settings import ReportSettings
+    from device.store import Store, clinical
+    from device.store.db import Tx
+    from device.usecases.export import FORMATS, exam_file
+    store = Store.open(tmp_path)
+    with Tx(store.conn):
+        p = clinical.upsert_patient(store.conn, "EXP00001", "Export Test", "F")
+        exam = clinical.create_exam(store.conn, p, "echo", None)
+        clinical.add_measurement(store.conn, exam.id, None, "biplane_ef_pct", 61.0, "%", "lv_seg", "1.1.0", (2, 9))
+        from_store.ensure_draft(store.conn, store.blobs, exam.id, "en", None, ReportSettings.bundled())
+    assert set(FORMATS) == {"dicom.zip", "fhir.json", "measurements.csv", "measurements.json"}
+    for fmt, media in FORMATS.items():
+        data, got_media, name, version = exam_file(store.conn, store.blobs, exam.id, fmt, None)
+        assert data and got_media == media and name.endswith(fmt) and version == 1, fmt
+        if fmt.endswith(".json"):
+            assert json.loads(data)
+        if fmt == "dicom.zip":
+            assert zipfile.ZipFile(BytesIO(data)).namelist()
+        if fmt == "measurements.csv":
+            assert "biplane_ef_pct" in data.decode("utf-8") or "lvef_biplane" in data.decode("utf-8")
+    assert exam_file(store.conn, store.blobs, exam.id, "report.docx", None) is None
+    store.close()
