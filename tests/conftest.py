@@ -12,3 +12,12 @@ def shared_data():
     if d is None:
         pytest.skip("needs ../shared/data (real public data); absent on this machine")
     return d
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_provider():
+    """Each test starts with the bundled models' provider: a command run in-process with --config configures the
+    process's provider (device.inference.configure_models), which must not leak into the next test."""
+    yield
+    from device.inference.provider import reset_models
+    reset_models()

@@ -143,3 +143,9 @@ def model_provider() -> ModelProvider:
         if not _DEFAULT:
             _DEFAULT.append(ModelProvider())
         return _DEFAULT[0]
+
+
+def reset_models() -> None:
+    """Forget the configured provider (tests: one test's --config must not choose the next test's models)."""
+    with _DEFAULT_LOCK:
+        _DEFAULT.clear()
