@@ -323,6 +323,7 @@ def lv_clip_validity(masks: np.ndarray, mm_per_px, *, view: str = "apical", curv
             period = 60000.0 / hr / ft                       # the DICOM / ECG rate gives the period
         curve_hr = 60000.0 / (period * ft) if period and ft else None
         scores["curve_hr_bpm"] = curve_hr
+        scores["rate_checked"] = curve_hr is not None          # False: no frame time, or < 1.5 beats in the clip
         if curve_hr is not None and not _t("min_hr_bpm") <= curve_hr <= _t("max_hr_bpm"):
             failed.append(("rate", f"the LV area beats at {curve_hr:.0f} /min, not a plausible heart rate; "
                                    "re-scan over a steady rhythm"))

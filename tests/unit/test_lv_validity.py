@@ -148,3 +148,10 @@ def test_timing_of_ignores_absent_values():
     assert ClipTiming.of(fps=0, frame_time_ms=None, hr_bpm=0) == ClipTiming(None, None)
     assert ClipTiming.of(frame_time_ms=33.3, hr_bpm=72).frame_time_ms == pytest.approx(33.3)
     assert ClipTiming.of(fps=25.0).frame_time_ms == pytest.approx(40.0)
+
+
+def test_rate_check_says_when_it_could_not_run():
+    masks = beating(40)
+    assert lv_clip_validity(masks, SP, fan_mask=fan(), timing=ClipTiming.of(fps=25.0)).scores["rate_checked"] is True
+    r = lv_clip_validity(masks, SP, fan_mask=fan())                       # no frame time: rate unknown
+    assert r.ok and r.scores["rate_checked"] is False and r.as_dict()["scores"]["rate_checked"] is False
