@@ -41,6 +41,9 @@ class ImageSource:
         self.rgb: np.ndarray | None = None
 
     def open(self) -> None:
+        from device.limits import check_image_file
+
+        check_image_file(self.path)  # header size before decoding (a PNG bomb), a cut JPEG or PNG refused
         try:
             bgr = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
         except cv2.error:  # a header declaring more pixels than OpenCV accepts, or too little memory for them

@@ -31,6 +31,15 @@ class VideoFileSource(OpenCloseContext):
         if not ok:
             cap.release()
             raise InputError(f"{self.path.name} is not a readable video; convert it to MP4 (H.264) or AVI")
+        from device.limits import check_video
+
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        try:
+            check_video(max(n, 0), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                        self.path.name)
+        except InputError:
+            cap.release()
+            raise
         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 1 <= fps <= 240 else 30.0

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from device.errors import InputError
+from device.limits import MAX_IMAGE_PIXELS as MAX_PIXELS  # decoded size limit, shared (device/limits.py)
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pdf", ".webp")
-MAX_PIXELS = 60_000_000  # decoded size limit (a 200 MP phone JPEG decodes at half size: 50 MP)
 
 
 def load_image(path: str | Path, *, pdf_dpi: int = 200) -> np.ndarray:

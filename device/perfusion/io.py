@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from device.errors import InputError
+from device.limits import check_npz
 
 ORIENTATIONS = ("auto", "short_axis", "transaxial")
 
@@ -70,6 +71,10 @@ def load_array(path: Path, voxel_mm: object = None, orientation: str = "auto") -
                                                                                        PerfusionVolume | None]:
     """(stress, rest or None) from a .npy or .npz file."""
     src = str(path)
+    try:
+        check_npz(path, Path(path).name)  # declared sizes first: a 1 MB .npz may inflate to 10 GB
+    except OSError as exc:
+        raise InputError(f"{src}: cannot be read ({exc.__class__.__name__}); check the path") from None
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - damaged files: BadZipFile, TokenError, SyntaxError, MemoryError...

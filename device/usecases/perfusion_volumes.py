@@ -103,6 +103,10 @@ def load_capture(blobs, cap: clinical.Capture, work: Path):
     data, m = blobs.get(cap.blob_sha256), cap.meta
     fmt = m.get("format", "dicom")
     p = work / f"cap{cap.id}"
+    if fmt in ("npz", "npy"):
+        from device.limits import check_npz
+
+        check_npz(data, "the uploaded file")  # declared sizes first: a 1 MB .npz inflated to 10.7 GB here
     if fmt == "npz" and m.get("array"):
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
