@@ -130,5 +130,10 @@ def run_measure(args: argparse.Namespace) -> int:
             print(f"  {m['name']:<18} {m['value']:>8} {m['unit']}")
         for a in out.get("alerts", []):
             print(f"  ALERT: {a} is a critical value")
+        lv = res.checks.get("lv", {}).get("scores", {})
+        hr = lv.get("curve_hr_bpm")
+        print("  checks passed: echo clip, LV shape on every frame, beat, long axis, calibration; "
+              + (f"heart rate from the LV curve {hr:.0f} /min" if hr else "heart rate not checked (no frame time, "
+                 "or under 1.5 beats in the clip)"))
         print(f"model: {res.model}. {DISCLAIMER_EN}")
     return 0
