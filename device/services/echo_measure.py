@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from device.domain.codecs import decode_clip
+from device.domain.records import Measurement
 from device.errors import InputError, UserError
 from device.lv.casetable import CaseTable
 from device.lv.geometry import (  # noqa: F401 - the geometry API re-exported for the echo page and the CLI
@@ -138,7 +139,7 @@ def _alert_if_critical(conn: sqlite3.Connection, exam: clinical.Exam, name: str,
                               {"name": name, "value": value, "interpretation": interp})
 
 
-def _current_rows(conn: sqlite3.Connection, exam_id: int) -> dict[str, clinical.MeasurementRow]:
+def _current_rows(conn: sqlite3.Connection, exam_id: int) -> dict[str, Measurement]:
     """The current row of each name (names carry the view, so a newer clip of a view replaces the older one's)."""
     return {m.name: m for m in sorted(clinical.current_measurements(conn, exam_id), key=lambda m: m.id)}
 

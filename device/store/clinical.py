@@ -21,10 +21,6 @@ EXAM_KINDS = ("echo", "ecg", "perfusion")
 _PID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/^]{0,63}$")
 
 
-# the records are the domain's (device.domain.records); ``MeasurementRow`` is the old name of Measurement
-MeasurementRow = Measurement
-
-
 def normalise_patient_id(raw: str) -> str:
     """Accept what a barcode scanner types (trailing CR/LF/TAB, surrounding spaces); refuse anything else odd."""
     pid = raw.strip().strip("\r\n\t")

@@ -418,10 +418,10 @@ def test_every_ecg_string_exists_in_both_languages():
 
 def test_report_rows_ranges_by_sex_and_interpretation():
     from device.reporting.ecg_sections import report_measurement
-    from device.store.clinical import MeasurementRow
+    from device.domain import Measurement
 
     def row(name, value, unit="ms", source="auto"):
-        return MeasurementRow(1, 1, 1, name, value, unit, "ecg_reader", "0.1.0", (), source, None, "")
+        return Measurement(1, 1, 1, name, value, unit, "ecg_reader", "0.1.0", (), source, None, "")
 
     _, m = report_measurement(row("qtc_bazett_ms", 455.0), "M")
     assert m.ref_high == 450.0 and m.flag == "H" and "prolonged" in m.interpretation and not m.confirmed

@@ -81,12 +81,12 @@ def _measured(x):
 
 def test_one_threshold_table_is_followed_by_the_screen_and_the_report(table):
     from device.reporting.ecg_sections import reference_range, report_measurement
-    from device.store.clinical import MeasurementRow
+    from device.domain import Measurement
 
     x = _ecg()
     m, rh = _measured(x)
     m95 = dataclasses.replace(m, axis_deg=95.0)
-    row = MeasurementRow(1, 1, 1, "axis_deg", 95.0, "deg", "ecg_reader", "0.1.0", (), "auto", None, "")
+    row = Measurement(1, 1, 1, "axis_deg", 95.0, "deg", "ecg_reader", "0.1.0", (), "auto", None, "")
 
     def flagged() -> tuple[bool, str]:
         s = screen_signals(x, 500.0, m95, rh)
@@ -100,7 +100,7 @@ def test_one_threshold_table_is_followed_by_the_screen_and_the_report(table):
     assert reference_range("axis_deg") == (-30.0, 100.0)
     table["qtc"]["upper_male_ms"] = 440.0
     thresholds.use(table)
-    qtc = MeasurementRow(1, 1, 1, "qtc_bazett_ms", 445.0, "ms", "ecg_reader", "0.1.0", (), "auto", None, "")
+    qtc = Measurement(1, 1, 1, "qtc_bazett_ms", 445.0, "ms", "ecg_reader", "0.1.0", (), "auto", None, "")
     assert report_measurement(qtc, "M")[1].ref_high == 440.0
 
 
