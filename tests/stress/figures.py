@@ -24,7 +24,7 @@ from pathlib import Path
 from device.fsutil import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("fuzzing", "crash", "soak", "security")
+SECTIONS = ("fuzzing", "crash", "soak", "security", "refusal")
 
 
 def stress_mode() -> str:

@@ -71,6 +71,14 @@ INTRO = {
                  "new route fails the checks until it is given its roles and a request. `items checked` counts "
                  "requests, files or cases; `findings` what was wrong; `fixed` what was fixed in the product; "
                  "`explained` findings kept with a one-line reason in tests/stress/security_allowlist.toml."),
+    "refusal": ("Out-of-domain inputs", "An out-of-domain corpus built by the test (tests/stress/test_ood_corpus.py: "
+                "turned, mirrored, greyscale, 16-bit, downscaled and cut ECG photos; blank, noise, cartoon, MRI and "
+                "camera images; brain-, kidney- and liver-like volumes, noise, CT numbers, a 2-D image and an ECG "
+                "photo given as a perfusion study; SPECTF rows out of range; non-echo images and a cartoon ring "
+                "video given to the echo commands) is run through each CLI in-process. An input passes when it is "
+                "refused with the one-line error (exit 2), flagged uncertain by the echo model, or (a turned or "
+                "mirrored ECG page) read after being turned upright, which the output says; any other result is "
+                "counted `confident` and fails the test."),
 }
 
 
