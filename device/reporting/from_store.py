@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from device import values
 from device.errors import InputError, UserError
 from device.reporting.key_images import key_images_from_captures
 from device.reporting.rows import current_measurements, unscored_findings_text
@@ -162,7 +163,18 @@ def review_measurement(conn: sqlite3.Connection, exam_id: int, measurement_id: i
         raise UserError(f"measurement {measurement_id} is not a current measurement of this exam; reload the page")
     if value is not None and not np.isfinite(value):
         raise InputError("the new value must be a number")
-    return clinical.add_measurement(conn, exam_id, m.capture_id, m.name, m.value if value is None else value,
-                                    m.unit, m.model_name, m.model_version, m.frames,
-                                    source="confirmed" if value is None or value == m.value else "edited",
-                                    edited_by=user_id, supersedes=m.id)
+    if value is not None:
+        values.check(m.name, value)  # physiological range of this measurement (device/values.py)
+    new_id = clinical.add_measurement(conn, exam_id, m.capture_id, m.name, m.value if value is None else value,
+                                      m.unit, m.model_name, m.model_version, m.frames,
+                                      source="confirmed" if value is None or value == m.value else "edited",
+                                      edited_by=user_id, supersedes=m.id)
+    if value is not None and value != m.value:  # recompute what depends on it (QTc, SV, EF), as edited values
+        cur_ms = {r.name: r for r in current_measurements(conn, exam_id)}
+        for name, v in values.derived(m.name, {k: r.value for k, r in cur_ms.items()}).items():
+            d = cur_ms[name]
+            if v != d.value and np.isfinite(v):
+                clinical.add_measurement(conn, exam_id, d.capture_id, name, v, d.unit, d.model_name,
+                                         d.model_version, d.frames, source="edited", edited_by=user_id,
+                                         supersedes=d.id)
+    return new_id

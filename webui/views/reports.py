@@ -16,6 +16,7 @@ import time
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from device.errors import UserError
+from device.values import parse_number
 from device.reporting import exports, rows, signing
 from device.reporting import from_store as fs
 from device.reporting.settings import ReportSettings
@@ -126,14 +127,11 @@ def save_text(exam_id: int):
 @roles_required(*EDIT_ROLES)
 def review_measurement(exam_id: int, measurement_id: int):
     c, svc = conn(), services()
-    raw = request.form.get("value", "").strip().replace(",", ".")
+    raw = request.form.get("value", "")
     try:
         value = None
         if request.form.get("action") != "confirm":
-            try:
-                value = float(raw)
-            except ValueError:
-                raise UserError(f"'{raw}' is not a number; type the value with digits and a decimal point") from None
+            value = parse_number(raw)  # ASCII digits only: float() took '1_000', Arabic-Indic digits, 1e308
         with Tx(c):
             old = {m.id: m for m in clinical.current_measurements(c, exam_id)}.get(measurement_id)
             new_id = fs.review_measurement(c, exam_id, measurement_id, g.user.id, value)

@@ -1,0 +1,122 @@
+"""Every value a person may type: its unit, its physiological range, how it is parsed, what is derived from it.
+
+Pure functions, no I/O. ``parse_number`` accepts ASCII digits with one decimal point only (``float`` also takes
+``1_000``, Arabic-Indic digits, ``1e308``, ``nan`` and 309-digit numbers: a signed report once showed each of them);
+``check`` refuses a value outside the range of its measurement, naming the range; ``derived`` recomputes what
+depends on an edited value (QTc from QT and RR/HR, SV and EF from EDV and ESV).
+
+Ranges are wide physiological limits (what a living patient can show, not normal limits): a value outside is a typo.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from device.errors import InputError
+
+_NUMBER = re.compile(r"[+-]?[0-9]{1,6}(?:\.[0-9]{1,4})?")
+
+
+@dataclass(frozen=True)
+class ValueSpec:
+    """``unit`` as stored; ``low``/``high`` inclusive physiological limits; ``label`` for messages."""
+
+    label: str
+    unit: str
+    low: float
+    high: float
+
+
+# exact names first; then suffix rules (echo measurements carry the view: a4c_ef_pct, biplane_edv_ml, plax_ivsd_mm)
+EXACT: dict[str, ValueSpec] = {
+    "hr_bpm": ValueSpec("heart rate", "/min", 20, 300),
+    "rr_ms": ValueSpec("RR interval", "ms", 200, 3000),
+    "pr_ms": ValueSpec("PR interval", "ms", 40, 600),
+    "qrs_ms": ValueSpec("QRS duration", "ms", 30, 300),
+    "qt_ms": ValueSpec("QT interval", "ms", 150, 800),
+    "qtc_bazett_ms": ValueSpec("QTc (Bazett)", "ms", 150, 900),
+    "qtc_fridericia_ms": ValueSpec("QTc (Fridericia)", "ms", 150, 900),
+    "axis_deg": ValueSpec("QRS axis", "deg", -180, 180),
+    "p_axis_deg": ValueSpec("P axis", "deg", -180, 180),
+    "t_axis_deg": ValueSpec("T axis", "deg", -180, 180),
+    "st_j_mv": ValueSpec("ST level at J", "mV", -2, 2),
+}
+SUFFIX: tuple[tuple[str, ValueSpec], ...] = (
+    ("_ef_pct", ValueSpec("ejection fraction", "%", 3, 95)),
+    ("_fs_pct", ValueSpec("fractional shortening", "%", 1, 75)),
+    ("_edv_ml", ValueSpec("end-diastolic volume", "mL", 5, 800)),
+    ("_esv_ml", ValueSpec("end-systolic volume", "mL", 2, 700)),
+    ("_sv_ml", ValueSpec("stroke volume", "mL", 3, 250)),
+    ("_ml_m2", ValueSpec("indexed volume", "mL/m2", 1, 400)),
+    ("_e_e_prime", ValueSpec("E/e'", "", 1, 60)),
+    ("_mm", ValueSpec("length", "mm", 1, 150)),
+    ("_cm2", ValueSpec("area", "cm2", 0.1, 150)),
+    ("_ms", ValueSpec("duration", "ms", 1, 5000)),
+    ("_pct", ValueSpec("percentage", "%", 0, 100)),
+    ("_bpm", ValueSpec("rate", "/min", 20, 300)),
+    ("_deg", ValueSpec("angle", "deg", -180, 180)),
+)
+
+
+def spec(name: str) -> ValueSpec | None:
+    """The spec of measurement ``name`` (None: not an editable value the table knows)."""
+    if name in EXACT:
+        return EXACT[name]
+    return next((s for suf, s in SUFFIX if name.endswith(suf)), None)
+
+
+def parse_number(raw: str) -> float:
+    """A typed number: optional sign, 1-6 ASCII digits, optional decimal point (or comma) and 1-4 decimals."""
+    text = raw.strip().replace(",", ".")
+    if not text.isascii() or not _NUMBER.fullmatch(text):
+        shown = raw.strip()[:20] + ("..." if len(raw.strip()) > 20 else "")
+        raise InputError(f"'{shown}' is not a plain number; type it with the digits 0-9 and a decimal point, "
+                         "e.g. 412 or 62.5")
+    return float(text)
+
+
+def check(name: str, value: float) -> float:
+    """``value`` when it lies in the range of ``name``; InputError naming the range otherwise."""
+    if not math.isfinite(value):
+        raise InputError("the value must be a finite number")
+    s = spec(name)
+    if s is not None and not s.low <= value <= s.high:
+        unit = f" {s.unit}" if s.unit else ""
+        raise InputError(f"{s.label} must be {s.low:g}-{s.high:g}{unit}; {value:g}{unit} is outside that range "
+                         "(check for a typo)")
+    return value
+
+
+def derived(edited: str, values: dict[str, float]) -> dict[str, float]:
+    """Values to recompute after ``edited`` changed, from the current ``values`` (name -> value, the edit
+    included): QTc (Bazett, Fridericia) from QT and RR (or heart rate); stroke volume and EF from EDV and ESV of
+    the same view prefix. Only names already in ``values`` are returned (nothing is invented)."""
+    out: dict[str, float] = {}
+    if edited in ("qt_ms", "rr_ms", "hr_bpm"):
+        qt, hr = values.get("qt_ms"), values.get("hr_bpm")
+        if edited == "hr_bpm" or "rr_ms" not in values:
+            rr_ms = 60000.0 / hr if hr else None
+        else:
+            rr_ms = values["rr_ms"]
+        if edited == "hr_bpm" and "rr_ms" in values and rr_ms:
+            out["rr_ms"] = rr_ms
+        if edited == "rr_ms" and "hr_bpm" in values and rr_ms:
+            out["hr_bpm"] = 60000.0 / rr_ms
+        if qt and rr_ms:
+            rr_s = rr_ms / 1000.0
+            if "qtc_bazett_ms" in values:
+                out["qtc_bazett_ms"] = qt / math.sqrt(rr_s)
+            if "qtc_fridericia_ms" in values:
+                out["qtc_fridericia_ms"] = qt / rr_s ** (1.0 / 3.0)
+    for suf in ("_edv_ml", "_esv_ml"):
+        if edited.endswith(suf):
+            prefix = edited[: -len(suf)]
+            edv, esv = values.get(prefix + "_edv_ml"), values.get(prefix + "_esv_ml")
+            if edv and esv is not None and edv > 0:
+                if prefix + "_sv_ml" in values:
+                    out[prefix + "_sv_ml"] = edv - esv
+                if prefix + "_ef_pct" in values:
+                    out[prefix + "_ef_pct"] = 100.0 * (edv - esv) / edv
+    return {k: round(v, 2) for k, v in out.items()}
