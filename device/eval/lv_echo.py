@@ -65,7 +65,7 @@ def real_rows(data_dir: Path, model) -> list[dict[str, Any]]:
     return rows
 
 
-def sim_rows(model, n_per_view: int = 10, seed0: int = 2000) -> list[dict[str, Any]]:
+def sim_rows(model, n_per_view: int = 20, seed0: int = 2000) -> list[dict[str, Any]]:
     """Held-out simulated clips: outcome, and the EF error against the simulator's masks when measured."""
     from device.lv.echo import measure_apical, measure_plax
     from device.lv.validity import ClipTiming
