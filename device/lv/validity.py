@@ -11,7 +11,8 @@ EF and volumes are given only when every check passes; otherwise the caller leav
   and ED / ES are one systole apart for that rate;
 - long axis: its angle and length stay within drift limits over the clip (the probe did not move or foreshorten).
 
-Thresholds are data (:data:`THRESHOLDS`), each with why; ED/ES are chosen one systole apart (:func:`pick_ed_es`).
+Thresholds are data (:data:`THRESHOLDS`), each with why; ED/ES are chosen within one beat (:func:`pick_ed_es`) and
+timed from the start of contraction (:func:`contraction_onset`).
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "max_hr_bpm": (200.0, "faster than 200 /min is beyond adult sinus/tachy rates (and beyond frame rates' "
                           "resolution)"),
     "max_hr_disagree": (0.25, "the curve's rate and the DICOM/ECG heart rate must agree within 25 %"),
-    "ed_onset_frac": (0.05, "ED is the last frame before ES within 5 % of the beat's range of its peak: the end of "
-                            "diastole (a plateau's segmentation noise is ~2-4 % of the range on simulated clips)"),
+    "onset_frac": (0.10, "systole (for the timing checks) starts at the last frame before ES within 10 % of the "
+                         "ED-ES range of ED: a diastolic plateau's noise (2-4 %) or an early-filling overshoot must "
+                         "not count as systole"),
     "min_systole_frac": (0.15, "ED->ES of at least 15 % of the RR interval (isovolumic contraction + ejection)"),
     "max_systole_frac": (0.65, "ED->ES of at most 65 % of the RR interval: systole is ~35-45 % of RR at rest and "
                                "rises to ~60 % in tachycardia (120-150 /min); ~2 frames of ED-onset uncertainty"),
@@ -193,13 +195,11 @@ def smooth_curve(curve: np.ndarray) -> np.ndarray:
 
 
 def pick_ed_es(curve, period_frames: float | None) -> tuple[int, int]:
-    """ES and the ED before it, one systole apart, from the smoothed curve.
+    """ES and the ED of the same beat from the smoothed curve.
 
     ES: the deepest minimum whose preceding beat is in the clip (with a period: the beat's window must not be cut by
-    the clip's start with its peak at frame 0, i.e. the clip began in systole). ED: the last frame before ES within
-    ``ed_onset_frac`` of the range of that beat's peak - the end of diastole, just before the contraction (a
-    diastolic plateau's noise must not move ED back into diastasis). Without a period the clip is taken as about one
-    beat.
+    the clip's start with its peak at frame 0, i.e. the clip began in systole). ED: the largest value in the beat
+    before ES (ASE: the frame with the largest LV). Without a period the clip is taken as about one beat.
     """
     s = smooth_curve(curve)
     if not np.isfinite(s).any():
@@ -212,17 +212,23 @@ def pick_ed_es(curve, period_frames: float | None) -> tuple[int, int]:
     for es in sorted(minima, key=lambda i: s[i])[:6]:
         lo = max(0, es - span)
         win = s[lo:es]
-        if np.isfinite(win).sum() < 2:
-            continue
-        peak = float(np.nanmax(win))
-        depth = peak - float(s[es])
-        if depth <= 0:
+        if np.isfinite(win).sum() < 2 or float(np.nanmax(win)) <= float(s[es]):
             continue
         if period_frames and es - span < 0 and int(np.nanargmax(win)) == 0:
             continue                                          # the clip starts inside this systole
-        above = np.flatnonzero(np.nan_to_num(win, nan=-np.inf) >= peak - _t("ed_onset_frac") * depth)
-        return lo + int(above[-1]), es
+        return lo + int(np.nanargmax(win)), es
     return int(np.nanargmax(s)), int(np.nanargmin(s))
+
+
+def contraction_onset(curve, ed: int, es: int) -> int:
+    """The last frame in [ED, ES) still within ``onset_frac`` of the ED-ES range of the ED value: where systole
+    begins (a diastolic plateau or an early-filling overshoot must not count as systole in the timing checks)."""
+    s = smooth_curve(curve)
+    if es <= ed or not (np.isfinite(s[ed]) and np.isfinite(s[es])):
+        return ed
+    level = s[ed] - _t("onset_frac") * (s[ed] - s[es])
+    seg = np.nan_to_num(s[ed:es], nan=-np.inf)
+    return ed + int(np.flatnonzero(seg >= level)[-1])
 
 
 def _frames_text(idx) -> str:
@@ -332,7 +338,9 @@ def lv_clip_validity(masks: np.ndarray, mm_per_px, *, view: str = "apical", curv
             failed.append(("rate", f"the LV area beats at {curve_hr:.0f} /min but the heart rate is {hr:.0f} "
                                    "/min; the trace does not follow the heart"))
         ed, es = pick_ed_es(cur, period)
-        gap = (es - ed) % len(cur) if period is None else es - ed
+        onset = contraction_onset(cur, ed, es) if es > ed else ed
+        scores["contraction_onset_frame"] = int(onset)
+        gap = (es - onset) % len(cur) if period is None else es - onset
         scores["ed_to_es_frames"] = int(gap)
         if ed == es or gap < 2:
             failed.append(("phase", "end-diastole and end-systole fall on the same or adjacent frames; a whole "
