@@ -53,44 +53,74 @@ def check_csrf() -> None:
         abort(400, description="csrf_failed")
 
 
-def _ended_sessions() -> dict[str, float]:
-    """Session ids ended by a logout in this process -> when their cookie would have expired anyway."""
-    return current_app.extensions.setdefault("cardiocart.ended_sessions", {})
+def _conn():
+    return current_app.extensions["cardiocart"].conn()
+
+
+def is_user_action() -> bool:
+    """A request a person made (a page, a form), not a page polling: GETs to /api/, for JSON, event streams or
+    pictures are polling (the live ECG page asks every 300 ms) and do not restart the idle timeout."""
+    if request.method not in SAFE_METHODS:
+        return True
+    accept = request.headers.get("Accept", "")
+    if request.path.startswith("/api/") or "application/json" in accept or "text/event-stream" in accept:
+        return False
+    return not request.path.endswith((".jpg", ".png", ".mjpg"))
 
 
 def start_session(uid: int) -> None:
-    """A new session (new id) for ``uid``: called at login, after ``session.clear()``."""
+    """A new session (new id) for ``uid``, recorded in the database: called at login, after ``session.clear()``."""
+    from device.store import users as users_repo
+    from device.store.db import Tx
+
+    sid = secrets.token_urlsafe(24)
+    c = _conn()
+    with Tx(c):
+        users_repo.create_session(c, sid, uid, time.time(), request.remote_addr or "")
     session["uid"] = uid
-    session["sid"] = secrets.token_urlsafe(16)
+    session["sid"] = sid
     session["seen"] = time.time()
 
 
 def end_session() -> None:
-    """Logout: the session's id is refused from now on, so a copy of the cookie taken before is worth nothing."""
+    """Logout: the session ends in the database, so a copy of the cookie is refused from now on, after a restart
+    of the web UI too."""
+    from device.store import users as users_repo
+    from device.store.db import Tx
+
     sid = session.get("sid")
     if sid:
-        ended = _ended_sessions()
-        now = time.time()
-        for k in [k for k, until in ended.items() if until < now]:
-            del ended[k]
-        ended[sid] = now + current_app.permanent_session_lifetime.total_seconds() + 60
+        c = _conn()
+        with Tx(c):
+            users_repo.end_session(c, str(sid), time.time())
     session.clear()
 
 
 def enforce_login() -> object | None:
-    """Run before every request: idle timeout, then a login for everything but the public endpoints."""
+    """Run before every request: the server-side session (ended, idle since the last user action), then a login for
+    everything but the public endpoints."""
+    from device.store import users as users_repo
+    from device.store.db import Tx
+
     now = time.time()
     timeout_s = current_app.config["SESSION_IDLE_S"]
     uid = session.get("uid")
-    if uid is not None and session.get("sid", "") in _ended_sessions():
-        session.clear()
-        uid = None
-    if uid is not None and now - session.get("seen", 0) > timeout_s:
-        session.clear()
-        session["flash_key"] = "session_expired"
-        uid = None
     if uid is not None:
-        session["seen"] = now
+        sid = str(session.get("sid", ""))
+        c = _conn()
+        row = users_repo.get_session(c, sid) if sid else None
+        if row is None or row["ended_at"] is not None or row["user_id"] != uid:
+            session.clear()
+            uid = None
+        elif now - float(session.get("seen", row["last_action_at"])) > timeout_s:
+            with Tx(c):
+                users_repo.end_session(c, sid, now)
+            session.clear()
+            session["flash_key"] = "session_expired"
+            uid = None
+        elif is_user_action():
+            session["seen"] = now  # in the signed cookie: a request that is refused writes nothing to the store
+    if uid is not None:
         g.user = current_app.extensions["cardiocart"].current_user(uid)
         if g.user is None or not g.user.active:
             session.clear()

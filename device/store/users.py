@@ -30,13 +30,46 @@ def _row(r: sqlite3.Row) -> User:
 
 
 def validate_pin(pin: str) -> None:
-    """A PIN is 6 to 12 digits, not all one digit and not a plain run (123456, 654321)."""
-    if not pin.isdigit() or not 6 <= len(pin) <= 12:
-        raise UserError("a PIN must be 6 to 12 digits")
+    """A PIN is 6 to 12 ASCII digits and not easy to guess: not one digit repeated (111111), not a repeated block
+    (123123, 121212), not a run up or down (123456, 654321, 901234), not a date (DDMMYY, YYMMDD, MMDDYY, DDMMYYYY,
+    YYYYMMDD: a birthday)."""
+    if not (pin.isascii() and pin.isdigit()) or not 6 <= len(pin) <= 12:
+        raise UserError("a PIN must be 6 to 12 digits (0-9)")
+    why = pin_weakness(pin)
+    if why:
+        raise UserError(f"this PIN is too easy to guess ({why}); choose another")
+
+
+def pin_weakness(pin: str) -> str:
+    """Why ``pin`` (ASCII digits) is easy to guess, or "" when it is not."""
     digits = [int(c) for c in pin]
-    steps = {b - a for a, b in zip(digits, digits[1:])}
-    if len(set(digits)) == 1 or steps in ({1}, {-1}):
-        raise UserError("this PIN is too easy to guess (repeated or consecutive digits); choose another")
+    n = len(pin)
+    if len(set(digits)) == 1:
+        return "one digit repeated"
+    for k in range(1, n // 2 + 1):
+        if n % k == 0 and pin == pin[:k] * (n // k):
+            return "a repeated block of digits"
+    steps = {(b - a) % 10 for a, b in zip(digits, digits[1:])}
+    if steps in ({1}, {9}):
+        return "consecutive digits"
+    if _looks_like_date(pin):
+        return "it reads as a date, e.g. a birthday"
+    return ""
+
+
+def _looks_like_date(pin: str) -> bool:
+    def ok(d: int, m: int) -> bool:
+        return 1 <= d <= 31 and 1 <= m <= 12
+
+    if len(pin) == 6:
+        a, b, c = int(pin[:2]), int(pin[2:4]), int(pin[4:])
+        return ok(a, b) or ok(c, b) or ok(b, a)      # DDMMYY, YYMMDD, MMDDYY
+    if len(pin) == 8:
+        y1, y2 = int(pin[4:]), int(pin[:4])
+        return (ok(int(pin[:2]), int(pin[2:4])) and 1900 <= y1 <= 2099) or \
+            (ok(int(pin[6:]), int(pin[4:6])) and 1900 <= y2 <= 2099) or \
+            (ok(int(pin[2:4]), int(pin[:2])) and 1900 <= y1 <= 2099)   # DDMMYYYY, YYYYMMDD, MMDDYYYY
+    return False
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> str:
@@ -106,24 +139,84 @@ class LoginResult:
     attempts_left: int = 0
 
 
+ADDR_WINDOW_S = 15 * 60     # failures from one address counted over this window
+ADDR_LIMIT = 20             # ... and this many block the address for the rest of the window
+BACKOFF_BASE_S = 30.0       # per (name, address): after max_attempts failures, 30 s, then 60, 120 ... up to lockout_s
+NAME_LIMIT = 10             # failures of one name from all addresses per ADDR_WINDOW_S before the name is locked for
+                            # every address except those the user has signed in from before (their workstations)
+
+
 def authenticate(conn: sqlite3.Connection, username: str, pin: str, *, max_attempts: int, lockout_s: float,
-                 now: float | None = None) -> LoginResult:
-    """Check a PIN; count failures and lock the account for ``lockout_s`` after ``max_attempts`` in a row."""
+                 now: float | None = None, remote_addr: str = "") -> LoginResult:
+    """Check a PIN with a lock-out that reveals no user names and cannot keep a user locked out for long.
+
+    Failures are counted per (typed name, address) over the last ``lockout_s`` (an unknown name exactly like a real
+    one): after ``max_attempts`` the pair waits 30 s, doubling per further failure up to ``lockout_s``; someone
+    guessing from another address does not lock the user out of their own workstation. One address gets at most
+    ADDR_LIMIT failures per ADDR_WINDOW_S over all names; one name NAME_LIMIT over all addresses, after which only
+    addresses the user signed in from before may try (a guesser on many addresses gets NAME_LIMIT PIN checks).
+    A deactivated account answers like a wrong PIN."""
     now = time.time() if now is None else now
-    r = conn.execute("SELECT * FROM users WHERE username = ?", (username.strip(),)).fetchone()
-    if r is None:
-        hash_pin(pin)  # same work as a real check, so timing does not reveal which names exist
-        return LoginResult(None, "unknown")
-    if not r["active"]:
-        return LoginResult(None, "inactive")
-    if r["locked_until"] > now:
-        return LoginResult(None, "locked", locked_for_s=r["locked_until"] - now)
-    if _check_pin(pin, r["pin_hash"]):
+    name = username.strip()
+    horizon = now - max(lockout_s, ADDR_WINDOW_S)
+    conn.execute("DELETE FROM login_failures WHERE at < ?", (horizon,))
+    addr_fails = [r[0] for r in conn.execute("SELECT at FROM login_failures WHERE remote_addr = ? AND at >= ? "
+                                             "ORDER BY at", (remote_addr, now - ADDR_WINDOW_S))]
+    if len(addr_fails) >= ADDR_LIMIT:
+        return LoginResult(None, "locked", locked_for_s=addr_fails[-ADDR_LIMIT] + ADDR_WINDOW_S - now)
+    name_fails = [r[0] for r in conn.execute("SELECT at FROM login_failures WHERE username = ? AND at >= ? ORDER BY at",
+                                             (name, now - ADDR_WINDOW_S))]
+    if len(name_fails) >= NAME_LIMIT and not _known_address(conn, name, remote_addr):
+        return LoginResult(None, "locked", locked_for_s=name_fails[-NAME_LIMIT] + ADDR_WINDOW_S - now)
+    fails = [r[0] for r in conn.execute("SELECT at FROM login_failures WHERE username = ? AND remote_addr = ? AND "
+                                        "at >= ? ORDER BY at", (name, remote_addr, now - lockout_s))]
+    if len(fails) >= max_attempts:
+        wait = min(lockout_s, BACKOFF_BASE_S * 2 ** (len(fails) - max_attempts))
+        if fails[-1] + wait > now:
+            return LoginResult(None, "locked", locked_for_s=fails[-1] + wait - now)
+    r = conn.execute("SELECT * FROM users WHERE username = ?", (name,)).fetchone()
+    ok = _check_pin(pin, r["pin_hash"]) if r is not None else (hash_pin(pin) and False)  # same work either way
+    if ok and r["active"]:
+        conn.execute("DELETE FROM login_failures WHERE username = ? AND remote_addr = ?", (name, remote_addr))
         conn.execute("UPDATE users SET failed_attempts = 0, locked_until = 0 WHERE id = ?", (r["id"],))
         return LoginResult(_row(r))
-    failed = r["failed_attempts"] + 1
-    if failed >= max_attempts:
-        conn.execute("UPDATE users SET failed_attempts = 0, locked_until = ? WHERE id = ?", (now + lockout_s, r["id"]))
-        return LoginResult(None, "locked", locked_for_s=lockout_s)
-    conn.execute("UPDATE users SET failed_attempts = ? WHERE id = ?", (failed, r["id"]))
-    return LoginResult(None, "wrong_pin", attempts_left=max_attempts - failed)
+    conn.execute("INSERT INTO login_failures(username, remote_addr, at) VALUES (?, ?, ?)", (name, remote_addr, now))
+    n = len(fails) + 1
+    if n >= max_attempts:
+        return LoginResult(None, "locked", locked_for_s=min(lockout_s, BACKOFF_BASE_S * 2 ** (n - max_attempts)))
+    return LoginResult(None, "wrong_pin", attempts_left=max_attempts - n)
+
+
+def _known_address(conn: sqlite3.Connection, name: str, remote_addr: str) -> bool:
+    """True when the user ``name`` has signed in from ``remote_addr`` before (a session was opened there)."""
+    return conn.execute("SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = ? AND "
+                        "s.remote_addr = ? LIMIT 1", (name, remote_addr)).fetchone() is not None
+
+
+def unlock(conn: sqlite3.Connection, user_id: int) -> int:
+    """Admin unlock: forget the failed sign-ins of this user's name (every address). Returns how many."""
+    u = get_user(conn, user_id)
+    cur = conn.execute("DELETE FROM login_failures WHERE username = ?", (u.username,))
+    conn.execute("UPDATE users SET failed_attempts = 0, locked_until = 0 WHERE id = ?", (user_id,))
+    return cur.rowcount
+
+
+# ---------------------------------------------------------------- server-side sessions
+
+def create_session(conn: sqlite3.Connection, sid: str, user_id: int, now: float, remote_addr: str = "") -> None:
+    conn.execute("INSERT INTO sessions(sid, user_id, created_at, last_action_at, remote_addr) VALUES (?,?,?,?,?)",
+                 (sid, user_id, now, now, remote_addr[:64]))
+
+
+def get_session(conn: sqlite3.Connection, sid: str) -> sqlite3.Row | None:
+    """The session row (user_id, last_action_at, ended_at...) or None."""
+    return conn.execute("SELECT * FROM sessions WHERE sid = ?", (sid,)).fetchone()
+
+
+def end_session(conn: sqlite3.Connection, sid: str, now: float) -> None:
+    conn.execute("UPDATE sessions SET ended_at = ? WHERE sid = ? AND ended_at IS NULL", (now, sid))
+
+
+def end_user_sessions(conn: sqlite3.Connection, user_id: int, now: float) -> None:
+    """End every open session of a user (deactivated, PIN changed)."""
+    conn.execute("UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL", (now, user_id))

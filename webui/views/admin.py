@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from device.errors import UserError
@@ -42,7 +44,12 @@ def set_active(user_id: int):
     active = request.form.get("active") == "1"
     with Tx(c):
         users_repo.set_active(c, user_id, active)
-        audit_log("admin", "user", user_id, {"event": "activated" if active else "deactivated"})
+        if active:  # re-activating is also the admin unlock: failed sign-ins of the name are forgotten
+            n = users_repo.unlock(c, user_id)
+            audit_log("admin", "user", user_id, {"event": "activated (unlocked)", "failed_sign_ins_cleared": n})
+        else:
+            users_repo.end_user_sessions(c, user_id, time.time())
+            audit_log("admin", "user", user_id, {"event": "deactivated"})
     return redirect(url_for("admin.users"))
 
 

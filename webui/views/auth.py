@@ -31,7 +31,8 @@ def login():
         username = request.form.get("username", "")[:64]
         with Tx(c):
             res = users_repo.authenticate(c, username, request.form.get("pin", "")[:32],
-                                          max_attempts=web.lockout_attempts, lockout_s=web.lockout_min * 60)
+                                          max_attempts=web.lockout_attempts, lockout_s=web.lockout_min * 60,
+                                          remote_addr=request.remote_addr or "")
             if res.user is not None:
                 audit_log_user = res.user
                 from device.store import audit
@@ -40,7 +41,7 @@ def login():
             else:
                 from device.store import audit
                 audit.record(c, user_id=None, username=username or "?", action="login_failed", object_type="session",
-                             detail={"reason": res.reason})
+                             detail={"reason": res.reason, "address": request.remote_addr or ""})
         if res.user is not None:
             lang = session.get("lang")
             session.clear()
