@@ -121,16 +121,21 @@ def check_npz(src: bytes | str | Path, name: str) -> None:
         for info in zf.infolist():
             if not info.filename.endswith(".npy"):
                 continue
-            try:
-                with zf.open(info) as fh:
-                    total += _check_npy_header(fh, name, info.filename[:-4])
-            except InputError:
-                raise
-            except Exception:  # noqa: BLE001 - damaged member: the reader says so with its own message
-                continue
+            total += _member_bytes(zf, info, name)
     if total > MAX_NPZ_BYTES:
         raise InputError(f"{name}: its arrays hold {_fmt_bytes(total)} together (at most "
                          f"{_fmt_bytes(MAX_NPZ_BYTES)}); this is not a study the cart can read", step="load")
+
+
+def _member_bytes(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> int:
+    """Bytes a .npy member of an .npz declares (0 when its header cannot be read: the reader reports that)."""
+    try:
+        with zf.open(info) as fh:
+            return _check_npy_header(fh, name, info.filename[:-4])
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001 - damaged member: BadZipFile, zlib.error, RuntimeError (encrypted)...
+        return 0
 
 
 def _check_npy_header(fh, name: str, member: str) -> int:
