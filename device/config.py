@@ -36,6 +36,8 @@ class Web(_Section):
     lockout_attempts: int = Field(ge=1, le=100)
     lockout_min: int = Field(ge=1, le=24 * 60)
     max_upload_mb: int = Field(ge=1, le=2048)
+    tls_cert: str = ""          # site certificate (PEM, full chain): the UI then serves https only (issue 13)
+    tls_key: str = ""           # its private key (PEM); both or neither
 
 
 class Capture(_Section):

@@ -64,6 +64,7 @@ def create_app(settings: Settings, test_config: dict[str, Any] | None = None) ->
         SESSION_IDLE_S=settings.web.session_timeout_min * 60,
         MAX_CONTENT_LENGTH=settings.web.max_upload_mb * 1024 * 1024,
         CARDIOCART_SETTINGS=settings,
+        SESSION_COOKIE_SECURE=bool(settings.web.tls_cert),  # https on the ward network: cookies never go in clear
     )
     if test_config:
         app.config.update(test_config)
@@ -94,6 +95,8 @@ def create_app(settings: Settings, test_config: dict[str, Any] | None = None) ->
                                 "script-src 'self'; connect-src 'self'; media-src 'self' data:")
         if request.endpoint != "static":
             resp.headers.setdefault("Cache-Control", "no-store")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return resp
 
     @app.context_processor
