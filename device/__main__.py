@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not args.verbose:  # library warnings (pydicom, numpy) would break the one-line error rule; -v shows them
+        import warnings
+
+        warnings.simplefilter("ignore")
     try:
         _configure_models(args)
         return int(args.func(args) or 0)

@@ -24,10 +24,10 @@ def _read(path: Path):  # noqa: ANN202 - pydicom Dataset
     try:
         return pydicom.dcmread(str(path))
     except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError) as exc:
-        raise InputError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}); give an NM or PET series") \
+        raise InputError(f"{Path(path).name}: not a readable DICOM file ({exc.__class__.__name__}); give an NM or PET series") \
             from None
     except Exception as exc:  # noqa: BLE001 - damaged files also give struct.error, zlib.error, MemoryError...
-        raise InputError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}); give an NM or PET series") \
+        raise InputError(f"{Path(path).name}: not a readable DICOM file ({exc.__class__.__name__}); give an NM or PET series") \
             from None
 
 
@@ -48,7 +48,7 @@ def _pixels(ds, src: str) -> np.ndarray:  # noqa: ANN001
     try:
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for missing/undecodable pixel data
-        raise InputError(f"{src}: pixel data cannot be decoded ({exc.__class__.__name__}); export uncompressed or "
+        raise InputError(f"{Path(src).name}: pixel data cannot be decoded ({exc.__class__.__name__}); export uncompressed or "
                          "JPEG-lossless DICOM") from None
     arr = np.asarray(arr, np.float64)
     slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
@@ -105,7 +105,7 @@ def load_dicom(path: Path) -> PerfusionVolume:
             NotImplementedError) as exc:
         # a tag whose stored text pydicom cannot convert, with too few values (PixelSpacing "1", IOP "a\\b") or
         # an unknown VR (NotImplementedError)
-        raise InputError(f"{path}: a tag of the DICOM series has an unusable value ({exc.__class__.__name__}: "
+        raise InputError(f"{Path(path).name}: a tag of the DICOM series has an unusable value ({exc.__class__.__name__}: "
                          f"{str(exc)[:80]}); export the series again") from None
     _voxel(vol.voxel_mm, vol.source)
     if vol.direction is not None and (not np.all(np.isfinite(vol.direction))
@@ -121,7 +121,7 @@ def _load_dicom(path: Path) -> PerfusionVolume:
     if path.is_dir():
         files = [f for f in sorted(path.rglob("*")) if f.is_file()]
         if not files:
-            raise InputError(f"{path}: the folder is empty; give a DICOM series folder or file")
+            raise InputError(f"{Path(path).name}: the folder is empty; give a DICOM series folder or file")
         dss = [_read(f) for f in files]
         if len(dss) == 1:
             return _from_single(dss[0], str(files[0]))
@@ -132,7 +132,7 @@ def _load_dicom(path: Path) -> PerfusionVolume:
 def _check_modality(ds, src: str) -> str:  # noqa: ANN001
     mod = str(getattr(ds, "Modality", ""))
     if mod not in _SUPPORTED:
-        raise InputError(f"{src}: modality '{mod or 'none'}' is not a perfusion study; give an NM (SPECT) or PT (PET) "
+        raise InputError(f"{Path(src).name}: modality '{mod or 'none'}' is not a perfusion study; give an NM (SPECT) or PT (PET) "
                          "series")
     return mod
 
@@ -141,7 +141,7 @@ def _from_single(ds, src: str) -> PerfusionVolume:  # noqa: ANN001
     mod = _check_modality(ds, src)
     arr = _pixels(ds, src)
     if arr.ndim != 3:
-        raise InputError(f"{src}: one frame only; a perfusion volume needs a multi-frame file or a folder of slices")
+        raise InputError(f"{Path(src).name}: one frame only; a perfusion volume needs a multi-frame file or a folder of slices")
     iop = _iop(ds)
     orient, direction = _orientation(ds, iop)
     positions = None
@@ -162,18 +162,18 @@ def _from_slices(dss: list, src: str) -> PerfusionVolume:
     mod = _check_modality(dss[0], src)
     uids = {str(getattr(d, "SeriesInstanceUID", "")) for d in dss}
     if len(uids) > 1:
-        raise InputError(f"{src}: the folder mixes {len(uids)} series; give one series per folder (or --rest FOLDER)")
+        raise InputError(f"{Path(src).name}: the folder mixes {len(uids)} series; give one series per folder (or --rest FOLDER)")
     iop = _iop(dss[0])
     if iop is None:
-        raise InputError(f"{src}: slices without ImageOrientationPatient cannot be stacked; export a multi-frame file")
+        raise InputError(f"{Path(src).name}: slices without ImageOrientationPatient cannot be stacked; export a multi-frame file")
     orient, direction = _orientation(dss[0], iop)
     try:
         pos = np.array([np.asarray(d.ImagePositionPatient, np.float64) for d in dss])
     except AttributeError:
-        raise InputError(f"{src}: a slice lacks ImagePositionPatient; the series cannot be stacked") from None
+        raise InputError(f"{Path(src).name}: a slice lacks ImagePositionPatient; the series cannot be stacked") from None
     order = np.argsort(pos @ direction[0])
     imgs = [_pixels(dss[i], src) for i in order]
     if len({im.shape for im in imgs}) != 1 or imgs[0].ndim != 2:
-        raise InputError(f"{src}: slices differ in size or are multi-frame; give one series of equal slices")
+        raise InputError(f"{Path(src).name}: slices differ in size or are multi-frame; give one series of equal slices")
     voxel = _spacing(dss[0], len(imgs), pos[order], direction[0])
     return PerfusionVolume(check_counts(np.stack(imgs), src), voxel, orient, direction, src, mod)

@@ -71,18 +71,19 @@ def load_array(path: Path, voxel_mm: object = None, orientation: str = "auto") -
                                                                                        PerfusionVolume | None]:
     """(stress, rest or None) from a .npy or .npz file."""
     src = str(path)
+    name = Path(path).name  # messages name the file, never a server path (an upload is read from a temp folder)
     try:
-        check_npz(path, Path(path).name)  # declared sizes first: a 1 MB .npz may inflate to 10 GB
+        check_npz(path, name)  # declared sizes first: a 1 MB .npz may inflate to 10 GB
     except OSError as exc:
-        raise InputError(f"{src}: cannot be read ({exc.__class__.__name__}); check the path") from None
+        raise InputError(f"{name}: cannot be read ({exc.__class__.__name__}); check the path") from None
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - damaged files: BadZipFile, TokenError, SyntaxError, MemoryError...
-        raise InputError(f"{src}: cannot be read as a numpy file ({exc.__class__.__name__}); "
+        raise InputError(f"{name}: cannot be read as a numpy file ({exc.__class__.__name__}); "
                          "give .npy or .npz") from None
     if isinstance(data, np.ndarray):
         if voxel_mm is None:
-            raise InputError(f"{src}: a .npy volume carries no voxel size; give --voxel-mm (e.g. --voxel-mm 3.2)")
+            raise InputError(f"{name}: a .npy volume carries no voxel size; give --voxel-mm (e.g. --voxel-mm 3.2)")
         vol = PerfusionVolume(check_counts(data, src), _voxel(voxel_mm, src), _orient(orientation), None, src,
                               "array")
         return vol, None
@@ -92,35 +93,36 @@ def load_array(path: Path, voxel_mm: object = None, orientation: str = "auto") -
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged member: BadZipFile, zlib.error, EOFError, TokenError...
-        raise InputError(f"{src}: an array in the .npz cannot be read ({exc.__class__.__name__}); save the study "
+        raise InputError(f"{name}: an array in the .npz cannot be read ({exc.__class__.__name__}); save the study "
                          "again with numpy.savez") from None
 
 
 def _from_npz(data, src: str, voxel_mm: object, orientation: str) -> tuple[PerfusionVolume, PerfusionVolume | None]:
+    name = Path(src).name
     keys = set(data.files)
     key = next((k for k in ("stress", "volume", "counts") if k in keys), None)
     if key is None:
-        raise InputError(f"{src}: the .npz holds {sorted(keys)}; it needs 'stress' (or 'volume'), optional 'rest', "
+        raise InputError(f"{name}: the .npz holds {sorted(keys)}; it needs 'stress' (or 'volume'), optional 'rest', "
                          "and 'voxel_mm'")
     vx = voxel_mm if voxel_mm is not None else (data["voxel_mm"] if "voxel_mm" in keys else None)
     if vx is None:
-        raise InputError(f"{src}: no 'voxel_mm' in the file; add it or give --voxel-mm")
+        raise InputError(f"{name}: no 'voxel_mm' in the file; add it or give --voxel-mm")
     orient = orientation
     if orient == "auto" and "orientation" in keys:
         orient = str(data["orientation"])
     direction = np.asarray(data["direction"], np.float64) if "direction" in keys else None
     if direction is not None and (direction.shape != (3, 3) or not np.all(np.isfinite(direction))
                                   or abs(np.linalg.det(direction)) < 1e-3):   # three independent axes
-        raise InputError(f"{src}: 'direction' must be 3x3 (LPS unit vector of each index axis z, y, x)")
+        raise InputError(f"{name}: 'direction' must be 3x3 (LPS unit vector of each index axis z, y, x)")
     voxel = _voxel(vx, src)
-    stress = PerfusionVolume(check_counts(data[key], f"{src}:{key}"), voxel, _orient(orient), direction, src,
+    stress = PerfusionVolume(check_counts(data[key], f"{name}:{key}"), voxel, _orient(orient), direction, src,
                              "array")
     rest = None
     if "rest" in keys:
-        rest = PerfusionVolume(check_counts(data["rest"], f"{src}:rest"), voxel, _orient(orient), direction, src,
+        rest = PerfusionVolume(check_counts(data["rest"], f"{name}:rest"), voxel, _orient(orient), direction, src,
                                "array")
         if rest.counts.shape != stress.counts.shape:
-            raise InputError(f"{src}: rest {rest.counts.shape} and stress {stress.counts.shape} differ in shape")
+            raise InputError(f"{name}: rest {rest.counts.shape} and stress {stress.counts.shape} differ in shape")
     return stress, rest
 
 

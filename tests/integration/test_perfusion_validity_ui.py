@@ -58,3 +58,15 @@ def test_other_organ_upload_is_refused(app, login, settings, organ, pid):
         assert not s.conn.execute("SELECT 1 FROM findings WHERE exam_id = ?", (eid,)).fetchall()
     finally:
         s.close()
+
+
+def test_refusal_names_no_server_path(app, login, settings):
+    """A damaged .npy upload is read from a temp folder of the worker: the message names the file, not the path."""
+    eid = _exam(settings.data_dir, "P0103")
+    ui = login("sono", "sonographer")
+    bad = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4, 4), }" + b" " * 50
+    r = ui.post(f"/exams/{eid}/perfusion/upload", {"stress": (io.BytesIO(bad), "v.npy"), "voxel_mm": "3"},
+                content_type="multipart/form-data")
+    j = _wait(ui, eid, r.location)
+    assert j["state"] == "error" and j["message"], j
+    assert "/tmp" not in j["message"] and "perf-" not in j["message"] and str(settings.data_dir) not in j["message"]

@@ -105,8 +105,9 @@ def _run(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 def _refused(code: int, err: str) -> bool:
-    lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
-    return code == 2 and len(lines) == 1 and "Traceback" not in err and "internal error" not in err
+    """Exit 2 and exactly one line on stderr, the error (no library warning, no traceback): the one-line rule."""
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    return code == 2 and len(lines) == 1 and lines[0].startswith("error:") and "internal error" not in err
 
 
 def _record(figures, modality: str, outcomes: dict[str, str]) -> None:

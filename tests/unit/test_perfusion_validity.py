@@ -92,3 +92,21 @@ def test_polar_cli_refuses_a_brain(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "no left ventricle" in r.stderr and "Traceback" not in r.stderr
     assert not (out / "bullseye.png").exists() and not (out / "segments.json").exists()
+
+
+def test_library_warnings_do_not_break_the_one_line_error(tmp_path):
+    """A DICOM with an invalid IS value makes pydicom warn on stderr; the CLI's refusal must stay one line."""
+    import pydicom
+    from pydicom.dataelem import DataElement
+
+    from device.sim.spect import write_nm_dicom
+
+    p = tmp_path / "brain.dcm"
+    write_nm_dicom(str(p), ov.brain(np.random.default_rng(0)), (3.2, 3.2, 3.2))
+    ds = pydicom.dcmread(p)
+    ds[0x00200013] = DataElement(0x00200013, "IS", "1.5")        # InstanceNumber that is not an integer
+    ds.save_as(p)
+    r = subprocess.run([sys.executable, "-m", "device", "perfusion", "polar", str(p), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and str(tmp_path) not in lines[0]
