@@ -114,6 +114,9 @@ def load_model(name: str, variant: str | None = None, models_dir: Path | None = 
     vkey = variant or manifest.default
     if vkey not in manifest.variants:
         raise ModelError(f"model '{name}' has no variant '{vkey}'; valid: {', '.join(sorted(manifest.variants))}")
+    if not manifest.variants[vkey].runnable:
+        runnable = sorted(k for k, v in manifest.variants.items() if v.runnable)
+        raise ModelError(f"'{vkey}' of model '{name}' is a data file, not a model variant; valid: {', '.join(runnable)}")
     runners = []
     for member in manifest.variants[vkey].members:
         verify_file(member, name)

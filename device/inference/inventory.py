@@ -58,7 +58,8 @@ def _check(man: Manifest) -> tuple[VariantInfo, ...]:
             else:
                 files.append(FileCheck(mf.path.name, "OK" if sha256_file(mf.path) == mf.sha256 else "ALTERED"))
         # a listed file that no runner loads (e.g. a view head .npz) is data the model's code reads
-        out.append(VariantInfo(key, RUNNER_OF_SUFFIX.get(var.suffix, "data"), tuple(files)))
+        out.append(VariantInfo(key, RUNNER_OF_SUFFIX.get(var.suffix, "data") if var.runnable else "data",
+                               tuple(files)))
     return tuple(out)
 
 

@@ -12,6 +12,7 @@ from device.errors import ModelError
 from device.fsutil import atomic_write_bytes
 from device.paths import MODELS_DIR
 
+MODEL_SUFFIXES = (".onnx", ".tflite")      # files a runner loads; any other listed file is data the model's code reads
 REQUIRED_KEYS = ("name", "version", "files", "default", "inputs", "outputs", "training_data", "accuracy", "intended_use")
 
 
@@ -38,6 +39,11 @@ class Variant:
     @property
     def suffix(self) -> str:
         return self.members[0].path.suffix
+
+    @property
+    def runnable(self) -> bool:
+        """A model a runner loads (ONNX, LiteRT), not a data file listed for its hash (e.g. a view head .npz)."""
+        return all(m.path.suffix in MODEL_SUFFIXES for m in self.members)
 
 
 @dataclass(frozen=True)
