@@ -197,9 +197,11 @@ def smooth_curve(curve: np.ndarray) -> np.ndarray:
 def pick_ed_es(curve, period_frames: float | None) -> tuple[int, int]:
     """ES and the ED of the same beat from the smoothed curve.
 
-    ES: the deepest minimum whose preceding beat is in the clip (with a period: the beat's window must not be cut by
-    the clip's start with its peak at frame 0, i.e. the clip began in systole). ED: the largest value in the beat
-    before ES (ASE: the frame with the largest LV). Without a period the clip is taken as about one beat.
+    ES: the deepest minimum whose preceding beat is in the clip; ED: the largest value in the beat before ES (ASE:
+    the frame with the largest LV). A beat is not in the clip when the clip starts inside its systole: the window
+    before ES peaks at frame 0 and frame 0 is well below the ED that follows ES. When no ES has its ED before it
+    (a clip shorter than a beat that starts in systole), ED is the largest value in the beat after ES (ED > ES:
+    the next beat's end-diastole). Without a period the clip is taken as about one beat.
     """
     s = smooth_curve(curve)
     if not np.isfinite(s).any():
@@ -209,14 +211,32 @@ def pick_ed_es(curve, period_frames: float | None) -> tuple[int, int]:
     finite = np.where(np.isfinite(s), s, np.inf)
     minima = [i for i in range(n) if np.isfinite(s[i]) and finite[i] <= finite[max(0, i - 1)]
               and finite[i] <= finite[min(n - 1, i + 1)]]
-    for es in sorted(minima, key=lambda i: s[i])[:6]:
+    lo_v, hi_v = float(np.nanmin(s)), float(np.nanmax(s))
+    deep = [i for i in minima if s[i] <= lo_v + 0.25 * (hi_v - lo_v)]   # an ES is a trough, not a shallow dip
+    order = sorted(deep, key=lambda i: s[i])[:6]
+
+    def after(es: int) -> tuple[int, float] | None:
+        w = s[es + 1: es + 1 + span]
+        if not np.isfinite(w).any():
+            return None
+        k = int(np.nanargmax(w))
+        return es + 1 + k, float(w[k])
+
+    for es in order:
         lo = max(0, es - span)
         win = s[lo:es]
         if np.isfinite(win).sum() < 2 or float(np.nanmax(win)) <= float(s[es]):
             continue
-        if period_frames and es - span < 0 and int(np.nanargmax(win)) == 0:
-            continue                                          # the clip starts inside this systole
-        return lo + int(np.nanargmax(win)), es
+        k = int(np.nanargmax(win))
+        if lo == 0 and k == 0:                                 # is frame 0 an end-diastole or inside systole?
+            nxt = after(es)
+            if nxt is not None and s[0] < nxt[1] - _t("onset_frac") * (nxt[1] - s[es]):
+                continue                                      # the clip starts inside this systole
+        return lo + k, es
+    for es in order:
+        nxt = after(es)
+        if nxt is not None and nxt[1] > s[es]:
+            return nxt[0], es
     return int(np.nanargmax(s)), int(np.nanargmin(s))
 
 
@@ -338,17 +358,25 @@ def lv_clip_validity(masks: np.ndarray, mm_per_px, *, view: str = "apical", curv
             failed.append(("rate", f"the LV area beats at {curve_hr:.0f} /min but the heart rate is {hr:.0f} "
                                    "/min; the trace does not follow the heart"))
         ed, es = pick_ed_es(cur, period)
-        onset = contraction_onset(cur, ed, es) if es > ed else ed
-        scores["contraction_onset_frame"] = int(onset)
-        gap = (es - onset) % len(cur) if period is None else es - onset
+        scores["systole_in_clip"] = bool(es > ed)
+        if es > ed:
+            onset = contraction_onset(cur, ed, es)
+            scores["contraction_onset_frame"] = int(onset)
+            gap = es - onset
+        else:                           # ED of the next beat (the clip starts in systole): the systole is not timed
+            gap = ed - es
         scores["ed_to_es_frames"] = int(gap)
-        if ed == es or gap < 2:
+        if ed > es:
+            if (period is not None and gap > period) or (ft and gap * ft > 60000.0 / _t("min_hr_bpm")):
+                failed.append(("phase", "end-systole and the next end-diastole are more than a beat apart; record "
+                                        "a clip over a whole beat"))
+        elif ed == es or gap < 2:
             failed.append(("phase", "end-diastole and end-systole fall on the same or adjacent frames; a whole "
                                     "beat is needed"))
         elif period is not None and not _t("min_systole_frac") <= gap / period <= _t("max_systole_frac"):
             failed.append(("phase", f"end-diastole and end-systole are {gap / period:.0%} of a beat apart, not one "
                                     "systole; re-scan over a steady rhythm"))
-        if ft and ed != es:
+        if ft and es > ed:
             scores["ed_to_es_ms"] = gap * ft
             if not _t("min_systole_ms") <= gap * ft <= _t("max_systole_ms"):
                 failed.append(("phase", f"end-diastole and end-systole are {gap * ft:.0f} ms apart, not one systole; "

@@ -155,3 +155,19 @@ def test_rate_check_says_when_it_could_not_run():
     assert lv_clip_validity(masks, SP, fan_mask=fan(), timing=ClipTiming.of(fps=25.0)).scores["rate_checked"] is True
     r = lv_clip_validity(masks, SP, fan_mask=fan())                       # no frame time: rate unknown
     assert r.ok and r.scores["rate_checked"] is False and r.as_dict()["scores"]["rate_checked"] is False
+
+
+def test_clip_starting_in_systole_pairs_es_with_the_next_ed():
+    """A clip shorter than a beat that starts inside systole has no ED before its ES: the ES is paired with the
+    next beat's ED (not with frame 0, which is part-way through the contraction)."""
+    full = beating(40)
+    masks = full[3:19]                                  # starts 3 frames into a 7-frame systole; 16 frames
+    r = lv_clip_validity(masks, SP, fan_mask=fan(), timing=ClipTiming.of(fps=25.0))
+    assert r.ok, r.reason
+    assert r.es_frame == 4 and r.ed_frame > r.es_frame and r.scores["systole_in_clip"] is False
+    whole = lv_clip_validity(full[:20], SP, fan_mask=fan(), timing=ClipTiming.of(fps=25.0))
+    assert whole.ok and whole.ed_frame < whole.es_frame and whole.scores["systole_in_clip"] is True
+    curve = np.r_[np.full(5, 100.0), 100 - 40 * np.sin(np.linspace(0, np.pi, 12)), np.full(5, 100.0)]
+    curve[3] = 101.0                                    # a shallow wobble at the start is not an ES
+    ed, es = pick_ed_es(curve, None)
+    assert es in range(9, 13) and ed < es
