@@ -91,7 +91,10 @@ def count_users(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
 
 
-def create_user(conn: sqlite3.Connection, username: str, display_name: str, role: str, pin: str) -> User:
+def create_user(conn: sqlite3.Connection, username: str, display_name: str, role: str, pin: str,
+                created_by: int | None = None) -> User:
+    """A new account. A physician created by an administrator (``created_by``) starts inactive: another
+    administrator must activate it (``may_activate``), so no one person can create a physician and sign as one."""
     username = username.strip()
     if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
         raise UserError("a username is 1-64 letters, digits, dots, dashes or underscores")
@@ -99,8 +102,10 @@ def create_user(conn: sqlite3.Connection, username: str, display_name: str, role
         raise UserError(f"role '{role}' is not valid; choose one of: {', '.join(ROLES)}")
     validate_pin(pin)
     try:
-        cur = conn.execute("INSERT INTO users(username, display_name, role, pin_hash) VALUES (?, ?, ?, ?)",
-                           (username, display_name.strip() or username, role, hash_pin(pin)))
+        cur = conn.execute("INSERT INTO users(username, display_name, role, pin_hash, created_by, active) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           (username, display_name.strip() or username, role, hash_pin(pin), created_by,
+                            0 if role == "physician" and created_by is not None else 1))
     except sqlite3.IntegrityError as exc:
         raise UserError(f"user '{username}' already exists; choose another name") from exc
     return get_user(conn, inserted_id(cur))
@@ -115,6 +120,16 @@ def get_user(conn: sqlite3.Connection, user_id: int) -> User:
 
 def list_users(conn: sqlite3.Connection) -> list[User]:
     return [_row(r) for r in conn.execute("SELECT * FROM users ORDER BY username")]
+
+
+def may_activate(conn: sqlite3.Connection, user_id: int, admin_id: int) -> str:
+    """"" when administrator ``admin_id`` may activate account ``user_id``, else why not (the physician
+    accounts an administrator created need a second administrator)."""
+    r = conn.execute("SELECT role, created_by FROM users WHERE id = ?", (user_id,)).fetchone()
+    if r is not None and r["role"] == "physician" and r["created_by"] == admin_id:
+        return ("you created this physician account; another administrator must activate it (one person may not "
+                "create a physician and sign reports as one)")
+    return ""
 
 
 def set_active(conn: sqlite3.Connection, user_id: int, active: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from device.errors import UserError
 from device.store import audit, users as users_repo
@@ -27,8 +27,8 @@ def users():
                 raise UserError("the two PINs differ; type the same PIN twice")
             with Tx(c):
                 u = users_repo.create_user(c, f.get("username", ""), f.get("display_name", ""), f.get("role", ""),
-                                           f.get("pin", ""))
-                audit_log("admin", "user", u.id, {"event": "created", "role": u.role})
+                                           f.get("pin", ""), created_by=g.user.id)
+                audit_log("admin", "user", u.id, {"event": "created", "role": u.role, "active": u.active})
             flash_key("user_created")
             return redirect(url_for("admin.users"))
         except UserError as exc:
@@ -42,6 +42,11 @@ def users():
 def set_active(user_id: int):
     c = conn()
     active = request.form.get("active") == "1"
+    why = users_repo.may_activate(c, user_id, g.user.id) if active else ""
+    if why:
+        audit_log("admin", "user", user_id, {"event": "activation refused", "reason": why})
+        return render_template("users.html", users=users_repo.list_users(c), roles=users_repo.ROLES, error=why,
+                               flash=None), 400
     with Tx(c):
         users_repo.set_active(c, user_id, active)
         if active:  # re-activating is also the admin unlock: failed sign-ins of the name are forgotten
