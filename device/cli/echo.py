@@ -74,7 +74,7 @@ def view_file(path: Path, clf, with_frames: bool) -> dict[str, Any]:
     from device.drivers.files import iter_file_frames
     from device.echo.screen import find_sector
 
-    frames, probs, quals = [], [], []
+    frames, probs, quals, unc, ood = [], [], [], [], []
     sector = None
     mm = None
     for i, fr in enumerate(iter_file_frames(path)):
@@ -84,20 +84,28 @@ def view_file(path: Path, clf, with_frames: bool) -> dict[str, Any]:
         out = clf(fr.pixels, sector)
         probs.append(out.view_probs)
         quals.append(out.quality)
+        unc.append(out.uncertain)
+        ood.append(out.ood_score)
         if with_frames:
             frames.append({"index": i, "view": out.view, "confidence": round(out.view_conf, 4),
-                           "quality": round(out.quality, 4), "guidance": out.guidance})
+                           "quality": round(out.quality, 4), "guidance": out.guidance,
+                           "uncertain": bool(out.uncertain), "ood_score": round(float(out.ood_score), 4)})
     if not probs:
         from device.errors import InputError
 
         raise InputError(f"{path.name} has no frames; choose an image, a video or a DICOM cine")
     votes = Counter(clf.labels[int(np.argmax(p))] for p in probs)
-    view = votes.most_common(1)[0][0]
+    # the file's view: the majority of the frames the model is sure of (of all frames when it is sure of none);
+    # the file is uncertain when most of its frames are
+    sure = [p for p, u in zip(probs, unc) if not u] or probs
+    view = Counter(clf.labels[int(np.argmax(p))] for p in sure).most_common(1)[0][0]
     k = clf.labels.index(view)
     res: dict[str, Any] = {
         "file": str(path), "n_frames": len(probs), "view": view,
         "confidence": round(float(np.mean([p[k] for p in probs])), 4),
         "quality": round(float(np.median(quals)), 4),
+        "uncertain": bool(np.mean(unc) > 0.5), "frames_uncertain": round(float(np.mean(unc)), 4),
+        "ood_score": round(float(np.median(ood)), 4),
         "frames_by_view": dict(votes.most_common()),
         "sector_found": sector is not None, "mm_per_px": mm,
         "model": clf.tag, "disclaimer": DISCLAIMER_EN,
@@ -132,7 +140,8 @@ def cmd_view(args: argparse.Namespace) -> int:
             if "error" in r:
                 print(f"{r['file']}: error: {r['error']}")
                 continue
-            print(f"{r['file']}: {r['view']} (confidence {r['confidence']:.2f}, quality {r['quality']:.2f}, "
+            unsure = "view uncertain, best guess " if r["uncertain"] else ""
+            print(f"{r['file']}: {unsure}{r['view']} (confidence {r['confidence']:.2f}, quality {r['quality']:.2f}, "
                   f"{r['n_frames']} frame(s))")
             for f in r.get("frames", []):
                 print(f"  frame {f['index']}: {f['view']} {f['confidence']:.2f} q={f['quality']:.2f} {f['guidance']}")

@@ -56,8 +56,10 @@ class ViewClassifier:
 
     def __init__(self, run: RunFn, labels: tuple[str, ...], guidance_labels: tuple[str, ...], size: int,
                  input_name: str = "image", tag: str = "", name: str = "", version: str = "",
-                 head: ViewHead | None = None, temperature: float = 1.0, conf_threshold: float = 0.0):
+                 head: ViewHead | None = None, temperature: float = 1.0, conf_threshold: float = 0.0,
+                 aux: tuple[RunFn, int, str, str] | None = None):
         self.run = run
+        self.aux = aux   # (run, input size, input name, tag) of a model whose quality/guidance heads are used
         self.head = head
         self.labels = tuple(head.labels) if head is not None else tuple(labels)
         self.guidance_labels = tuple(guidance_labels)
@@ -71,12 +73,26 @@ class ViewClassifier:
 
     @staticmethod
     def from_loaded(model: Any, head: ViewHead | None = None) -> ViewClassifier:
-        """From a `device.inference.LoadedModel` (manifest params: input_size, guidance_labels; the head file)."""
+        """From a `device.inference.LoadedModel` (manifest params: input_size, guidance_labels; the head file;
+        ``quality_model``: the name of a model whose quality and guidance heads replace this one's, loaded with
+        hash verification from this model's models directory, else the shipped one)."""
         m = model.manifest
         head = head if head is not None else load_view_head(m)
+        aux = None
+        qname = m.params.get("quality_model")
+        if qname:
+            from device.inference import load_model
+            from device.paths import MODELS_DIR
+
+            root = m.directory.parent if (m.directory.parent / qname / "manifest.json").is_file() else MODELS_DIR
+            qm = load_model(qname, variant=model.variant if model.variant in ("int8", "fp32") else None,
+                            models_dir=root)
+            aux = (qm.run, int(qm.manifest.params["input_size"]), qm.manifest.inputs[0].name, qm.tag)
+        tag = model.tag + (f" (quality/guidance: {aux[3]})" if aux else "")
         return ViewClassifier(model.run, tuple(m.labels), tuple(m.params["guidance_labels"]),
-                              int(m.params["input_size"]), m.inputs[0].name, model.tag, m.name, m.version, head,
-                              float(m.params.get("temperature", 1.0)), float(m.params.get("conf_threshold", 0.0)))
+                              int(m.params["input_size"]), m.inputs[0].name, tag, m.name, m.version, head,
+                              float(m.params.get("temperature", 1.0)), float(m.params.get("conf_threshold", 0.0)),
+                              aux)
 
     @staticmethod
     def from_model_dir(model_dir: Path, variant: str | None = None, threads: int = 0) -> ViewClassifier:
@@ -90,7 +106,7 @@ class ViewClassifier:
     def with_head(self, head: ViewHead) -> ViewClassifier:
         """The same backbone with another view head (site learning); the tag names the head's origin if given."""
         c = ViewClassifier(self.run, head.labels, self.guidance_labels, self.size, self.input_name, self.tag,
-                           self.name, self.version, head)
+                           self.name, self.version, head, aux=self.aux)
         extra = head.meta.get("tag")
         if extra:
             c.tag = f"{self.tag} + {extra}"
@@ -103,8 +119,11 @@ class ViewClassifier:
             raise ValueError(f"model {self.tag or self.name} has no 'features' output (a v1 model); use a v2 model")
         return np.asarray(out["features"], dtype=np.float32).reshape(-1)
 
-    def decode_outputs(self, out: dict[str, np.ndarray]) -> ViewOutput:
-        """Runner outputs for one frame -> ViewOutput (head path for v2, softmax heads for v1)."""
+    def decode_outputs(self, out: dict[str, np.ndarray], aux_out: dict[str, np.ndarray] | None = None) -> ViewOutput:
+        """Runner outputs for one frame -> ViewOutput (head path for v2, softmax heads for v1); `aux_out`: the
+        quality model's outputs (its quality and guidance replace the main model's)."""
+        if aux_out is not None:
+            out = {**out, "quality": aux_out["quality"], "guidance_logits": aux_out["guidance_logits"]}
         if self.head is None:
             o = decode(heads(out, len(self.labels), len(self.guidance_labels)), self.labels, self.guidance_labels)
             if self.temperature != 1.0 or self.conf_threshold > 0:
@@ -130,4 +149,9 @@ class ViewClassifier:
         return ViewOutput(self.labels[k], conf, p, q, guide, gconf, uncertain=bool(unc), ood_score=ood)
 
     def __call__(self, frame: np.ndarray, sector: Sector | None) -> ViewOutput:
-        return self.decode_outputs(self.run({self.input_name: model_input(frame, sector, self.size)}))
+        out = self.run({self.input_name: model_input(frame, sector, self.size)})
+        aux_out = None
+        if self.aux is not None:
+            run, size, name, _tag = self.aux
+            aux_out = run({name: model_input(frame, sector, size)})
+        return self.decode_outputs(out, aux_out)

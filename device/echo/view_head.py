@@ -303,11 +303,13 @@ def choose_conf_threshold(conf: np.ndarray, correct: np.ndarray, target_precisio
 
 
 def calibrate(head: ViewHead, feats: np.ndarray, y: np.ndarray, *, target_precision: float | None = None,
-              ood_quantile: float = 0.99) -> ViewHead:
+              ood_quantile: float = 0.99, ood_factor: float = 2.0) -> ViewHead:
     """Temperature scaling, then the confidence threshold and the ood threshold, on a held-out calibration set.
 
     feats (N, D) and y (N,) must not overlap the head's training rows nor any frame later used to report accuracy.
-    The ood threshold is the `ood_quantile` of the calibration frames' scores (they are all in-distribution).
+    The ood threshold is `ood_factor` x the `ood_quantile` of the calibration frames' scores (they are all
+    in-distribution; the factor 2 keeps the long tail of ordinary frames - a steady probe sits in it for seconds -
+    from being called "uncertain", while pictures that are not echo lie far beyond).
     """
     y = np.asarray(y, dtype=np.int64)
     t = fit_temperature(head.logits(feats), y)
@@ -315,12 +317,13 @@ def calibrate(head: ViewHead, feats: np.ndarray, y: np.ndarray, *, target_precis
     p = h.probs(feats)
     conf, pred = p.max(axis=1), p.argmax(axis=1)
     thr = choose_conf_threshold(conf, pred == y, target_precision)
-    ood_thr = float(np.quantile(h.ood_score(feats), ood_quantile))
+    ood_thr = ood_factor * float(np.quantile(h.ood_score(feats), ood_quantile))
     acc = float((pred == y).mean())
     kept = conf >= thr
     meta: dict[str, Any] = {**head.meta, "calibration": {
         "n": int(len(y)), "temperature": round(t, 4), "accuracy": round(acc, 4),
         "conf_threshold": round(thr, 4), "target_precision": target_precision, "ood_quantile": ood_quantile,
+        "ood_factor": ood_factor,
         "coverage": round(float(kept.mean()), 4),
         "selective_accuracy": round(float((pred == y)[kept].mean()), 4) if kept.any() else None}}
     return replace(h, conf_threshold=thr, ood_threshold=ood_thr, meta=meta)

@@ -62,6 +62,7 @@ def onnx_outputs(path: Path, crops_u8: np.ndarray, batch: int = 64, threads: int
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")   # shared cores: do not spin
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     dim0 = sess.get_inputs()[0].shape[0]
     b = batch if not isinstance(dim0, int) else 1

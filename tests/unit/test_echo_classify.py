@@ -95,3 +95,19 @@ def test_manifest_head_is_hash_verified(tmp_path):
         load_view_head(m)
     m2 = parse_manifest({**man, "files": {"int8": {"path": "b.onnx", "sha256": "0"}}}, d)
     assert load_view_head(m2) is None
+
+
+def test_quality_model_outputs_replace_the_main_quality_and_guidance():
+    head, centres = _head()
+    run, _ = _fake_run(centres[1])
+    seen = []
+
+    def aux(feeds):
+        seen.append(feeds["img"].shape)
+        return {"view_logits": np.zeros((1, 3)), "quality": np.array([[0.25]]), "guidance_logits": np.array([[0.0, 3.0]])}
+
+    clf = ViewClassifier(run, LABELS, GUIDE, 32, head=head, aux=(aux, 16, "img", "small"))
+    o = clf(np.zeros((64, 64), np.uint8), None)
+    assert seen == [(1, 1, 16, 16)]
+    assert o.view == "PLAX" and o.quality == pytest.approx(0.25) and o.guidance == "rotate_cw"
+    assert clf.with_head(head).aux is clf.aux
