@@ -86,7 +86,7 @@ class ViewClassifier:
 
             root = m.directory.parent if (m.directory.parent / qname / "manifest.json").is_file() else MODELS_DIR
             qm = load_model(qname, variant=model.variant if model.variant in ("int8", "fp32") else None,
-                            models_dir=root)
+                            models_dir=root, threads=1)   # a tiny CNN: one thread, no thread pool to contend
             aux = (qm.run, int(qm.manifest.params["input_size"]), qm.manifest.inputs[0].name, qm.tag)
         tag = model.tag + (f" (quality/guidance: {aux[3]})" if aux else "")
         return ViewClassifier(model.run, tuple(m.labels), tuple(m.params["guidance_labels"]),
