@@ -110,6 +110,7 @@ def dicom_waveform(signals_mv: np.ndarray, fs_hz: float = 500.0, *, patient_name
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.Modality = "ECG"
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: a Chinese patient name survives
     ds.PatientName, ds.PatientID = patient_name, patient_id
     ds.PatientBirthDate, ds.PatientSex = "", ""
     ds.StudyDate = ds.ContentDate = now.strftime("%Y%m%d")

@@ -92,6 +92,9 @@ def identity_from_report(doc) -> ExamIdentity:  # doc: device.reports.model.Repo
 _CTRL = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
+DICOM_CHARSET = "ISO_IR 192"
+
+
 def clean_text(s: str, max_len: int = 64) -> str:
     """A single-valued short string for SH/LO/PN/CS: no control characters, no backslash (the DICOM value
     separator), at most ``max_len`` characters."""
@@ -124,11 +127,12 @@ def dicom_person_name(name: str) -> str:
 
 
 def apply_identity(ds: Dataset, ident: ExamIdentity) -> None:
-    """Fill the Patient and General Study modules (and Specific Character Set for non-ASCII names)."""
+    """Fill the Patient and General Study modules. Specific Character Set is always ISO_IR 192 (UTF-8): a report's
+    comments, finding texts and code meanings may be Chinese even when the patient's name is ASCII, and pydicom
+    encodes every text element of the dataset with this one set (ISO_IR 100 turned a Chinese comment into "??")."""
     if not ident.patient_id or not ident.study_uid:
         raise InputError("an exported object needs a patient ID and a Study Instance UID")
-    text = " ".join([ident.patient_name, ident.study_description, ident.institution])
-    ds.SpecificCharacterSet = "ISO_IR 192" if not text.isascii() else "ISO_IR 100"
+    ds.SpecificCharacterSet = DICOM_CHARSET
     ds.PatientName = dicom_person_name(ident.patient_name)
     ds.PatientID = clean_text(ident.patient_id, 64)
     ds.PatientBirthDate = ident.patient_birth_date.strftime("%Y%m%d") if ident.patient_birth_date else ""
