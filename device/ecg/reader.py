@@ -30,10 +30,12 @@ MIN_SHARPNESS = 15.0
 # The tick-based time origin comes out 5-6 samples (0.275 mm) early on the project's own renderings, whose ticks
 # sit exactly on the lead boundary (measured on synthetic pages, seeds 1-3; not on any evaluation photo).
 TICK_BIAS_MM = 0.275
-# an orientation chosen by the limb leads alone (no decisive calibration pulses) needs this much Einthoven
-# consistency, and this margin over the next orientation (score = consistency + 0.3 x pulse votes)
+# without decisive calibration pulses, the printed lead names (OCR) settle the orientation when 2 or more are read
+# in one orientation only; else the limb leads may confirm the page as given (never turn it): this much Einthoven
+# consistency and this margin over the next orientation (score = consistency + 0.3 x pulse votes)
 MIN_CONSISTENCY = 0.4
 MIN_MARGIN = 0.25
+MIN_TURN_CONSISTENCY = 0.3  # a page turned on the pulses' word must also obey Einthoven this well
 # quality factor of a page that had to be turned: by decisive calibration pulses (True) or by the limb leads (False)
 ORIENT_CERTAINTY = {True: 0.9, False: 0.75}
 GOOD_PX_PER_MM = 6.0  # below this the quality score falls (square root of the ratio)  # the longest row of a whole page holds ~10 s; a photo cut in half holds 5
@@ -214,6 +216,10 @@ def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: 
     cands = orientation.pulse_votes(mask, dark, PX_PER_MM, glevel)
     by_pulses = orientation.decisive(cands)
     tries = cands[:1] if by_pulses else [c for c in cands if c.n_rows >= 3] or cands[:1]
+    if by_pulses and tries[0].name != "upright":
+        # before turning a page, let its printed lead names (OCR) speak for the page as given: a pulse cut off at
+        # the left edge and the row ends on the right once outvoted the upright reading (ECG-Image-Kit crops)
+        tries += [c for c in cands if c.name == "upright" and c.n_rows >= 3]
     done: list[_Attempt] = []
     errors: list[InputError] = []
     for c in tries:
@@ -229,11 +235,26 @@ def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: 
     def score(x: _Attempt) -> float:
         return (x.consistency if np.isfinite(x.consistency) else -1.0) + 0.3 * x.votes
 
-    done.sort(key=score, reverse=True)
-    best = done[0]
     if not by_pulses:
+        done.sort(key=score, reverse=True)
+    best = done[0]
+    if by_pulses and best.orientation != "upright" and not best.consistency >= MIN_TURN_CONSISTENCY:
+        done = [a for a in done if a.orientation == "upright"]   # the limb leads do not back the turn
+        if not done:
+            raise InputError("cannot tell which way up the printout is (the calibration pulses and the limb leads "
+                             "disagree); photograph the page upright, not mirrored, with the calibration pulses at "
+                             "the left", step="orientation")
+        best, by_pulses = done[0], False
+    labels = {a.orientation: _labels_read(a) for a in done} if len(done) > 1 else {}
+    ranked = sorted(labels.items(), key=lambda kv: -kv[1])
+    if ranked and ranked[0][1] >= 2 and ranked[0][1] > ranked[1][1]:
+        best = next(a for a in done if a.orientation == ranked[0][0])   # the printed lead names settle it
+    elif not by_pulses:
         margin = score(best) - (score(done[1]) if len(done) > 1 else -1.0)
-        if not (np.isfinite(best.consistency) and best.consistency >= MIN_CONSISTENCY and margin >= MIN_MARGIN):
+        # the limb leads may confirm the page as given, never turn it: on cropped web printouts (ECG-Image-Kit,
+        # pulses cut off, time origin misplaced) they favoured a mirror image of upright pages 3 times in 52
+        if not (best.orientation == "upright" and np.isfinite(best.consistency)
+                and best.consistency >= MIN_CONSISTENCY and margin >= MIN_MARGIN):
             raise InputError("cannot tell which way up the printout is (no calibration pulse found, and the limb "
                              "leads do not settle it); photograph the page upright, not mirrored, with the "
                              "calibration pulses at the left", step="orientation")
@@ -296,6 +317,19 @@ def _origins(rows: list[layout.Row], px_per_mm: float) -> dict[int, float]:
     x_med = float(np.median(xs))
     pulsed = any(r.pulse is not None for r in rows)
     return {i: (x_med if pulsed or abs(r.x0 - x_med) < 3 * px_per_mm else r.x0) for i, r in enumerate(rows)}
+
+
+def _labels_read(att: _Attempt, n: int = 4) -> int:
+    """How many of the first ``n`` lead boxes of the top row carry their own printed name (OCR), in this
+    orientation: upright pages read "I", "aVR", "V1", "V4"; a turned page's glyphs are unreadable. 0 without OCR."""
+    from device.ecg import ocr
+
+    if not ocr.available():
+        return 0
+    p = att.calibration.px_per_mm_x
+    boxes = sorted((b for b in att.layout.boxes if b.row == 0), key=lambda b: b.x0)[:n]
+    return sum(ocr.read_label(att.flat, (int(b.x0 - 3 * p), int(b.baseline_y + 0.5 * p), int(b.x0 + 14 * p),
+                                         int(b.baseline_y + 9 * p))) == b.lead for b in boxes)
 
 
 def _quarter_ticks(mask: np.ndarray, rows: list[layout.Row], origins: dict[int, float], cal: Calibration) -> bool:

@@ -46,4 +46,4 @@ def test_turned_real_photos_are_corrected_or_refused(shared_data):
     print(outcomes, f"upright SNR {np.mean(upright_snr):.2f} dB, corrected {np.mean(turned_snr):.2f} dB")
     assert outcomes["read as-is"] == 0, outcomes
     assert np.mean(upright_snr) >= 6.3                    # EVALUATION.md: 6.4 dB (measured 6.44 with the gate)
-    assert not turned_snr or np.mean(turned_snr) >= 5.5   # measured 6.37 dB on the 30 corrected photos
+    assert not turned_snr or np.mean(turned_snr) >= 5.5   # measured 6.19 dB on the 24 corrected (6 refused)
