@@ -3,7 +3,8 @@
 `machine_samples(rng, view=None, n_variants=2)` renders one simulated scan (device/sim/echo_probe.render_screen,
 no overlays) and returns `n_variants` screens of it, each with its own machine look:
 - the 2-D image: gain, time-gain compensation (TGC) curve, dynamic range / gamma, speckle size (blur), harmonic-
-  imaging-like smoothing, haze, left-right flip (some labs mirror apical views);
+  imaging-like smoothing, haze, left-right flip (some labs mirror apical views); with `p_deep` > 0 also imaging
+  deeper than the view needs (a smaller heart in the fan) and weak echoes toward a fan edge (faint right heart);
 - the geometry (shared by the variants): screen size and aspect, sector width, apex position, fan radius (zoom);
 - a colour Doppler box over part of the fan (2-D views keep their label);
 - a vendor screen layout (device/sim/echo_vendor.py);
@@ -60,7 +61,8 @@ def random_machine_geom(rng: np.random.Generator, size: tuple[int, int]) -> Sect
     return SectorGeom(w, h, (round(ax), round(ay)), r0, round(radius), half)
 
 
-def _grey_look(grey: np.ndarray, mask: np.ndarray, geom: SectorGeom, rng: np.random.Generator) -> np.ndarray:
+def _grey_look(grey: np.ndarray, mask: np.ndarray, geom: SectorGeom, rng: np.random.Generator,
+               p_lateral: float = 0.0) -> np.ndarray:
     """Gain, TGC, gamma, speckle size, harmonics-like smoothing and haze on the grey image, inside `mask`."""
     g = grey.astype(np.float32) / 255.0
     h, w = g.shape
@@ -76,6 +78,12 @@ def _grey_look(grey: np.ndarray, mask: np.ndarray, geom: SectorGeom, rng: np.ran
     if rng.random() < 0.3:  # harmonic-like: cleaner blood pools, smoother tissue
         g = cv2.medianBlur(np.clip(g * 255, 0, 255).astype(np.uint8), 3).astype(np.float32) / 255.0
         g = np.clip(g, 0, None) ** 1.3 * 1.15
+    if rng.random() < p_lateral:  # weak echoes toward one or both fan edges (a faint right heart or lateral wall)
+        ax, ay = geom.apex_xy
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        side = np.degrees(np.arctan2(xx - ax, yy - ay)) / geom.half_angle_deg * rng.choice([-1.0, 1.0])
+        floor = rng.uniform(0.25, 0.7)
+        g = g * np.clip(1.0 - (1.0 - floor) * np.clip(side * rng.uniform(0.8, 1.6), 0, 1), floor, 1.0)
     if rng.random() < 0.25:  # haze / clutter
         fog = cv2.resize(rng.random((6, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
         g = g + rng.uniform(0.02, 0.12) * np.clip(fog, 0, 1)
@@ -110,7 +118,7 @@ def _capture(rgb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int
 
 
 def machine_samples(rng: np.random.Generator, view: str | None = None, n_variants: int = 2,
-                    p_other: float = 0.15, size: tuple[int, int] | None = None
+                    p_other: float = 0.15, size: tuple[int, int] | None = None, p_deep: float = 0.0
                     ) -> list[tuple[np.ndarray, EchoTruth, MachineInfo]]:
     """One simulated scan seen through `n_variants` random machines: [(screen RGB (H, W, 3) uint8, truth, info)]."""
     if view is None:
@@ -133,7 +141,10 @@ def machine_samples(rng: np.random.Generator, view: str | None = None, n_variant
     shadow = (float(rng.uniform(-40, 40)), float(rng.uniform(3, 8))) if rng.random() < 0.15 else None
     vendor0 = VENDORS[int(rng.integers(0, len(VENDORS)))]
     style = OverlayStyle.random(rng) if vendor0 == "sonosite" else _NO_OVERLAY
-    rgb0, truth = render_screen(r, view, random_pose(rng, 1.0), float(rng.uniform(0, 10)), float(rng.uniform(55, 110)),
+    pose = random_pose(rng, 1.0)
+    if rng.random() < p_deep:  # imaged deeper than the view needs: a smaller heart high in a wide fan
+        pose = replace(pose, depth_rel=float(rng.uniform(0.2, 0.7)))
+    rgb0, truth = render_screen(r, view, pose, float(rng.uniform(0, 10)), float(rng.uniform(55, 110)),
                                 _NO_OVERLAY, random_look(rng), rng, other_kind=kind or "no_heart", shadow=shadow,
                                 breath=float(rng.uniform(-1, 1)), warp=warp)
     grey0 = rgb0[..., 0]
@@ -141,7 +152,7 @@ def machine_samples(rng: np.random.Generator, view: str | None = None, n_variant
     out = []
     for i in range(n_variants):
         vendor = vendor0 if i == 0 else VENDORS[int(rng.integers(0, len(VENDORS)))]
-        grey = _grey_look(grey0, fan, geom, rng)
+        grey = _grey_look(grey0, fan, geom, rng, p_lateral=0.35 if p_deep > 0 else 0.0)
         g = geom
         flipped = kind not in ("mmode", "doppler") and rng.random() < 0.15
         if flipped:

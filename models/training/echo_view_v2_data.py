@@ -70,15 +70,15 @@ class CropSet:
         return CropSet(*(d[k] for k in CropSet.FIELDS))
 
 
-def _render_chunk(args: tuple[int, int, int, int, bool, int]) -> CropSet:
+def _render_chunk(args: tuple[int, int, int, int, bool, int, float]) -> CropSet:
     from device.sim.echo_machine import machine_samples
 
-    seed, first, n, size, balanced, n_variants = args
+    seed, first, n, size, balanced, n_variants, p_deep = args
     rng = np.random.default_rng(seed)
     xs, vs, qs, gs, grp, col, kind = [], [], [], [], [], [], []
     for i in range(n):
         view = VIEWS[(first + i) % len(VIEWS)] if balanced else None
-        for img, tr, info in machine_samples(rng, view=view, n_variants=n_variants):
+        for img, tr, info in machine_samples(rng, view=view, n_variants=n_variants, p_deep=p_deep):
             xs.append(crop_fan(img, find_sector(img), size))
             vs.append(VIEWS.index(tr.view))
             qs.append(tr.quality if tr.view != "OTHER" else 0.0)
@@ -91,7 +91,7 @@ def _render_chunk(args: tuple[int, int, int, int, bool, int]) -> CropSet:
 
 
 def simulate_split(name: str, n_scans: int, seed: int, size: int, cache: Path, balanced: bool = False,
-                   n_variants: int = 1, workers: int = 2) -> CropSet:
+                   n_variants: int = 1, workers: int = 2, p_deep: float = 0.0) -> CropSet:
     """`n_scans` simulated scans x `n_variants` machines, cached per chunk of CHUNK scans (resumable)."""
     jobs, paths = [], []
     for k in range((n_scans + CHUNK - 1) // CHUNK):
@@ -99,7 +99,7 @@ def simulate_split(name: str, n_scans: int, seed: int, size: int, cache: Path, b
         paths.append(p)
         if not p.is_file():
             jobs.append((p, (seed * 10_007 + k, k * CHUNK, min(CHUNK, n_scans - k * CHUNK), size, balanced,
-                             n_variants)))
+                             n_variants, p_deep)))
     if jobs:
         print(f"[echo_view_v2] rendering {len(jobs)} chunk(s) of {name} ...", flush=True)
         with mp.get_context("fork").Pool(workers) as pool:

@@ -69,3 +69,11 @@ def test_non_echo_pictures():
         assert img.shape == (240, 320, 3) and img.dtype == np.uint8 and img.std() > 2, k
     out = machine_samples(np.random.default_rng(11), view="OTHER", n_variants=2, size=(320, 240))
     assert all(t.view == "OTHER" and t.quality == 0.0 for _, t, _ in out)
+
+
+def test_deep_scans_image_a_smaller_heart():
+    d0 = [machine_samples(np.random.default_rng(i), view="A4C", n_variants=1, size=(320, 240))[0][1].depth_mm
+          for i in range(6)]
+    d1 = [machine_samples(np.random.default_rng(i), view="A4C", n_variants=1, size=(320, 240), p_deep=1.0)[0][1]
+          .depth_mm for i in range(6)]
+    assert np.mean(d1) > 1.15 * np.mean(d0)
