@@ -1,24 +1,22 @@
-"""zh-CN and English strings for the UI. Missing keys fall back to English, then to the key itself.
+"""zh-CN and English strings for the UI, through the one mechanism ``device.i18n``. Missing keys fall back to
+English, then to the key itself.
 
-``i18n/<lang>.json`` holds the shell's strings; each UI area may add ``i18n/<area>.<lang>.json`` (merged in).
+``i18n/<lang>.json`` holds the shell's strings; each UI area may add ``i18n/<area>.<lang>.json`` (merged in); both are
+merged over the clinical glossary (``device/i18n/glossary.<lang>.json``), so templates can show glossary terms
+(``measure.ef_pct``, ``interp.normal``, ``segment.3``...).
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
 
-LANGUAGES = ("en", "zh-CN")
+from device.i18n import LANGUAGES, load_catalogue
+
 _DIR = Path(__file__).with_name("i18n")
 
 
-@cache
 def catalogue(lang: str) -> dict[str, str]:
-    out = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
-    for extra in sorted(_DIR.glob(f"*.{lang}.json")):
-        out.update(json.loads(extra.read_text(encoding="utf-8")))
-    return out
+    return load_catalogue(str(_DIR), lang)
 
 
 def translate(lang: str, key: str, **kw: object) -> str:

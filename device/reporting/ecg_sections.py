@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from device import i18n
 from device.domain.records import Measurement
 from device.ecg import thresholds
 from device.reporting.rows import current_findings, current_measurements
@@ -60,21 +61,10 @@ def reference_range(name: str, sex: str = "") -> tuple[float | None, float | Non
             "axis_deg": (T["axis"]["low_deg"], T["axis"]["high_deg"])}.get(name, (None, None))
 
 
-SECTION_TITLES = {"rate": {"en": "Rate and rhythm", "zh-CN": "心率与节律"},
-                  "intervals": {"en": "Intervals", "zh-CN": "间期"},
-                  "axis": {"en": "Axis", "zh-CN": "电轴"},
-                  "other": {"en": "Other ECG measurements", "zh-CN": "其他心电图测量"}}
-_WORDS = {
-    "en": {"low": "below the reference range", "high": "above the reference range", "normal": "within range",
-           "brady": "bradycardia", "tachy": "tachycardia", "lad": "left axis deviation",
-           "rad": "right axis deviation", "long_qtc": "prolonged", "wide": "wide QRS", "short_pr": "short PR",
-           "long_pr": "long PR", "edited": "re-digitised or edited by a person", "sex_unknown": "sex unknown: "
-           "the male limit is used"},
-    "zh-CN": {"low": "低于参考范围", "high": "高于参考范围", "normal": "在范围内", "brady": "心动过缓",
-              "tachy": "心动过速", "lad": "电轴左偏", "rad": "电轴右偏", "long_qtc": "延长", "wide": "QRS 增宽",
-              "short_pr": "PR 缩短", "long_pr": "PR 延长", "edited": "经人工校正或修改",
-              "sex_unknown": "性别未知：采用男性上限"},
-}
+SECTION_KEYS = ("rate", "intervals", "axis", "other")
+# titles and interpretation words come from the one glossary (device/i18n/glossary.<lang>.json)
+SECTION_TITLES = {k: {lang: i18n.term(lang, f"ecg.section.{k}") for lang in i18n.LANGUAGES} for k in SECTION_KEYS}
+_WORDS = {lang: i18n.table(lang, "ecg.word.") for lang in i18n.LANGUAGES}
 
 
 def latest_signal_capture(conn: sqlite3.Connection, exam_id: int) -> clinical.Capture | None:
@@ -129,7 +119,7 @@ def report_measurement(m: Measurement, sex: str, language: str = "en") -> tuple[
     if m.source == "edited":
         notes.append(words["edited"])
     interp = "; ".join(x for x in [text, *notes] if x)
-    label = spec.label_zh if language == "zh-CN" else spec.label_en
+    label = i18n.term(language, f"measure.{m.name}", spec.label_en)
     return spec.section, ReportMeasurement(name=m.name, value=v, unit=m.unit, label=label, ref_low=lo, ref_high=hi,
                                            interpretation=interp, model_name=m.model_name,
                                            model_version=m.model_version, confirmed=confirmed)
@@ -148,12 +138,8 @@ def overlay_key_image(conn: sqlite3.Connection, blobs: BlobStore, cap: clinical.
         return None
     cal = cap.meta.get("calibration", {})
     v = cap.meta.get("version", 1)
-    if language == "zh-CN":
-        caption = (f"数字化心电图 第{v}版：{cap.meta.get('layout', '')}，{cal.get('speed_mm_s', 25):g} mm/s，"
-                   f"{cal.get('gain_mm_mv', 10):g} mm/mV（绿色为数字化曲线）")
-    else:
-        caption = (f"Digitised ECG v{v}: layout {cap.meta.get('layout', '')}, {cal.get('speed_mm_s', 25):g} mm/s, "
-                   f"{cal.get('gain_mm_mv', 10):g} mm/mV (green: digitised traces)")
+    caption = i18n.t(language, "ecg.overlay_caption", v=v, layout=cap.meta.get("layout", ""),
+                     speed=f"{cal.get('speed_mm_s', 25):g}", gain=f"{cal.get('gain_mm_mv', 10):g}")
     try:
         return KeyImage(png=png, caption=caption, kind="image", key=f"ecg-overlay-{sha[:16]}")
     except Exception as exc:  # noqa: BLE001 - not a PNG: leave it out, the report still builds
@@ -178,12 +164,8 @@ def ecg_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam
     return sections, ([img] if img else [])
 
 
-_SCREEN_TITLE = {"en": "ECG screening model", "zh-CN": "心电图筛查模型"}
-_CLASS_TEXT = {"en": {"abnormal": "Abnormal ECG (probability)", "MI": "Myocardial infarction pattern",
-                      "STTC": "ST/T change", "CD": "Conduction disturbance", "HYP": "Hypertrophy",
-                      "AF": "Atrial fibrillation / flutter", "found": "at or above the model's threshold"},
-               "zh-CN": {"abnormal": "心电图异常（概率）", "MI": "心肌梗死图形", "STTC": "ST/T 改变",
-                         "CD": "传导异常", "HYP": "心室肥厚", "AF": "心房颤动/扑动", "found": "达到模型阈值"}}
+_SCREEN_TITLE = {lang: i18n.term(lang, "ecg.section.screen") for lang in i18n.LANGUAGES}
+_CLASS_TEXT = {lang: i18n.table(lang, "ecg.class.") for lang in i18n.LANGUAGES}
 
 
 def screen_sections(conn: sqlite3.Connection, exam_id: int, capture_id: int, language: str = "en") -> list[Section]:

@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from device import i18n
 from device.domain.records import Measurement
 from device.errors import UserError
 from device.perfusion.geometry import SEGMENT_NAMES, SEGMENT_TERRITORY, TERRITORIES
@@ -39,45 +40,9 @@ log = logging.getLogger(__name__)
 ANALYSIS_SCHEMA = "cardiocart.perfusion-analysis/1"
 TERRITORY_FINDING = "perfusion_territory"
 
-SEGMENT_NAMES_ZH: tuple[str, ...] = (
-    "基底段前壁", "基底段前间隔", "基底段下间隔", "基底段下壁", "基底段下侧壁", "基底段前侧壁",
-    "中段前壁", "中段前间隔", "中段下间隔", "中段下壁", "中段下侧壁", "中段前侧壁",
-    "心尖段前壁", "心尖段间隔", "心尖段下壁", "心尖段侧壁", "心尖",
-)
-
-_TEXT: dict[str, dict[str, str]] = {
-    "en": {
-        "summary": "Myocardial perfusion", "territories": "Coronary territories (LAD, LCX, RCA)",
-        "seg_stress": "17 segments: stress uptake (% of maximum)", "seg_rest": "17 segments: rest uptake (% of maximum)",
-        "other": "Other perfusion measurements", "simulated": " (simulated demo study)",
-        "sss": "Summed stress score (SSS)", "srs": "Summed rest score (SRS)", "sds": "Summed difference score (SDS)",
-        "total_extent_pct": "Abnormal extent, whole LV", "network_polar_mae_pct":
-        "Network polar map vs classical (mean absolute difference)",
-        "extent_pct": "{t} stress defect extent", "severity_sd": "{t} defect severity",
-        "sss_t": "{t} summed stress score", "rest_extent_pct": "{t} rest defect extent",
-        "reversible_extent_pct": "{t} reversible extent", "sds_t": "{t} summed difference score",
-        "normal": "normal", "mild": "mildly abnormal", "moderate": "moderately abnormal", "severe": "severely abnormal",
-        "ischaemia": "reversible defect (ischaemia)", "below": "below normal limit",
-        "edited": "value edited by a person", "manual": "entered by a person",
-        "bullseye_stress": "Stress bullseye (polar map)", "bullseye_rest": "Rest bullseye (polar map)",
-        "slices": "Short-axis slices, apex to base, myocardium contour",
-    },
-    "zh-CN": {
-        "summary": "心肌灌注", "territories": "冠脉供血区 (LAD, LCX, RCA)",
-        "seg_stress": "17 节段: 负荷摄取 (最大值的 %)", "seg_rest": "17 节段: 静息摄取 (最大值的 %)",
-        "other": "其他灌注测量", "simulated": " (模拟演示检查)",
-        "sss": "负荷总积分 (SSS)", "srs": "静息总积分 (SRS)", "sds": "差值总积分 (SDS)",
-        "total_extent_pct": "异常范围 (全左室)", "network_polar_mae_pct": "网络极坐标图与经典方法的平均绝对差",
-        "extent_pct": "{t} 负荷缺损范围", "severity_sd": "{t} 缺损严重程度",
-        "sss_t": "{t} 负荷积分", "rest_extent_pct": "{t} 静息缺损范围",
-        "reversible_extent_pct": "{t} 可逆范围", "sds_t": "{t} 差值积分",
-        "normal": "正常", "mild": "轻度异常", "moderate": "中度异常", "severe": "重度异常",
-        "ischaemia": "可逆性缺损 (缺血)", "below": "低于正常下限",
-        "edited": "数值经人工修改", "manual": "人工录入",
-        "bullseye_stress": "负荷靶心图 (极坐标图)", "bullseye_rest": "静息靶心图 (极坐标图)",
-        "slices": "短轴切面 (心尖到基底), 心肌轮廓",
-    },
-}
+# segment names and every label/interpretation come from the one glossary (device/i18n/glossary.<lang>.json)
+SEGMENT_NAMES_ZH: tuple[str, ...] = tuple(i18n.term("zh-CN", f"segment.{i + 1}") for i in range(17))
+_TEXT: dict[str, dict[str, str]] = {lang: i18n.table(lang, "perfusion.") for lang in i18n.LANGUAGES}
 
 
 def _tx(language: str) -> dict[str, str]:

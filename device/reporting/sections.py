@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from device import i18n
 from device.domain.records import REVIEWED_SOURCES, Measurement
 from device.reporting.ecg_sections import ecg_sections
 from device.reporting.echo_sections import echo_sections
@@ -33,10 +34,10 @@ SECTION_BUILDERS: dict[str, SectionBuilder] = {
     "perfusion": perfusion_sections,
 }
 
-GENERIC_TITLE = {"en": "Measurements", "zh-CN": "测量结果"}
-FINDINGS_TITLE = {"en": "Findings", "zh-CN": "发现"}
-_SOURCE_NOTE = {"edited": {"en": "value edited by a person", "zh-CN": "数值经人工修改"},
-                "manual": {"en": "entered by a person", "zh-CN": "人工录入"}}
+GENERIC_TITLE = {lang: i18n.term(lang, "report.section.measurements") for lang in i18n.LANGUAGES}
+FINDINGS_TITLE = {lang: i18n.term(lang, "report.appendix") for lang in i18n.LANGUAGES}
+_SOURCE_NOTE = {src: {lang: i18n.term(lang, f"report.source.{src}") for lang in i18n.LANGUAGES}
+                for src in ("edited", "manual")}
 
 
 def kind_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, settings: ReportSettings,
@@ -76,4 +77,5 @@ def findings_section(conn: sqlite3.Connection, exam_id: int, language: str) -> t
                                       label=f"{f.kind}: {f.label}", interpretation=str(f.label),
                                       model_name=f.model_name, model_version=f.model_version,
                                       confirmed=f.confirmed_by is not None))
-    return (Section(FINDINGS_TITLE.get(language, FINDINGS_TITLE["en"]), tuple(rows)),) if rows else ()
+    return (Section(FINDINGS_TITLE.get(language, FINDINGS_TITLE["en"]), tuple(rows), role="appendix"),) if rows \
+        else ()

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from device import DISCLAIMER_EN, DISCLAIMER_ZH
+from device import i18n
 from device.errors import InputError, UserError
 
 ReportKind = Literal["echo", "ecg", "perfusion"]
@@ -51,6 +51,16 @@ class ReportExam:
     exam_datetime: dt.datetime
     description: str = ""
     institution: str = ""
+    indication: str = ""
+    height_cm: float | None = None
+    weight_kg: float | None = None
+
+    @property
+    def bsa_m2(self) -> float | None:
+        """Body surface area by Mosteller, sqrt(height_cm * weight_kg / 3600), or None without both."""
+        if not self.height_cm or not self.weight_kg or self.height_cm <= 0 or self.weight_kg <= 0:
+            return None
+        return (self.height_cm * self.weight_kg / 3600.0) ** 0.5
 
 
 @dataclass(frozen=True)
@@ -105,12 +115,18 @@ class ReportMeasurement:
         return f"{self.model_name} {self.model_version}".strip() if self.model_name else ""
 
 
+SECTION_ROLES: tuple[str, ...] = ("body", "appendix")
+
+
 @dataclass(frozen=True)
 class Section:
-    """A titled group of measurements (e.g. "Left ventricle", "Intervals")."""
+    """A titled group of measurements (e.g. "Left ventricle", "Intervals"). ``role`` "appendix" marks technical rows
+    (view classifier confidences, model scores): the PDF prints them after the report body, under the appendix
+    heading, and they never count as key findings."""
 
     title: str
     measurements: tuple[ReportMeasurement, ...] = ()
+    role: str = "body"
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,11 +225,24 @@ class ReportDoc:
     @property
     def disclaimer(self) -> str:
         """The project's disclaimer in the report's language; it cannot be edited away."""
-        return DISCLAIMER_ZH if self.language == "zh-CN" else DISCLAIMER_EN
+        return i18n.t(self.language, "disclaimer")
 
     @property
     def measurements(self) -> tuple[ReportMeasurement, ...]:
         return tuple(m for s in self.sections for m in s.measurements)
+
+    @property
+    def body_sections(self) -> tuple[Section, ...]:
+        return tuple(s for s in self.sections if s.role != "appendix")
+
+    @property
+    def appendix_sections(self) -> tuple[Section, ...]:
+        return tuple(s for s in self.sections if s.role == "appendix")
+
+    @property
+    def key_findings(self) -> tuple[ReportMeasurement, ...]:
+        """Body values outside their reference range (flag H or L), in report order: what the summary lists first."""
+        return tuple(m for s in self.body_sections for m in s.measurements if m.flag)
 
     @property
     def models_used(self) -> tuple[str, ...]:

@@ -30,8 +30,11 @@ def to_dict(doc: ReportDoc) -> dict[str, Any]:
         "patient": {"id": p.patient_id, "name": p.name, "sex": p.sex,
                     "birth_date": p.birth_date.isoformat() if p.birth_date else None},
         "exam": {"accession": e.accession, "study_uid": e.study_uid, "datetime": e.exam_datetime.isoformat(),
-                 "description": e.description, "institution": e.institution},
-        "sections": [{"title": s.title, "measurements": [_meas_dict(m) for m in s.measurements]}
+                 "description": e.description, "institution": e.institution,
+                 **{k: v for k, v in (("indication", e.indication), ("height_cm", e.height_cm),
+                                      ("weight_kg", e.weight_kg)) if v}},
+        "sections": [{"title": s.title, "measurements": [_meas_dict(m) for m in s.measurements],
+                      **({"role": s.role} if s.role != "body" else {})}
                      for s in doc.sections],
         "key_images": [{"caption": k.caption, "kind": k.kind, "key": k.key,
                         "png_base64": base64.b64encode(k.png).decode("ascii")} for k in doc.key_images],
@@ -60,9 +63,13 @@ def from_dict(d: dict[str, Any]) -> ReportDoc:
                           birth_date=dt.date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None)
         exam = ReportExam(accession=str(e["accession"]), study_uid=_uid(e["study_uid"]),
                     exam_datetime=dt.datetime.fromisoformat(e["datetime"]),
-                    description=str(e.get("description", "")), institution=str(e.get("institution", "")))
+                    description=str(e.get("description", "")), institution=str(e.get("institution", "")),
+                    indication=str(e.get("indication", "")),
+                    height_cm=float(e["height_cm"]) if e.get("height_cm") else None,
+                    weight_kg=float(e["weight_kg"]) if e.get("weight_kg") else None)
         sections = tuple(Section(title=str(s["title"]),
-                                 measurements=tuple(_meas(m) for m in s.get("measurements", [])))
+                                 measurements=tuple(_meas(m) for m in s.get("measurements", [])),
+                                 role=str(s.get("role", "body")))
                          for s in d.get("sections", []))
         images = tuple(KeyImage(png=base64.b64decode(k["png_base64"], validate=True), caption=str(k.get("caption", "")),
                                 kind=str(k.get("kind", "image")), key=str(k.get("key", "")))

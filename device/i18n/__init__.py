@@ -1,0 +1,77 @@
+"""The one translation mechanism of CardioCart (English and Simplified Chinese).
+
+Every user-facing text is a key looked up here. The clinical glossary (``glossary.<lang>.json`` beside this file:
+measurement names, interpretations, ECG findings, perfusion segments and territories, report and PDF headings, the
+disclaimer) is reviewed as one file per language; the web UI's strings (``webui/i18n/*.json``) are loaded by the
+same :func:`load_catalogue` and merged over the glossary, so a template can use a glossary key too.
+
+``t(lang, key, **kw)``: the text in ``lang``, else English, else the key itself; ``{name}`` fields are filled from
+``kw``. ``term(lang, key, default)``: the same but ``default`` (not the key) when no language has the key, for
+names that may be unknown (a value typed in under a new name). Both languages must hold the same keys
+(tests/unit/test_i18n.py fails otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
+DEFAULT = "en"
+_DIR = Path(__file__).parent
+
+
+def _read(path: Path) -> dict[str, str]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in data.items()}
+
+
+@cache
+def glossary(lang: str) -> dict[str, str]:
+    """The reviewed clinical glossary of ``lang`` (``en`` or ``zh-CN``)."""
+    return _read(_DIR / f"glossary.{lang if lang in LANGUAGES else DEFAULT}.json")
+
+
+@cache
+def load_catalogue(directory: str, lang: str) -> dict[str, str]:
+    """The glossary of ``lang`` with ``<directory>/<lang>.json`` and every ``<directory>/*.<lang>.json`` merged
+    over it (the web UI's strings)."""
+    lang = lang if lang in LANGUAGES else DEFAULT
+    d = Path(directory)
+    out = dict(glossary(lang))
+    base = d / f"{lang}.json"
+    if base.is_file():
+        out.update(_read(base))
+    for extra in sorted(d.glob(f"*.{lang}.json")):
+        out.update(_read(extra))
+    return out
+
+
+def normalise(lang: str | None) -> str:
+    """``lang`` if it is a supported language, else English ("zh", "zh_CN" and "zh-cn" mean zh-CN)."""
+    if not lang:
+        return DEFAULT
+    low = lang.replace("_", "-").lower()
+    return "zh-CN" if low.startswith("zh") else DEFAULT
+
+
+def term(lang: str, key: str, default: str | None = None) -> str:
+    """The glossary text of ``key`` in ``lang`` (English when ``lang`` lacks it), else ``default`` (else ``key``)."""
+    text = glossary(normalise(lang)).get(key) or glossary(DEFAULT).get(key)
+    return text if text is not None else (key if default is None else default)
+
+
+def t(lang: str, key: str, **kw: object) -> str:
+    """``term`` with ``{field}`` formatting from ``kw``."""
+    text = term(lang, key)
+    return text.format(**kw) if kw else text
+
+
+def table(lang: str, prefix: str) -> dict[str, str]:
+    """Every glossary entry of ``lang`` whose key starts with ``prefix``, keyed by the rest of the key."""
+    g = glossary(normalise(lang))
+    return {k[len(prefix):]: v for k, v in g.items() if k.startswith(prefix)}
+
+
+__all__ = ["LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]
