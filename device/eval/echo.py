@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.eval.echo_view import (
+from device.eval._echo_view import (
     REAL_UNLABELLED,
     by,
     clip_mean_accuracy,

@@ -118,7 +118,7 @@ def test_real_frames_leave_one_clip_out_meet_the_manifest(shared_data, manifest)
     """Re-measures what the recipe wrote: each real clip scored by the head that never saw it."""
     from device.echo.classify import ViewClassifier
     from device.eval.echo import load_view_head_key
-    from device.eval.echo_view import real_loco, summary
+    from device.eval._echo_view import real_loco, summary
 
     claimed = [a for a in manifest.accuracy if a["metric"] == "view accuracy, real echo frames, leave-one-clip-out"]
     assert claimed, "the manifest has no real-frame accuracy"
