@@ -1,5 +1,6 @@
-"""Echo view model evaluation helpers (the leading underscore keeps `make eval` from running this file on its own): leave-one-clip-out real echo frames, selective accuracy against coverage,
-and what the model says about pictures that are not echo. Shared by the v2 training recipe (numbers for the manifest)
+"""Echo view model evaluation helpers (the leading underscore keeps `make eval` from running this file on its own):
+leave-one-clip-out real echo frames, selective accuracy against coverage, and what the model says about pictures
+that are not echo. Shared by the v2 training recipe (numbers for the manifest)
 and device/eval/echo.py (`make eval`), so both measure exactly the same thing through the cart's own path
 (find_sector once per clip, crop_fan, ONNX backbone, numpy view head).
 """
