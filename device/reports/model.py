@@ -111,6 +111,13 @@ class ReportMeasurement:
         return ""
 
     @property
+    def display_value(self) -> str:
+        """The value as the report prints it, rounded by unit as echo labs write them (ASE): volumes in mL, EF and
+        other percentages, times in ms, rates and angles to integers; mm and cm to one decimal; scores 0..1 to
+        two; anything else to 4 significant digits."""
+        return display_number(self.value, self.unit)
+
+    @property
     def model_text(self) -> str:
         return f"{self.model_name} {self.model_version}".strip() if self.model_name else ""
 
@@ -320,6 +327,20 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-__all__ = ["ReportPatient", "ReportExam", "ReportMeasurement", "Section", "KeyImage", "Signature", "ReportDoc",
+DECIMALS_BY_UNIT: dict[str, int] = {"mL": 0, "mL/m2": 0, "%": 0, "ms": 0, "/min": 0, "deg": 0, "g": 0, "g/m2": 0,
+                                    "mm2": 0, "mm": 1, "cm": 1, "cm2": 1, "m2": 2, "kg": 1, "SD": 1, "mV": 2,
+                                    "1": 2, "mm/m2": 1, "cm/m2": 1}
+
+
+def display_number(value: float, unit: str) -> str:
+    """``value`` rounded for print by its unit (:data:`DECIMALS_BY_UNIT`); -0 prints as 0."""
+    d = DECIMALS_BY_UNIT.get(unit)
+    if d is None:
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+    text = f"{value:.{d}f}"
+    return "0" if d == 0 and text == "-0" else text
+
+
+__all__ = ["display_number", "ReportPatient", "ReportExam", "ReportMeasurement", "Section", "KeyImage", "Signature", "ReportDoc",
            "SignedReportError", "edit", "correct", "sign", "KINDS", "LANGUAGES"]
 

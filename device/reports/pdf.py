@@ -16,9 +16,9 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from device.errors import UserError
-from device.reports.html import format_value, report_title
+from device.reports.html import report_title
 from device.reports.i18n import labels
-from device.reports.model import ReportDoc
+from device.reports.model import ReportDoc, Section
 
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),            # Debian fonts-wqy-zenhei
@@ -95,28 +95,14 @@ def render_pdf(doc: ReportDoc, font: Path | None = None) -> bytes:
                        new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
-    p, e = doc.patient, doc.exam
     head = FontFace(emphasis=None, fill_color=(230, 230, 230))
     with pdf.table(col_widths=(22, 38, 22, 38), headings_style=head, first_row_as_headings=False,
                    line_height=6, text_align="LEFT") as t:
-        for row in ((L["patient"], p.name, L["patient_id"], p.patient_id),
-                    (L["sex"], L[f"sex.{p.sex}"], L["birth_date"], p.birth_date.isoformat() if p.birth_date else ""),
-                    (L["accession"], e.accession, L["exam_date"], e.exam_datetime.strftime("%Y-%m-%d %H:%M"))):
+        for row in _header_rows(doc, L):
             t.row(row)
-    for s in doc.sections:
-        pdf.ln(2)
-        _need(pdf, 30)  # keep a section title with its header row and first rows
-        pdf.set_font(_FAMILY, size=12)
-        pdf.cell(w, 7, s.title, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font(_FAMILY, size=9)
-        with pdf.table(col_widths=(28, 16, 12, 18, 40, 26), headings_style=head, line_height=5,
-                       text_align="LEFT") as t:
-            t.row((L["measurement"], L["value"], L["unit"], L["reference"], L["interpretation"], L["model"]))
-            for m in s.measurements:
-                value = format_value(m.value) + (f" {m.flag}" if m.flag else "")
-                model = f"{m.model_text} ({L['confirmed'] if m.confirmed else L['unconfirmed']})" if m.model_name \
-                    else ""
-                t.row((m.display_label, value, m.unit, m.reference_text, m.interpretation, model))
+    _conclusion(pdf, doc, L)
+    for s in doc.body_sections:
+        _section(pdf, s, L, head)
     pdf.set_font(_FAMILY, size=10)
     if doc.key_images:
         pdf.ln(3)
@@ -125,22 +111,85 @@ def render_pdf(doc: ReportDoc, font: Path | None = None) -> bytes:
         pdf.cell(w, 7, L["key_images"], new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(_FAMILY, size=9)
         _images(pdf, doc)
-    if doc.free_text:
-        pdf.ln(2)
-        pdf.set_font(_FAMILY, size=12)
-        pdf.cell(w, 7, L["comments"], new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font(_FAMILY, size=10)
-        pdf.multi_cell(w, 5, doc.free_text, new_x="LMARGIN", new_y="NEXT")
     if doc.models_used:
         pdf.ln(1)
         pdf.set_font(_FAMILY, size=9)
         pdf.multi_cell(w, 5, f"{L['models_used']}: {', '.join(doc.models_used)}", new_x="LMARGIN", new_y="NEXT")
+    if doc.appendix_sections:
+        pdf.ln(3)
+        _need(pdf, 30)
+        pdf.set_font(_FAMILY, size=12)
+        pdf.cell(w, 7, L["appendix"], new_x="LMARGIN", new_y="NEXT")
+        for s in doc.appendix_sections:
+            _section(pdf, s, L, head, titled=False)
     pdf.ln(2)
     pdf.set_font(_FAMILY, size=11)
     pdf.set_text_color(160, 0, 0)
     pdf.multi_cell(w, 6, doc.disclaimer, border=1, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
     return bytes(pdf.output())
+
+
+def _header_rows(doc: ReportDoc, L: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """Patient and exam rows; height, weight, BSA (Mosteller) and the indication when recorded (an echo report
+    always shows the body-size row, with a dash for what is missing, since indexed values depend on it)."""
+    p, e = doc.patient, doc.exam
+    rows = [(L["patient"], p.name, L["patient_id"], p.patient_id),
+            (L["sex"], L[f"sex.{p.sex}"], L["birth_date"], p.birth_date.isoformat() if p.birth_date else ""),
+            (L["accession"], e.accession, L["exam_date"], e.exam_datetime.strftime("%Y-%m-%d %H:%M"))]
+    if doc.kind == "echo" or e.height_cm or e.weight_kg:
+        rows.append((L["height"], f"{e.height_cm:.0f} cm" if e.height_cm else "—",
+                     L["weight"], f"{e.weight_kg:.1f} kg" if e.weight_kg else "—"))
+        bsa = e.bsa_m2
+        rows.append((L["bsa"], f"{bsa:.2f} m²" if bsa else "—", L["indication"], e.indication or "—"))
+    elif e.indication:
+        rows.append((L["indication"], e.indication, "", ""))
+    return rows
+
+
+def _conclusion(pdf: _ReportPDF, doc: ReportDoc, L: dict[str, str]) -> None:
+    """The physician's conclusion (the free text) and the key findings (values outside their reference range)
+    first, before the measurement tables, as echo labs write a report."""
+    w = pdf.epw
+    if doc.free_text:
+        pdf.ln(2)
+        pdf.set_font(_FAMILY, size=12)
+        pdf.cell(w, 7, L["conclusion"], new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(_FAMILY, size=10)
+        pdf.multi_cell(w, 5, doc.free_text, new_x="LMARGIN", new_y="NEXT")
+    if not any(s.measurements for s in doc.body_sections):
+        return
+    pdf.ln(2)
+    pdf.set_font(_FAMILY, size=12)
+    pdf.cell(w, 7, L["key_findings"], new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(_FAMILY, size=10)
+    if not doc.key_findings:
+        pdf.multi_cell(w, 5, L["no_key_findings"], new_x="LMARGIN", new_y="NEXT")
+    for m in doc.key_findings:
+        interp = f" ({m.interpretation})" if m.interpretation else ""
+        pdf.multi_cell(w, 5, f"· {m.display_label}: {m.display_value} {m.unit} {L['flag.' + m.flag]}{interp}",
+                       new_x="LMARGIN", new_y="NEXT")
+
+
+def _section(pdf: _ReportPDF, s: Section, L: dict[str, str], head: FontFace, titled: bool = True) -> None:
+    """One section: its title, then a table of its rows (values rounded by unit); a section without rows is a line
+    of text (views captured, a clip not measured and why)."""
+    w = pdf.epw
+    pdf.ln(2)
+    _need(pdf, 30 if s.measurements else 8)  # keep a section title with its header row and first rows
+    pdf.set_font(_FAMILY, size=12 if s.measurements else 10)
+    pdf.multi_cell(w, 6, s.title, new_x="LMARGIN", new_y="NEXT")
+    if not s.measurements:
+        return
+    pdf.set_font(_FAMILY, size=9)
+    with pdf.table(col_widths=(40, 16, 12, 18, 34, 26), headings_style=head, line_height=5,
+                   text_align="LEFT") as t:
+        t.row((L["measurement"], L["value"], L["unit"], L["reference"], L["interpretation"], L["model"]))
+        for m in s.measurements:
+            value = m.display_value + (f" {L['flag.' + m.flag]}" if m.flag else "")
+            model = f"{m.model_text} ({L['confirmed'] if m.confirmed else L['unconfirmed']})" if m.model_name \
+                else ""
+            t.row((m.display_label, value, m.unit, m.reference_text, m.interpretation, model))
 
 
 def _need(pdf: FPDF, mm: float) -> None:
