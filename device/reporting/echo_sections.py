@@ -22,11 +22,15 @@ from typing import Any
 import cv2
 import numpy as np
 
+from device import i18n
 from device.domain.codecs import decode_clip
 from device.domain.records import REVIEWED_SOURCES, Finding
 from device.errors import UserError
 from device.lv.casetable import CaseTable
 from device.lv.interpret import interpret_value, label_of, reference_text, sex_of, split_name
+from device.reporting.measurement_set import MeasurementSet
+from device.reporting.measurement_set import build as build_set
+from device.reporting.rows import current_measurements
 from device.reporting.settings import ReportSettings
 from device.reports.model import KeyImage, ReportMeasurement, Section
 from device.store import clinical
@@ -68,32 +72,40 @@ class EchoRow:
     model_version: str
     frames: tuple[int, ...]
     source: str                   # auto, confirmed, edited, manual
+    chosen: bool = True           # the report uses this clip's value (False: another clip of the view)
 
 
-def echo_rows(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable) -> list[EchoRow]:
-    """The exam's current measurements, grouped (biplane, A4C, A2C, PLAX, PSAX-PM, then any other name, e.g. a
-    value typed in) and in the order the originals were made within a group, read against ``table``."""
+def measurement_set(conn: sqlite3.Connection, exam_id: int) -> MeasurementSet:
+    """The exam's coherent measurement set (device.reporting.measurement_set) from the store."""
+    return build_set(clinical.all_measurements(conn, exam_id), clinical.list_captures(conn, exam_id),
+                     clinical.measurement_picks(conn, exam_id))
+
+
+def echo_rows(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable,
+              all_clips: bool = False) -> list[EchoRow]:
+    """The exam's measurement set, grouped (biplane, A4C, A2C, PLAX, PSAX-PM, then any other name, e.g. a value
+    typed in), read against ``table``: each group from the ONE clip the report uses (``chosen``), with derived
+    values recomputed from that clip's inputs; ``all_clips``: the values of the other clips too (chosen False)."""
     sex = sex_of(exam.patient.sex)
     order = [g for g, _ in GROUPS]
     rows = []
-    for m in clinical.current_measurements(conn, exam.id):
-        group, base = split_name(m.name) or ("other", m.name)
-        interp, lo, hi, alert = interpret_value(base, m.value, sex, table) if group != "sax" else \
+    ms = measurement_set(conn, exam.id)
+    for v in ms.values:
+        if not (v.chosen or all_clips):
+            continue
+        m, base = v.row, split_name(v.name)[1]  # type: ignore[index]
+        interp, lo, hi, alert = interpret_value(base, v.value, sex, table) if v.group != "sax" else \
             ("no reference", None, None, False)
-        rows.append(EchoRow(m.id, m.capture_id, m.name, base, group, label_of(m.name), float(m.value), m.unit,
+        rows.append(EchoRow(m.id, v.capture_id, v.name, base, v.group, label_of(v.name), v.value, m.unit,
                             lo, hi, reference_text(lo, hi, m.unit), interp, alert, m.model_name, m.model_version,
-                            m.frames, m.source))
-    return sorted(rows, key=lambda r: (order.index(r.group), _root_order(conn, r.measurement_id)))
-
-
-def _root_order(conn: sqlite3.Connection, mid: int) -> int:
-    """The id of the original automatic row an edited row descends from (keeps a reviewed value in its place)."""
-    for _ in range(100):
-        r = conn.execute("SELECT supersedes FROM measurements WHERE id = ?", (mid,)).fetchone()
-        if r is None or r[0] is None:
-            return mid
-        mid = int(r[0])
-    return mid
+                            m.frames, v.source, v.chosen))
+    for m in current_measurements(conn, exam.id):      # in the order the originals were made
+        if split_name(m.name) is None:
+            interp, lo, hi, alert = interpret_value(m.name, m.value, sex, table)
+            rows.append(EchoRow(m.id, m.capture_id, m.name, m.name, "other", label_of(m.name), float(m.value), m.unit,
+                                lo, hi, reference_text(lo, hi, m.unit), interp, alert, m.model_name,
+                                m.model_version, m.frames, m.source))
+    return sorted(rows, key=lambda r: order.index(r.group))
 
 
 # ---------------------------------------------------------------- key images
@@ -142,7 +154,8 @@ def current_geometry(conn: sqlite3.Connection, exam_id: int) -> dict[int, Findin
     return out
 
 
-def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) -> list[KeyImage]:
+def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam,
+               language: str = "en") -> list[KeyImage]:
     """Annotated ED and ES frames of each measured clip (at most :data:`MAX_KEY_IMAGES`)."""
     out: list[KeyImage] = []
     for cap_id, f in current_geometry(conn, exam.id).items():
@@ -153,7 +166,7 @@ def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) 
             cap = clinical.get_capture(conn, cap_id)
             # every view of a draft report refreshes its images: a clip decodes to tens of MB, so keep what was drawn
             cache_key = (cap.blob_sha256, f.id, json.dumps(d, sort_keys=True, default=str),
-                         f.model_name, f.model_version)
+                         f.model_name, f.model_version, language)
             with _KEY_LOCK:
                 cached = _KEY_IMAGES.get(cache_key)
                 if cached is not None:
@@ -168,9 +181,10 @@ def key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam) 
             for ph in ("ed", "es"):
                 i = int(d["frames"][ph]["index"])
                 img = annotate(np.asarray(frames[min(i, len(frames) - 1)], dtype=np.uint8), d, ph)
-                cached.append(KeyImage.from_array(img, caption=f"{d['view']} {ph.upper()} (frame {i}), "
-                                                               f"{f.model_name} {f.model_version}",
-                                                  key=f"lv{f.id}-{ph}"))
+                caption = i18n.t(language, "report.key_frame", view=d["view"], frame=i,
+                                 phase=i18n.t(language, f"echo.phase.{ph}"),
+                                 model=f"{f.model_name} {f.model_version}")
+                cached.append(KeyImage.from_array(img, caption=caption, key=f"lv{f.id}-{ph}"))
             del frames
             with _KEY_LOCK:
                 _KEY_IMAGES[cache_key] = cached
@@ -189,37 +203,96 @@ _KEY_LOCK = threading.Lock()                             # web requests run in t
 
 # ---------------------------------------------------------------- the report's sections
 
+STRUCTURES = ("lv_function", "lv_volumes_single", "lv_linear", "lv_sax", "la", "aorta", "rv", "other")
+
+
+def structure_of(row: EchoRow, primary: str | None) -> str:
+    """The report group (by structure, as echo labs write it) of one row: the primary method's LV volumes and EF
+    first, other single-plane volumes, LV linear (PLAX), LV short axis, left atrium, aorta, right ventricle."""
+    if row.group in ("biplane", "a4c", "a2c"):
+        return "lv_function" if row.group == primary else "lv_volumes_single"
+    if row.group == "plax":
+        return {"la_diameter_mm": "la", "aortic_root_mm": "aorta"}.get(row.base, "lv_linear")
+    if row.group == "sax":
+        return "lv_sax"
+    for prefix, structure in (("la_", "la"), ("lav", "la"), ("ao", "aorta"), ("rv", "rv"), ("tapse", "rv"),
+                              ("lv", "lv_linear")):
+        if row.name.startswith(prefix):
+            return structure
+    return "other"
+
+
+def echo_label(name: str, language: str) -> str:
+    """The human name of a stored echo measurement name in ``language`` (glossary), e.g. ``a4c_ef_pct`` ->
+    "LV ejection fraction (A4C)", ``sax_ed_rwt4_mm`` -> "ED wall thickness AL"; unknown names keep the English
+    label (or the name)."""
+    sp = split_name(name)
+    if sp is None:
+        return i18n.term(language, f"measure.{name}", label_of(name))
+    group, base = sp
+    if group == "sax":
+        return f"{i18n.term(language, f'echo.phase.{name[4:6]}')} {i18n.term(language, f'measure.sax.{base}')}"
+    label = i18n.term(language, f"measure.{base}", label_of(base))
+    return label if group == "plax" else f"{label} ({i18n.term(language, f'echo.method.{group}')})"
+
+
+def indexed_rows(rows: Sequence[EchoRow], primary: str | None, bsa_m2: float | None,
+                 language: str) -> list[ReportMeasurement]:
+    """LV EDV and ESV of the primary method and an LA volume (when measured) divided by the body surface area."""
+    if not bsa_m2 or primary is None:
+        return []
+    out = []
+    for r in rows:
+        key = ({"edv_ml": "edv_index_ml_m2", "esv_ml": "esv_index_ml_m2"}.get(r.base) if r.group == primary else
+               "la_volume_index_ml_m2" if r.name in ("la_volume_ml", "lav_ml", "biplane_la_volume_ml") else None)
+        if key:
+            out.append(ReportMeasurement(name=key, value=r.value / bsa_m2, unit="mL/m2",
+                                         label=i18n.term(language, f"measure.{key}"), model_name=r.model_name,
+                                         model_version=r.model_version, confirmed=r.source in REVIEWED_SOURCES))
+    return out
+
+
+def exam_bsa_m2(exam: clinical.Exam) -> float | None:
+    """Mosteller BSA of the exam's recorded height and weight (None when either is missing)."""
+    h, w = getattr(exam, "height_cm", None), getattr(exam, "weight_kg", None)
+    return (h * w / 3600.0) ** 0.5 if h and w and h > 0 and w > 0 else None
+
+
 def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, settings: ReportSettings,
                   language: str = "en") -> tuple[Sequence[Section], Sequence[KeyImage]]:
-    """(sections, key images) of an echo exam's report: views captured, LV measurements with reference ranges and
-    interpretations from the settings' case table, the clips that could not be measured and why, annotated ED/ES
-    frames. (The echo sections are English; ``language`` is accepted like every builder's.)"""
+    """(sections, key images) of an echo exam's report in ``language``: measurements grouped by structure (LV size
+    and function with indexed volumes when height and weight are known, LV linear, LV short axis, LA, aorta, RV)
+    with reference ranges and interpretations from the settings' case table, the views captured, the clips that
+    could not be measured and why, annotated ED/ES frames."""
     sections = []
     rows = echo_rows(conn, exam, settings.case_table)
     have = {r.group for r in rows}
     primary = next((g for g in ("biplane", "a4c", "a2c") if g in have), None)
-    for group, title in GROUPS:
-        ms = []
-        for r in (r for r in rows if r.group == group):
-            name = _CODED.get(r.name, r.name)
-            if group == primary and r.base in ("edv_ml", "esv_ml"):
-                name = r.base
-            note = r.interpretation + (" (value edited by a person)" if r.source == "edited" else "")
-            ms.append(ReportMeasurement(name=name, value=round(r.value, 2), unit=r.unit, label=r.label,
-                                        ref_low=r.ref_low, ref_high=r.ref_high, interpretation=note,
-                                        model_name=r.model_name, model_version=r.model_version,
-                                        confirmed=r.source in REVIEWED_SOURCES))
-        if ms:
-            sections.append(Section(title, tuple(ms)))
+    grouped: dict[str, list[ReportMeasurement]] = {k: [] for k in STRUCTURES}
+    for r in rows:
+        name = _CODED.get(r.name, r.name)
+        if r.group == primary and r.base in ("edv_ml", "esv_ml"):
+            name = r.base
+        interp = i18n.term(language, f"interp.{r.interpretation}", r.interpretation)
+        note = interp + (f" ({i18n.t(language, 'report.source.edited')})" if r.source == "edited" else "")
+        grouped[structure_of(r, primary)].append(
+            ReportMeasurement(name=name, value=r.value, unit=r.unit, label=echo_label(r.name, language),
+                              ref_low=r.ref_low, ref_high=r.ref_high, interpretation=note,
+                              model_name=r.model_name, model_version=r.model_version,
+                              confirmed=r.source in REVIEWED_SOURCES))
+    grouped["lv_function"] += indexed_rows(rows, primary, exam_bsa_m2(exam), language)
+    for key in STRUCTURES:
+        if grouped[key]:
+            sections.append(Section(i18n.t(language, f"echo.structure.{key}"), tuple(grouped[key])))
     views = []
     for cap in clinical.list_captures(conn, exam.id):
         if cap.kind == "clip" and cap.label and cap.label not in views:
             views.append(cap.label)
     if views:
-        sections.append(Section(f"Views captured: {', '.join(views)}", ()))
+        sections.append(Section(i18n.t(language, "report.views_captured", views=", ".join(views)), ()))
     for f in current_geometry(conn, exam.id).values():
         d = f.detail
         if d.get("status") == "refused":
-            sections.append(Section(f"{d.get('view', '?')} clip not measured: {d.get('reason', '')}", ()))
-    return sections, key_images(conn, blobs, exam)
-
+            sections.append(Section(i18n.t(language, "report.clip_refused", view=d.get("view", "?"),
+                                           reason=d.get("reason", "")), ()))
+    return sections, key_images(conn, blobs, exam, language)

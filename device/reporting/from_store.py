@@ -22,6 +22,8 @@ import numpy as np
 
 from device import values
 from device.errors import InputError, UserError
+from device.lv.interpret import split_name
+from device.reporting.echo_sections import measurement_set as echo_set
 from device.reporting.key_images import key_images_from_captures
 from device.reporting.rows import current_measurements, unscored_findings_text
 from device.reporting.sections import findings_section, kind_sections
@@ -56,7 +58,7 @@ def assemble(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, settings:
     patient, ex = doc_header(exam, language)
     sections, images = kind_sections(conn, blobs, exam, settings, language)
     if not images:
-        images = key_images_from_captures(conn, blobs, exam_id)
+        images = key_images_from_captures(conn, blobs, exam_id, language)
     sections += findings_section(conn, exam_id, language)
     return ReportDoc(patient=patient, exam=ex, kind=exam.kind, sections=sections, key_images=images,
                      free_text="", language=language)
@@ -158,7 +160,14 @@ def review_measurement(conn: sqlite3.Connection, exam_id: int, measurement_id: i
     if cur is not None and cur.status == "signed":
         raise SignedReportError(f"report version {cur.version} is signed; use Correct to start a new version "
                                 "before changing measurements")
-    m = next((r for r in current_measurements(conn, exam_id) if r.id == measurement_id), None)
+    # an echo LV value is reviewed on the clip the report uses for its view (device.reporting.measurement_set)
+    shown = {v.row.id: v for v in echo_set(conn, exam_id).values}
+    m = shown[measurement_id].row if measurement_id in shown else \
+        next((r for r in current_measurements(conn, exam_id) if r.id == measurement_id), None)
+    if m is not None and value is not None and measurement_id in shown and shown[measurement_id].derived:
+        raise InputError(f"{values.spec(m.name).label if values.spec(m.name) else m.name} is computed from the "
+                         "values it is derived from (EF and SV from EDV and ESV, FS from LVIDd and LVIDs); "
+                         "edit those")
     if m is None:
         raise UserError(f"measurement {measurement_id} is not a current measurement of this exam; reload the page")
     if value is not None and not np.isfinite(value):
@@ -170,7 +179,8 @@ def review_measurement(conn: sqlite3.Connection, exam_id: int, measurement_id: i
                                       source="confirmed" if value is None or value == m.value else "edited",
                                       edited_by=user_id, supersedes=m.id)
     if value is not None and value != m.value:  # recompute what depends on it (QTc, SV, EF), as edited values
-        cur_ms = {r.name: r for r in current_measurements(conn, exam_id)}
+        cur_ms = {r.name: r for r in current_measurements(conn, exam_id)          # the same clip's rows only
+                  if r.capture_id == m.capture_id or split_name(r.name) is None}
         for name, v in values.derived(m.name, {k: r.value for k, r in cur_ms.items()}).items():
             d = cur_ms[name]
             if v != d.value and np.isfinite(v):

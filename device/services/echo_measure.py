@@ -139,15 +139,17 @@ def _alert_if_critical(conn: sqlite3.Connection, exam: clinical.Exam, name: str,
                               {"name": name, "value": value, "interpretation": interp})
 
 
-def _current_rows(conn: sqlite3.Connection, exam_id: int) -> dict[str, Measurement]:
-    """The current row of each name (names carry the view, so a newer clip of a view replaces the older one's)."""
-    return {m.name: m for m in sorted(clinical.current_measurements(conn, exam_id), key=lambda m: m.id)}
+def _current_rows(conn: sqlite3.Connection, exam_id: int, capture_id: int) -> dict[str, Measurement]:
+    """The current row of each name OF THIS CLIP: a clip's values never supersede another clip's (which clip the
+    report uses is chosen by device.reporting.measurement_set, so values of two clips never mix)."""
+    return {m.name: m for m in sorted(clinical.current_measurements(conn, exam_id), key=lambda m: m.id)
+            if m.capture_id == capture_id}
 
 
 def _store_values(conn, exam, capture_id, values: dict[str, float], detail, frames, source: str,
                   user_id: int | None, table) -> tuple[list[int], list[int]]:
     """Rows for the values that are new or changed (superseding the current row of the same name)."""
-    cur = _current_rows(conn, exam.id)
+    cur = _current_rows(conn, exam.id, capture_id)
     ids, alerts = [], []
     for name, v in values.items():
         if v is None or not np.isfinite(v):
@@ -171,8 +173,12 @@ def _store_values(conn, exam, capture_id, values: dict[str, float], detail, fram
 def _update_biplane(conn, exam, table) -> tuple[dict[str, float], list[int], list[int]]:
     """Biplane values from the current A4C and A2C geometries (stored under the A4C capture); source "edited"
     (by the latest editor) when either trace was edited by a person. Returns (values, new row ids, alert ids)."""
-    geo = {f["detail"].get("view"): f for f in sorted(geometry_findings(conn, exam.id).values(), key=lambda f: f["id"])
-           if f["detail"].get("status") == "measured"}
+    from device.reporting.measurement_set import build
+    chosen = build(clinical.all_measurements(conn, exam.id), clinical.list_captures(conn, exam.id),
+                   clinical.measurement_picks(conn, exam.id)).chosen
+    found = geometry_findings(conn, exam.id)
+    geo = {view: found[chosen[g]] for g, view in (("a4c", "A4C"), ("a2c", "A2C"))
+           if chosen.get(g) in found and found[chosen[g]]["detail"].get("status") == "measured"}
     if "A4C" not in geo or "A2C" not in geo:
         return {}, [], []
     a4c, a2c = geo["A4C"]["detail"], geo["A2C"]["detail"]

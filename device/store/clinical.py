@@ -222,3 +222,24 @@ def events_after(conn: sqlite3.Connection, after_id: int, limit: int = 100) -> l
 
 def last_event_id(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+
+def all_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measurement]:
+    """Every stored measurement row of the exam, superseded ones included, oldest first."""
+    rows = conn.execute("SELECT * FROM measurements WHERE exam_id = ? ORDER BY id", (exam_id,))
+    return [Measurement(r["id"], r["exam_id"], r["capture_id"], r["name"], r["value"], r["unit"], r["model_name"],
+                        r["model_version"], tuple(json.loads(r["frames"])), r["source"], r["supersedes"],
+                        r["created_at"], r["edited_by"]) for r in rows]
+
+
+def measurement_picks(conn: sqlite3.Connection, exam_id: int) -> dict[str, int]:
+    """View label -> capture id a person chose as the clip the report uses for that view."""
+    return {r["view"]: int(r["capture_id"]) for r in
+            conn.execute("SELECT view, capture_id FROM measurement_picks WHERE exam_id = ?", (exam_id,))}
+
+
+def pick_measurement_clip(conn: sqlite3.Connection, exam_id: int, view: str, capture_id: int, user_id: int) -> None:
+    conn.execute("INSERT INTO measurement_picks(exam_id, view, capture_id, picked_by) VALUES (?,?,?,?) "
+                 "ON CONFLICT(exam_id, view) DO UPDATE SET capture_id = excluded.capture_id, "
+                 "picked_by = excluded.picked_by, picked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')",
+                 (exam_id, view, capture_id, user_id))

@@ -214,10 +214,14 @@ def test_biplane_plax_and_short_axis_with_caliper_and_contour_edits(tmp_path, a4
                                      meta={"mm_per_px": mmpp, "sector_bbox": bbox}).id
     (again,) = em.measure_exam(store.conn, store.blobs, exam.id, table=TABLE).clips
     assert again.capture_id == newer and again.status == "measured"
-    names = [m.name for m in clinical.current_measurements(store.conn, exam.id)]
-    assert len(names) == len(set(names))                                      # one current value per name
-    assert {m.capture_id for m in clinical.current_measurements(store.conn, exam.id)
-            if m.name.startswith("a4c_")} == {newer}
+    # each clip keeps its own values; the report's set takes every A4C value from the better clip (issue 18)
+    from device.reporting.echo_sections import measurement_set
+    ms = measurement_set(store.conn, exam.id)
+    assert ms.chosen["a4c"] == newer and ms.why["a4c"] == "quality"
+    reported = [v for v in ms.reported()]
+    names = [v.name for v in reported]
+    assert len(names) == len(set(names))                                      # one reported value per name
+    assert {v.capture_id for v in reported if v.name.startswith("a4c_")} == {newer}
 
     geo = em.geometry_findings(store.conn, exam.id)
     plax = geo[caps["PLAX"]]

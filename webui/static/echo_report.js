@@ -117,8 +117,9 @@
   function updateRows(rows) {
     var missing = false;
     rows.forEach(function (r) {
-      var tr = document.querySelector('tr[data-name="' + r.name + '"]');
-      if (!tr) { missing = true; return; }
+      /* one row per clip and name: two clips of a view each keep their own values */
+      var tr = document.querySelector('tr[data-name="' + r.name + '"][data-capture="' + r.capture_id + '"]');
+      if (!tr) { if (r.chosen || r.group !== "biplane") { missing = true; } return; }
       tr.querySelector(".v").textContent = r.value.toFixed(1);
       tr.querySelector(".ref").textContent = r.reference;
       tr.querySelector(".interp").textContent = (data.interp_i18n || {})[r.interpretation] || r.interpretation;

@@ -63,14 +63,14 @@ def _row_json(r) -> dict:
     return {"id": r.measurement_id, "name": r.name, "base": r.base, "group": r.group, "label": r.label,
             "capture_id": r.capture_id, "value": r.value, "unit": r.unit, "reference": r.reference,
             "interpretation": r.interpretation, "alert": r.alert, "model": f"{r.model_name} {r.model_version}",
-            "frames": list(r.frames), "source": r.source}
+            "frames": list(r.frames), "source": r.source, "chosen": r.chosen}
 
 
 def page_data(exam: clinical.Exam) -> dict:
     """What the page and its script show: clips with their current geometry, and the current rows."""
     c = conn()
     clips, pending = uc.page_clips(c, exam.id)
-    rows = [_row_json(r) for r in echo_rows(c, exam, _table())]
+    rows = [_row_json(r) for r in echo_rows(c, exam, _table(), all_clips=True)]
     latest = reports.latest(c, exam.id)
     lang = current_language()
     words = {r["interpretation"]: translate(lang, "echo_i_" + r["interpretation"]) for r in rows}
