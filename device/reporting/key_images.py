@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from device import i18n
 from device.domain.codecs import CLIP_MEDIA_TYPES, decode_clip
 from device.errors import UserError
 from device.reporting.rows import media_type
@@ -55,7 +56,8 @@ def _capture_png(blobs: BlobStore, cap: clinical.Capture, media: str) -> bytes |
     return png
 
 
-def key_images_from_captures(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int) -> tuple[KeyImage, ...]:
+def key_images_from_captures(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int,
+                             language: str = "en") -> tuple[KeyImage, ...]:
     """Frames and photos, and the best clip of each view (highest quality), as key images; at most
     :data:`MAX_KEY_IMAGES`. A capture with ``meta['key_image'] = false`` is left out; an unreadable one is
     skipped (logged)."""
@@ -82,9 +84,9 @@ def key_images_from_captures(conn: sqlite3.Connection, blobs: BlobStore, exam_id
             continue
         if png is None:
             continue
-        caption = cap.label or cap.kind
+        caption = cap.label or i18n.term(language, f"capture.{cap.kind}", cap.kind)
         if cap.quality is not None:
-            caption += f" (q {cap.quality:.2f})"
+            caption = i18n.t(language, "report.quality_caption", label=caption, q=f"{cap.quality:.2f}")
         out.append(KeyImage(png=png, caption=caption, kind=str(cap.meta.get("image_kind", "image")),
                             key=f"cap{cap.id}-{cap.blob_sha256[:12]}"))
     return tuple(out)

@@ -74,7 +74,7 @@ def findings_section(conn: sqlite3.Connection, exam_id: int, language: str) -> t
         if f.score is None:
             continue
         rows.append(ReportMeasurement(name=f"finding_{f.kind}_{f.id}", value=float(f.score), unit="1",
-                                      label=f"{f.kind}: {f.label}", interpretation=str(f.label),
+                                      label=f"{i18n.term(language, f'finding_kind.{f.kind}', f.kind)}: {f.label}", interpretation=str(f.label),
                                       model_name=f.model_name, model_version=f.model_version,
                                       confirmed=f.confirmed_by is not None))
     return (Section(FINDINGS_TITLE.get(language, FINDINGS_TITLE["en"]), tuple(rows), role="appendix"),) if rows \
