@@ -42,6 +42,8 @@ EXACT: dict[str, ValueSpec] = {
     "p_axis_deg": ValueSpec("P axis", "deg", -180, 180),
     "t_axis_deg": ValueSpec("T axis", "deg", -180, 180),
     "st_j_mv": ValueSpec("ST level at J", "mV", -2, 2),
+    "height_cm": ValueSpec("height", "cm", 30, 250),
+    "weight_kg": ValueSpec("weight", "kg", 1, 400),
 }
 SUFFIX: tuple[tuple[str, ValueSpec], ...] = (
     ("_ef_pct", ValueSpec("ejection fraction", "%", 3, 95)),

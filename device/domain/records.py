@@ -40,6 +40,9 @@ class Exam:
     status: str
     protocol: tuple[str, ...]
     created_at: str
+    height_cm: float | None = None   # body size at this exam (report: BSA by Mosteller, indexed volumes)
+    weight_kg: float | None = None
+    indication: str = ""
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def doc_header(exam: clinical.Exam, language: str) -> tuple[ReportPatient, Repor
                             birth_date=birth)
     return patient, ReportExam(accession=exam.accession, study_uid=exam.study_uid,
                          exam_datetime=_utc(exam.created_at).astimezone(),
-                         description=_DESCRIPTION.get(exam.kind, exam.kind))
+                         description=_DESCRIPTION.get(exam.kind, exam.kind), indication=exam.indication,
+                         height_cm=exam.height_cm, weight_kg=exam.weight_kg)
 
 
 def assemble(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, settings: ReportSettings,

@@ -58,24 +58,43 @@ def _patient(conn: sqlite3.Connection, ref: int) -> Patient:
 
 
 def create_exam(conn: sqlite3.Connection, patient: Patient, kind: str, created_by: int | None,
-                protocol: Sequence[str] = ()) -> Exam:
+                protocol: Sequence[str] = (), *, height_cm: float | None = None, weight_kg: float | None = None,
+                indication: str = "") -> Exam:
     if kind not in EXAM_KINDS:
         raise UserError(f"exam kind '{kind}' is not valid; choose one of: {', '.join(EXAM_KINDS)}")
+    body = _body(height_cm, weight_kg, indication)
     accession = f"CC{time.strftime('%Y%m%d%H%M%S')}{int(time.time() * 1000) % 1000:03d}"
     for _ in range(5):
         try:
-            cur = conn.execute("INSERT INTO exams(patient_ref, kind, accession, study_uid, protocol, created_by) "
-                               "VALUES (?,?,?,?,?,?)",
-                               (patient.id, kind, accession, generate_uid(), json.dumps(list(protocol)), created_by))
+            cur = conn.execute("INSERT INTO exams(patient_ref, kind, accession, study_uid, protocol, created_by, "
+                               "height_cm, weight_kg, indication) VALUES (?,?,?,?,?,?,?,?,?)",
+                               (patient.id, kind, accession, generate_uid(), json.dumps(list(protocol)), created_by,
+                                *body))
             return get_exam(conn, inserted_id(cur))
         except sqlite3.IntegrityError:
             accession = accession[:-3] + f"{(int(accession[-3:]) + 1) % 1000:03d}"
     raise UserError("could not allocate an accession number; try again")
 
 
+def _body(height_cm: float | None, weight_kg: float | None, indication: str) -> tuple[float | None, float | None, str]:
+    """Checked (height_cm, weight_kg, indication): each number None or inside its physiological range."""
+    from device.values import check
+    return (None if height_cm is None else check("height_cm", float(height_cm)),
+            None if weight_kg is None else check("weight_kg", float(weight_kg)),
+            " ".join((indication or "").split())[:200])
+
+
+def set_exam_body(conn: sqlite3.Connection, exam_id: int, height_cm: float | None, weight_kg: float | None,
+                  indication: str) -> Exam:
+    """Record the patient's height, weight and the indication of an exam (InputError for a value out of range)."""
+    h, w, ind = _body(height_cm, weight_kg, indication)
+    conn.execute("UPDATE exams SET height_cm = ?, weight_kg = ?, indication = ? WHERE id = ?", (h, w, ind, exam_id))
+    return get_exam(conn, exam_id)
+
+
 def _exam(conn: sqlite3.Connection, r: sqlite3.Row) -> Exam:
     return Exam(r["id"], _patient(conn, r["patient_ref"]), r["kind"], r["accession"], r["study_uid"], r["status"],
-                tuple(json.loads(r["protocol"])), r["created_at"])
+                tuple(json.loads(r["protocol"])), r["created_at"], r["height_cm"], r["weight_kg"], r["indication"])
 
 
 def _sql_id(i: int) -> int:

@@ -9,6 +9,7 @@ from device.jobs import jobs_of_exam
 from device.reporting.signing import sync_summary
 from device.store import clinical, reports
 from device.store.db import Tx
+from device.values import parse_number
 from webui.security import roles_required
 from webui.views.common import audit_log, conn, flash_key, pop_flash, settings
 
@@ -38,13 +39,21 @@ def new():
                                             form.get("birth_date", ""))
                 kind = form.get("kind", "echo")
                 protocol = settings().echo.protocol if kind == "echo" else []
-                e = clinical.create_exam(c, p, kind, g.user.id, protocol)
+                e = clinical.create_exam(c, p, kind, g.user.id, protocol, height_cm=_number(form, "height_cm"),
+                                         weight_kg=_number(form, "weight_kg"),
+                                         indication=form.get("indication", ""))
                 audit_log("create", "exam", e.id, {"patient_id": p.patient_id, "kind": kind})
             flash_key("exam_created")
             return redirect(url_for("live.page") if e.kind == "echo" else url_for("exams.detail", exam_id=e.id))
         except UserError as exc:
             error = str(exc)
     return render_template("exam_new.html", error=error, form=form), (400 if error else 200)
+
+
+def _number(form, name: str) -> float | None:
+    """An optional typed number of the form (blank: not recorded); InputError names a malformed one."""
+    raw = form.get(name, "").strip()
+    return parse_number(raw) if raw else None
 
 
 @bp.route("/exams/<int:exam_id>")
