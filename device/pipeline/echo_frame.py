@@ -184,5 +184,6 @@ def clip_kept_events(clip: BestClip, t_ns: int, advanced: bool, done: bool, next
                         data={"n_frames": len(clip.frames), "advanced": advanced, "next": next_view})]
     if advanced and done:
         events.append(EchoEvent("protocol_done", t_ns, view, None, clip.quality_mean, "standard",
-                                "All protocol views captured", "方案中的切面已全部采集"))
+                                "All protocol views captured; capture stopped (tap a view to capture it again)",
+                                "方案中的切面已全部采集；已停止采集（点击切面可重新采集）"))
     return events

@@ -165,6 +165,8 @@ class LiveEcho:
         self._emit(self._take_saved_events() + list(out.events))
         if out.clip is None:
             return
+        if self._protocol.current is not None and self._protocol.target is None:
+            return  # every protocol view is captured: capture stops (tapping a view in the checklist re-acquires it)
         if self.save_clips_async:
             self._saver = threading.Thread(target=self._keep_clip, args=(out.clip, t_ns), name="echo-clip",
                                            daemon=True)
