@@ -121,3 +121,17 @@ def limb_consistency(signals_mv: np.ndarray) -> float:
     x, y = s[:, 0] + s[:, 1], -s[:, 2]
     den = float(np.sqrt((x @ x) * (y @ y)))
     return float(x @ y / den) if den > 1e-12 else float("nan")
+
+
+def labels_read(flat: np.ndarray, lay, px_per_mm: float, n: int = 4) -> int:
+    """How many of the first ``n`` lead boxes of the top row of ``lay`` (a types.Layout) carry their own printed
+    name (OCR) in ``flat``: an upright page reads "I", "aVR", "V1", "V4"; a turned page's glyphs are unreadable.
+    0 without the OCR binary."""
+    from device.ecg import ocr
+
+    if not ocr.available():
+        return 0
+    p = px_per_mm
+    boxes = sorted((b for b in lay.boxes if b.row == 0), key=lambda b: b.x0)[:n]
+    return sum(ocr.read_label(flat, (int(b.x0 - 3 * p), int(b.baseline_y + 0.5 * p), int(b.x0 + 14 * p),
+                                     int(b.baseline_y + 9 * p))) == b.lead for b in boxes)

@@ -245,7 +245,8 @@ def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: 
                              "disagree); photograph the page upright, not mirrored, with the calibration pulses at "
                              "the left", step="orientation")
         best, by_pulses = done[0], False
-    labels = {a.orientation: _labels_read(a) for a in done} if len(done) > 1 else {}
+    labels = {a.orientation: orientation.labels_read(a.flat, a.layout, a.calibration.px_per_mm_x)
+              for a in done} if len(done) > 1 else {}
     ranked = sorted(labels.items(), key=lambda kv: -kv[1])
     if ranked and ranked[0][1] >= 2 and ranked[0][1] > ranked[1][1]:
         best = next(a for a in done if a.orientation == ranked[0][0])   # the printed lead names settle it
@@ -317,19 +318,6 @@ def _origins(rows: list[layout.Row], px_per_mm: float) -> dict[int, float]:
     x_med = float(np.median(xs))
     pulsed = any(r.pulse is not None for r in rows)
     return {i: (x_med if pulsed or abs(r.x0 - x_med) < 3 * px_per_mm else r.x0) for i, r in enumerate(rows)}
-
-
-def _labels_read(att: _Attempt, n: int = 4) -> int:
-    """How many of the first ``n`` lead boxes of the top row carry their own printed name (OCR), in this
-    orientation: upright pages read "I", "aVR", "V1", "V4"; a turned page's glyphs are unreadable. 0 without OCR."""
-    from device.ecg import ocr
-
-    if not ocr.available():
-        return 0
-    p = att.calibration.px_per_mm_x
-    boxes = sorted((b for b in att.layout.boxes if b.row == 0), key=lambda b: b.x0)[:n]
-    return sum(ocr.read_label(att.flat, (int(b.x0 - 3 * p), int(b.baseline_y + 0.5 * p), int(b.x0 + 14 * p),
-                                         int(b.baseline_y + 9 * p))) == b.lead for b in boxes)
 
 
 def _quarter_ticks(mask: np.ndarray, rows: list[layout.Row], origins: dict[int, float], cal: Calibration) -> bool:
