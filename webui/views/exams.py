@@ -6,7 +6,9 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from device.errors import UserError
 from device.jobs import jobs_of_exam
+from device.reporting.echo_sections import echo_label
 from device.reporting.signing import sync_summary
+from device.reports.model import display_number
 from device.store import clinical, reports
 from device.store.db import Tx
 from device.values import parse_number
@@ -65,7 +67,7 @@ def detail(exam_id: int):
                            measurements=clinical.current_measurements(c, exam_id),
                            findings=clinical.list_findings(c, exam_id), report=reports.latest(c, exam_id),
                            sync=sync_summary(c, exam_id), jobs=jobs_of_exam(c, exam_id, active_only=True),
-                           flash=pop_flash())
+                           flash=pop_flash(), label=echo_label, fmt=display_number)
 
 
 @bp.route("/exams/<int:exam_id>/close", methods=["POST"])
