@@ -262,3 +262,10 @@ def pick_measurement_clip(conn: sqlite3.Connection, exam_id: int, view: str, cap
                  "ON CONFLICT(exam_id, view) DO UPDATE SET capture_id = excluded.capture_id, "
                  "picked_by = excluded.picked_by, picked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')",
                  (exam_id, view, capture_id, user_id))
+
+
+def get_alert(conn: sqlite3.Connection, alert_id: int) -> Alert | None:
+    r = conn.execute("SELECT * FROM alerts WHERE id = ?", (_sql_id(alert_id),)).fetchone()
+    return None if r is None else Alert(r["id"], r["exam_id"], r["level"], r["code"], r["message"],
+                                        json.loads(r["detail"]), r["created_at"], r["acknowledged_by"],
+                                        r["acknowledged_at"])

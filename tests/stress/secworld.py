@@ -47,7 +47,7 @@ EDIT = ("sonographer", "physician")
 POLICY: dict[str, tuple[str, ...] | None] = {
     # public (None): no login needed
     "api.health": None, "auth.login": None, "auth.setup": None, "auth.set_language": None, "static": None,
-    "auth.logout": ANY, "api.metrics": ANY, "api.alerts": ANY, "api.ack": ANY,
+    "auth.logout": ANY, "api.metrics": ANY, "api.alerts": ANY, "api.ack": ANY, "alerts.page": ANY, "alerts.acknowledge": ANY,
     "admin.users": ("admin",), "admin.set_active": ("admin",), "admin.audit_view": ("admin",),
     "exams.index": ANY, "exams.detail": ANY, "exams.new": EDIT, "exams.close": ANY,
     "live.page": ANY, "live.stream": ANY, "live.frame": ANY, "live.state": ANY, "live.events": ANY,
@@ -381,6 +381,8 @@ def requests_for(ids: dict[str, Any]) -> list[Req]:
         R("api.metrics", "GET", "/api/metrics"),
         R("api.alerts", "GET", "/api/alerts"),
         R("api.ack", "POST", f"/api/alerts/{ids['alert']}/ack"),
+        R("alerts.page", "GET", "/alerts"),
+        R("alerts.acknowledge", "POST", f"/alerts/{ids['alert']}/acknowledge"),
         R("admin.users", "GET", "/admin/users"),
         R("admin.users", "POST", "/admin/users", lambda: {"username": "newbie", "display_name": "New", "role": "admin",
                                                            "pin": "739164", "pin2": "739164"}),
