@@ -74,4 +74,15 @@ def table(lang: str, prefix: str) -> dict[str, str]:
     return {k[len(prefix):]: v for k, v in g.items() if k.startswith(prefix)}
 
 
-__all__ = ["LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]
+def finding_text(lang: str, text: str) -> str:
+    """A model's finding phrase in ``lang``: the glossary's ``finding.<phrase>`` for the whole text, else for its
+    longest known leading phrase with the rest (numbers, units) kept: "long QTc 480 ms" -> "QTc 延长 480 ms"."""
+    g = glossary(normalise(lang))
+    if f"finding.{text}" in g:
+        return g[f"finding.{text}"]
+    best = max((k[len("finding."):] for k in g if k.startswith("finding.") and
+                text.startswith(k[len("finding."):] + " ")), key=len, default=None)
+    return text if best is None else g[f"finding.{best}"] + text[len(best):]
+
+
+__all__ = ["finding_text", "LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]

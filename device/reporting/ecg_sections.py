@@ -182,7 +182,8 @@ def screen_sections(conn: sqlite3.Connection, exam_id: int, capture_id: int, lan
     src = str(model.get("source", "")).split()
     name, version = (src[0], src[1]) if len(src) >= 2 else (str(model.get("source", "")), "")
     rows = [ReportMeasurement(name="ecg_screen_p_abnormal", value=float(probs["abnormal"]), unit="1",
-                              label=words["abnormal"], interpretation=str(model.get("label", "")),
+                              label=words["abnormal"],
+                              interpretation=i18n.finding_text(language, str(model.get("label", ""))),
                               model_name=name, model_version=version)]
     for k in model.get("classes", []):
         if k in probs and k in words:

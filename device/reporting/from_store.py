@@ -121,7 +121,7 @@ def ensure_draft(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, langu
     if fresh is None or fresh.language != lang:
         fresh = assemble(conn, blobs, exam_id, settings, lang)
     if cur is None:
-        doc = dataclasses.replace(fresh, free_text=unscored_findings_text(conn, exam_id))
+        doc = dataclasses.replace(fresh, free_text=unscored_findings_text(conn, exam_id, fresh.language))
         return reports.save_draft(conn, exam_id, doc_to_content(conn, blobs, doc), author_id)
     old = doc_of(blobs, cur)
     doc = dataclasses.replace(old, sections=fresh.sections, key_images=fresh.key_images, patient=fresh.patient,

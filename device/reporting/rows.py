@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from device import i18n
 from device.domain.records import Finding, Measurement
 from device.store import clinical
 
@@ -39,9 +40,11 @@ def current_findings(conn: sqlite3.Connection, exam_id: int) -> list[Finding]:
     return [f for f in found if f.id not in gone]
 
 
-def unscored_findings_text(conn: sqlite3.Connection, exam_id: int) -> str:
-    """Findings without a score, one line each with the model that made them (pre-fills the free text)."""
-    return "\n".join(f"{f.kind}: {f.label} ({f.model_name} {f.model_version})".strip()
+def unscored_findings_text(conn: sqlite3.Connection, exam_id: int, language: str = "en") -> str:
+    """Findings without a score, one line each with the model that made them (pre-fills the free text), in
+    ``language`` (kind and finding phrase from the glossary)."""
+    return "\n".join(f"{i18n.term(language, f'finding_kind.{f.kind}', f.kind)}: "
+                     f"{i18n.finding_text(language, f.label)} ({f.model_name} {f.model_version})".strip()
                      for f in current_findings(conn, exam_id)
                      if f.score is None and f.kind not in INTERNAL_FINDING_KINDS)
 

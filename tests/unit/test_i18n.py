@@ -70,3 +70,11 @@ def test_report_builders_read_the_glossary():
     assert sections.GENERIC_TITLE["zh-CN"] == i18n.t("zh-CN", "report.section.measurements")
     assert ecg_sections.SECTION_TITLES["intervals"]["zh-CN"] == "间期"
     assert perfusion_sections.SEGMENT_NAMES_ZH[0] == i18n.t("zh-CN", "segment.1")
+
+
+def test_finding_phrases_are_translated_with_their_numbers():
+    assert i18n.finding_text("zh-CN", "sinus rhythm") == "窦性心律"
+    assert i18n.finding_text("zh-CN", "long QTc 480 ms (Bazett)") == "QTc 延长 480 ms (Bazett)"
+    assert i18n.finding_text("zh-CN", "bradycardia 45/min") == "心动过缓 45/min"
+    assert i18n.finding_text("en", "wide QRS 130 ms") == "wide QRS 130 ms"
+    assert i18n.finding_text("zh-CN", "an unknown phrase") == "an unknown phrase"
