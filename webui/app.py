@@ -11,7 +11,7 @@ from flask import Flask, g, jsonify, render_template, request, session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from device import DISCLAIMER_EN, DISCLAIMER_ZH, __version__
+from device import __version__
 from device.config import Settings
 from device.errors import UserError
 from device.store.blobs import BlobStore
@@ -109,7 +109,7 @@ def create_app(settings: Settings, test_config: dict[str, Any] | None = None) ->
             "csrf_token": csrf_token,
             "user": g.get("user"),
             "version": __version__,
-            "disclaimer": DISCLAIMER_ZH if lang == "zh-CN" else DISCLAIMER_EN,
+            "disclaimer": translate(lang, "disclaimer"),
             "nav_items": [n for n in app.config.get("CARDIOCART_NAV", []) if n[0] in app.view_functions],
             "exam_actions": [a for a in app.config.get("CARDIOCART_EXAM_ACTIONS", []) if a[0] in app.view_functions],
         }

@@ -78,3 +78,8 @@ def test_finding_phrases_are_translated_with_their_numbers():
     assert i18n.finding_text("zh-CN", "bradycardia 45/min") == "心动过缓 45/min"
     assert i18n.finding_text("en", "wide QRS 130 ms") == "wide QRS 130 ms"
     assert i18n.finding_text("zh-CN", "an unknown phrase") == "an unknown phrase"
+
+
+def test_disclaimer_constants_are_the_glossary_text():
+    from device import DISCLAIMER_EN, DISCLAIMER_ZH
+    assert i18n.t("en", "disclaimer") == DISCLAIMER_EN and i18n.t("zh-CN", "disclaimer") == DISCLAIMER_ZH
