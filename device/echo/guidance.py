@@ -10,32 +10,11 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass
 
-HINTS_EN = {
-    "hold": "Hold the probe still",
-    "rotate_cw": "Rotate the probe clockwise",
-    "rotate_ccw": "Rotate the probe counter-clockwise",
-    "tilt_up": "Tilt the beam up (toward the head)",
-    "tilt_down": "Tilt the beam down (toward the feet)",
-    "rock_toward_marker": "Rock the probe toward the marker",
-    "rock_away_marker": "Rock the probe away from the marker",
-    "slide_apex": "Slide the probe toward the apex",
-    "slide_base": "Slide the probe toward the base",
-    "depth_more": "Increase the depth",
-    "depth_less": "Decrease the depth",
-}
-HINTS_ZH = {
-    "hold": "保持探头不动",
-    "rotate_cw": "顺时针旋转探头",
-    "rotate_ccw": "逆时针旋转探头",
-    "tilt_up": "声束向头侧倾斜",
-    "tilt_down": "声束向足侧倾斜",
-    "rock_toward_marker": "探头向标记侧摆动",
-    "rock_away_marker": "探头向标记对侧摆动",
-    "slide_apex": "探头向心尖方向滑动",
-    "slide_base": "探头向心底方向滑动",
-    "depth_more": "增加深度",
-    "depth_less": "减小深度",
-}
+from device import i18n
+
+# the words come from the one glossary (device/i18n/glossary.<lang>.json, keys guidance.<label>)
+HINTS_EN = i18n.table("en", "guidance.")
+HINTS_ZH = i18n.table("zh-CN", "guidance.")
 # arrow glyph names for the live page (a small SVG set in the UI)
 ARROWS = {
     "hold": "dot", "rotate_cw": "rotate-cw", "rotate_ccw": "rotate-ccw", "tilt_up": "up", "tilt_down": "down",
