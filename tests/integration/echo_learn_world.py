@@ -56,8 +56,14 @@ def backbone_onnx(path: Path, seed: int = 0) -> None:
     path.write_bytes(model.SerializeToString())
 
 
-def screen(view: str, seed: int, site: bool) -> np.ndarray:
-    """One simulator screen (RGB); `site` = the site's look (mirrored, brighter, 400x300)."""
+def screen(view: str, seed: int, site: bool, apex_down: bool = False) -> np.ndarray:
+    """One simulator screen (RGB); `site` = the site's look (mirrored, brighter, 400x300); `apex_down`: displayed
+    upside down as well (the apex at the bottom of the screen, a convention some echo labs use)."""
+    img = _screen(view, seed, site)
+    return np.ascontiguousarray(img[::-1]) if apex_down else img
+
+
+def _screen(view: str, seed: int, site: bool) -> np.ndarray:
     from dataclasses import replace
 
     from device.sim import echo_probe
@@ -122,7 +128,7 @@ def shipped_model(root: Path, n_per_view: int = 24) -> Path:
 
 
 def site_folder(root: Path, patients: int = 8, frames_per_loop: int = 4, views=SITE_VIEWS, site: bool = True,
-                seed0: int = 50_000) -> Path:
+                seed0: int = 50_000, apex_down: bool = False) -> Path:
     """root/<view>/<patient>/loop.avi (or frame.png for every third loop): one loop per view per patient, in the
     site's look (or the shipped model's standard look with site=False)."""
     for p in range(patients):
@@ -131,9 +137,9 @@ def site_folder(root: Path, patients: int = 8, frames_per_loop: int = 4, views=S
             d.mkdir(parents=True, exist_ok=True)
             seed = seed0 + 100 * p + k
             if (p + k) % 3 == 0:
-                cv2.imwrite(str(d / "frame.png"), cv2.cvtColor(screen(v, seed, site), cv2.COLOR_RGB2BGR))
+                cv2.imwrite(str(d / "frame.png"), cv2.cvtColor(screen(v, seed, site, apex_down), cv2.COLOR_RGB2BGR))
                 continue
-            frames = [screen(v, seed * 10 + i, site) for i in range(frames_per_loop)]
+            frames = [screen(v, seed * 10 + i, site, apex_down) for i in range(frames_per_loop)]
             h, w = frames[0].shape[:2]
             wr = cv2.VideoWriter(str(d / "loop.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
             for f in frames:
