@@ -23,6 +23,7 @@ import numpy as np
 from device import values
 from device.errors import InputError, UserError
 from device.lv.interpret import split_name
+from device.reporting.alerts_section import alert_sections
 from device.reporting.echo_sections import measurement_set as echo_set
 from device.reporting.key_images import key_images_from_captures
 from device.reporting.rows import current_measurements, unscored_findings_text
@@ -61,6 +62,7 @@ def assemble(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, settings:
     if not images:
         images = key_images_from_captures(conn, blobs, exam_id, language)
     sections += findings_section(conn, exam_id, language)
+    sections = list(alert_sections(conn, exam_id, language)) + list(sections)   # critical values first
     return ReportDoc(patient=patient, exam=ex, kind=exam.kind, sections=sections, key_images=images,
                      free_text="", language=language)
 
@@ -163,7 +165,8 @@ def review_measurement(conn: sqlite3.Connection, exam_id: int, measurement_id: i
                                 "before changing measurements")
     # an echo LV value is reviewed on the clip the report uses for its view (device.reporting.measurement_set)
     shown = {v.row.id: v for v in echo_set(conn, exam_id).values}
-    m = shown[measurement_id].row if measurement_id in shown else \
+    m = dataclasses.replace(shown[measurement_id].row, value=shown[measurement_id].value) \
+        if measurement_id in shown else \
         next((r for r in current_measurements(conn, exam_id) if r.id == measurement_id), None)
     if m is not None and value is not None and measurement_id in shown and shown[measurement_id].derived:
         raise InputError(f"{values.spec(m.name).label if values.spec(m.name) else m.name} is computed from the "

@@ -266,6 +266,9 @@ def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model
     a kill); ``progress(fraction, message)`` is told before each clip.
     """
     exam = _echo_exam(conn, exam_id)
+    if remeasure and exam.status != "open":
+        raise UserError(f"exam {exam_id} is closed: its measurements are frozen (review or edit a value on the "
+                        "report instead of measuring again)")
     done = geometry_findings(conn, exam_id)
     outcomes, alerts, tag = [], [], ""
     todo = [cap for cap in best_clips(conn, exam_id) if MODES.get(cap.label) is not None

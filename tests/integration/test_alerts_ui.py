@@ -38,6 +38,10 @@ def test_banner_list_and_acknowledge_with_csrf_and_audit(settings, app, login):
     assert 'id="alert-banner"' not in ui.get("/exams").data.decode()                # nothing waits any more
     again = ui.post(f"/alerts/{aid}/acknowledge")                                    # twice: a one-line refusal
     assert again.status_code == 302 and "already acknowledged" in ui.get("/alerts").data.decode()
+    assert ui.get(f"/exams/{eid}/report").status_code == 200                        # the report lists it
+    from device.store import reports
+    titles = [x["title"] for x in reports.latest(s.conn, eid).content["sections"]]
+    assert any("LV EF (A4C) 28 %" in t and "acknowledged by Doc at" in t for t in titles), titles
     shown = ui.get("/alerts?all=1").data.decode()
     assert f'id="alert-{aid}"' in shown and 'data-acknowledged="1"' in shown and "Doc" in shown
     s.close()
@@ -48,3 +52,29 @@ def test_banner_in_chinese(settings, app, login):
     ui = login("doc", "physician")
     ui.post("/lang/zh-CN", {"next": "/exams"})
     assert "1 条危急警报待确认" in ui.get("/exams").data.decode()
+
+
+def test_sign_dialog_lists_what_is_open_and_closed_exam_measurements_frozen(settings, app, login):
+    import pytest
+
+    from device.errors import UserError
+    from device.reporting.settings import ReportSettings
+    from device.services import echo_measure as em
+    eid, aid = _alert(settings)
+    s = Store.open(settings.data_dir)
+    exam = clinical.get_exam(s.conn, eid)
+    with Tx(s.conn):
+        cid = clinical.add_capture(s.conn, s.blobs, eid, "clip", b"clip", "application/octet-stream", label="A4C",
+                                   quality=0.9).id
+        em._store_values(s.conn, exam, cid, {"a4c_edv_ml": 100.0, "a4c_esv_ml": 50.0, "a4c_sv_ml": 50.0,
+                                             "a4c_ef_pct": 50.0}, {"model_name": "lv_seg", "model_version": "t"},
+                         (1, 5), "auto", None, ReportSettings.bundled().case_table)
+    ui = login("doc", "physician")
+    page = ui.get(f"/exams/{eid}/report").data.decode()
+    assert 'id="sign-open-items"' in page and "The exam is still open" in page
+    assert "4 value(s) are automatic and not reviewed" in page and "1 alert(s) of this exam" in page
+    with Tx(s.conn):
+        clinical.close_exam(s.conn, eid)
+    with pytest.raises(UserError, match="frozen"):
+        em.measure_exam(s.conn, s.blobs, eid, table=ReportSettings.bundled().case_table, remeasure=True)
+    s.close()

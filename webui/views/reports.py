@@ -17,9 +17,10 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 
 from device.errors import UserError
 from device.values import parse_number
-from device.reporting import exports, rows, signing
+from device.reporting import exports, signing
 from device.reporting import from_store as fs
 from device.reporting.settings import ReportSettings
+from device.reporting.sign_checklist import reported_measurements, sign_checklist
 from device.reports.model import SignedReportError
 from device.reports.versions import changes
 from device.store import clinical, reports
@@ -78,8 +79,9 @@ def _page(exam_id: int, error: str | None = None, code: int = 200):
     diffs = {hist[i][0].version: _diff_rows(hist[i - 1][1], hist[i][1]) for i in range(1, len(hist))}
     signers = {u.id: u.display_name for u in _users(c)}
     return render_template("report.html", exam=exam, row=row, doc=exports.in_language(doc, lang), history=hist,
-                           diffs=diffs, signers=signers, measurements=rows.current_measurements(c, exam_id),
+                           diffs=diffs, signers=signers, measurements=reported_measurements(c, exam_id),
                            sync=signing.sync_summary(c, exam_id), sync_target=settings().sync.target, error=error,
+                           checklist=sign_checklist(c, exam_id),
                            flash=pop_flash()), code
 
 
@@ -133,7 +135,7 @@ def review_measurement(exam_id: int, measurement_id: int):
         if request.form.get("action") != "confirm":
             value = parse_number(raw)  # ASCII digits only: float() took '1_000', Arabic-Indic digits, 1e308
         with Tx(c):
-            old = {m.id: m for m in clinical.current_measurements(c, exam_id)}.get(measurement_id)
+            old = {m.id: m for m in reported_measurements(c, exam_id)}.get(measurement_id)
             new_id = fs.review_measurement(c, exam_id, measurement_id, g.user.id, value)
             row = fs.ensure_draft(c, svc.blobs, exam_id, settings().web.language, g.user.id, _report_settings())
             audit_log("edit", "measurement", new_id, {
