@@ -73,10 +73,10 @@ def page_data(exam: clinical.Exam) -> dict:
     rows = [_row_json(r) for r in echo_rows(c, exam, _table(), all_clips=True)]
     latest = reports.latest(c, exam.id)
     lang = current_language()
-    words = {r["interpretation"]: translate(lang, "echo_i_" + r["interpretation"]) for r in rows}
+    words = {r["interpretation"]: translate(lang, "interp." + r["interpretation"]) for r in rows}
     return {"exam_id": exam.id, "clips": clips, "rows": rows, "pending": pending,
             "signed": latest is not None and latest.status == "signed",
-            "interp_i18n": {k: v for k, v in words.items() if v != "echo_i_" + k}}
+            "interp_i18n": {k: v for k, v in words.items() if v != "interp." + k}}
 
 
 @bp.route("/exams/<int:exam_id>/echo")
