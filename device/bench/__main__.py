@@ -41,9 +41,12 @@ def main(argv: list[str]) -> int:
             got = mod.bench()
             rows.extend(got)
             print(f"[bench] {name}: {len(got)} rows in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        except Exception as exc:  # one failing benchmark must not hide the others
+        except Exception as exc:  # one failing benchmark must not hide the others, nor drop its section
             failures.append((name, f"{type(exc).__name__}: {exc}"))
             traceback.print_exc()
+            rows.append({"section": getattr(sys.modules.get(f"device.bench.{name}"), "SECTION", name),
+                         "item": f"all rows of device/bench/{name}.py", "metric": "not measured", "value": "-",
+                         "unit": "", "goal": f"failed: {type(exc).__name__}: {str(exc)[:200]}"})
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append({"section": "Process", "item": "make bench (all of the above in one process)", "metric": "peak RSS",
                  "value": peak_mb, "unit": "MB", "goal": ""})
