@@ -9,6 +9,7 @@ import datetime as dt
 
 import numpy as np
 
+from device import i18n
 from device.reports.dicom.ids import study_uid_for
 from device.reports.model import ReportExam, KeyImage, ReportPatient, ReportDoc, ReportMeasurement, Section
 
@@ -42,42 +43,53 @@ def sample_report(kind: str = "echo", language: str = "en", accession: str = "AC
                 description={"echo": "Transthoracic echo", "ecg": "12-lead ECG",
                              "perfusion": "SPECT myocardial perfusion"}[kind], institution="Demo Hospital")
     zh = language == "zh-CN"
+
+    def L(key: str, en: str) -> str:  # noqa: N802 - the zh-CN demo's words come from the glossary
+        return i18n.term("zh-CN", key) if zh else en
     if kind == "echo":
         sections = (
-            Section("左心室" if zh else "Left ventricle", (
-                ReportMeasurement("ef_pct", 58.2, "%", "LVEF", 52, 72, "正常" if zh else "normal",
+            Section(L("echo.structure.lv_function", "Left ventricle"), (
+                ReportMeasurement("ef_pct", 58.2, "%", L("measure.ef_pct", "LVEF"), 52, 72, L("interp.normal", "normal"),
                                   "lv_seg", "1.0.0"),
-                ReportMeasurement("edv_ml", 112.0, "mL", "LVEDV", 56, 104, "轻度增大" if zh else "mildly enlarged",
+                ReportMeasurement("edv_ml", 112.0, "mL", L("measure.edv_ml", "LVEDV"), 56, 104,
+                                  L("interp.mildly abnormal", "mildly enlarged"),
                                   "lv_seg", "1.0.0"),
-                ReportMeasurement("esv_ml", 46.8, "mL", "LVESV", 19, 49, "", "lv_seg", "1.0.0"),
+                ReportMeasurement("esv_ml", 46.8, "mL", L("measure.esv_ml", "LVESV"), 19, 49, "", "lv_seg", "1.0.0"),
             )),
-            Section("其他" if zh else "Other", (
-                ReportMeasurement("hr_bpm", 72, "/min", "HR", 60, 100),
-                ReportMeasurement("gls_pct", -18.5, "%", "GLS", None, -16, "", "lv_strain", "0.3.1"),
+            Section(L("echo.structure.other", "Other"), (
+                ReportMeasurement("hr_bpm", 72, "/min", L("measure.hr_bpm", "HR"), 60, 100),
+                ReportMeasurement("gls_pct", -18.5, "%", L("measure.gls_pct", "GLS"), None, -16, "", "lv_strain",
+                                  "0.3.1"),
             )),
         )
     elif kind == "ecg":
         sections = (
-            Section("间期" if zh else "Intervals", (
-                ReportMeasurement("hr_bpm", 68, "/min", "HR", 60, 100, "", "ecg_digitise", "1.0.0"),
+            Section(L("ecg.section.intervals", "Intervals"), (
+                ReportMeasurement("hr_bpm", 68, "/min", L("measure.hr_bpm", "HR"), 60, 100, "", "ecg_digitise",
+                                  "1.0.0"),
                 ReportMeasurement("pr_ms", 164, "ms", "PR", 120, 200, "", "ecg_digitise", "1.0.0"),
                 ReportMeasurement("qrs_ms", 92, "ms", "QRS", 70, 110, "", "ecg_digitise", "1.0.0"),
-                ReportMeasurement("qtc_ms", 472, "ms", "QTc", None, 460, "QTc prolonged", "ecg_digitise",
+                ReportMeasurement("qtc_ms", 472, "ms", "QTc", None, 460, L("finding.long QTc", "QTc prolonged"),
+                                  "ecg_digitise",
                                   "1.0.0"),
             )),
         )
     else:
         sections = (
-            Section("灌注" if zh else "Perfusion", (
-                ReportMeasurement("sss", 6, "1", "Summed stress score", None, 3, "mild ischaemia",
+            Section(L("perfusion.summary", "Perfusion"), (
+                ReportMeasurement("sss", 6, "1", L("perfusion.sss", "Summed stress score"), None, 3,
+                                  L("perfusion.ischaemia", "mild ischaemia"),
                                   "perf_polar", "1.0.0"),
-                ReportMeasurement("defect_extent_pct", 8.0, "%", "Defect extent", None, 5, "", "perf_polar",
+                ReportMeasurement("defect_extent_pct", 8.0, "%", L("perfusion.total_extent_pct", "Defect extent"), None, 5,
+                                  "", "perf_polar",
                                   "1.0.0"),
             )),
         )
-    images = (KeyImage.from_array(_gradient_image(), "PLAX frame" if kind == "echo" else "Lead II"),
+    images = (KeyImage.from_array(_gradient_image(), L("sample.plax_frame", "PLAX frame") if kind == "echo" else
+                                  L("sample.lead_ii", "Lead II")),
               KeyImage.from_array(_bullseye() if kind == "perfusion" else _gradient_image(rgb=True),
-                                  "Bullseye" if kind == "perfusion" else "A4C end-diastole",
+                                  L("perfusion.bullseye_stress", "Bullseye") if kind == "perfusion" else
+                                  L("sample.a4c_ed", "A4C end-diastole"),
                                   kind="bullseye" if kind == "perfusion" else "image"))
     text = ("演示报告：数值为示例。" if zh else "Demonstration report: the values are illustrative.")
     return ReportDoc(patient=patient, exam=exam, kind=kind, sections=sections, key_images=images, free_text=text,

@@ -27,7 +27,7 @@ VALUES = (("a4c_edv_ml", 131.46, "mL"), ("a4c_esv_ml", 55.21, "mL"), ("a4c_sv_ml
 ALLOWED = {"mL", "mm", "cm", "ms", "min", "kg", "m", "m2", "cm2", "mm2", "deg", "mV", "SD", "EF", "LV", "LA", "RV", "LVEF", "LVIDd",
            "LVIDs", "IVSd", "LVPWd", "QTc", "QT", "QRS", "PR", "RR", "ST", "T", "P", "LAD", "LCX", "RCA", "A4C",
            "A2C", "PLAX", "PSAX", "PM", "ED", "ES", "BSA", "Mosteller", "Teichholz", "Bazett", "Fridericia",
-           "SSS", "SRS", "SDS", "AF", "IS", "AL", "IL", "AS", "I", "A"}
+           "SSS", "SRS", "SDS", "AF", "GLS", "II", "IS", "AL", "IL", "AS", "I", "A"}
 
 
 def _pdf_text(pdf: bytes) -> str:
@@ -70,6 +70,20 @@ def test_zh_cn_pdf_has_no_english_clinical_terms(echo_exam):
     words = set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", text))
     assert "左心室" in text and "结论" in text and "主要发现" in text and "附录" in text
     assert sorted(w for w in words if w not in allowed) == []
+
+
+def _english_words(doc) -> list[str]:
+    allowed = set(ALLOWED)
+    for token_source in (*doc.models_used, doc.patient.patient_id, doc.exam.accession):
+        allowed |= set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", token_source))
+    return sorted(set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", _pdf_text(render_pdf(doc)))) - allowed)
+
+
+@pytest.mark.parametrize("kind", ["echo", "ecg", "perfusion"])
+def test_zh_cn_sample_pdfs_have_no_english_clinical_terms(kind):
+    """The demonstration reports (``python -m device export sample --lang zh-CN``) too."""
+    from device.reports.sample import sample_report
+    assert _english_words(sample_report(kind, "zh-CN")) == []
 
 
 def test_the_zh_cn_check_catches_an_english_term(echo_exam):
