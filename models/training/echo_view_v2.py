@@ -28,7 +28,7 @@ from device.sim.echo_pose import GUIDANCE
 from device.sim.echo_views import VIEWS
 from models.training.echo_view_v2_data import CropSet, real_frames, simulate_split
 
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 CACHE = REPO_ROOT / "var" / "cache" / "echo_view_v2"
 SIZE = 128
 REAL_CLIP_WEIGHT = 200.0      # fixed before any real result was seen
@@ -158,6 +158,8 @@ def sim_metrics(out: dict[str, np.ndarray], head: ViewHead, cs: CropSet) -> dict
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-scans", type=int, default=7000, help="simulated training scans (2 machines each)")
+    ap.add_argument("--deep-scans", type=int, default=1500,
+                    help="extra training scans with p_deep=0.6 (smaller heart in a deeper fan, faint edges)")
     ap.add_argument("--calib-scans", type=int, default=1000)
     ap.add_argument("--test-scans", type=int, default=1300)
     ap.add_argument("--out", type=Path, default=MODELS_DIR / "echo_view")
@@ -181,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     test = simulate_split("test", args.test_scans, 13, SIZE, CACHE, balanced=True)
     cal = simulate_split("calib", args.calib_scans, 12, SIZE, CACHE)
     train = simulate_split("train", args.train_scans, 11, SIZE, CACHE, n_variants=2)
+    if args.deep_scans:   # scans imaged deeper than needed, with faint fan edges (added in 2.1)
+        train = CropSet.concat([train, simulate_split("traindeep", args.deep_scans, 14, SIZE, CACHE, n_variants=2,
+                                                      p_deep=0.6)])
     rr = real_frames(shared_data_dir(), SIZE)
     real, real_names = rr if rr is not None else (None, [])
     backbone = LiteFeatures().eval()
