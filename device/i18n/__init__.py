@@ -14,6 +14,7 @@ names that may be unknown (a value typed in under a new name). Both languages mu
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -85,4 +86,56 @@ def finding_text(lang: str, text: str) -> str:
     return text if best is None else g[f"finding.{best}"] + text[len(best):]
 
 
-__all__ = ["finding_text", "LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]
+def parenthesised(lang: str, text: str, inner: str) -> str:
+    """``text (inner)`` in English, ``text（inner）`` (full-width) in Chinese."""
+    return f"{text}（{inner}）" if normalise(lang) == "zh-CN" else f"{text} ({inner})"
+
+
+@cache
+def _reverse(lang: str) -> dict[str, str]:
+    """glossary text of ``lang`` -> key (the first key wins when two keys share a text)."""
+    out: dict[str, str] = {}
+    for k, v in glossary(lang).items():
+        out.setdefault(v, k)
+    return out
+
+
+@cache
+def _templates(lang: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """(pattern, key) of every glossary text of ``lang`` with {fields}, most specific (longest) first."""
+    out = []
+    for k, v in glossary(lang).items():
+        if "{" in v:
+            parts = re.split(r"\{(\w+)\}", v)
+            rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+            out.append((re.compile(rx + r"\Z", re.S), k))
+    return tuple(sorted(out, key=lambda t: -len(t[0].pattern)))
+
+
+def relabel(text: str, src: str, dst: str) -> str:
+    """``text`` written from the ``src`` glossary, rewritten in ``dst``: a whole glossary text, "A (B)" / "A（B）",
+    "A; B" and "A: B" are mapped part by part; anything not from the glossary (numbers, names, typed text) is kept."""
+    src, dst = normalise(src), normalise(dst)
+    if src == dst or not text:
+        return text
+    key = _reverse(src).get(text)
+    if key is not None:
+        return glossary(dst).get(key, text)
+    for rx, key in _templates(src):
+        m = rx.match(text)
+        if m and key in glossary(dst):
+            return glossary(dst)[key].format(**{f: relabel(v, src, dst) for f, v in m.groupdict().items()})
+    head, _, rest = text.partition(" ")
+    if rest and head in _reverse(src) and rest in _reverse(src):   # "ED wall thickness AL"
+        return f"{relabel(head, src, dst)} {relabel(rest, src, dst)}"
+    for sep in ("; ", ": "):
+        if sep in text:
+            return sep.join(relabel(part, src, dst) for part in text.split(sep))
+    for open_, close in ((" (", ")"), ("（", "）")):
+        if text.endswith(close) and open_ in text:
+            head, _, inner = text[: -len(close)].rpartition(open_)
+            return parenthesised(dst, relabel(head, src, dst), relabel(inner, src, dst))
+    return finding_text(dst, text) if dst != "en" else text
+
+
+__all__ = ["parenthesised", "relabel", "finding_text", "LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]

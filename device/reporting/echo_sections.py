@@ -233,7 +233,7 @@ def echo_label(name: str, language: str) -> str:
     if group == "sax":
         return f"{i18n.term(language, f'echo.phase.{name[4:6]}')} {i18n.term(language, f'measure.sax.{base}')}"
     label = i18n.term(language, f"measure.{base}", label_of(base))
-    return label if group == "plax" else f"{label} ({i18n.term(language, f'echo.method.{group}')})"
+    return label if group == "plax" else i18n.parenthesised(language, label, i18n.term(language, f"echo.method.{group}"))
 
 
 def indexed_rows(rows: Sequence[EchoRow], primary: str | None, bsa_m2: float | None,
@@ -274,7 +274,8 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
         if r.group == primary and r.base in ("edv_ml", "esv_ml"):
             name = r.base
         interp = i18n.term(language, f"interp.{r.interpretation}", r.interpretation)
-        note = interp + (f" ({i18n.t(language, 'report.source.edited')})" if r.source == "edited" else "")
+        note = i18n.parenthesised(language, interp, i18n.t(language, "report.source.edited")) \
+            if r.source == "edited" else interp
         grouped[structure_of(r, primary)].append(
             ReportMeasurement(name=name, value=r.value, unit=r.unit, label=echo_label(r.name, language),
                               ref_low=r.ref_low, ref_high=r.ref_high, interpretation=note,

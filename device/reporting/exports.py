@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from device import i18n
 from device.domain.codecs import SIGNAL_MEDIA_TYPES, decode_signal
 from device.errors import UserError
 from device.reporting.from_store import doc_of
 from device.reporting.rows import media_type
-from device.reporting.sections import FINDINGS_TITLE, GENERIC_TITLE
 from device.reports.dicom.common import DicomObject
 from device.reports.model import ReportDoc
 from device.reports.tabular import SignalExport, read_signal_csv
@@ -109,10 +109,14 @@ def exam_objects(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, doc: 
 
 
 def in_language(doc: ReportDoc, language: str) -> ReportDoc:
-    """The same report shown in ``language`` (labels, disclaimer and the generic section titles)."""
+    """The same report shown in ``language``: labels, disclaimer, and every section title, measurement name,
+    interpretation and caption that came from the glossary (``device.i18n.relabel``); typed text is kept."""
     if doc.language == language:
         return doc
-    titles = {GENERIC_TITLE[doc.language]: GENERIC_TITLE[language],
-              FINDINGS_TITLE[doc.language]: FINDINGS_TITLE[language]} if doc.language in GENERIC_TITLE else {}
-    sections = tuple(dataclasses.replace(s, title=titles.get(s.title, s.title)) for s in doc.sections)
-    return dataclasses.replace(doc, language=language, sections=sections)
+    def tr(text: str) -> str:  # glossary words (titles, names, interpretations) in the other language
+        return i18n.relabel(text, doc.language, language)
+    sections = tuple(dataclasses.replace(s, title=tr(s.title), measurements=tuple(
+        dataclasses.replace(m, label=tr(m.label), interpretation=tr(m.interpretation)) for m in s.measurements))
+        for s in doc.sections)
+    images = tuple(dataclasses.replace(k, caption=tr(k.caption)) for k in doc.key_images)
+    return dataclasses.replace(doc, language=language, sections=sections, key_images=images)

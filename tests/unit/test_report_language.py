@@ -137,3 +137,22 @@ def test_body_size_is_checked_and_stored(tmp_path):
         assert doc.exam.bsa_m2 == pytest.approx((160 * 55.5 / 3600) ** 0.5)
     finally:
         store.close()
+
+
+def test_an_english_draft_shown_in_zh_cn_has_no_english_clinical_terms(echo_exam):
+    """The report page and exports show a report in the reader's language (exports.in_language): every glossary
+    word of an English draft (titles, names, interpretations, captions) is rewritten, and back again."""
+    from device.reporting.exports import in_language
+    store, exam = echo_exam
+    en = edit(from_store.assemble(store.conn, store.blobs, exam.id, ReportSettings.bundled(), "en"),
+              free_text="左心室收缩功能正常。", exam=dataclasses.replace(
+                  from_store.assemble(store.conn, store.blobs, exam.id, ReportSettings.bundled(), "en").exam,
+                  indication="胸痛"))
+    zh = in_language(en, "zh-CN")
+    assert _english_words(zh) == []
+    native = _doc(store, exam, "zh-CN")
+    assert [s.title for s in zh.sections] == [s.title for s in native.sections]
+    assert [m.label for m in zh.measurements] == [m.label for m in native.measurements]
+    back = in_language(zh, "en")
+    assert [m.label for m in back.measurements] == [m.label for m in en.measurements]
+    assert [m.interpretation for m in back.measurements] == [m.interpretation for m in en.measurements]
