@@ -104,7 +104,8 @@ def report_measurement(m: Measurement, sex: str, language: str = "en") -> tuple[
     spec = SPECS.get(m.name)
     confirmed = m.reviewed
     if spec is None:
-        return "other", ReportMeasurement(name=m.name, value=float(m.value), unit=m.unit, label=m.name,
+        return "other", ReportMeasurement(name=m.name, value=float(m.value), unit=m.unit,
+                                          label=i18n.term(language, f"measure.{m.name}", m.name),
                                           model_name=m.model_name, model_version=m.model_version,
                                           confirmed=confirmed)
     lo, hi = reference_range(m.name, sex)

@@ -27,7 +27,7 @@ VALUES = (("a4c_edv_ml", 131.46, "mL"), ("a4c_esv_ml", 55.21, "mL"), ("a4c_sv_ml
 ALLOWED = {"mL", "mm", "cm", "ms", "min", "kg", "m", "m2", "cm2", "mm2", "deg", "mV", "SD", "EF", "LV", "LA", "RV", "LVEF", "LVIDd",
            "LVIDs", "IVSd", "LVPWd", "QTc", "QT", "QRS", "PR", "RR", "ST", "T", "P", "LAD", "LCX", "RCA", "A4C",
            "A2C", "PLAX", "PSAX", "PM", "ED", "ES", "BSA", "Mosteller", "Teichholz", "Bazett", "Fridericia",
-           "SSS", "SRS", "SDS", "AF", "GLS", "II", "IS", "AL", "IL", "AS", "I", "A"}
+           "SSS", "SRS", "SDS", "AF", "GLS", "II", "J", "IS", "AL", "IL", "AS", "I", "A"}
 
 
 def _pdf_text(pdf: bytes) -> str:
@@ -156,3 +156,27 @@ def test_an_english_draft_shown_in_zh_cn_has_no_english_clinical_terms(echo_exam
     back = in_language(zh, "en")
     assert [m.label for m in back.measurements] == [m.label for m in en.measurements]
     assert [m.interpretation for m in back.measurements] == [m.interpretation for m in en.measurements]
+
+
+def test_zh_cn_ecg_report_from_the_store_has_no_english_clinical_terms(tmp_path):
+    store = Store.open(tmp_path)
+    try:
+        with Tx(store.conn):
+            p = clinical.upsert_patient(store.conn, "LANG0003", "李华", "")
+            exam = clinical.create_exam(store.conn, p, "ecg", None)
+            for name, value, unit in (("hr_bpm", 48.0, "/min"), ("pr_ms", 232.0, "ms"), ("qrs_ms", 128.0, "ms"),
+                                      ("qt_ms", 480.0, "ms"), ("qtc_bazett_ms", 512.3, "ms"),
+                                      ("axis_deg", -45.0, "deg"), ("st_j_mv", 0.12, "mV")):
+                clinical.add_measurement(store.conn, exam.id, None, name, value, unit, "ecg_reader", "1.0.0")
+            clinical.add_finding(store.conn, exam.id, None, "rhythm", "sinus bradycardia", None, "ecg_rules", "1.1.0")
+        doc = from_store.assemble(store.conn, store.blobs, exam.id, ReportSettings.bundled(), "zh-CN")
+        from device.reporting.rows import unscored_findings_text
+        doc = edit(doc, free_text=unscored_findings_text(store.conn, exam.id, "zh-CN"))
+        assert "窦性心动过缓" in doc.free_text and "节律" in doc.free_text
+        interps = {m.name: m.interpretation for m in doc.measurements}
+        assert interps["hr_bpm"].startswith("心动过缓") and "电轴左偏" in interps["axis_deg"]
+        words = _english_words(doc)
+        assert [w for w in words if w != "ecg_rules"] == [], words   # the rule model's name, in the free text
+        assert "J 点 ST 段水平" in [m.label for m in doc.measurements]
+    finally:
+        store.close()
