@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from device import __version__
 from device.config import Settings
 from device.errors import UserError
+from device.i18n import message
 from device.store.blobs import BlobStore
 from device.store.db import connect, migrate
 from device.store import users as users_repo
@@ -116,7 +117,7 @@ def create_app(settings: Settings, test_config: dict[str, Any] | None = None) ->
 
     @app.errorhandler(UserError)
     def _user_error(exc: UserError):
-        return _error_response(400, str(exc))
+        return _error_response(400, message(current_language(), str(exc)))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -138,4 +138,20 @@ def relabel(text: str, src: str, dst: str) -> str:
     return finding_text(dst, text) if dst != "en" else text
 
 
-__all__ = ["parenthesised", "relabel", "finding_text", "LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]
+def message(lang: str, text: str) -> str:
+    """A one-line user message (a ``UserError`` text, written in English by the code) in ``lang``: matched against
+    the glossary's ``error.*`` templates, its fields rewritten by :func:`relabel` ("height must be 30-250 cm; ..."
+    -> "身高应为 30-250 cm；..."); a message the glossary does not know is returned as it is."""
+    lang = normalise(lang)
+    if lang == DEFAULT or not text:
+        return text
+    for rx, key in _templates(DEFAULT):
+        if not key.startswith("error."):
+            continue
+        m = rx.match(text)
+        if m:
+            return glossary(lang)[key].format(**{f: relabel(v, DEFAULT, lang) for f, v in m.groupdict().items()})
+    return glossary(lang).get(_reverse(DEFAULT).get(text, ""), text)
+
+
+__all__ = ["message", "parenthesised", "relabel", "finding_text", "LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]

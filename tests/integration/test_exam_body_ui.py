@@ -31,3 +31,7 @@ def test_exam_form_body_size_and_exam_page_names(login, settings):
     page = ui.get(f"/exams/{exam.id}").data.decode()
     assert "左心室舒张末期内径（LVIDd）" in page and "舒张末期 室壁厚度（前侧壁）" in page
     assert "左心室射血分数（A4C）" in page or "左心室射血分数 (A4C)" in page
+    r = ui.post("/exams/new", {"patient_id": "BODY0002", "kind": "ecg", "weight_kg": "1_000"})
+    assert r.status_code == 400 and "“1_000”不是有效数字" in r.data.decode()
+    r = ui.post("/exams/new", {"patient_id": "BODY0002", "kind": "ecg", "height_cm": "1650"})
+    assert r.status_code == 400 and "身高应为 30-250 cm；1650 cm 超出此范围" in r.data.decode()

@@ -83,3 +83,15 @@ def test_finding_phrases_are_translated_with_their_numbers():
 def test_disclaimer_constants_are_the_glossary_text():
     from device import DISCLAIMER_EN, DISCLAIMER_ZH
     assert i18n.t("en", "disclaimer") == DISCLAIMER_EN and i18n.t("zh-CN", "disclaimer") == DISCLAIMER_ZH
+
+
+def test_user_messages_in_chinese():
+    from device.errors import InputError
+    from device.values import check
+    with pytest.raises(InputError) as exc:
+        check("qt_ms", 10)
+    assert i18n.message("zh-CN", str(exc.value)) == "QT 间期应为 150-800 ms；10 ms 超出此范围（请检查是否输错）"
+    assert i18n.message("en", str(exc.value)) == str(exc.value)
+    assert i18n.message("zh-CN", "no exam with id 7") == "没有编号为 7 的检查"
+    assert i18n.message("zh-CN", "birth date must be YYYY-MM-DD") == "出生日期格式须为 YYYY-MM-DD"
+    assert i18n.message("zh-CN", "an unknown message") == "an unknown message"

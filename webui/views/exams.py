@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from device.errors import UserError
+from device.i18n import message
 from device.jobs import jobs_of_exam
 from device.reporting.echo_sections import echo_label
 from device.reporting.signing import sync_summary
@@ -48,7 +49,8 @@ def new():
             flash_key("exam_created")
             return redirect(url_for("live.page") if e.kind == "echo" else url_for("exams.detail", exam_id=e.id))
         except UserError as exc:
-            error = str(exc)
+            from webui.app import current_language
+            error = message(current_language(), str(exc))
     return render_template("exam_new.html", error=error, form=form), (400 if error else 200)
 
 
