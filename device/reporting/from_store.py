@@ -62,7 +62,7 @@ def assemble(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, settings:
     if not images:
         images = key_images_from_captures(conn, blobs, exam_id, language)
     sections += findings_section(conn, exam_id, language)
-    sections = list(alert_sections(conn, exam_id, language)) + list(sections)   # critical values first
+    sections = (*alert_sections(conn, exam_id, language), *sections)          # critical values first
     return ReportDoc(patient=patient, exam=ex, kind=exam.kind, sections=sections, key_images=images,
                      free_text="", language=language)
 
@@ -169,7 +169,8 @@ def review_measurement(conn: sqlite3.Connection, exam_id: int, measurement_id: i
         if measurement_id in shown else \
         next((r for r in current_measurements(conn, exam_id) if r.id == measurement_id), None)
     if m is not None and value is not None and measurement_id in shown and shown[measurement_id].derived:
-        raise InputError(f"{values.spec(m.name).label if values.spec(m.name) else m.name} is computed from the "
+        spec = values.spec(m.name)
+        raise InputError(f"{spec.label if spec else m.name} is computed from the "
                          "values it is derived from (EF and SV from EDV and ESV, FS from LVIDd and LVIDs); "
                          "edit those")
     if m is None:

@@ -113,14 +113,19 @@ def _inputs(group: str, prefix: str) -> tuple[str, ...]:
     return ("lvidd_mm", "lvids_mm") if group == "plax" else (f"{prefix}_edv_ml", f"{prefix}_esv_ml")
 
 
+def _order_key(name: str) -> tuple[int, str]:
+    sp = split_name(name)
+    base = sp[1] if sp is not None else ""
+    return (_ORDER.index(base) if base in _ORDER else 99, name)
+
+
 def _clip_values(group: str, cid: int, rows: Mapping[str, Measurement], chosen: bool) -> list[SetValue]:
     prefix = group
     vals = {n: float(r.value) for n, r in rows.items()}
     derived = _recompute(group, vals, prefix)
     edited_input = any(rows[n].source in ("edited", "manual") for n in _inputs(group, prefix) if n in rows)
     out = []
-    for name, r in sorted(rows.items(), key=lambda kv: (_ORDER.index(split_name(kv[0])[1])  # type: ignore[index]
-                                                         if split_name(kv[0])[1] in _ORDER else 99, kv[0])):
+    for name, r in sorted(rows.items(), key=lambda kv: _order_key(kv[0])):
         if name in derived:
             same = abs(derived[name] - r.value) < 0.005
             src = "edited" if edited_input else (r.source if same else "auto")

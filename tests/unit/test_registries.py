@@ -92,6 +92,9 @@ def test_report_exporters_each_produce_their_file(tmp_path):
     import zipfile
     from io import BytesIO
 
+    import numpy as np
+
+    from device.domain.codecs import CLIP_MEDIA, encode_clip
     from device.reporting import from_store
     from device.reporting.settings import ReportSettings
     from device.store import Store, clinical
@@ -101,7 +104,11 @@ def test_report_exporters_each_produce_their_file(tmp_path):
     with Tx(store.conn):
         p = clinical.upsert_patient(store.conn, "EXP00001", "Export Test", "F")
         exam = clinical.create_exam(store.conn, p, "echo", None)
-        clinical.add_measurement(store.conn, exam.id, None, "biplane_ef_pct", 61.0, "%", "lv_seg", "1.1.0", (2, 9))
+        clip = clinical.add_capture(store.conn, store.blobs, exam.id, "clip",
+                                    encode_clip(np.zeros((4, 8, 8), np.uint8), 20.0), CLIP_MEDIA, label="A4C",
+                                    quality=0.9)
+        for name, v in (("a4c_edv_ml", 120.0), ("a4c_esv_ml", 50.0)):
+            clinical.add_measurement(store.conn, exam.id, clip.id, name, v, "mL", "lv_seg", "1.1.0", (2, 9))
         from_store.ensure_draft(store.conn, store.blobs, exam.id, "en", None, ReportSettings.bundled())
     assert set(FORMATS) == {"dicom.zip", "fhir.json", "measurements.csv", "measurements.json"}
     for fmt, media in FORMATS.items():
@@ -112,6 +119,7 @@ def test_report_exporters_each_produce_their_file(tmp_path):
         if fmt == "dicom.zip":
             assert zipfile.ZipFile(BytesIO(data)).namelist()
         if fmt == "measurements.csv":
-            assert "biplane_ef_pct" in data.decode("utf-8") or "lvef_biplane" in data.decode("utf-8")
+            rows = [ln for ln in data.decode("utf-8").splitlines() if ln and not ln.startswith("#")]
+            assert len(rows) >= 3 and any("120" in r for r in rows[1:]), rows     # header + EDV, ESV (+ SV, EF)
     assert exam_file(store.conn, store.blobs, exam.id, "report.docx", None) is None
     store.close()
