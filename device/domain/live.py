@@ -17,6 +17,7 @@ import numpy as np
 
 LIVE_STATE_VERSION = 1
 LIVE_STATE_FILE = "live.json"   # in the run directory
+LIVE_WATCH_FILE = "live.watch"  # touched by the web UI while someone watches the live picture (the core idles without)
 LIVE_FRAME_FILE = "live.jpg"    # in the run directory; JPEG only, its metadata is the LiveState's
 LIVE_STALE_AFTER_S = 3.0        # a state older than this means the core is not running
 

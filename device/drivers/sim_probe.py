@@ -28,6 +28,7 @@ class SimProbeSource(OpenCloseContext):
         self.script = script
         self.probe: SimulatedProbe | None = None
         self._stopped = False
+        self.stride = 1   # the core sets it > 1 while idle (a capture card would lower its rate the same way)
 
     def open(self) -> None:
         self.probe = SimulatedProbe(self.script, self.size, self.fps, seed=self.seed)
@@ -43,9 +44,15 @@ class SimProbeSource(OpenCloseContext):
         if self.probe is None:
             self.open()
         assert self.probe is not None
-        pacer = Pacer(self.fps if self.realtime else 0)
+        stride = self.stride
+        pacer = Pacer(self.fps / stride if self.realtime else 0)
         t0 = time.monotonic_ns()
         while not self._stopped and (self.max_frames is None or self.probe.index < self.max_frames):
+            if self.stride != stride:   # idle (nobody watches, no exam): draw every stride-th frame only
+                stride = self.stride
+                pacer = Pacer(self.fps / stride if self.realtime else 0)
+            if stride > 1:
+                self.probe.index += stride - 1
             rgb, truth = self.probe.next()
             # paced: the capture time; unpaced: the simulated time, so that replays are reproducible
             t = pacer.wait() if self.realtime else t0 + int((self.probe.index - 1) * 1e9 / self.fps)

@@ -21,6 +21,7 @@ from device.domain.live import ClipRecord, LiveState
 from device.drivers.registry import make_source
 from device.errors import UserError
 from device.fsutil import remove_stale_parts
+from device.services.live_idle import set_idle_rate
 from device.services.live_sink import StoreSink, write_metrics
 from device.services.runtime import InstanceLock, StopFlag, heartbeat
 from device.store import Store
@@ -238,6 +239,7 @@ def _run_live(loop, sink: StoreSink, settings: Settings, stop: StopFlag) -> None
         while not stop.stopped:
             stop.wait(1.0)
             follower.poll()
+            set_idle_rate(loop.source, sink.active_exam() is not None, settings.run_dir)   # issue 18: idle CPU
             if not loop.is_running():
                 log.error("live loop ended (%s); restarting it", loop.source_error or "source finished")
                 loop.stop()

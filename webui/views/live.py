@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, stream_with_context, url_for
 
-from device.domain.live import (LIVE_FRAME_FILE, LIVE_STATE_FILE, STANDARD_VIEWS, LiveState, LiveStateError,
-                                decode_live_state, live_state_to_dict)
+from device.domain.live import (LIVE_FRAME_FILE, LIVE_STATE_FILE, LIVE_WATCH_FILE, STANDARD_VIEWS, LiveState,
+                                LiveStateError, decode_live_state, live_state_to_dict)
 from device.errors import UserError
 from device.store import clinical
 from device.store.db import Tx, connect
@@ -100,6 +101,7 @@ def stream():
         t_end = t_start + max_s
         last_mtime, last_sent = 0.0, 0.0
         while time.monotonic() < t_end:
+            mark_watched(run_dir)
             path = run_dir / LIVE_FRAME_FILE
             try:
                 mtime = path.stat().st_mtime
@@ -116,8 +118,23 @@ def stream():
     return Response(stream_with_context(gen()), mimetype="multipart/x-mixed-replace; boundary=frame")
 
 
+def mark_watched(run_dir: Path) -> None:
+    """Tell the core someone watches the live picture (it draws and analyses every frame only then, or during an
+    exam): touch the watch file at most every 2 s."""
+    now = time.monotonic()
+    if now - _WATCHED[0] < 2.0:
+        return
+    _WATCHED[0] = now
+    with contextlib.suppress(OSError):   # a read-only run dir: the core stays at its idle rate
+        (run_dir / LIVE_WATCH_FILE).touch()
+
+
+_WATCHED = [0.0]
+
+
 @bp.route("/live/frame.jpg")
 def frame():
+    mark_watched(services().run_dir)
     try:
         data = (services().run_dir / LIVE_FRAME_FILE).read_bytes()
     except OSError:
@@ -127,6 +144,7 @@ def frame():
 
 @bp.route("/api/live/state")
 def state():
+    mark_watched(services().run_dir)
     return live_state_json(services().run_dir)
 
 
