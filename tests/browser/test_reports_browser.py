@@ -20,7 +20,7 @@ def test_physician_edits_and_signs_sonographer_cannot_sign(browser, cart):
     assert page.get_attribute("#report-status", "data-status") == "draft"
     assert page.locator("#sign-report").count() == 0
     assert page.locator("#free_text").is_visible()                  # a sonographer may edit the draft
-    assert "ef_pct" in page.inner_text("#report-sections")
+    assert "LV ejection fraction" in page.inner_text("#report-sections")  # a human name, not ef_pct
     page.click("#logout")
 
     login(page, cart, "drli", "573920")
