@@ -45,5 +45,4 @@ def acknowledge(alert_id: int):
         flash_key("alerts_ack_failed", reason=str(exc))
         return redirect(url_for("alerts.page"))
     flash_key("alerts_acked", id=alert_id)
-    nxt = request.form.get("next", "")
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("alerts.page"))
+    return redirect(url_for("alerts.page"))
