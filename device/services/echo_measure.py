@@ -330,3 +330,19 @@ def edit_geometry(conn: sqlite3.Connection, exam_id: int, finding_id: int, chang
         f"SELECT name FROM measurements WHERE id IN ({','.join('?' * len(ids))})", ids)] if ids else []
     return {"finding_id": fid, "values": new["values"], "biplane": bi, "changed": changed,
             "alert_ids": alerts + al}
+
+
+def pick_clip(conn: sqlite3.Connection, exam_id: int, capture_id: int, user_id: int, table: CaseTable) -> str:
+    """The sonographer's pick: ``capture_id`` is the clip the report uses for its view (stored; wins over the
+    reviewed and best-quality rules of device.reporting.measurement_set); biplane recomputed for an apical view.
+    Returns the view. One transaction."""
+    exam = clinical.get_exam(conn, exam_id)
+    with Tx(conn):
+        _refuse_if_signed(conn, exam_id)
+        cap = clinical.get_capture(conn, capture_id)
+        if cap.exam_id != exam_id or cap.kind != "clip" or MODES.get(cap.label) is None:
+            raise UserError(f"capture {capture_id} is not a measured clip of this exam; reload the page")
+        clinical.pick_measurement_clip(conn, exam_id, cap.label, cap.id, user_id)
+        if MODES[cap.label] == "apical":
+            _update_biplane(conn, exam, table)
+    return cap.label

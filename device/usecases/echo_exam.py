@@ -159,3 +159,9 @@ def page_clips(conn: sqlite3.Connection, exam_id: int) -> tuple[list[dict], list
     seen = {x["capture_id"] for x in clips}
     pending = [cap.label for cap in best_clips(conn, exam_id) if cap.label in MODES and cap.id not in seen]
     return clips, pending
+
+
+def pick_clip(conn: sqlite3.Connection, exam_id: int, capture_id: int, user_id: int, table) -> str:
+    """The sonographer chooses the clip the report uses for its view (issue 18: one coherent measurement set)."""
+    from device.services.echo_measure import pick_clip as pick
+    return pick(conn, exam_id, capture_id, user_id, table)

@@ -78,3 +78,35 @@ def test_sign_dialog_lists_what_is_open_and_closed_exam_measurements_frozen(sett
     with pytest.raises(UserError, match="frozen"):
         em.measure_exam(s.conn, s.blobs, eid, table=ReportSettings.bundled().case_table, remeasure=True)
     s.close()
+
+
+def test_sonographer_picks_the_clip_the_report_uses(settings, app, login):
+    from device.reporting.echo_sections import measurement_set
+    from device.reporting.settings import ReportSettings
+    from device.services import echo_measure as em
+    s = Store.open(settings.data_dir)
+    with Tx(s.conn):
+        p = clinical.upsert_patient(s.conn, "PK0001", "Pick Patient", "F")
+        exam = clinical.create_exam(s.conn, p, "echo", None, ["PLAX"])
+    caps = []
+    for q, lvidd in ((0.9, 50.0), (0.6, 46.0)):
+        with Tx(s.conn):
+            cid = clinical.add_capture(s.conn, s.blobs, exam.id, "clip", b"c", "application/octet-stream",
+                                       label="PLAX", quality=q).id
+            em._store_values(s.conn, exam, cid, {"lvidd_mm": lvidd, "lvids_mm": 30.0},
+                             {"model_name": "lv_seg", "model_version": "t"}, (1, 5), "auto", None,
+                             ReportSettings.bundled().case_table)
+            clinical.add_finding(s.conn, exam.id, cid, "lv_geometry", "PLAX", None, "lv_seg", "t",
+                                 {"status": "refused", "reason": "test", "view": "PLAX", "mode": "plax"})
+        caps.append(cid)
+    assert measurement_set(s.conn, exam.id).chosen["plax"] == caps[0]          # the better clip by default
+    ui = login("sono", "sonographer")
+    assert ui.post(f"/exams/{exam.id}/echo/pick", {"capture_id": str(caps[1])}).status_code == 302
+    ms = measurement_set(s.conn, exam.id)
+    assert ms.chosen["plax"] == caps[1] and ms.why["plax"] == "picked"
+    assert clinical.measurement_picks(s.conn, exam.id) == {"PLAX": caps[1]}
+    picked = [r for r in audit.recent(s.conn, 50) if r.detail.get("event") == "clip_picked"]
+    assert picked and picked[0].detail["capture_id"] == caps[1] and picked[0].username == "sono"
+    assert ui.post(f"/exams/{exam.id}/echo/pick", {"capture_id": "999"}).status_code == 302   # refused, one line
+    assert clinical.measurement_picks(s.conn, exam.id) == {"PLAX": caps[1]}
+    s.close()

@@ -135,6 +135,25 @@ def edit(exam_id: int):
     return jsonify({"ok": True, "changed": out["changed"], **page_data(exam)})
 
 
+@bp.route("/exams/<int:exam_id>/echo/pick", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def pick(exam_id: int):
+    """Use this clip's values for its view in the report (the sonographer's pick, stored and audited)."""
+    exam = _echo_exam(exam_id)
+    try:
+        cid = int(request.form.get("capture_id", ""))
+        view = uc.pick_clip(conn(), exam.id, cid, g.user.id, _table())
+    except (TypeError, ValueError, OverflowError):
+        flash_key("echo_pick_failed", reason="capture_id must be a number; reload the page")
+        return redirect(url_for("echo_report.page", exam_id=exam_id))
+    except UserError as exc:
+        flash_key("echo_pick_failed", reason=str(exc))
+        return redirect(url_for("echo_report.page", exam_id=exam_id))
+    audit_log("edit", "echo_measurements", exam_id, {"event": "clip_picked", "capture_id": cid, "view": view})
+    flash_key("echo_picked", view=view)
+    return redirect(url_for("echo_report.page", exam_id=exam_id) + f"#clip-{cid}")
+
+
 def _frame_png(sha: str, index: int, blobs) -> bytes | None:
     """PNG of one frame of a clip blob (None when out of range). Keeps the last decoded clip and 32 PNGs: a cart
     has little memory and a clip decodes to tens of MB."""
