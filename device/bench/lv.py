@@ -13,6 +13,8 @@ import numpy as np
 from device.lv.indices import sax_indices
 from device.lv.phase import phase_from_areas
 
+SECTION = "LV"    # the section a failed run still writes (device/bench/__main__.py)
+
 
 def _cine() -> tuple[np.ndarray, tuple[float, float], str]:
     from device.paths import shared_data_dir
