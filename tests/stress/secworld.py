@@ -40,7 +40,7 @@ OTHER_ID = "H0099999"
 PASSPHRASE = "correct horse battery staple"
 # tables whose content a request may change; the audit log is checked separately
 DATA_TABLES = ("users", "patients", "exams", "blobs", "captures", "findings", "measurements", "alerts", "reports",
-               "outbox", "jobs", "clip_labels")
+               "outbox", "jobs", "clip_labels", "measurement_picks")
 
 ANY = ROLES
 EDIT = ("sonographer", "physician")
@@ -403,7 +403,7 @@ def requests_for(ids: dict[str, Any]) -> list[Req]:
         R("echo_report.page", "GET", f"/exams/{e}/echo"),
         R("echo_report.frame_png", "GET", f"/exams/{e}/echo/clip/{ids['clip']}/frame/0.png"),
         R("echo_report.measure", "POST", f"/exams/{e}/echo/measure", lambda: {"remeasure": "1"}, expensive=True),
-        R("echo_report.pick", "POST", f"/exams/{e}/echo/pick", lambda: {"capture_id": str(ids.get("capture", 0))}),
+        R("echo_report.pick", "POST", f"/exams/{e}/echo/pick", lambda: {"capture_id": str(ids["clip"])}),
         R("echo_report.edit", "POST", f"/exams/{e}/echo/edit",
           json={"finding_id": ids.get("finding"), "change": {"phase": "es", "contour": ids.get("contour")}}),
         R("ecg.page", "GET", f"/exams/{g}/ecg"),

@@ -80,7 +80,7 @@ EXAM_OBJECTS = ("exam", "report", "export", "echo_measurements", "perfusion", "l
 EXPORTS = {"reports.report_pdf", "reports.export_file", "reports.usb_export", "reports.usb_verify",
            "reports.usb_eject"}
 LIST_VIEWS = {"exams.index": "exam_list", "reports.sync_page": "sync_state", "reports.usb_page": "usb",
-              "ecg.live_page": "ecg_live", "live.page": "live"}
+              "ecg.live_page": "ecg_live", "live.page": "live", "alerts.page": "alert_list"}
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,7 @@ def scenario(ids: dict) -> list[tuple[str, Req]]:
         ("sono", by[("live.protocol", "POST")]),
         ("sono", by[("echo_learn.clip_label", "POST")]),
         ("sono", by[("echo_report.edit", "POST")]),
+        ("sono", by[("echo_report.pick", "POST")]),
         ("doc", by[("echo_report.measure", "POST")]),
         ("sono", by[("ecg.upload", "POST")]),
         ("sono", R("ecg.upload", "POST", f"/exams/{g}/ecg/upload",
@@ -158,7 +159,8 @@ def scenario(ids: dict) -> list[tuple[str, Req]]:
         ("doc", by[("reports.review_measurement", "POST")]),
         ("doc", R("reports.review_measurement", "POST", f"/exams/{e}/report/measurements/{ids['measurement']}",
                   lambda: {"action": "confirm"})),
-        ("sono", by[("api.ack", "POST")]),
+        ("sono", by[("alerts.acknowledge", "POST")]),
+        ("sono", by[("api.ack", "POST")], "unack"),
         ("doc", by[("reports.sign", "POST")]),
         ("doc", R("reports.report_pdf", "GET", f"/exams/{g}/report/v1.pdf", expensive=True)),
         ("adm", by[("reports.sync_queue", "POST")], "unqueue"),
@@ -197,6 +199,8 @@ def _prep(cart: Cart, what: str, exam: int | None) -> None:
         if what == "reject":
             c.execute("UPDATE outbox SET state = 'rejected', last_error = 'rejected by the PACS' WHERE exam_id = ?",
                       (exam,))
+        elif what == "unack":    # the alert page acknowledged it just before; the JSON route acknowledges it again
+            c.execute("UPDATE alerts SET acknowledged_by = NULL, acknowledged_at = NULL")
         elif what == "unqueue":
             c.execute("DELETE FROM outbox WHERE exam_id = ?", (exam,))
         c.commit()

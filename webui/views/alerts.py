@@ -30,6 +30,8 @@ def _banner() -> dict:
 def page():
     show_all = request.args.get("all") == "1"
     rows = uc.alert_list(conn(), include_acknowledged=show_all)
+    audit_log("view", "alert_list", "", {"alert_ids": [v.alert.id for v in rows],
+                                         "exam_ids": sorted({v.alert.exam_id for v in rows if v.alert.exam_id})})
     return render_template("alerts.html", rows=rows, show_all=show_all, flash=pop_flash())
 
 
