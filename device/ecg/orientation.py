@@ -135,3 +135,72 @@ def labels_read(flat: np.ndarray, lay, px_per_mm: float, n: int = 4) -> int:
     boxes = sorted((b for b in lay.boxes if b.row == 0), key=lambda b: b.x0)[:n]
     return sum(ocr.read_label(flat, (int(b.x0 - 3 * p), int(b.baseline_y + 0.5 * p), int(b.x0 + 14 * p),
                                      int(b.baseline_y + 9 * p))) == b.lead for b in boxes)
+
+
+# --- the page as given, when no calibration pulse settles it (cropped printouts) ------------------------------------
+# Each cue votes +1 (the page reads upright as given), -1 (it reads like a turned page) or 0 (cannot tell). The cues
+# see different things: the limb-lead relations (Einthoven) fail when columns are swapped (mirror, 180 degrees) but
+# not when the rows are flipped top-bottom; QRS polarity fails when traces are inverted (180 degrees, upside down) but
+# not on a mirror image; the printed lead names fail on all three.
+CUE_LIMB_FOR, CUE_LIMB_AGAINST = 0.4, 0.1      # the weaker of the two limb-lead relations (correlation)
+CUE_POLARITY_FOR, CUE_POLARITY_AGAINST = 0.25, -0.1  # mean signed R-wave asymmetry of II, V5, V6 and -aVR
+
+
+def limb_relations(signals_mv: np.ndarray) -> float:
+    """The lower of corr(aVR + aVL, -aVF) and corr(II, I + III) over the samples where each set was printed
+    together; NaN when neither overlaps for 0.4 s. The lower, because a 3x4 page read mirrored or turned 180 degrees
+    puts V4-V6 (alike) in the boxes of I-III, so II ~ I + III alone holds there too; the augmented leads then hold
+    V1-V3 and fail."""
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 200:
+            return float("nan")
+        x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+        den = float(np.sqrt((x @ x) * (y @ y)))
+        return float(x @ y / den) if den > 1e-12 else float("nan")
+
+    s = signals_mv.astype(np.float64)
+    ix = {k: LEADS.index(k) for k in ("I", "II", "III", "aVR", "aVL", "aVF")}
+    r = [corr(s[:, ix["aVR"]] + s[:, ix["aVL"]], -s[:, ix["aVF"]]), corr(s[:, ix["II"]], s[:, ix["I"]] + s[:, ix["III"]])]
+    r = [v for v in r if np.isfinite(v)]
+    return float(min(r)) if r else float("nan")
+
+
+def qrs_polarity(signals_mv: np.ndarray) -> float:
+    """Mean signed asymmetry (up - down) / (up + down) of the trace about its median in II, V5, V6 and minus aVR:
+    R waves point up in II/V5/V6 and down in aVR on nearly every upright ECG, so this is positive on an upright page
+    and negative on one turned 180 degrees or upside down (traces inverted). NaN when fewer than 2 are printed."""
+    vals = []
+    for lead, sign in (("II", 1), ("V5", 1), ("V6", 1), ("aVR", -1)):
+        x = signals_mv[:, LEADS.index(lead)].astype(np.float64)
+        x = x[np.isfinite(x)]
+        if x.size < 200:
+            continue
+        x = x - np.median(x)
+        up, down = float(np.percentile(x, 99.5)), -float(np.percentile(x, 0.5))
+        if up + down > 1e-6:
+            vals.append(sign * (up - down) / (up + down))
+    return float(np.mean(vals)) if len(vals) >= 2 else float("nan")
+
+
+def as_given_votes(signals_mv: np.ndarray, labels_given: int, labels_other: int) -> dict[str, int]:
+    """The cues' votes on a page read as given (``signals_mv`` its reading; ``labels_given``/``labels_other`` lead
+    names read by OCR on it and at most on any other orientation)."""
+    def vote(v: float, lo: float, hi: float) -> int:
+        return 0 if not np.isfinite(v) else 1 if v >= hi else -1 if v < lo else 0
+
+    return {"limb leads": vote(limb_relations(signals_mv), CUE_LIMB_AGAINST, CUE_LIMB_FOR),
+            "QRS polarity": vote(qrs_polarity(signals_mv), CUE_POLARITY_AGAINST, CUE_POLARITY_FOR),
+            # one name alone is no evidence: "I", "II", "III" read the same mirrored or turned 180 degrees (a
+            # mirrored ECG-Image-Kit page read 1 name, its upright reading 0)
+            "lead names": (1 if labels_given >= 2 and labels_given > labels_other else
+                           -1 if labels_other > labels_given else 0)}
+
+
+def upright_as_given(votes: dict[str, int]) -> bool:
+    """Two cues that see different turns agree that the page reads upright, and none says otherwise. The limb leads
+    and the QRS polarity see different turns (mirror vs inversion); the lead names see both."""
+    agree = {k for k, v in votes.items() if v > 0}
+    sees_mirror = bool(agree & {"limb leads", "lead names"})
+    sees_inversion = bool(agree & {"QRS polarity", "lead names"})
+    return len(agree) >= 2 and sees_mirror and sees_inversion and not any(v < 0 for v in votes.values())

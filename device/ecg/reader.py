@@ -38,7 +38,6 @@ MIN_MARGIN = 0.25
 MIN_TURN_CONSISTENCY = 0.3  # a page turned on the pulses' word must also obey Einthoven this well
 # quality factor of a page that had to be turned: by decisive calibration pulses (True) or by the limb leads (False)
 ORIENT_CERTAINTY = {True: 0.9, False: 0.75}
-GOOD_PX_PER_MM = 6.0  # below this the quality score falls (square root of the ratio)  # the longest row of a whole page holds ~10 s; a photo cut in half holds 5
 
 
 @dataclass(frozen=True)
@@ -254,11 +253,17 @@ def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: 
         margin = score(best) - (score(done[1]) if len(done) > 1 else -1.0)
         # the limb leads may confirm the page as given, never turn it: on cropped web printouts (ECG-Image-Kit,
         # pulses cut off, time origin misplaced) they favoured a mirror image of upright pages 3 times in 52
+        up = next((a for a in done if a.orientation == "upright"), None)
         if not (best.orientation == "upright" and np.isfinite(best.consistency)
                 and best.consistency >= MIN_CONSISTENCY and margin >= MIN_MARGIN):
-            raise InputError("cannot tell which way up the printout is (no calibration pulse found, and the limb "
+            # else two cues that see different turns must agree on the page as given (orientation.as_given_votes)
+            if up is None or not orientation.upright_as_given(orientation.as_given_votes(
+                    up.signals, labels.get("upright", 0), max((v for k, v in labels.items() if k != "upright"),
+                                                              default=0))):
+                raise InputError("cannot tell which way up the printout is (no calibration pulse found, and the limb "
                              "leads do not settle it); photograph the page upright, not mirrored, with the "
-                             "calibration pulses at the left", step="orientation")
+                                 "calibration pulses at the left", step="orientation")
+            best = up
     if best.orientation != "upright":
         best = replace(best, certainty=ORIENT_CERTAINTY[by_pulses])
         best.warnings.insert(0, f"the page was {best.orientation}: it was turned upright before reading; check "
