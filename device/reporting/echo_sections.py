@@ -96,7 +96,7 @@ def echo_rows(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable,
         m, base = v.row, split_name(v.name)[1]  # type: ignore[index]
         interp, lo, hi, alert = interpret_value(base, v.value, sex, table) if v.group != "sax" else \
             ("no reference", None, None, False)
-        rows.append(EchoRow(m.id, v.capture_id, v.name, base, v.group, label_of(v.name), v.value, m.unit,
+        rows.append(EchoRow(m.id, m.capture_id, v.name, base, v.group, label_of(v.name), v.value, m.unit,
                             lo, hi, reference_text(lo, hi, m.unit), interp, alert, m.model_name, m.model_version,
                             m.frames, v.source, v.chosen))
     for m in current_measurements(conn, exam.id):      # in the order the originals were made

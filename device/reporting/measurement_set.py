@@ -21,6 +21,7 @@ from device.domain.records import REVIEWED_SOURCES, Capture, Measurement
 from device.lv.interpret import split_name
 from device.lv.plax import teichholz_volume_ml
 
+NO_CLIP = 0               # the pseudo-clip of LV values stored without a capture (typed in)
 VIEW_OF_GROUP = {"a4c": "A4C", "a2c": "A2C", "plax": "PLAX", "sax": "PSAX-PM"}
 GROUP_OF_VIEW = {v: k for k, v in VIEW_OF_GROUP.items()}
 # derived name suffix -> its input suffixes (the same prefix / clip)
@@ -68,12 +69,14 @@ def is_derived(name: str) -> bool:
 
 
 def per_clip(rows: Iterable[Measurement]) -> dict[int, dict[str, Measurement]]:
-    """capture id -> name -> the newest row of that name stored for that clip (echo LV names only)."""
+    """capture id -> name -> the newest row of that name stored for that clip (echo LV names only). Values a
+    person typed without a clip count as one more "clip", id :data:`NO_CLIP` (a reviewed value: it wins over
+    automatic clips, but not over a clip a person reviewed or picked)."""
     out: dict[int, dict[str, Measurement]] = {}
     for m in sorted(rows, key=lambda m: m.id):
-        if m.capture_id is None or split_name(m.name) is None:
+        if split_name(m.name) is None:
             continue
-        out.setdefault(int(m.capture_id), {})[m.name] = m
+        out.setdefault(NO_CLIP if m.capture_id is None else int(m.capture_id), {})[m.name] = m
     return out
 
 

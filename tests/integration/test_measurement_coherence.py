@@ -101,3 +101,14 @@ def test_two_plax_clips_keep_their_own_values_and_the_pick_decides(tmp_path):
         clinical.pick_measurement_clip(store.conn, exam.id, "PLAX", a, uid)
     ms = measurement_set(store.conn, exam.id)
     assert ms.chosen["plax"] == a and ms.why["plax"] == "picked"
+
+
+def test_a_typed_lv_value_without_a_clip_is_reported(tmp_path):
+    store = Store.open(tmp_path)
+    exam = _exam(store)
+    with Tx(store.conn):
+        clinical.add_measurement(store.conn, exam.id, None, "a4c_ef_pct", 41.0, "%", "", "", source="manual")
+    rep = _report(store, exam)
+    assert rep["a4c_ef_pct"].value == pytest.approx(41.0) and rep["a4c_ef_pct"].capture_id is None
+    _clip(store, exam, "A4C", _apical(100.0, 50.0))                 # an automatic clip does not replace it
+    assert _report(store, exam)["a4c_ef_pct"].value == pytest.approx(41.0)
