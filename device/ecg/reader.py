@@ -31,10 +31,7 @@ MIN_SHARPNESS = 15.0
 # sit exactly on the lead boundary (measured on synthetic pages, seeds 1-3; not on any evaluation photo).
 TICK_BIAS_MM = 0.275
 # without decisive calibration pulses, the printed lead names (OCR) settle the orientation when 2 or more are read
-# in one orientation only; else the limb leads may confirm the page as given (never turn it): this much Einthoven
-# consistency and this margin over the next orientation (score = consistency + 0.3 x pulse votes)
-MIN_CONSISTENCY = 0.4
-MIN_MARGIN = 0.25
+# in one orientation only; else the page may be confirmed as given (never turned): orientation.upright_as_given
 MIN_TURN_CONSISTENCY = 0.3  # a page turned on the pulses' word must also obey Einthoven this well
 # quality factor of a page that had to be turned: by decisive calibration pulses (True) or by the limb leads (False)
 ORIENT_CERTAINTY = {True: 0.9, False: 0.75}
@@ -250,20 +247,17 @@ def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: 
     if ranked and ranked[0][1] >= 2 and ranked[0][1] > ranked[1][1]:
         best = next(a for a in done if a.orientation == ranked[0][0])   # the printed lead names settle it
     elif not by_pulses:
-        margin = score(best) - (score(done[1]) if len(done) > 1 else -1.0)
-        # the limb leads may confirm the page as given, never turn it: on cropped web printouts (ECG-Image-Kit,
-        # pulses cut off, time origin misplaced) they favoured a mirror image of upright pages 3 times in 52
+        # the page as given, when two cues that see different turns agree and none contradicts
+        # (orientation.as_given_votes); the limb leads alone once took a mirrored and an upside-down ECG-Image-Kit
+        # page as upright (Einthoven holds on a page flipped top-bottom), and they never turn a page
         up = next((a for a in done if a.orientation == "upright"), None)
-        if not (best.orientation == "upright" and np.isfinite(best.consistency)
-                and best.consistency >= MIN_CONSISTENCY and margin >= MIN_MARGIN):
-            # else two cues that see different turns must agree on the page as given (orientation.as_given_votes)
-            if up is None or not orientation.upright_as_given(orientation.as_given_votes(
-                    up.signals, labels.get("upright", 0), max((v for k, v in labels.items() if k != "upright"),
-                                                              default=0))):
-                raise InputError("cannot tell which way up the printout is (no calibration pulse found, and the limb "
-                             "leads do not settle it); photograph the page upright, not mirrored, with the "
-                                 "calibration pulses at the left", step="orientation")
-            best = up
+        if up is None or not orientation.upright_as_given(orientation.as_given_votes(
+                up.signals, labels.get("upright", 0), max((v for k, v in labels.items() if k != "upright"),
+                                                          default=0))):
+            raise InputError("cannot tell which way up the printout is (no calibration pulse found, and the limb "
+                             "leads and QRS directions do not settle it); photograph the page upright, not mirrored, "
+                             "with the calibration pulses at the left", step="orientation")
+        best = up
     if best.orientation != "upright":
         best = replace(best, certainty=ORIENT_CERTAINTY[by_pulses])
         best.warnings.insert(0, f"the page was {best.orientation}: it was turned upright before reading; check "
