@@ -142,6 +142,9 @@ def _morphology(beats: dict[str, np.ndarray], m: Measurements, fs_hz: float, T: 
     return f
 
 
+DEFINITE_RHYTHMS = ("atrial fibrillation", "paced rhythm")
+
+
 def combine(signal_screen: Screen, model_screen: Screen | None) -> Screen:
     """The combined result. With the signal model (a screen that carries calibrated probabilities) its decision
     and probability are the result (it measures best: EVALUATION.md) and the rule findings stay as the
@@ -153,7 +156,9 @@ def combine(signal_screen: Screen, model_screen: Screen | None) -> Screen:
     src = f"combined({signal_screen.source}, {model_screen.source})"
     if model_screen.probabilities is not None:
         rules = tuple(f"rules: {x}" for x in signal_screen.findings)
-        return Screen(model_screen.label, model_screen.score, model_screen.findings + rules, src,
+        # a rhythm the rules are sure of (AF, pacing) is abnormal whatever the model's probability says
+        label = "abnormal" if any(x in DEFINITE_RHYTHMS for x in signal_screen.findings) else model_screen.label
+        return Screen(label, model_screen.score, model_screen.findings + rules, src,
                       model_screen.probabilities, model_screen.classes)
     score = 0.5 * (signal_screen.score + model_screen.score)
     return Screen("abnormal" if score >= 0.5 else "normal", score, signal_screen.findings + model_screen.findings,
