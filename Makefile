@@ -33,7 +33,7 @@ check: setup
 	$(BIN)/mypy
 
 test: system-test setup check
-	$(BIN)/python -m pytest -q -m "not hardware" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not hardware" --durations=25 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not hardware and not browser and not slow" $(PYTEST_ARGS)
