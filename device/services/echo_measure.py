@@ -61,7 +61,7 @@ class ClipOutcome:
 
     capture_id: int
     view: str
-    status: str                      # "measured" or "refused"
+    status: str                      # "measured", "refused" or "kept_aside" (measured after the freeze)
     reason: str
     finding_id: int
     values: dict[str, float]
@@ -196,6 +196,18 @@ def _update_biplane(conn, exam, table) -> tuple[dict[str, float], list[int], lis
     return named, ids, alerts
 
 
+def frozen_reason(conn: sqlite3.Connection, exam: clinical.Exam) -> str | None:
+    """Why the exam's measurements are frozen (issue 18 part 1: no automatic value changes once the exam is
+    closed, i.e. sent for signing, or its report is signed), None while it is open. A person may still confirm or
+    edit a value of a closed exam's draft; a clip measured after the freeze is kept aside (not applied)."""
+    cur = reports.latest(conn, exam.id)
+    if cur is not None and cur.status == "signed":
+        return f"report version {cur.version} is signed"
+    if clinical.get_exam(conn, exam.id).status != "open":
+        return "the exam is closed (sent for signing)"
+    return None
+
+
 def _refuse_if_signed(conn: sqlite3.Connection, exam_id: int) -> None:
     cur = reports.latest(conn, exam_id)
     if cur is not None and cur.status == "signed":
@@ -234,6 +246,10 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
     ids: list[int] = []
     alerts: list[int] = []
     with Tx(conn):
+        held = frozen_reason(conn, exam)
+        if held is not None and detail["status"] == "measured":      # frozen meanwhile: kept aside, not applied
+            detail |= {"status": "kept_aside", "reason": f"measured after the measurements were frozen ({held}); "
+                       "kept aside, not applied to the report"}
         fid = clinical.add_finding(conn, exam.id, cap.id, FINDING_KIND, _finding_label(detail), None,
                                    detail["model_name"], detail["model_version"], detail)
         if detail["status"] == "measured":
@@ -244,12 +260,20 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
     return out, alerts, detail.get("model_tag", ""), model
 
 
-def _echo_exam(conn: sqlite3.Connection, exam_id: int) -> clinical.Exam:
+def _echo_exam(conn: sqlite3.Connection, exam_id: int, refuse_signed: bool = True) -> clinical.Exam:
     exam = clinical.get_exam(conn, exam_id)
     if exam.kind != "echo":
         raise UserError(f"exam {exam_id} is a {exam.kind} exam; LV echo measurements need an echo exam")
-    _refuse_if_signed(conn, exam_id)
+    if refuse_signed:
+        _refuse_if_signed(conn, exam_id)
     return exam
+
+
+def _update_biplane_unless_frozen(conn, exam, table) -> tuple[dict[str, float], list[int], list[int]]:
+    with Tx(conn):
+        if frozen_reason(conn, exam) is not None:
+            return {}, [], []
+        return _update_biplane(conn, exam, table)
 
 
 def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model=None, *, degree: int = 11,
@@ -281,28 +305,29 @@ def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model
         outcomes.append(out)
         alerts += al
         tag = t or tag
-    with Tx(conn):
-        bi, _, al = _update_biplane(conn, exam, table)
+    bi, _, al = _update_biplane_unless_frozen(conn, exam, table)
     return ExamMeasurement(exam_id, tuple(outcomes), bi, tuple(alerts + al), tag)
 
 
 def measure_capture(conn: sqlite3.Connection, blobs: BlobStore, capture_id: int, model=None, *, degree: int = 11,
                     table: CaseTable, job_id: int | None = None, progress=None) -> ExamMeasurement:
     """Measure one saved clip (e.g. from the core right after the live loop saved it), then the biplane volumes.
-    A clip of a view the LV is not measured on is stored as refused with that reason."""
+    A clip of a view the LV is not measured on is stored as refused with that reason; a clip whose exam was frozen
+    (closed or signed, :func:`frozen_reason`) meanwhile is stored kept aside with its values and applies none."""
     cap = clinical.get_capture(conn, capture_id)
     if cap.kind != "clip":
         raise UserError(f"capture {capture_id} is a {cap.kind}, not a clip; LV measurements need a cine clip")
-    exam = _echo_exam(conn, cap.exam_id)
+    exam = _echo_exam(conn, cap.exam_id, refuse_signed=False)     # a frozen exam keeps the result aside
     out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table, job_id, progress)
-    with Tx(conn):
-        bi, _, al = _update_biplane(conn, exam, table)
+    bi, _, al = _update_biplane_unless_frozen(conn, exam, table)
     return ExamMeasurement(exam.id, (out,), bi, tuple(alerts + al), tag)
 
 
 def _finding_label(detail: dict[str, Any]) -> str:
     if detail["status"] == "refused":
         return f"{detail['view']} not measured: {detail['reason']}"
+    if detail["status"] == "kept_aside":
+        return f"{detail['view']} kept aside: {detail['reason']}"
     how = " (edited)" if detail.get("edited_by") else ""
     return f"{detail['view']} LV traced on ED frame {detail['ed_frame']} and ES frame {detail['es_frame']}{how}"
 
