@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("echo_report", __name__)
 EDIT_ROLES = ("sonographer", "physician")
 EXAM_ACTIONS = [("echo_report.page", "echo_measure", None, ("echo",))]
+PER_PAGE = 6                      # clips a page (each shows two key frames)
 _PNGS: OrderedDict[str, bytes] = OrderedDict()
 _LAST_CLIP: dict = {}
 _PNGS_LOCK = threading.Lock()
@@ -79,14 +80,29 @@ def page_data(exam: clinical.Exam) -> dict:
             "interp_i18n": {k: v for k, v in words.items() if v != "interp." + k}}
 
 
+def _paged(clips: list[dict], page_no: int, clip_id: int) -> tuple[list[dict], dict]:
+    """The clips of one page (:data:`PER_PAGE` a page; the page holding ``clip_id`` when it is one of them) and
+    the pager's numbers. Many clips used to take ~7 s to show: every clip's key frames decode its whole clip."""
+    total = len(clips)
+    pages = max(1, -(-total // PER_PAGE))
+    at = next((i for i, c in enumerate(clips) if c["capture_id"] == clip_id), None) if clip_id else None
+    page_no = min(max(1, page_no if at is None else at // PER_PAGE + 1), pages)
+    start = (page_no - 1) * PER_PAGE
+    shown = clips[start:start + PER_PAGE]
+    return shown, {"page": page_no, "pages": pages, "first": start + 1 if shown else 0, "last": start + len(shown),
+                   "total": total}
+
+
 @bp.route("/exams/<int:exam_id>/echo")
 def page(exam_id: int):
     exam = _echo_exam(exam_id)
     data = page_data(exam)
+    data["clips"], pager = _paged(data["clips"], request.args.get("page", 1, type=int),
+                                  request.args.get("clip", 0, type=int))
     audit_log("view", "echo_measurements", exam_id, {"patient_id": exam.patient.patient_id})
     can_edit = g.user.role in EDIT_ROLES and not data["signed"]
     jobs = [j for j in jobs_of_exam(conn(), exam_id, active_only=True) if j.kind == uc.MEASURE_EXAM]
-    return render_template("echo_report.html", exam=exam, data=data, can_edit=can_edit, jobs=jobs,
+    return render_template("echo_report.html", exam=exam, data=data, can_edit=can_edit, jobs=jobs, pager=pager,
                            flash=_job_flash(exam_id) or pop_flash(), sex=exam.patient.sex)
 
 
@@ -151,7 +167,7 @@ def pick(exam_id: int):
         return redirect(url_for("echo_report.page", exam_id=exam_id))
     audit_log("edit", "echo_measurements", exam_id, {"event": "clip_picked", "capture_id": cid, "view": view})
     flash_key("echo_picked", view=view)
-    return redirect(url_for("echo_report.page", exam_id=exam_id) + f"#clip-{cid}")
+    return redirect(url_for("echo_report.page", exam_id=exam_id, clip=cid) + f"#clip-{cid}")
 
 
 def _frame_png(sha: str, index: int, blobs) -> bytes | None:
@@ -196,5 +212,18 @@ def frame_png(exam_id: int, capture_id: int, index: int):
     if png is None:
         abort(404)
     resp = Response(png, mimetype="image/png")
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp
+
+
+@bp.route("/exams/<int:exam_id>/echo/clip/<int:capture_id>/loop.webp")
+def clip_loop(exam_id: int, capture_id: int):
+    """The saved clip as a looping animated WebP (device.usecases.loop_preview), loaded only when a player opens."""
+    from device.usecases.loop_preview import clip_loop as loop
+    _echo_exam(exam_id)
+    data = loop(conn(), services().blobs, exam_id, capture_id)
+    if data is None:
+        abort(404)
+    resp = Response(data, mimetype="image/webp")
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
