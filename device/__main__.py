@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         _configure_models(args)
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from device.cli.lang import error_line, site_language
+        print(error_line(site_language(args), str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

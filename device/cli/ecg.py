@@ -55,7 +55,8 @@ def _read(args: argparse.Namespace) -> int:
     summary = {"layout": result.reading.layout.name, "hr_bpm": m.hr_bpm and round(m.hr_bpm),
                "rhythm": a.rhythm.label, "screen": a.screen.label, "outputs": [str(p) for p in paths.values()]}
     print(json.dumps(summary))
-    print(a.disclaimer_en, file=sys.stderr)
+    from device.cli.lang import disclaimer, site_language
+    print(disclaimer(site_language(args)), file=sys.stderr)
     return 0
 
 

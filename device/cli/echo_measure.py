@@ -125,15 +125,7 @@ def run_measure(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=1))
     else:
-        print(f"{out['file']}: {out['view']}, ED frame {res.ed_frame}, ES frame {res.es_frame}")
-        for m in out["measurements"]:
-            print(f"  {m['name']:<18} {m['value']:>8} {m['unit']}")
-        for a in out.get("alerts", []):
-            print(f"  ALERT: {a} is a critical value")
-        lv = res.checks.get("lv", {}).get("scores", {})
-        hr = lv.get("curve_hr_bpm")
-        print("  checks passed: echo clip, LV shape on every frame, beat, long axis, calibration; "
-              + (f"heart rate from the LV curve {hr:.0f} /min" if hr else "heart rate not checked (no frame time, "
-                 "or under 1.5 beats in the clip)"))
-        print(f"model: {res.model}. {DISCLAIMER_EN}")
+        from device.cli.lang import echo_lines, site_language
+        hr = res.checks.get("lv", {}).get("scores", {}).get("curve_hr_bpm")
+        print("\n".join(echo_lines(site_language(args), out, hr, res.model)))
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from device import DISCLAIMER_EN
 from device.usecases.sax import COLUMNS, mask_name  # noqa: F401 - the table's columns, documented here
 
 
@@ -32,8 +31,11 @@ def run_sax(args: argparse.Namespace) -> int:
     res = measure_series(args.series, args.out, variant=args.variant, degree=args.degree)
     for line in res.failures:
         print(line, file=sys.stderr)
-    print(f"{res.n_images} images, {res.n_measured} measured; ED: {', '.join(res.ed) or '-'}; "
-          f"ES: {', '.join(res.es) or '-'}")
-    print(f"model: {res.model_tag}. {DISCLAIMER_EN}")
-    print(f"wrote {res.indices_csv}")
+    from device.cli.lang import model_line, site_language
+    from device.i18n import t
+    lang = site_language(args)
+    print(t(lang, "cli.sax_summary", n=res.n_images, measured=res.n_measured, ed=", ".join(res.ed) or "-",
+            es=", ".join(res.es) or "-"))
+    print(model_line(lang, res.model_tag))
+    print(t(lang, "cli.wrote", path=res.indices_csv))
     return 0 if res.n_measured > 0 else 2

@@ -77,13 +77,13 @@ def cmd_polar(args: argparse.Namespace) -> int:
     if res.polar_rest_pct is not None and res.segments_rest_pct is not None:
         write_bullseye_png(out / "bullseye_rest.png", render_bullseye(
             res.polar_rest_pct, res.segments_rest_pct, "Rest perfusion (% max)", tag, res.scores.abnormal_rest))
-    for t in res.territories:
-        rev = f", reversible {t.reversible_extent_pct:.0f}%" if t.reversible_extent_pct is not None else ""
-        print(f"{t.territory}: risk {t.prob_at_risk:.2f} ({'at risk' if t.at_risk else 'not at risk'}), "
-              f"extent {t.extent_pct:.0f}%, severity {t.severity_sd:.1f} SD{rev}")
-    print(f"SSS {res.scores.sss}" + (f", SRS {res.scores.srs}, SDS {res.scores.sds}" if res.scores.srs is not None
-                                     else "") + f"; wrote {out}/polar.npy, segments.json, bullseye.png")
-    print(res.disclaimer_en)
+    from device.cli.lang import disclaimer, site_language, territory_lines
+    from device.i18n import t as tr
+    lang = site_language(args)
+    print("\n".join(territory_lines(lang, res.territories)))
+    rest_scores = f", SRS {res.scores.srs}, SDS {res.scores.sds}" if res.scores.srs is not None else ""
+    print(tr(lang, "cli.perfusion_scores", sss=res.scores.sss, rest=rest_scores, out=out))
+    print(disclaimer(lang))
     return 0
 
 
