@@ -7,13 +7,13 @@ windows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
-from device.ecg.types import DURATION_S, Layout, LeadBox
+from device.ecg.types import DURATION_S, Calibration, Layout, LeadBox
 from device.errors import InputError
 
 ROWS_3x4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
@@ -249,3 +249,33 @@ def erase_labels(mask: np.ndarray, lay: Layout, px_per_mm: float) -> np.ndarray:
             if inside and hh <= 6 * px_per_mm and ww <= 10 * px_per_mm and zx0 <= x + ww and x <= zx1:
                 out[y0:y1, x0:x1][lab == i] = False
     return out
+
+
+def quarter_label(flat: np.ndarray, rows: list[Row], cal: Calibration) -> bool:
+    """True when OCR reads "aVR" a quarter of the way along the first row (a 3x4 block, not 6x2)."""
+    from device.ecg import ocr
+
+    if not rows or not ocr.available():
+        return False
+    r, p = rows[0], cal.px_per_mm_x
+    x = r.x0 + 2.5 * cal.px_per_s
+    return ocr.read_label(flat, (int(x - 8 * p), int(r.y + 0.5 * p), int(x + 14 * p), int(r.y + 9 * p))) == "aVR"
+
+
+def name_rhythm_strips(flat: np.ndarray, lay: Layout, px_per_mm: float) -> Layout:
+    """With two or more rhythm strips, read their printed labels (OCR); keep the defaults where unreadable."""
+    from device.ecg import ocr
+
+    full = [b for b in lay.boxes if b.t1_s - b.t0_s > 5.0]
+    if len(full) < 2 or not ocr.available():
+        return lay
+    boxes, used = list(lay.boxes), False
+    for k, b in enumerate(boxes):
+        if b.t1_s - b.t0_s <= 5.0:
+            continue
+        name = ocr.read_label(flat, (int(b.x0 - 8 * px_per_mm), int(b.baseline_y + 0.5 * px_per_mm),
+                                     int(b.x0 + 14 * px_per_mm), int(b.baseline_y + 9 * px_per_mm)))
+        if name:
+            boxes[k] = replace(b, lead=name)
+            used = True
+    return Layout(lay.name, tuple(boxes), "ocr" if used else lay.label_source)

@@ -197,6 +197,24 @@ def as_given_votes(signals_mv: np.ndarray, labels_given: int, labels_other: int)
                            -1 if labels_other > labels_given else 0)}
 
 
+# A page whose orientation the calibration pulses settled is checked against its limb leads: when they fit it poorly
+# (limb_relations below PULSE_LIMB_DOUBT) the other ways up are read too, and one that fits them at least
+# PULSE_LIMB_BETTER better (and at least CUE_LIMB_FOR) contradicts the pulses. Upright pulse-decided pages read
+# their limb leads at 0.2-0.95; a mirror image of one scores below 0 (ECG-Image-Kit ecg00012 mirrored: -0.44).
+PULSE_LIMB_DOUBT, PULSE_LIMB_BETTER = 0.1, 0.4
+
+
+def pulses_contradicted(limb_pulses: float, limb_others: dict[str, float]) -> str | None:
+    """Why the limb leads contradict the pulses' orientation (``limb_pulses`` its limb_relations, ``limb_others``
+    those of the other ways up read), or None when they do not."""
+    lp = limb_pulses if np.isfinite(limb_pulses) else -1.0
+    for name, v in sorted(limb_others.items(), key=lambda kv: -(kv[1] if np.isfinite(kv[1]) else -9)):
+        if np.isfinite(v) and v >= CUE_LIMB_FOR and v >= lp + PULSE_LIMB_BETTER:
+            return (f"the limb leads (Einthoven: II = I + III, aVR + aVL + aVF = 0) fit the page {name} "
+                    f"({v:.2f} against {lp:.2f})")
+    return None
+
+
 def upright_as_given(votes: dict[str, int]) -> bool:
     """Two cues that see different turns agree that the page reads upright, and none says otherwise. The limb leads
     and the QRS polarity see different turns (mirror vs inversion); the lead names see both."""

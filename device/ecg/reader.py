@@ -216,15 +216,20 @@ def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: 
         # before turning a page, let its printed lead names (OCR) speak for the page as given: a pulse cut off at
         # the left edge and the row ends on the right once outvoted the upright reading (ECG-Image-Kit crops)
         tries += [c for c in cands if c.name == "upright" and c.n_rows >= 3]
-    done: list[_Attempt] = []
     errors: list[InputError] = []
-    for c in tries:
-        f = orientation.ORIENTATIONS[c.name]
-        try:
-            done.append(_read_oriented(c, *(np.ascontiguousarray(f(a)) for a in (flat, mask, dark)), glevel, gs,
-                                       speed_mm_s, gain_mm_mv, rhythm_leads))
-        except InputError as exc:
-            errors.append(exc)
+
+    def read_all(cs: list[orientation.Orientation]) -> list[_Attempt]:
+        out = []
+        for c in cs:
+            f = orientation.ORIENTATIONS[c.name]
+            try:
+                out.append(_read_oriented(c, *(np.ascontiguousarray(f(a)) for a in (flat, mask, dark)), glevel, gs,
+                                          speed_mm_s, gain_mm_mv, rhythm_leads))
+            except InputError as exc:
+                errors.append(exc)
+        return out
+
+    done = read_all(tries)
     if not done:
         raise errors[0]
 
@@ -241,11 +246,22 @@ def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: 
                              "disagree); photograph the page upright, not mirrored, with the calibration pulses at "
                              "the left", step="orientation")
         best, by_pulses = done[0], False
+    if by_pulses and not orientation.limb_relations(best.signals) >= orientation.PULSE_LIMB_DOUBT:
+        # pulses whose page the limb leads do not back: read the other ways up; a far better fit, or printed lead
+        # names, contradict the pulses (ECG-Image-Kit ecg00012 prints its pulses at the right end: mirrored, they
+        # stood at the left pointing up and the page was read mirrored, limb leads -0.44)
+        done += read_all([c for c in cands if c.n_rows >= 3 and c.name != best.orientation])
     labels = {a.orientation: orientation.labels_read(a.flat, a.layout, a.calibration.px_per_mm_x)
               for a in done} if len(done) > 1 else {}
     ranked = sorted(labels.items(), key=lambda kv: -kv[1])
     if ranked and ranked[0][1] >= 2 and ranked[0][1] > ranked[1][1]:
         best = next(a for a in done if a.orientation == ranked[0][0])   # the printed lead names settle it
+    elif by_pulses and (why := orientation.pulses_contradicted(
+            orientation.limb_relations(best.signals),
+            {a.orientation: orientation.limb_relations(a.signals) for a in done if a is not best})):
+        raise InputError(f"cannot tell which way up the printout is: the calibration pulses say it is "
+                         f"{best.orientation}, but {why}; photograph the page upright, not mirrored",
+                         step="orientation")
     elif not by_pulses:
         # the page as given, when two cues that see different turns agree and none contradicts
         # (orientation.as_given_votes); the limb leads alone once took a mirrored and an upside-down ECG-Image-Kit
@@ -289,7 +305,7 @@ def _read_oriented(cand: orientation.Orientation, flat: np.ndarray, mask: np.nda
         if n_t >= 3:
             origins = {i: x_t for i in origins}  # every row of a printout starts at the same instant
     rows = [replace(r, x0=origins[i]) for i, r in enumerate(rows)]
-    three_by_four = len(rows) != 6 or _quarter_ticks(mask, rows, origins, cal) or _quarter_label(flat, rows, cal)
+    three_by_four = len(rows) != 6 or _quarter_ticks(mask, rows, origins, cal) or layout.quarter_label(flat, rows, cal)
     try:
         lay = layout.assign_layout(rows, cal.px_per_mm_x, cal.speed_mm_s, rhythm_leads, three_by_four)
     except InputError as exc:
@@ -299,7 +315,7 @@ def _read_oriented(cand: orientation.Orientation, flat: np.ndarray, mask: np.nda
                              step=exc.step) from None
         raise
     if rhythm_leads is None:
-        lay = _name_rhythm_strips(flat, lay, PX_PER_MM)
+        lay = layout.name_rhythm_strips(flat, lay, PX_PER_MM)
     if lay.name not in ("3x4+1", "3x4+3", "3x4", "6x2", "12x1"):
         warns.append(f"unusual layout ({len(rows)} rows read as {lay.name}): check the lead boxes on the overlay")
     sig, polys = digitise_boxes(layout.erase_labels(mask, lay, PX_PER_MM), dark, lay, cal, origins)
@@ -325,36 +341,6 @@ def _quarter_ticks(mask: np.ndarray, rows: list[layout.Row], origins: dict[int, 
     _, n = layout.tick_origin(mask, rows, x0, cal.px_per_s, cal.px_per_mm_x,
                               seg_s=min(10.0, 250.0 / cal.speed_mm_s) / 4)
     return n >= 4
-
-
-def _quarter_label(flat: np.ndarray, rows: list[layout.Row], cal: Calibration) -> bool:
-    """True when OCR reads "aVR" a quarter of the way along the first row (a 3x4 block, not 6x2)."""
-    from device.ecg import ocr
-
-    if not rows or not ocr.available():
-        return False
-    r, p = rows[0], cal.px_per_mm_x
-    x = r.x0 + 2.5 * cal.px_per_s
-    return ocr.read_label(flat, (int(x - 8 * p), int(r.y + 0.5 * p), int(x + 14 * p), int(r.y + 9 * p))) == "aVR"
-
-
-def _name_rhythm_strips(flat: np.ndarray, lay: Layout, px_per_mm: float) -> Layout:
-    """With two or more rhythm strips, read their printed labels (OCR); keep the defaults where unreadable."""
-    from device.ecg import ocr
-
-    full = [b for b in lay.boxes if b.t1_s - b.t0_s > 5.0]
-    if len(full) < 2 or not ocr.available():
-        return lay
-    boxes, used = list(lay.boxes), False
-    for k, b in enumerate(boxes):
-        if b.t1_s - b.t0_s <= 5.0:
-            continue
-        name = ocr.read_label(flat, (int(b.x0 - 8 * px_per_mm), int(b.baseline_y + 0.5 * px_per_mm),
-                                     int(b.x0 + 14 * px_per_mm), int(b.baseline_y + 9 * px_per_mm)))
-        if name:
-            boxes[k] = replace(b, lead=name)
-            used = True
-    return Layout(lay.name, tuple(boxes), "ocr" if used else lay.label_source)
 
 
 def _coverage(sig: np.ndarray, lay: Layout) -> float:
