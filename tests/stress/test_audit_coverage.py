@@ -62,6 +62,7 @@ SUBRESOURCES = {
     "live.frame": "a still of the live page's picture (live.page is audited)",
     "live.events": "the event stream of the live page (live.page is audited)",
     "echo_report.frame_png": "key-frame images of the echo measurement page (echo_report.page is audited)",
+    "echo_report.clip_loop": "a saved clip's loop played on the exam page (exams.detail is audited)",
     "ecg.blob": "the photo and previews on the ECG page (ecg.page is audited)",
     "jobs.status": "progress of a queued job followed by an exam page (the page and its result are audited)",
     "jobs.events": "progress events of a queued job followed by an exam page (the page is audited)",
@@ -79,7 +80,7 @@ EXAM_OBJECTS = ("exam", "report", "export", "echo_measurements", "perfusion", "l
 # data leaves the box (or the bundle on a drive is read back / the drive ejected): an export row is required
 EXPORTS = {"reports.report_pdf", "reports.export_file", "reports.usb_export", "reports.usb_verify",
            "reports.usb_eject"}
-LIST_VIEWS = {"exams.index": "exam_list", "reports.sync_page": "sync_state", "reports.usb_page": "usb",
+LIST_VIEWS = {"exams.index": "exam_list", "exams.patient_lookup": "patient", "reports.sync_page": "sync_state", "reports.usb_page": "usb",
               "ecg.live_page": "ecg_live", "live.page": "live", "alerts.page": "alert_list"}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
 from device.errors import UserError
 from device.i18n import message
@@ -52,6 +52,21 @@ def new():
             from webui.app import current_language
             error = message(current_language(), str(exc))
     return render_template("exam_new.html", error=error, form=form), (400 if error else 200)
+
+
+@bp.route("/exams/new/patient")
+@roles_required("sonographer", "physician")
+def patient_lookup():
+    """A scanned (or typed) patient ID: the patient's name, sex and birth date when the cart knows the ID, so the
+    new-exam form fills itself (audited as a view of the patient); {"found": false} otherwise."""
+    c = conn()
+    try:
+        p = clinical.get_patient_by_pid(c, clinical.normalise_patient_id(request.args.get("patient_id", "")))
+    except UserError:
+        return jsonify({"found": False})
+    audit_log("view", "patient", p.id, {"patient_id": p.patient_id, "event": "lookup"})
+    return jsonify({"found": True, "patient_id": p.patient_id, "name": p.name, "sex": p.sex,
+                    "birth_date": p.birth_date})
 
 
 def _number(form, name: str) -> float | None:
