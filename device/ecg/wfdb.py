@@ -115,15 +115,27 @@ def read_record(hea_path: str | Path) -> WfdbRecord:
     return WfdbRecord(rec[0], fs, tuple(names), tuple(units), phys, comments)
 
 
+def record_name(name: str) -> str:
+    """A WFDB record name: the header's first token and the signal file's stem, so no spaces, newlines, path
+    separators or other characters a header cannot hold (each run becomes "_"); "record" when nothing is left."""
+    out = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._-")[:64]
+    return out or "record"
+
+
 def write_record(directory: str | Path, name: str, signals_mv: np.ndarray, fs_hz: float,
                  lead_names: list[str] | tuple[str, ...], comments: list[str] | None = None,
                  gain_per_mv: float = 1000.0) -> Path:
     """Write ``signals_mv`` (n_samples, n_leads) float as WFDB format 16 (``NAME.hea`` + ``NAME.dat``).
 
-    NaN becomes the WFDB missing value. Returns the header path.
+    NaN becomes the WFDB missing value. ``name`` is made a valid record name (record_name: a name with spaces or
+    newlines could not be read back), lead names and comments lose their line breaks. Returns the
+    header path (its stem is the name actually written).
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
+    name = record_name(name)
+    lead_names = [" ".join(str(n).split()) or f"sig{j}" for j, n in enumerate(lead_names)]
+    comments = [" ".join(str(c).split()) for c in (comments or [])]
     x = np.asarray(signals_mv, np.float64)
     ints = np.where(np.isfinite(x), np.clip(np.round(x * gain_per_mv), -32767, 32767), _MISSING16).astype("<i2")
     (d / f"{name}.dat").write_bytes(ints.tobytes())

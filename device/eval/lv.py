@@ -52,7 +52,9 @@ def score_patient(root: Path, patient: str, variant: str) -> list[dict]:
             try:
                 ref = sax_indices(s.label, s.spacing_rc, orient)
                 got = sax_indices(pred, s.spacing_rc, orient)
-                row["rwt_mae_mm"] = float(np.mean(np.abs(np.subtract(got.rwt_mm, ref.rwt_mm))))
+                err = np.abs(np.subtract(got.rwt_mm, ref.rwt_mm))   # NaN: a segment whose ring is open
+                if np.isfinite(err).any():
+                    row["rwt_mae_mm"] = float(np.nanmean(err))
                 row["dim_mae_mm"] = float(np.mean(np.abs(np.subtract(got.dims_mm, ref.dims_mm))))
             except InputError as exc:
                 row["failure"] = row.get("failure", str(exc))

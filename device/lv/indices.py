@@ -26,6 +26,7 @@ from device.errors import InputError
 from device.lv import CAVITY, MYOCARDIUM
 from device.lv.calibration import require_spacing
 
+MIN_SECTOR_COVERAGE = 0.9  # share of a segment's rays that must cross myocardium for its wall thickness (issue 13)
 SEGMENTS = ("IS", "I", "IL", "AL", "A", "AS")          # RWT order rwt1..rwt6 (LVQuan)
 DIMENSIONS = ("IS-AL", "I-A", "IL-AS")                  # dim1..dim3 (LVQuan)
 _SEGMENT_OFFSET_DEG = {"A": 0.0, "AS": 60.0, "IS": 120.0, "I": 180.0, "IL": 240.0, "AL": 300.0}
@@ -172,8 +173,9 @@ def sax_indices(mask: np.ndarray, mm_per_px: float | tuple[float, float] | None,
     rwt, coverage = [], []
     for seg in SEGMENTS:
         t = sector(thick, orientation.segment_centre_deg(seg))
-        rwt.append(float(t.mean()))
         coverage.append(float((t > 0).mean()))
+        # an open ring (rays that meet no myocardium) has no wall to measure there: NaN, never 0.00 mm
+        rwt.append(float(t.mean()) if coverage[-1] >= MIN_SECTOR_COVERAGE else float("nan"))
     dims = tuple(float(sector(chord, orientation.segment_centre_deg(a)).mean())
                  for a in ("IS", "I", "IL"))
     return SaxIndices(

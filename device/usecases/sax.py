@@ -8,6 +8,7 @@ file gives <stem>_<frame>.png) and OUT/indices.csv with the columns in :data:`CO
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,15 @@ def mask_name(file: str, frame: int, n_frames_in_file: int) -> str:
     return f"{stem}_{frame:03d}.png" if n_frames_in_file > 1 else f"{stem}.png"
 
 
+def index_cells(indices) -> tuple[dict[str, str], list[str]]:
+    """CSV cells of one frame's SaxIndices (2 decimals; empty where not measurable) and the AHA segments whose wall
+    thickness is not measurable (an open ring gives NaN there, never 0.00 mm)."""
+    from device.lv.indices import SEGMENTS
+
+    cells = {k: (f"{v:.2f}" if math.isfinite(v) else "") for k, v in indices.as_row().items()}
+    return cells, [seg for seg, v in zip(SEGMENTS, indices.rwt_mm) if not math.isfinite(v)]
+
+
 def measure_series(series: str | Path, out: str | Path, *, variant: str | None = None,
                    degree: int | None = None) -> SaxOutcome:
     """Segment the series (a folder of DICOM files, a multi-frame file or one image), write masks + indices.csv."""
@@ -60,7 +70,11 @@ def measure_series(series: str | Path, out: str | Path, *, variant: str | None =
             raise InputError(f"cannot write {out / name}; check the output folder")
         row = {"file": r.file, "frame": r.frame, "phase": r.phase}
         if r.indices is not None:
-            row.update({k: f"{v:.2f}" for k, v in r.indices.as_row().items()})
+            cells, open_segments = index_cells(r.indices)
+            row.update(cells)
+            if open_segments:
+                failures.append(f"{r.file} frame {r.frame}: wall thickness not measurable in segment(s) "
+                                f"{', '.join(open_segments)} (the myocardial ring is open there); check the mask")
         else:
             failures.append(f"{r.file} frame {r.frame}: no wall indices - {r.reason}")
             if r.cavity_area_mm2:

@@ -97,3 +97,27 @@ def test_as_row_has_cli_columns():
     row = sax_indices(ring(), 0.5).as_row()
     assert list(row) == ["cavity_area_mm2", "myo_area_mm2", "dim1_mm", "dim2_mm", "dim3_mm",
                          "rwt1_mm", "rwt2_mm", "rwt3_mm", "rwt4_mm", "rwt5_mm", "rwt6_mm"]
+
+
+def test_open_ring_segment_is_not_measurable_never_zero():
+    """Issue 13: `lv sax` wrote 0.00 mm wall thickness where the myocardial ring is open; the segment is now NaN
+    (not measurable), the CSV cell empty and the segment named, the closed segments unchanged."""
+    from device.usecases.sax import index_cells
+
+    m = ring()
+    yy, xx = np.mgrid[:200, :200]
+    ang = np.degrees(np.arctan2(-(yy - 100.3), xx - 97.6)) % 360.0
+    o = SaxOrientation(anterior_deg=90.0)
+    open_seg = SEGMENTS[2]
+    d = (ang - o.segment_centre_deg(open_seg) + 180.0) % 360.0 - 180.0
+    m[(m == 2) & (np.abs(d) < 20.0)] = 0                   # no myocardium +-20 deg around that segment's centre
+    s = sax_indices(m, 0.5, o)
+    got = dict(zip(SEGMENTS, s.rwt_mm))
+    assert np.isnan(got[open_seg])
+    assert all(np.isfinite(v) for k, v in got.items() if k != open_seg)
+    assert all(v == pytest.approx(7.5, abs=0.3) for v in got.values() if np.isfinite(v))
+    cells, not_measurable = index_cells(s)
+    assert open_seg in not_measurable
+    rwt_cells = [cells[f"rwt{i + 1}_mm"] for i in range(6)]
+    assert "0.00" not in rwt_cells and "nan" not in rwt_cells
+    assert cells[f"rwt{SEGMENTS.index(open_seg) + 1}_mm"] == ""
