@@ -33,6 +33,9 @@
   function setProtocol(items, target) {
     var ol = $('protocol-list');
     if (!items || !items.length) { return; }
+    var complete = items.every(function (it) { return it.captured; });
+    $('protocol-complete').classList.toggle('hidden', !complete);
+    document.body.dataset.protocolComplete = complete ? '1' : '0';
     var html = '';
     items.forEach(function (it) {
       var cls = (it.captured ? 'done' : '') + (it.view === target ? ' current' : '');
@@ -61,9 +64,12 @@
     $('view-name').textContent = s.view || '—';
     $('target-name').textContent = s.target || '—';
     $('view-conf').textContent = s.view_conf != null ? Math.round(s.view_conf * 100) + '%' : '';
+    // quality is measured toward the target view: for another view it is not a number to show (was "0.00")
+    var offTarget = !!(s.target && s.view && s.view !== s.target);
     var q = Math.max(0, Math.min(1, s.quality || 0));
-    $('quality-bar').style.width = Math.round(q * 100) + '%';
-    $('quality-num').textContent = q.toFixed(2);
+    $('quality-bar').style.width = offTarget ? '0%' : Math.round(q * 100) + '%';
+    $('quality-num').textContent = offTarget ? $('quality-num').dataset.off : (s.view ? q.toFixed(2) : '—');
+    $('quality-num').dataset.offTarget = offTarget ? '1' : '0';
     var h = s.hint;
     $('guidance-arrow').textContent = h ? (ARROWS[h.arrow] || '') : '';
     $('guidance-arrow').dataset.code = h ? h.code : '';
@@ -73,7 +79,7 @@
 
   var es = new EventSource('/api/events');
   es.addEventListener('state', function (e) { setState(JSON.parse(e.data)); });
-  ['standard_view', 'alarm', 'clip_saved', 'no_signal', 'no_heart', 'alert'].forEach(function (kind) {
+  ['standard_view', 'alarm', 'clip_saved', 'protocol_done', 'no_signal', 'no_heart', 'alert'].forEach(function (kind) {
     es.addEventListener(kind, function (e) {
       var ev = JSON.parse(e.data), p = ev.payload || {};
       logEvent(kind, (zh && p.text_zh) ? p.text_zh : (p.text || kind));
