@@ -98,6 +98,17 @@ class Usb(_Section):
     passphrase_file: str
 
 
+class Jobs(_Section):
+    """Caps on each analysis job the worker runs (issue 13): it runs in a child process with at most
+    ``memory_limit_mb`` of address space above the worker's and ``time_limit_s`` of wall time (per kind in
+    ``time_limit_s_by_kind``); a job over either is failed with the reason and the worker goes on."""
+
+    time_limit_s: float = Field(default=600.0, gt=0, le=86400)
+    memory_limit_mb: int = Field(default=3072, ge=64, le=262144)
+    time_limit_s_by_kind: dict[str, float] = Field(default_factory=dict)
+    isolate: bool = True
+
+
 class Settings(_Section):
     paths: Paths
     web: Web
@@ -108,6 +119,7 @@ class Settings(_Section):
     ecg_serial: EcgSerial
     sync: Sync
     usb: Usb
+    jobs: Jobs = Jobs()
     source_files: tuple[str, ...] = ()
 
     @property

@@ -3,8 +3,9 @@
 ``python -m device worker`` (:func:`run_worker`) holds the role's instance lock, so one worker owns the queue of a
 data directory; at start it puts every job left ``running`` by a killed worker back to ``queued`` (a job that stopped
 the worker :data:`MAX_ATTEMPTS` times is failed instead, so a job that crashes the process cannot loop forever) and
-asks the registry's recovery hooks for work that was saved but never queued. :func:`run_until_idle` runs the queue
-in the calling process (tests and the CLI).
+asks the registry's recovery hooks for work that was saved but never queued. Each job runs in a child process under
+the [jobs] time and memory caps (device.jobs.sandbox): a job over one is failed with the reason and the worker goes
+on. :func:`run_until_idle` runs the queue in the calling process (tests and the CLI; ``capped=True`` as the worker).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from device.errors import UserError
 from device.jobs import Job, JobRun, _job
+from device.jobs.sandbox import JobLimits, died_message, memory_message, run_capped, time_message
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -85,8 +87,10 @@ def prune(conn: sqlite3.Connection, keep_days: int = KEEP_DAYS) -> int:
                         "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)", (f"-{int(keep_days)} days",)).rowcount
 
 
-def execute(conn: sqlite3.Connection, job: Job, *, store: Any = None, settings: Any = None) -> Job:
-    """Run one claimed job's handler and store its result or error (a one-line message, never a traceback)."""
+def execute(conn: sqlite3.Connection, job: Job, *, store: Any = None, settings: Any = None,
+            limits: JobLimits | None = None) -> Job:
+    """Run one claimed job's handler and store its result or error (a one-line message, never a traceback).
+    With ``limits`` (and a store) the handler runs in a child process under those caps (device.jobs.sandbox)."""
     from device.jobs.registry import HANDLERS
 
     handler = HANDLERS.get(job.kind)
@@ -96,6 +100,11 @@ def execute(conn: sqlite3.Connection, job: Job, *, store: Any = None, settings: 
                            "the cart software")
         return _reload(conn, job.id)
     t0 = time.monotonic()
+    if limits is not None and store is not None:
+        _store_outcome(conn, job, run_capped(handler, job, db_path=store.db_path, settings=settings, limits=limits),
+                       limits)
+        log.info("job %s (%s) finished in %.2f s (capped)", job.id, job.kind, time.monotonic() - t0)
+        return _reload(conn, job.id)
     try:
         result = handler(dict(job.payload), run)
     except UserError as exc:         # includes InputError: the input or the state is the problem, say what to do
@@ -109,18 +118,40 @@ def execute(conn: sqlite3.Connection, job: Job, *, store: Any = None, settings: 
     return _reload(conn, job.id)
 
 
+def _store_outcome(conn: sqlite3.Connection, job: Job, out: tuple, limits: JobLimits) -> None:
+    """Store what a capped child reported (device.jobs.sandbox.run_capped)."""
+    if out[0] == "done":
+        finish(conn, job.id, out[1])
+    elif out[0] == "user":
+        fail(conn, job.id, out[1], out[2])
+    elif out[0] == "bug":
+        fail(conn, job.id, f"internal error in {job.kind} ({out[1]}); the job was logged, report it")
+    elif out[0] == "timeout":
+        log.warning("job %s (%s) stopped at its time limit of %g s", job.id, job.kind, limits.time_s)
+        fail(conn, job.id, time_message(job.kind, limits.time_s), "time limit")
+    elif out[0] == "memory":
+        log.warning("job %s (%s) stopped at its memory limit of %d MB", job.id, job.kind, limits.memory_mb)
+        fail(conn, job.id, memory_message(job.kind, limits.memory_mb), "memory limit")
+    else:
+        log.warning("job %s (%s): its process ended with %s", job.id, job.kind, out[1])
+        fail(conn, job.id, died_message(job.kind, out[1], limits.memory_mb), "stopped")
+
+
 def _reload(conn: sqlite3.Connection, job_id: int) -> Job:
     return _job(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
 
-def run_until_idle(store, settings=None, *, kinds: tuple[str, ...] | None = None, max_jobs: int = 1000) -> list[Job]:
-    """Run queued jobs in this process until none is left (tests, CLI). Returns the finished jobs."""
+def run_until_idle(store, settings=None, *, kinds: tuple[str, ...] | None = None, max_jobs: int = 1000,
+                   capped: bool = False) -> list[Job]:
+    """Run queued jobs until none is left (tests, CLI): in this process, or with ``capped`` each in a child under the
+    [jobs] caps of ``settings``, as the worker role does. Returns the finished jobs."""
     done = []
     for _ in range(max_jobs):
         job = claim(store.conn, kinds)
         if job is None:
             break
-        done.append(execute(store.conn, job, store=store, settings=settings))
+        limits = JobLimits.for_kind(settings, job.kind) if capped else None
+        done.append(execute(store.conn, job, store=store, settings=settings, limits=limits))
     return done
 
 
@@ -171,7 +202,8 @@ def run_worker(settings, stop=None) -> int:
                     if job is None:
                         stop.wait(POLL_S)
                         continue
-                    execute(store.conn, job, store=store, settings=settings)
+                    execute(store.conn, job, store=store, settings=settings,
+                            limits=JobLimits.for_kind(settings, job.kind))
                 except sqlite3.OperationalError as exc:  # locked too long or disk full: the job stays and is retried
                     log.error("job queue unavailable (%s); retrying in 5 s", exc)
                     stop.wait(5.0)
