@@ -3,7 +3,9 @@
 Pure functions, no I/O. ``parse_number`` accepts ASCII digits with one decimal point only (``float`` also takes
 ``1_000``, Arabic-Indic digits, ``1e308``, ``nan`` and 309-digit numbers: a signed report once showed each of them);
 ``check`` refuses a value outside the range of its measurement, naming the range; ``derived`` recomputes what
-depends on an edited value (QTc from QT and RR/HR, SV and EF from EDV and ESV).
+depends on an edited value (QTc from QT and RR/HR, SV and EF from EDV and ESV, E/e' from E and e', LV mass from
+the PLAX dimensions, indexed values by BSA) and ``check_derived`` refuses an edit that makes one out of range;
+``reindexed`` recomputes the indexed values after the height or weight changed.
 
 Ranges are wide physiological limits (what a living patient can show, not normal limits): a value outside is a typo.
 """
@@ -44,6 +46,12 @@ EXACT: dict[str, ValueSpec] = {
     "st_j_mv": ValueSpec("ST level at J", "mV", -2, 2),
     "height_cm": ValueSpec("height", "cm", 30, 250),
     "weight_kg": ValueSpec("weight", "kg", 1, 400),
+    "bsa_m2": ValueSpec("body surface area", "m2", 0.1, 3.5),
+    "mv_e_cm_s": ValueSpec("mitral E velocity", "cm/s", 10, 300),
+    "mv_a_cm_s": ValueSpec("mitral A velocity", "cm/s", 5, 250),
+    "e_prime_septal_cm_s": ValueSpec("septal e' velocity", "cm/s", 1, 40),
+    "e_prime_lateral_cm_s": ValueSpec("lateral e' velocity", "cm/s", 1, 40),
+    "e_prime_cm_s": ValueSpec("e' velocity", "cm/s", 1, 40),
 }
 SUFFIX: tuple[tuple[str, ValueSpec], ...] = (
     ("_ef_pct", ValueSpec("ejection fraction", "%", 3, 95)),
@@ -52,7 +60,10 @@ SUFFIX: tuple[tuple[str, ValueSpec], ...] = (
     ("_esv_ml", ValueSpec("end-systolic volume", "mL", 2, 700)),
     ("_sv_ml", ValueSpec("stroke volume", "mL", 3, 250)),
     ("_ml_m2", ValueSpec("indexed volume", "mL/m2", 1, 400)),
-    ("_e_e_prime", ValueSpec("E/e'", "", 1, 60)),
+    ("_g_m2", ValueSpec("LV mass index", "g/m2", 10, 500)),
+    ("_mass_g", ValueSpec("LV mass", "g", 20, 1500)),
+    ("e_e_prime", ValueSpec("E/e'", "", 1, 60)),
+    ("_cm_s", ValueSpec("velocity", "cm/s", 1, 700)),
     ("_mm", ValueSpec("length", "mm", 1, 150)),
     ("_cm2", ValueSpec("area", "cm2", 0.1, 150)),
     ("_ms", ValueSpec("duration", "ms", 1, 5000)),
@@ -91,10 +102,59 @@ def check(name: str, value: float) -> float:
     return value
 
 
-def derived(edited: str, values: dict[str, float]) -> dict[str, float]:
+# indexed values: base (after a view prefix such as biplane_) -> its index by body surface area
+INDEXED = {"edv_ml": "edv_index_ml_m2", "esv_ml": "esv_index_ml_m2", "sv_ml": "sv_index_ml_m2",
+           "la_volume_ml": "la_volume_index_ml_m2", "lv_mass_g": "lv_mass_index_g_m2"}
+_E_PRIMES = ("e_prime_septal_cm_s", "e_prime_lateral_cm_s")
+
+
+def bsa_m2(height_cm: float | None, weight_kg: float | None) -> float | None:
+    """Mosteller body surface area (m2); None when height or weight is missing."""
+    return math.sqrt(height_cm * weight_kg / 3600.0) if height_cm and weight_kg and height_cm > 0 < weight_kg \
+        else None
+
+
+def lv_mass_g(ivsd_mm: float, lvidd_mm: float, lvpwd_mm: float) -> float:
+    """ASE/Devereux linear LV mass: 0.8 x 1.04 x [(IVSd + LVIDd + PWd)^3 - LVIDd^3] + 0.6 g (dimensions in cm)."""
+    ivs, lvid, pw = ivsd_mm / 10.0, lvidd_mm / 10.0, lvpwd_mm / 10.0
+    return 0.8 * 1.04 * ((ivs + lvid + pw) ** 3 - lvid ** 3) + 0.6
+
+
+def _index_names(values: dict[str, float]) -> dict[str, str]:
+    """index name -> base name, for the indexed values present in ``values`` whose base is present too."""
+    out = {}
+    for name in values:
+        for base, idx in INDEXED.items():
+            if name.endswith(idx) and (b := name[: len(name) - len(idx)] + base) in values:
+                out[name] = b
+    return out
+
+
+def reindexed(values: dict[str, float], bsa: float | None) -> dict[str, float]:
+    """Every indexed value present in ``values`` recomputed from its base and ``bsa`` (after height or weight
+    changed); nothing when the BSA is unknown."""
+    if not bsa:
+        return {}
+    return {idx: round(values[base] / bsa, 2) for idx, base in _index_names(values).items()}
+
+
+def check_derived(derived_values: dict[str, float], edited: str) -> None:
+    """Refuse an edit whose derived values fall outside their ranges (InputError naming the value and range)."""
+    for name, v in derived_values.items():
+        s = spec(name)
+        if s is not None and not (math.isfinite(v) and s.low <= v <= s.high):
+            unit = f" {s.unit}" if s.unit else ""
+            src = spec(edited)
+            raise InputError(f"with this {src.label if src else edited}, {s.label} would be {v:g}{unit}, outside "
+                             f"{s.low:g}-{s.high:g}{unit}; check the value (and the values it is computed with)")
+
+
+def derived(edited: str, values: dict[str, float], bsa: float | None = None) -> dict[str, float]:
     """Values to recompute after ``edited`` changed, from the current ``values`` (name -> value, the edit
     included): QTc (Bazett, Fridericia) from QT and RR (or heart rate); stroke volume and EF from EDV and ESV of
-    the same view prefix. Only names already in ``values`` are returned (nothing is invented)."""
+    the same view prefix; E/e' from mitral E and e' (the mean of septal and lateral when both are known); the
+    linear LV mass from IVSd, LVIDd and LVPWd; indexed values (``INDEXED``) from their base and ``bsa`` (m2).
+    Only names already in ``values`` are returned (nothing is invented)."""
     out: dict[str, float] = {}
     if edited in ("qt_ms", "rr_ms", "hr_bpm"):
         qt, hr = values.get("qt_ms"), values.get("hr_bpm")
@@ -121,4 +181,18 @@ def derived(edited: str, values: dict[str, float]) -> dict[str, float]:
                     out[prefix + "_sv_ml"] = edv - esv
                 if prefix + "_ef_pct" in values:
                     out[prefix + "_ef_pct"] = 100.0 * (edv - esv) / edv
+    if edited in ("mv_e_cm_s", "e_prime_cm_s", *_E_PRIMES) and "mv_e_cm_s" in values:
+        primes = [values[k] for k in _E_PRIMES if values.get(k)] or \
+            ([values["e_prime_cm_s"]] if values.get("e_prime_cm_s") else [])
+        if primes and "mv_e_e_prime" in values:
+            out["mv_e_e_prime"] = values["mv_e_cm_s"] / (sum(primes) / len(primes))
+    for suf in ("_ivsd_mm", "_lvidd_mm", "_lvpwd_mm"):
+        if edited.endswith(suf):
+            p = edited[: -len(suf)]
+            dims = [values.get(p + k) for k in ("_ivsd_mm", "_lvidd_mm", "_lvpwd_mm")]
+            if all(dims) and p + "_lv_mass_g" in values:
+                out[p + "_lv_mass_g"] = lv_mass_g(*dims)  # type: ignore[misc]
+    if bsa:
+        now = {**values, **out}
+        out |= {idx: now[base] / bsa for idx, base in _index_names(now).items() if base == edited or base in out}
     return {k: round(v, 2) for k, v in out.items()}

@@ -186,7 +186,11 @@ def review_measurement(conn: sqlite3.Connection, exam_id: int, measurement_id: i
     if value is not None and value != m.value:  # recompute what depends on it (QTc, SV, EF), as edited values
         cur_ms = {r.name: r for r in current_measurements(conn, exam_id)          # the same clip's rows only
                   if r.capture_id == m.capture_id or split_name(r.name) is None}
-        for name, v in values.derived(m.name, {k: r.value for k, r in cur_ms.items()}).items():
+        ex = clinical.get_exam(conn, exam_id)
+        new_values = values.derived(m.name, {k: r.value for k, r in cur_ms.items()},
+                                    values.bsa_m2(ex.height_cm, ex.weight_kg))
+        values.check_derived(new_values, m.name)       # e.g. an ESV that would make EF 99 %: refused, nothing stored
+        for name, v in new_values.items():
             d = cur_ms[name]
             if v != d.value and np.isfinite(v):
                 clinical.add_measurement(conn, exam_id, d.capture_id, name, v, d.unit, d.model_name,

@@ -87,8 +87,19 @@ def _body(height_cm: float | None, weight_kg: float | None, indication: str) -> 
 def set_exam_body(conn: sqlite3.Connection, exam_id: int, height_cm: float | None, weight_kg: float | None,
                   indication: str) -> Exam:
     """Record the patient's height, weight and the indication of an exam (InputError for a value out of range)."""
+    from device.values import bsa_m2, check_derived, reindexed
     h, w, ind = _body(height_cm, weight_kg, indication)
     conn.execute("UPDATE exams SET height_cm = ?, weight_kg = ?, indication = ? WHERE id = ?", (h, w, ind, exam_id))
+    # stored indexed values (by BSA) follow the new height and weight, as edited rows superseding the old ones
+    for cap in {m.capture_id for m in current_measurements(conn, exam_id)}:
+        cur = {m.name: m for m in current_measurements(conn, exam_id) if m.capture_id == cap}
+        new = {k: v for k, v in reindexed({k: m.value for k, m in cur.items()}, bsa_m2(h, w)).items()
+               if v != cur[k].value}
+        check_derived(new, "weight_kg")
+        for k, v in new.items():
+            d = cur[k]
+            add_measurement(conn, exam_id, d.capture_id, k, v, d.unit, d.model_name, d.model_version, d.frames,
+                            source="edited", edited_by=d.edited_by, supersedes=d.id)
     return get_exam(conn, exam_id)
 
 
