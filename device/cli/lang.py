@@ -51,8 +51,9 @@ def echo_lines(lang: str, out: Mapping[str, Any], hr_bpm: float | None, model: s
     for m in out["measurements"]:
         lines.append(f"  {measurement_name(lang, m['name'], m.get('method', '')):<24} {m['value']:>8} {m['unit']}")
     for i in out.get("interpretations", []):
-        lines.append("  " + t(lang, "cli.interpretation", name=measurement_name(lang, i["name"]),
-                              interpretation=term(lang, f"interp.{i['interpretation']}", i["interpretation"])))
+        sep = "：" if lang == "zh-CN" else ": "     # no glossary template "{a}: {b}": it would match any "A: B"
+        lines.append(f"  {measurement_name(lang, i['name'])}{sep}"
+                     f"{term(lang, 'interp.' + i['interpretation'], i['interpretation'])}")
     for a in out.get("alerts", []):
         lines.append("  " + t(lang, "cli.alert", name=measurement_name(lang, a)))
     hr = t(lang, "cli.hr_from_curve", hr=f"{hr_bpm:.0f}") if hr_bpm else t(lang, "cli.hr_not_checked")

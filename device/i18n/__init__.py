@@ -124,7 +124,7 @@ def relabel(text: str, src: str, dst: str) -> str:
     for rx, key in _templates(src):
         m = rx.match(text)
         if m and key in glossary(dst):
-            return glossary(dst)[key].format(**{f: relabel(v, src, dst) for f, v in m.groupdict().items()})
+            return glossary(dst)[key].format(**{f: _field(f, v, src, dst) for f, v in m.groupdict().items()})
     head, _, rest = text.partition(" ")
     if rest and head in _reverse(src) and rest in _reverse(src):   # "ED wall thickness AL"
         return f"{relabel(head, src, dst)} {relabel(rest, src, dst)}"
@@ -136,6 +136,24 @@ def relabel(text: str, src: str, dst: str) -> str:
             head, _, inner = text[: -len(close)].rpartition(open_)
             return parenthesised(dst, relabel(head, src, dst), relabel(inner, src, dst))
     return finding_text(dst, text) if dst != "en" else text
+
+
+def _field(name: str, value: str, src: str, dst: str) -> str:
+    """One field of a glossary template rewritten in ``dst``. A ``{reason}`` (a refusal reason written in English by
+    the analysis code) that the glossary's error.* templates cannot translate is replaced by a pointer to where it
+    is shown in full (``report.reason_elsewhere``), so no English sentence lands in a Chinese report."""
+    if name == "reason" and normalise(dst) != DEFAULT:
+        return reason_text(dst, value)
+    return relabel(value, src, dst)
+
+
+def reason_text(lang: str, reason: str) -> str:
+    """A refusal reason in ``lang``: the glossary's translation when it has one, else (not English) the pointer
+    ``report.reason_elsewhere``."""
+    if normalise(lang) == DEFAULT:
+        return reason
+    out = message(lang, reason)
+    return out if out != reason else term(lang, "report.reason_elsewhere")
 
 
 def message(lang: str, text: str) -> str:
@@ -154,4 +172,4 @@ def message(lang: str, text: str) -> str:
     return glossary(lang).get(_reverse(DEFAULT).get(text, ""), text)
 
 
-__all__ = ["message", "parenthesised", "relabel", "finding_text", "LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]
+__all__ = ["message", "reason_text", "parenthesised", "relabel", "finding_text", "LANGUAGES", "glossary", "load_catalogue", "normalise", "term", "t", "table"]

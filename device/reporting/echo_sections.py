@@ -295,5 +295,5 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
         d = f.detail
         if d.get("status") == "refused":
             sections.append(Section(i18n.t(language, "report.clip_refused", view=d.get("view", "?"),
-                                           reason=d.get("reason", "")), ()))
+                                           reason=i18n.reason_text(language, d.get("reason", ""))), ()))
     return sections, key_images(conn, blobs, exam, language)
