@@ -28,7 +28,7 @@ from tests.browser.conftest import login
 from tests.cart import Cart
 from tests.unit.test_report_language import ALLOWED
 
-pytestmark = [pytest.mark.browser, pytest.mark.pacs]
+pytestmark = [pytest.mark.browser]
 TABLE = ReportSettings.bundled().case_table
 COMMENT = "左心室收缩功能轻度减低，建议随访。"
 LAYOUT = """() => ({h: document.documentElement.scrollHeight, sound: document.getElementById('sound-toggle').getBoundingClientRect().bottom,
@@ -59,12 +59,13 @@ def _pdf_number(text: str, label: str) -> float:
 
 def test_whole_exam_walkthrough(browser, tmp_path):
     from tests.integration.orthanc import ORTHANC, OrthancProcess, find_dicomweb_plugin
-    if not ORTHANC.exists() or find_dicomweb_plugin() is None:
-        pytest.skip("needs Debian orthanc and orthanc-dicomweb")
-    pacs = OrthancProcess(tmp_path / "orthanc")
-    pacs.start()
-    cart = Cart(tmp_path, extra_toml='[echo]\nhold_s = 0.5\nprotocol = ["PLAX"]\n[sync]\ntarget = "dicomweb"\n'
-                                     f'dicomweb_url = "{pacs.dicomweb_url}"\nretry_initial_s = 1\n')
+    pacs = None
+    sync = ""
+    if ORTHANC.exists() and find_dicomweb_plugin() is not None:      # without Orthanc every step but the last runs
+        pacs = OrthancProcess(tmp_path / "orthanc")
+        pacs.start()
+        sync = f'[sync]\ntarget = "dicomweb"\ndicomweb_url = "{pacs.dicomweb_url}"\nretry_initial_s = 1\n'
+    cart = Cart(tmp_path, extra_toml='[echo]\nhold_s = 0.5\nprotocol = ["PLAX"]\n' + sync)
     try:
         cart.add_user("sono", "sonographer", "482913")
         cart.add_user("drli", "physician", "573920")
@@ -180,6 +181,10 @@ def test_whole_exam_walkthrough(browser, tmp_path):
         assert english == [], english
 
         # 5. the Chinese comment round-trips through Orthanc (the SR the sync role sent)
+        page.close()
+        if pacs is None:
+            s.close()
+            pytest.skip("steps 1-4 passed; the Orthanc round trip needs Debian orthanc and orthanc-dicomweb")
         deadline = time.monotonic() + 60
         sr = None
         while time.monotonic() < deadline and sr is None:
@@ -191,8 +196,8 @@ def test_whole_exam_walkthrough(browser, tmp_path):
         assert sr is not None, "the signed report's SR did not reach Orthanc"
         assert sr["SpecificCharacterSet"] == "ISO_IR 192" and sr["PatientName"] == "王^小明"   # family^given
         assert COMMENT in str(sr["ContentSequence"]) and "??" not in str(sr["ContentSequence"])
-        page.close()
         s.close()
     finally:
         cart.stop()
-        pacs.stop()
+        if pacs is not None:
+            pacs.stop()
