@@ -110,6 +110,9 @@ def render(directory: Path) -> str:
         data = json.loads(p.read_text(encoding="utf-8")) if p.exists() else {"rows": [], "notes": []}
         lines += [f"## {title}", "", intro, ""] + _table(data["rows"]) + [""]
         lines += [f"- {n}" for n in data["notes"]] + ([""] if data["notes"] else [])
+    # the issue-13 finding -> regression test map is kept by hand (checked by tests/unit/test_findings_map.py)
+    lines += (Path(__file__).with_name("findings_map.md").read_text(encoding="utf-8").rstrip("\n").splitlines()
+              + [""])
     return "\n".join(lines)
 
 
