@@ -2,6 +2,7 @@
 
 Writes DIR/<image-stem>.png (label masks the size of the image: 0 background, 1 cavity, 2 myocardium; a
 multi-frame file gives <stem>_<frame>.png) and DIR/indices.csv with the columns in ``COLUMNS``
+and, for a stack of slices, DIR/volumes.csv: EDV, ESV, SV, EF by summation of discs (device.lv.sax_volumes)
 (the work is the SAX use case, device.usecases.sax).
 """
 
@@ -32,10 +33,14 @@ def run_sax(args: argparse.Namespace) -> int:
     for line in res.failures:
         print(line, file=sys.stderr)
     from device.cli.lang import model_line, site_language
-    from device.i18n import t
+    from device.i18n import message, t
     lang = site_language(args)
     print(t(lang, "cli.sax_summary", n=res.n_images, measured=res.n_measured, ed=", ".join(res.ed) or "-",
             es=", ".join(res.es) or "-"))
+    v = res.volumes
+    print(t(lang, "cli.sax_volumes", slices=v.n_slices, spacing=f"{v.spacing_mm:.1f}", edv=f"{v.edv_ml:.0f}",
+            esv=f"{v.esv_ml:.0f}", ef=f"{v.ef_pct:.0f}") if v is not None
+          else t(lang, "cli.sax_no_volumes", reason=message(lang, res.volumes_reason)))
     print(model_line(lang, res.model_tag))
     print(t(lang, "cli.wrote", path=res.indices_csv))
     return 0 if res.n_measured > 0 else 2

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 
 from device.errors import InputError
+from device.lv.sax_volumes import StackVolumes, stack_volumes
 
 COLUMNS = ["file", "frame", "phase", "cavity_area_mm2", "myo_area_mm2", "dim1_mm", "dim2_mm", "dim3_mm",
            "rwt1_mm", "rwt2_mm", "rwt3_mm", "rwt4_mm", "rwt5_mm", "rwt6_mm"]
@@ -29,6 +30,8 @@ class SaxOutcome:
     failures: tuple[str, ...]        # "file frame N: reason" of images without wall indices
     model_tag: str
     indices_csv: Path
+    volumes: StackVolumes | None = None      # EDV/ESV/EF by summation of discs (a stack of slices), else None
+    volumes_reason: str = ""                 # why there are no volumes
 
 
 def mask_name(file: str, frame: int, n_frames_in_file: int) -> str:
@@ -84,7 +87,31 @@ def measure_series(series: str | Path, out: str | Path, *, variant: str | None =
         w = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
         w.writeheader()
         w.writerows(rows)
+    volumes, why = None, ""
+    try:
+        volumes = _volumes(frames, result.frames)
+    except InputError as exc:
+        why = str(exc)
+    if volumes is not None:
+        with open(out / "volumes.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(volumes.as_row()))
+            w.writeheader()
+            w.writerow(volumes.as_row())
     return SaxOutcome(len(rows), len(rows) - len(failures),
                       tuple(f"{r.file}#{r.frame}" for r in result.frames if r.is_ed),
                       tuple(f"{r.file}#{r.frame}" for r in result.frames if r.is_es), tuple(failures),
-                      result.model_tag, out / "indices.csv")
+                      result.model_tag, out / "indices.csv", volumes, why)
+
+
+def _volumes(frames, results) -> StackVolumes:
+    """EDV/ESV/EF of the stack: each image's slice position, its phase (its order within its slice's cine; the
+    frames come sorted by slice, then time) and its cavity area."""
+    seen: dict[float | None, int] = {}
+    locs, phases, areas = [], [], []
+    for fr, r in zip(frames, results):
+        key = round(fr.slice_location, 1) if fr.slice_location is not None else None
+        phases.append(seen.get(key, 0))
+        seen[key] = phases[-1] + 1
+        locs.append(fr.slice_location)
+        areas.append(r.cavity_area_mm2)
+    return stack_volumes(locs, phases, areas)
