@@ -2,8 +2,8 @@
 (``export.usb_verify``) as jobs in the worker role, never in a web request.
 
 The web UI resolves the drive (it sees the mounts the person chose from) and queues the job with the drive's
-description; the worker reads the passphrase from its own settings (``[usb] passphrase_file``: never stored in the
-job), writes the bundle under a name fixed when it was queued (a job resumed after a kill rewrites the same file
+description; the worker reads the passphrase from its own settings (``[usb] passphrase_file``, else the one an administrator
+set on the USB page, :func:`passphrase_file`; never stored in the job), writes the bundle under a name fixed when it was queued (a job resumed after a kill rewrites the same file
 through its temp file, never a second bundle) and records the audit row as the person who asked. One job per drive
 at a time.
 """
@@ -47,6 +47,35 @@ def passphrase(path_setting: str) -> str:
         raise UserError(f"the USB passphrase is shorter than {MIN_PASSPHRASE} characters; an administrator must "
                         "set a longer one")
     return text
+
+
+SITE_KEY_FILE = "usb_passphrase"      # in the data directory: the passphrase an administrator set on the USB page
+
+
+def passphrase_file(settings) -> str:
+    """The passphrase file in use: ``[usb] passphrase_file`` when the configuration names one, else the one an
+    administrator set on the USB page (``<data_dir>/usb_passphrase``) when it exists, else "" (export off)."""
+    if settings is None:
+        return ""
+    if settings.usb.passphrase_file:
+        return str(settings.usb.passphrase_file)
+    site = Path(settings.data_dir) / SITE_KEY_FILE
+    return str(site) if site.exists() else ""
+
+
+def set_passphrase(settings, new: str, again: str) -> Path:
+    """An administrator sets the export passphrase on the USB page (issue 18 point 8: USB export without editing
+    the configuration): written to ``<data_dir>/usb_passphrase``, mode 0600, atomically. Refused when the
+    configuration names a passphrase file (that one rules), when the two entries differ or it is too short."""
+    from device.fsutil import atomic_write_text
+    from device.sync.bundle import MIN_PASSPHRASE
+    if settings.usb.passphrase_file:
+        raise UserError("the export passphrase is set in the configuration ([usb] passphrase_file); change it there")
+    if new != again:
+        raise UserError("the two passphrases differ; type the same passphrase twice")
+    if len(new.strip()) < MIN_PASSPHRASE:
+        raise UserError(f"the USB passphrase must have at least {MIN_PASSPHRASE} characters; choose a longer one")
+    return atomic_write_text(Path(settings.data_dir) / SITE_KEY_FILE, new.strip() + "\n", mode=0o600)
 
 
 def _drive_json(drive) -> dict[str, Any]:
@@ -121,7 +150,7 @@ def usb_export_job(payload: dict, progress) -> dict:
     drive, exam_ids = _drive(payload["drive"]), [int(i) for i in payload["exam_ids"]]
     detail = {"event": "bundle", "drive": drive.device, "exams": exam_ids}
     try:
-        pw = passphrase(settings.usb.passphrase_file if settings is not None else "")
+        pw = passphrase(passphrase_file(settings))
         cb = _progress(progress)
         files = []
         for n, exam_id in enumerate(exam_ids):
@@ -149,7 +178,7 @@ def usb_verify_job(payload: dict, progress) -> dict:
     path = Path(drive.mountpoint) / payload["bundle"]
     detail = {"event": "verify", "bundle": path.name}
     try:
-        pw = passphrase(settings.usb.passphrase_file if settings is not None else "")
+        pw = passphrase(passphrase_file(settings))
         manifest = verify_bundle(path, pw, progress=_progress(progress))
     except UserError as exc:
         _audit_end(store.conn, payload, job_id, {**detail, "state": "error", "message": str(exc)})

@@ -51,6 +51,7 @@ NOT_PATIENT = {
     "ecg.live_api": "live serial ECG samples before they are saved to an exam (saving is audited)",
     "perfusion.job_state": "state of a background job (queued/running/done) without results",
     "reports.usb_job": "progress of a USB job; the bundle it writes is audited",
+    "reports.usb_passphrase": "sets the USB export passphrase (audited as admin; refused when configured)",
     "echo_learn.page": "site-learning summary: the view model, counts of confirmed clips per view (viewing audited)",
     "echo_learn.learn": "queues site learning on the confirmed clips (audited as echo_learn_job)",
     "echo_learn.promote": "makes a site-trained view model active (audited as echo_view_model)",
@@ -74,6 +75,7 @@ CANNOT_CHANGE_HERE = {
     "auth.setup": "closed once a user exists",
     "auth.set_language": "changes the user's language only (users table, not patient data)",
     "auth.logout": "ends the session only",
+    "reports.usb_passphrase": "the test cart names [usb] passphrase_file: refused with a message, nothing stored",
 }
 # object types of audit rows that name one exam through object_id
 EXAM_OBJECTS = ("exam", "report", "export", "echo_measurements", "perfusion", "live")
@@ -172,6 +174,7 @@ def scenario(ids: dict) -> list[tuple[str, Req]]:
         ("adm", by[("reports.usb_eject", "POST")]),
         ("adm", by[("admin.users", "POST")]),
         ("adm", by[("admin.set_active", "POST")]),
+        ("adm", by[("reports.usb_passphrase", "POST")]),
         ("adm", by[("echo_learn.learn", "POST")]),
         ("adm", by[("echo_learn.promote", "POST")]),
         ("adm", by[("echo_learn.rollback", "POST")]),

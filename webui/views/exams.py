@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+import json
+
+from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 
 from device.errors import UserError
 from device.i18n import message
@@ -65,8 +67,11 @@ def patient_lookup():
     except UserError:
         return jsonify({"found": False})
     audit_log("view", "patient", p.id, {"patient_id": p.patient_id, "event": "lookup"})
-    return jsonify({"found": True, "patient_id": p.patient_id, "name": p.name, "sex": p.sex,
-                    "birth_date": p.birth_date})
+    body = json.dumps({"found": True, "patient_id": p.patient_id, "name": p.name, "sex": p.sex,
+                       "birth_date": p.birth_date}, ensure_ascii=False)
+    # HTML-safe JSON: stored markup in a name never appears as markup, even where the response is shown as a page
+    body = body.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Response(body, mimetype="application/json")
 
 
 def _number(form, name: str) -> float | None:

@@ -123,13 +123,29 @@ def usb_page():
     latest = {e.id: reports.latest(c, e.id) for e in exams}
     audit_log("view", "usb")
     try:
-        export.passphrase(settings().usb.passphrase_file)
+        export.passphrase(export.passphrase_file(settings()))
         pass_error = None
     except UserError as exc:
         pass_error = str(exc)
     return render_template("usb.html", drives=drives, bundles=bundles, exams=exams, latest=latest,
                            job=_usb_job(request.args.get("job", "")), pass_error=pass_error,
-                           unset=not settings().usb.passphrase_file, flash=pop_flash())
+                           unset=not export.passphrase_file(settings()),
+                           configured=bool(settings().usb.passphrase_file), flash=pop_flash())
+
+
+@bp.route("/usb/passphrase", methods=["POST"])
+@roles_required("admin")
+def usb_passphrase():
+    """An administrator sets the export passphrase here instead of editing the configuration (audited; the
+    passphrase itself is never logged)."""
+    try:
+        export.set_passphrase(settings(), request.form.get("passphrase", ""), request.form.get("passphrase2", ""))
+    except UserError as exc:
+        flash_key("rep_error", msg=str(exc))
+        return redirect(url_for("reports.usb_page"))
+    audit_log("admin", "usb_passphrase", None, {"event": "set"})
+    flash_key("rep_usb_passphrase_set")
+    return redirect(url_for("reports.usb_page"))
 
 
 def _usb_job(job_id: str) -> dict | None:
@@ -144,7 +160,7 @@ def _usb_job(job_id: str) -> dict | None:
 @roles_required(*USB_ROLES)
 def usb_export():
     try:
-        export.passphrase(settings().usb.passphrase_file)
+        export.passphrase(export.passphrase_file(settings()))
         drive = _drive(request.form.get("drive", ""))
         ids = sorted({int(x) for x in request.form.getlist("exam_ids") if x.isascii() and x.isdigit()})
         job_id = export.enqueue_usb_export(conn(), services().blobs, drive, ids, settings().web.language,
@@ -159,7 +175,7 @@ def usb_export():
 @roles_required(*USB_ROLES)
 def usb_verify():
     try:
-        export.passphrase(settings().usb.passphrase_file)
+        export.passphrase(export.passphrase_file(settings()))
         drive = _drive(request.form.get("drive", ""))
         name = request.form.get("bundle", "")
         path = Path(drive.mountpoint) / name
