@@ -14,6 +14,7 @@ import logging
 import sqlite3
 from typing import Any
 
+from device.errors import UserError
 from device.store import clinical
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,11 @@ def enqueue_exam_measurement(conn: sqlite3.Connection, exam_id: int, remeasure: 
                              user: tuple[int | None, str]) -> int:
     """Queue the measurement of an echo exam's best clips (one waiting or running per exam)."""
     from device.jobs import enqueue
-    from device.services.echo_measure import _echo_exam
-    _echo_exam(conn, exam_id)                   # an echo exam whose report is not signed (UserError otherwise)
+    from device.services.echo_measure import _echo_exam, frozen_reason
+    exam = _echo_exam(conn, exam_id)            # an echo exam whose report is not signed (UserError otherwise)
+    why = frozen_reason(conn, exam)
+    if why is not None:
+        raise UserError(f"{why}: its measurements are frozen; confirm or edit values on the report instead")
     return enqueue(conn, MEASURE_EXAM, {"exam_id": exam_id, "remeasure": bool(remeasure), "user_id": user[0],
                                         "username": user[1]}, exam_id=exam_id, dedupe_key=f"{MEASURE_EXAM}:{exam_id}")
 

@@ -4,6 +4,8 @@ values in the finding, and applies nothing: no measurement row, no biplane, the 
 
 from __future__ import annotations
 
+import pytest
+
 from device.services import echo_measure as em
 from device.store import Store, clinical, reports, users
 from device.store.db import Tx
@@ -58,4 +60,9 @@ def test_frozen_reason_follows_close_and_sign(tmp_path):
     with Tx(store.conn):
         clinical.close_exam(store.conn, exam.id)
     assert "closed" in (em.frozen_reason(store.conn, exam) or "")
+    from device.errors import UserError
+    from device.usecases.echo_exam import enqueue_exam_measurement
+    with pytest.raises(UserError, match="frozen"):                      # the Measure button of a closed exam
+        enqueue_exam_measurement(store.conn, exam.id, False, (None, "sono"))
+    assert store.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     store.close()
