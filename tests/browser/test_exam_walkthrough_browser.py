@@ -96,10 +96,10 @@ def test_whole_exam_walkthrough(browser, tmp_path):
             page.fill("#protocol-input", nxt)
             page.click(".protocol-edit button[type=submit]")
             page.wait_for_url(f"{cart.url}/live")
-            page.wait_for_selector('body[data-protocol-complete="1"]', state="attached", timeout=30000)
+            page.wait_for_selector('body[data-protocol-complete="1"]', state="attached", timeout=60000)
         assert page.locator("#protocol-complete").is_visible()
         kept = _clips(s, exam.id)
-        assert kept == 1
+        assert kept >= 1                                 # the protocol view (and PLAX, if it went by saved)
         samples = []
         for _ in range(10):                              # 5 s of the probe moving on to other views
             page.wait_for_timeout(500)
@@ -173,6 +173,7 @@ def test_whole_exam_walkthrough(browser, tmp_path):
         assert abs(p_ef - 100 * (p_edv - p_esv) / p_edv) <= 1.0, (p_edv, p_esv, p_ef)
         assert COMMENT in text.replace("\n", "").replace("\r", "")
         allowed = set(ALLOWED) | {"WALK0018", "UTC", "drli"}                # the IDs, the time zone, the signer
+        allowed |= set(re.findall(r"[A-Za-z][A-Za-z0-9]*", " ".join(SIM_ORDER)))  # view abbreviations (PSAX-AV)
         text = re.sub(r"([A-Za-z]+)\r?\n([A-Za-z]+)",                           # a term wrapped in a table cell
                       lambda m: m[1] + m[2] if m[1] + m[2] in ALLOWED else m[0], text)
         allowed |= set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", " ".join(doc_of(s.blobs, signed).models_used)))
