@@ -52,3 +52,10 @@ def test_uneven_gaps_and_no_cavity_at_the_apex():
 def test_what_cannot_give_volumes_says_why(change, why):
     with pytest.raises(InputError, match=why):
         stack_volumes(*change(*_stack()))
+
+
+def test_why_no_volumes_reads_in_chinese():
+    from device.i18n import message
+    with pytest.raises(InputError) as exc:
+        stack_volumes([0.0] * 4, [0, 1, 2, 3], [1.0] * 4)
+    assert message("zh-CN", str(exc.value)) == "EDV/ESV 需要至少 3 个短轴层面；此序列只有 1 个层面位置"
