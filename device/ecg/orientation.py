@@ -125,16 +125,55 @@ def limb_consistency(signals_mv: np.ndarray) -> float:
 
 def labels_read(flat: np.ndarray, lay, px_per_mm: float, n: int = 4) -> int:
     """How many of the first ``n`` lead boxes of the top row of ``lay`` (a types.Layout) carry their own printed
-    name (OCR) in ``flat``: an upright page reads "I", "aVR", "V1", "V4"; a turned page's glyphs are unreadable.
-    0 without the OCR binary."""
+    name (OCR) in ``flat``, printed below the baseline at the box start (the project's renderer, many carts) or
+    above it just left of the box start (ECG-Image-Kit, GE/Philips-style prints): an upright page reads "I", "aVR",
+    "V1", "V4"; a turned page's glyphs are unreadable. 0 without the OCR binary."""
     from device.ecg import ocr
 
     if not ocr.available():
         return 0
     p = px_per_mm
     boxes = sorted((b for b in lay.boxes if b.row == 0), key=lambda b: b.x0)[:n]
-    return sum(ocr.read_label(flat, (int(b.x0 - 3 * p), int(b.baseline_y + 0.5 * p), int(b.x0 + 14 * p),
-                                     int(b.baseline_y + 9 * p))) == b.lead for b in boxes)
+    got = 0
+    for b in boxes:
+        below = ocr.read_label(flat, (int(b.x0 - 3 * p), int(b.baseline_y + 0.5 * p), int(b.x0 + 14 * p),
+                                      int(b.baseline_y + 9 * p)))
+        # above the baseline only names of 2+ characters count: a separator tick or a QRS spike reads as "I"
+        got += below == b.lead or (len(b.lead) >= 2 and b.lead in _read_words(
+            flat, (b.x0 - 6 * p, b.baseline_y - 9 * p, b.x0 + 8 * p, b.baseline_y - 1 * p)))
+    return got
+
+
+def _read_words(rgb: np.ndarray, box: tuple[float, float, float, float]) -> set[str]:
+    """Lead names OCR reads in ``box`` (x0, y0, x1, y1 px) of ``rgb``: ink darker than halfway between the paper
+    and the darkest pixel (grid dots and lines drop out), a white margin, tesseract reading a block of text."""
+    import subprocess
+
+    import cv2
+
+    from device.ecg import ocr
+
+    x0, y0, x1, y1 = (max(0, int(v)) for v in box)
+    crop = rgb[y0:y1, x0:x1]
+    if crop.size == 0:
+        return set()
+    g = crop.max(axis=2).astype(np.float32)     # red grid turns light, black text stays dark
+    bw = np.where(g < (float(np.median(g)) + float(g.min())) / 2.0, 0, 255).astype(np.uint8)
+    if (bw == 0).mean() < 0.01:
+        return set()
+    bw = cv2.copyMakeBorder(cv2.resize(bw, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), 20, 20, 20, 20,
+                            cv2.BORDER_CONSTANT, value=255)
+    ok, png = cv2.imencode(".png", cv2.GaussianBlur(bw, (3, 3), 0))
+    if not ok:
+        return set()
+    try:
+        out = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "6", "-c",
+                              "tessedit_char_whitelist=IVaLRFavlrf123456"],
+                             input=png.tobytes(), capture_output=True, timeout=2.0, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    words = out.stdout.decode("ascii", "ignore").split()
+    return {ocr._ALIASES[w.upper()] for w in words if w.upper() in ocr._ALIASES}
 
 
 # --- the page as given, when no calibration pulse settles it (cropped printouts) ------------------------------------
@@ -194,7 +233,7 @@ def as_given_votes(signals_mv: np.ndarray, labels_given: int, labels_other: int)
             # one name alone is no evidence: "I", "II", "III" read the same mirrored or turned 180 degrees (a
             # mirrored ECG-Image-Kit page read 1 name, its upright reading 0)
             "lead names": (1 if labels_given >= 2 and labels_given > labels_other else
-                           -1 if labels_other > labels_given else 0)}
+                           -1 if labels_other >= 2 and labels_other > labels_given else 0)}
 
 
 # A page whose orientation the calibration pulses settled is checked against its limb leads: when they fit it poorly

@@ -66,3 +66,37 @@ def test_pulses_contradicted_needs_a_far_better_fit():
     assert orientation.pulses_contradicted(-0.05, {"mirrored left-right": 0.2, "rotated 180 degrees": 0.3}) is None
     assert orientation.pulses_contradicted(0.3, {"mirrored left-right": 0.6}) is None
     assert orientation.pulses_contradicted(float("nan"), {"x": float("nan")}) is None
+
+
+def _page_with_names_above(mirror: bool) -> tuple[np.ndarray, object]:
+    """A red-grid strip at 8 px/mm with the lead names printed above the baseline just left of each box start (as
+    ECG-Image-Kit and many carts print them), and the boxes of the top row; ``mirror`` flips the strip."""
+    import cv2
+
+    from device.ecg.types import Layout, LeadBox
+
+    p, w, h = 8.0, 2000, 300
+    img = np.full((h, w, 3), 255, np.uint8)
+    for k in range(0, w, 8):
+        img[:, k] = (235, 160, 160) if k % 40 else (220, 110, 110)
+    for k in range(0, h, 8):
+        img[k, :] = (235, 160, 160) if k % 40 else (220, 110, 110)
+    yb = 150
+    cv2.line(img, (40, yb), (w - 40, yb), (20, 20, 20), 2)
+    boxes = []
+    for i, lead in enumerate(("I", "aVR", "V1", "V4")):
+        x0 = 60 + i * 480
+        cv2.putText(img, lead, (int(x0 - 4 * p), int(yb - 3 * p)), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (20, 20, 20), 2,
+                    cv2.LINE_AA)
+        boxes.append(LeadBox(lead, float(x0), 0.0, float(x0 + 470), float(h), float(yb), 2.5 * i, 2.5 * (i + 1), 0))
+    if mirror:
+        img = np.ascontiguousarray(img[:, ::-1])
+    return img, Layout("3x4", tuple(boxes), "default")
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tesseract"), reason="needs the tesseract binary")
+def test_lead_names_printed_above_the_baseline_are_read_only_upright():
+    up, lay = _page_with_names_above(False)
+    assert orientation.labels_read(up, lay, 8.0) >= 2          # aVR, V1, V4 (names of 2+ characters) above
+    mirrored, lay = _page_with_names_above(True)
+    assert orientation.labels_read(mirrored, lay, 8.0) == 0
