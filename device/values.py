@@ -189,9 +189,9 @@ def derived(edited: str, values: dict[str, float], bsa: float | None = None) -> 
     for suf in ("_ivsd_mm", "_lvidd_mm", "_lvpwd_mm"):
         if edited.endswith(suf):
             p = edited[: -len(suf)]
-            dims = [values.get(p + k) for k in ("_ivsd_mm", "_lvidd_mm", "_lvpwd_mm")]
+            dims = [values.get(p + k) or 0.0 for k in ("_ivsd_mm", "_lvidd_mm", "_lvpwd_mm")]
             if all(dims) and p + "_lv_mass_g" in values:
-                out[p + "_lv_mass_g"] = lv_mass_g(*dims)  # type: ignore[misc]
+                out[p + "_lv_mass_g"] = lv_mass_g(*dims)
     if bsa:
         now = {**values, **out}
         out |= {idx: now[base] / bsa for idx, base in _index_names(now).items() if base == edited or base in out}

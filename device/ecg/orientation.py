@@ -161,9 +161,9 @@ def _read_words(rgb: np.ndarray, box: tuple[float, float, float, float]) -> set[
     bw = np.where(g < (float(np.median(g)) + float(g.min())) / 2.0, 0, 255).astype(np.uint8)
     if (bw == 0).mean() < 0.01:
         return set()
-    bw = cv2.copyMakeBorder(cv2.resize(bw, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), 20, 20, 20, 20,
-                            cv2.BORDER_CONSTANT, value=255)
-    ok, png = cv2.imencode(".png", cv2.GaussianBlur(bw, (3, 3), 0))
+    big = cv2.copyMakeBorder(cv2.resize(bw, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), 20, 20, 20, 20,
+                             cv2.BORDER_CONSTANT, value=255)
+    ok, png = cv2.imencode(".png", cv2.GaussianBlur(big, (3, 3), 0))
     if not ok:
         return set()
     try:
