@@ -66,7 +66,7 @@ def measure_series(series: str | Path, out: str | Path, *, variant: str | None =
     except OSError as exc:
         raise InputError(f"cannot create the output folder {out} ({exc.strerror}); choose another --out") from None
     n_in_file = {str(f.file.name): f.n_frames_in_file for f in frames}
-    rows, failures = [], []
+    rows, failures, n_without = [], [], 0
     for r in result.frames:
         name = mask_name(r.file, r.frame, n_in_file[r.file])
         if not cv2.imwrite(str(out / name), r.mask):
@@ -79,6 +79,7 @@ def measure_series(series: str | Path, out: str | Path, *, variant: str | None =
                 failures.append(f"{r.file} frame {r.frame}: wall thickness not measurable in segment(s) "
                                 f"{', '.join(open_segments)} (the myocardial ring is open there); check the mask")
         else:
+            n_without += 1
             failures.append(f"{r.file} frame {r.frame}: no wall indices - {r.reason}")
             if r.cavity_area_mm2:
                 row["cavity_area_mm2"] = f"{r.cavity_area_mm2:.2f}"
@@ -97,7 +98,7 @@ def measure_series(series: str | Path, out: str | Path, *, variant: str | None =
             w = csv.DictWriter(f, fieldnames=list(volumes.as_row()))
             w.writeheader()
             w.writerow(volumes.as_row())
-    return SaxOutcome(len(rows), len(rows) - len(failures),
+    return SaxOutcome(len(rows), len(rows) - n_without,
                       tuple(f"{r.file}#{r.frame}" for r in result.frames if r.is_ed),
                       tuple(f"{r.file}#{r.frame}" for r in result.frames if r.is_es), tuple(failures),
                       result.model_tag, out / "indices.csv", volumes, why)

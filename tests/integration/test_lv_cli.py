@@ -90,7 +90,11 @@ def test_multiframe_file_and_single_image(tmp_path, cine):
     out2 = tmp_path / "o2"
     assert main(["lv", "sax", str(one / "slice.dcm"), "--out", str(out2)]) == 0
     rows = list(csv.DictReader(open(out2 / "indices.csv")))
-    assert len(rows) == 1 and rows[0]["phase"] == "" and float(rows[0]["rwt1_mm"]) > 0
+    assert len(rows) == 1 and rows[0]["phase"] == "" and float(rows[0]["cavity_area_mm2"]) > 0
+    # wall thickness: a positive number, or empty where the segmented ring is open (issue 13: never 0.00 mm; this
+    # frame's myocardium covers 13 % of the IS rays and none of the others, once written 0.84 and 0.00 x 5)
+    rwt = [rows[0][f"rwt{i}_mm"] for i in range(1, 7)]
+    assert all(v == "" or float(v) > 0 for v in rwt), rwt
 
 
 def test_bad_input_gets_one_line_error(tmp_path, cine, capsys):
