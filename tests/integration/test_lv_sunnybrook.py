@@ -13,6 +13,7 @@ def test_loader_reads_contours_and_calibration(shared_data):
     data = load_all(shared_data / "cardiac-mri-sunnybrook")
     assert sorted(data) == ["SCD0000101", "SCD0000201", "SCD0000301"]
     assert [len(v) for v in data.values()] == [18, 18, 20]
+    open_segments = 0
     for slices in data.values():
         for s in slices:
             assert s.image.shape == s.label.shape == (256, 256)
@@ -21,9 +22,13 @@ def test_loader_reads_contours_and_calibration(shared_data):
             assert 100 < cav < 12000            # mm2: a human LV cavity (apical slices are small)
             if s.has_myo:
                 ind = sax_indices(s.label, s.spacing_rc, SaxOrientation.from_dicom(s.orientation))
-                assert 2 < np.mean(ind.rwt_mm) < 20
+                # a segment whose ring is open (< 90 % of its rays meet myocardium) is NaN, not measurable (issue
+                # 13): 2 of the 168 expert segments (one slice of SCD0000101: AL 57 %, A 63 %)
+                open_segments += int(np.isnan(ind.rwt_mm).sum())
+                assert 2 < np.nanmean(ind.rwt_mm) < 20
             else:
                 assert set(np.unique(s.label)) == {CAVITY, UNKNOWN_NOT_CAVITY}
+    assert open_segments <= 2, open_segments
 
 
 @pytest.mark.slow
