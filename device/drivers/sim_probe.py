@@ -49,6 +49,10 @@ class SimProbeSource(OpenCloseContext):
         t0 = time.monotonic_ns()
         while not self._stopped and (self.max_frames is None or self.probe.index < self.max_frames):
             if self.stride != stride:   # idle (nobody watches, no exam): draw every stride-th frame only
+                if stride > 1 and self.stride == 1 and self.realtime:
+                    # someone starts watching / an exam opens: the simulated sonographer starts the script again,
+                    # from the off-target start of its first view (a demo or test sees the whole search)
+                    self.probe.index = 0
                 stride = self.stride
                 pacer = Pacer(self.fps / stride if self.realtime else 0)
             if stride > 1:

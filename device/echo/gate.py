@@ -4,8 +4,9 @@ not an echo view. Pure and clock-free: every call takes the frame's monotonic ti
 Abstention (issue 12): a frame the model is unsure of (``ViewOutput.uncertain``), a frame it names OTHER, and a
 picture without a fan never count toward a standard view. Such a frame resets the hold (a standard view needs
 ``hold_s`` of consecutive certain frames of the view, so a loop saved after the tone holds no uncertain frame), ends a
-standard view already reached, and restarts the search timer, so no probe-guidance alarm sounds while the model is
-unsure. Its status is "uncertain" or "not_echo"; it carries no view name. The view smoothing ignores uncertain frames.
+standard view already reached, and, once the model has been unsure for ``abstain_grace_s``, restarts the search
+timer, so no probe-guidance alarm sounds while the model is unsure (an uncertain frame never raises an alarm itself; a
+single uncertain frame among confident "not this view yet" frames no longer keeps the search alarm from ever sounding). Its status is "uncertain" or "not_echo"; it carries no view name. The view smoothing ignores uncertain frames.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class GateParams:
     """quality_threshold: smoothed quality a view must hold; hold_s: for how long; hysteresis: drop below
     threshold - hysteresis to lose it; alarm_after_s: searching this long raises the first alarm; alarm_repeat_s:
     then repeat (or sooner when the hint changes, not more than every alarm_min_gap_s); no_signal_after_s /
-    no_heart_after_s: how long a bad signal / no heart must last before the event."""
+    no_heart_after_s: how long a bad signal / no heart must last before the event; abstain_grace_s: uncertain frames
+    for less than this long leave the search timer running instead of restarting it."""
 
     quality_threshold: float = 0.6
     hold_s: float = 1.0
@@ -39,6 +41,7 @@ class GateParams:
     no_heart_after_s: float = 1.0
     view_tau_s: float = 0.25
     quality_tau_s: float = 0.4
+    abstain_grace_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class StandardViewGate:
         self._last_alarm: tuple[int, str] | None = None
         self._hold_since: int | None = None
         self._standard = False
+        self._unsure_since: int | None = None
 
     def _smooth_view(self, t_ns: int, probs: np.ndarray) -> np.ndarray:
         if self._probs is None or self._t_prev is None or (t_ns - self._t_prev) / 1e9 > 1.0:
@@ -140,6 +144,7 @@ class StandardViewGate:
         self._bad_since, self._no_signal = None, False
         if out is not None and out.uncertain:
             return self._abstain(t_ns, out, target), ev
+        self._unsure_since = None
         view, conf = None, 0.0
         if out is not None:
             probs = self._smooth_view(t_ns, out.view_probs)
@@ -179,9 +184,12 @@ class StandardViewGate:
         return GateState(t_ns, "searching", view, conf, q, target, hint, 0.0), ev
 
     def _abstain(self, t_ns: int, out: ViewOutput, target: str | None) -> GateState:
-        """An uncertain frame: the hold restarts, a standard view ends, the search (alarm) timer restarts."""
+        """An uncertain frame: the hold restarts, a standard view ends; the search (alarm) timer restarts once the
+        model has been unsure for abstain_grace_s (a shorter abstention leaves it running; no alarm on an uncertain frame)."""
         self._hold_since, self._standard = None, False
-        self._search_since = None
+        self._unsure_since = t_ns if self._unsure_since is None else self._unsure_since
+        if (t_ns - self._unsure_since) / 1e9 >= self.p.abstain_grace_s:
+            self._search_since = None
         return GateState(t_ns, "uncertain", None, float(out.view_conf), 0.0, target, None, 0.0, uncertain=True,
                          ood_score=float(out.ood_score))
 

@@ -12,8 +12,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.mark.skipif("echo_view" not in list_models(), reason="echo_view model not built (make models)")
-@pytest.mark.xfail(reason="known regression (issue 12): echo_view 2.1.0 takes the simulated probe's off-target start "
-                          "for the target view, so the page goes straight to holding with no search alarm", strict=False)
 def test_alarm_then_standard_view_then_clip(browser, cart):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     login(page, cart)

@@ -108,3 +108,23 @@ def test_protocol_advances_and_is_editable():
     assert p.done and [i.captured for i in p.items()] == [True, True, True]
     with pytest.raises(InputError, match="valid"):
         p.set_views(["A4C", "A7C"])
+
+
+def _unsure(q: float = 0.1) -> ViewOutput:
+    o = out("PLAX", q)
+    return ViewOutput(o.view, 0.5, o.view_probs, q, o.guidance, 0.9, uncertain=True, ood_score=1.0)
+
+
+def test_brief_abstention_does_not_restart_the_search_alarm_but_a_long_one_does():
+    # searching (another view shown) with one uncertain frame every 0.5 s: the alarm still sounds after alarm_after_s
+    p = GateParams(alarm_after_s=1.5, abstain_grace_s=0.5)
+    blips = [(14, out("PLAX", 0.8), False), (1, _unsure(), False)] * 5
+    states, events = run(StandardViewGate(LABELS, p), blips)
+    alarms = [e for e in events if e.kind == "alarm"]
+    assert alarms and 1.5 <= alarms[0].t_mono_ns / 1e9 < 1.7
+    assert all(s.status == "uncertain" for s in states[14::15])        # the uncertain frames are still shown so
+    # unsure for 0.66 s (> grace) in the middle of the search: the timer restarts, no alarm before 1.5 s of search again
+    states, events = run(StandardViewGate(LABELS, p), [(30, out("PLAX", 0.8), False), (20, _unsure(), False),
+                                                       (60, out("PLAX", 0.8), False)])
+    alarms = [e for e in events if e.kind == "alarm"]
+    assert alarms and alarms[0].t_mono_ns / 1e9 >= 50 * 0.033 + 1.5 - 0.04   # search restarted at frame 50
