@@ -9,6 +9,9 @@ from device.drivers.base import OpenCloseContext, Pacer, SourceFrame
 from device.sim.echo_probe import Segment, SimulatedProbe
 
 
+LEAD_IN_S = 6.0
+
+
 class SimProbeSource(OpenCloseContext):
     """Screens from `SimulatedProbe`. `realtime` paces at `fps` (else frames are stamped with simulated time, index /
     fps, and come as fast as they are drawn); `max_frames` ends the stream (None = endless)."""
@@ -29,6 +32,12 @@ class SimProbeSource(OpenCloseContext):
         self.probe: SimulatedProbe | None = None
         self._stopped = False
         self.stride = 1   # the core sets it > 1 while idle (a capture card would lower its rate the same way)
+        self._restart = False
+
+    def restart(self) -> None:
+        """Called when an echo exam opens (device.services.live_idle): a paced demo probe starts its script again
+        (an unpaced replay keeps its simulated time)."""
+        self._restart = self.realtime
 
     def open(self) -> None:
         self.probe = SimulatedProbe(self.script, self.size, self.fps, seed=self.seed)
@@ -49,12 +58,15 @@ class SimProbeSource(OpenCloseContext):
         t0 = time.monotonic_ns()
         while not self._stopped and (self.max_frames is None or self.probe.index < self.max_frames):
             if self.stride != stride:   # idle (nobody watches, no exam): draw every stride-th frame only
-                if stride > 1 and self.stride == 1 and self.realtime:
-                    # someone starts watching / an exam opens: the simulated sonographer starts the script again,
-                    # from the off-target start of its first view (a demo or test sees the whole search)
-                    self.probe.index = 0
                 stride = self.stride
                 pacer = Pacer(self.fps / stride if self.realtime else 0)
+            if self._restart:
+                # an exam opened: the simulated sonographer starts the script again, LEAD_IN_S before its first
+                # view (the end of the last one), so the live page opening a moment later sees the search for the
+                # first view from its off-target start
+                self._restart = False
+                total_s = sum(sg.duration_s for sg in self.probe.script)
+                self.probe.index = int(round(max(0.0, total_s - LEAD_IN_S) * self.fps))
             if stride > 1:
                 self.probe.index += stride - 1
             rgb, truth = self.probe.next()

@@ -145,7 +145,7 @@ class ViewClassifier:
             guide, gconf = self.guidance_labels[ig], float(pg[ig])
         else:
             guide, gconf = "hold", 0.0
-        unc = conf < self.head.conf_threshold or ood > self.head.ood_threshold
+        unc = bool(self.head.uncertain(np.array([conf]), np.array([ood]), f)[0])
         return ViewOutput(self.labels[k], conf, p, q, guide, gconf, uncertain=bool(unc), ood_score=ood)
 
     def __call__(self, frame: np.ndarray, sector: Sector | None) -> ViewOutput:

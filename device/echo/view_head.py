@@ -5,7 +5,12 @@ on the box). Features are standardised with the training set's mean and scale; t
 regression on them; the confidence is softmax(logits / temperature) with the temperature fitted on held-out frames;
 the out-of-distribution score is the squared Mahalanobis distance (per feature dimension) of the standardised
 feature vector to the nearest class mean under one shared, shrunk (Ledoit-Wolf) covariance. A frame is *uncertain*
-when its calibrated confidence is below `conf_threshold` or its ood score above `ood_threshold`.
+when its calibrated confidence is below `conf_threshold` or its ood score above `ood_threshold`, or (heads fitted with
+``ref_rows``, echo_view >= 2.2) its *distance to the training data* above `knn_threshold`: the root mean squared
+distance (per dimension) of the standardised features to the nearest KNN_K of up to ~2,000 stored training rows.
+The Mahalanobis score measures distance to class means under one covariance; on real screens it stayed as low as
+on simulated ones while the view was wrong, whereas the nearest-rows distance is larger for real frames than for
+the simulator's (EVALUATION.md, echo view).
 
 Shapes: features (N, D) float; weight (D, K); class_means (K, D); precision (D, D).
 """
@@ -26,6 +31,7 @@ from device.fsutil import atomic_write_bytes
 
 FORMAT = "cardiocart-view-head-1"
 _ARRAYS = ("weight", "bias", "feature_mean", "feature_scale", "class_means", "precision")
+KNN_K = 10
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -47,6 +53,8 @@ class ViewHead:
     precision: np.ndarray
     ood_threshold: float
     meta: dict = field(default_factory=dict)
+    ref_feats: np.ndarray | None = None     # (M, D) standardised training rows for the distance gate (optional)
+    knn_threshold: float = float("inf")
 
     def __post_init__(self) -> None:
         d, k = np.shape(self.weight)
@@ -95,16 +103,38 @@ class ViewHead:
         d2 = zz[:, None] - 2.0 * z @ pmu.T + mpm[None, :]
         return np.maximum(d2.min(axis=1), 0.0) / self.dim
 
+    @cached_property
+    def _refs(self) -> tuple[np.ndarray, np.ndarray]:
+        r = np.ascontiguousarray(self.ref_feats, dtype=np.float32)
+        return r, (r.astype(np.float64) ** 2).sum(1)
+
+    def knn_score(self, feats: np.ndarray) -> np.ndarray:
+        """(N,) RMS distance per dimension of the standardised features to their KNN_K nearest stored training rows;
+        zeros when the head stores none."""
+        z = self.standardise(feats)
+        if self.ref_feats is None or len(self.ref_feats) == 0:
+            return np.zeros(len(z))
+        r, r2 = self._refs
+        d2 = (z * z).sum(1)[:, None] - 2.0 * (z.astype(np.float32) @ r.T) + r2[None, :]
+        k = min(KNN_K, r.shape[0])
+        near = np.partition(np.maximum(d2, 0.0), k - 1, axis=1)[:, :k]
+        return np.sqrt(near.mean(axis=1) / self.dim)
+
+    def uncertain(self, conf: np.ndarray, ood: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        """(N,) bool: confidence below its threshold, ood score above its threshold, or too far from the training
+        rows (only for heads with stored rows)."""
+        unc = (np.asarray(conf) < self.conf_threshold) | (np.asarray(ood) > self.ood_threshold)
+        if self.ref_feats is not None and np.isfinite(self.knn_threshold):
+            unc = unc | (self.knn_score(feats) > self.knn_threshold)
+        return unc
+
     def predict(self, feats: np.ndarray) -> list[tuple[str, float, bool, float]]:
         """Per row: (view, calibrated confidence, uncertain, ood_score)."""
         pr = self.probs(feats)
         ood = self.ood_score(feats)
-        out = []
-        for p, o in zip(pr, ood):
-            k = int(np.argmax(p))
-            conf = float(p[k])
-            out.append((self.labels[k], conf, bool(conf < self.conf_threshold or o > self.ood_threshold), float(o)))
-        return out
+        conf = pr.max(axis=1)
+        unc = self.uncertain(conf, ood, feats)
+        return [(self.labels[int(np.argmax(p))], float(c), bool(u), float(o)) for p, c, u, o in zip(pr, conf, unc, ood)]
 
     def save(self, path: Path) -> None:
         """Write an .npz atomically (temp file + fsync + rename)."""
@@ -115,6 +145,9 @@ class ViewHead:
         header = {"format": FORMAT, "labels": list(self.labels), "temperature": float(self.temperature),
                   "conf_threshold": float(self.conf_threshold), "ood_threshold": float(self.ood_threshold),
                   "meta": self.meta}
+        if self.ref_feats is not None:
+            arrays["ref_feats"] = np.asarray(self.ref_feats, dtype=np.float16)
+            header["knn_threshold"] = float(self.knn_threshold)
         np.savez(buf, header=np.array(json.dumps(header)), **arrays)
         atomic_write_bytes(Path(path), buf.getvalue(), mode=0o644)
 
@@ -126,11 +159,14 @@ class ViewHead:
             with np.load(path, allow_pickle=False) as d:
                 header = json.loads(str(d["header"]))
                 arrays = {k: np.asarray(d[k], dtype=np.float32) for k in _ARRAYS}
+                if "ref_feats" in d.files:
+                    arrays["ref_feats"] = np.asarray(d["ref_feats"], dtype=np.float32)
             if header.get("format") != FORMAT:
                 raise ValueError(f"format {header.get('format')!r}, expected {FORMAT!r}")
             return ViewHead(labels=tuple(header["labels"]), temperature=float(header["temperature"]),
                             conf_threshold=float(header["conf_threshold"]),
-                            ood_threshold=float(header["ood_threshold"]), meta=dict(header.get("meta", {})), **arrays)
+                            ood_threshold=float(header["ood_threshold"]), meta=dict(header.get("meta", {})),
+                            knn_threshold=float(header.get("knn_threshold", float("inf"))), **arrays)
         except FileNotFoundError:
             raise ModelError(f"view head {path} is missing; restore the model directory or retrain") from None
         except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
@@ -216,12 +252,14 @@ def _shrunk_precision(zc: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def fit_head(feats: np.ndarray, y: np.ndarray, labels: tuple[str, ...], *, l2: float = 1e-3,
-             sample_weight: np.ndarray | None = None, max_iter: int = 500) -> ViewHead:
+             sample_weight: np.ndarray | None = None, max_iter: int = 500, ref_rows: int = 0) -> ViewHead:
     """Multinomial logistic regression (L-BFGS in numpy) on standardised features; fills the ood statistics.
 
     feats (N, D); y (N,) int class indices into `labels`; l2: penalty on the weights (per unit of mean sample weight);
     sample_weight (N,) optional. Temperature 1; conf_threshold 0.5; ood_threshold the 99th percentile of the training
-    scores (up to 2,000 rows; use `calibrate` on held-out frames for both).
+    scores (up to 2,000 rows; use `calibrate` on held-out frames for both). ref_rows > 0 stores about that many
+    standardised training rows (every n-th row, plus every row weighted above 1.5x the median weight: real or site
+    frames) for the distance gate; `calibrate(..., knn_quantile=...)` sets its threshold.
     """
     x = np.asarray(feats, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
@@ -255,6 +293,11 @@ def fit_head(feats: np.ndarray, y: np.ndarray, labels: tuple[str, ...], *, l2: f
                     ood_threshold=float("inf"),
                     meta={"n_train": int(n), "dim": int(d), "l2": l2, "shrinkage": round(alpha, 4),
                           "lbfgs_iterations": int(n_iter), "train_accuracy": 0.0})
+    if ref_rows > 0:
+        pick = np.zeros(n, bool)
+        pick[:: max(1, n // ref_rows)] = True
+        pick |= w > 1.5 * np.median(w)
+        head = replace(head, ref_feats=z[pick].astype(np.float32))
     acc = float((head.logits(x).argmax(1) == y).mean())
     sub = x[:: max(1, n // 2000)]   # the threshold from (up to) 2,000 training rows is plenty
     ood_thr = float(np.quantile(head.ood_score(sub), 0.99))
@@ -303,13 +346,14 @@ def choose_conf_threshold(conf: np.ndarray, correct: np.ndarray, target_precisio
 
 
 def calibrate(head: ViewHead, feats: np.ndarray, y: np.ndarray, *, target_precision: float | None = None,
-              ood_quantile: float = 0.99, ood_factor: float = 2.0) -> ViewHead:
+              ood_quantile: float = 0.99, ood_factor: float = 2.0, knn_quantile: float | None = None) -> ViewHead:
     """Temperature scaling, then the confidence threshold and the ood threshold, on a held-out calibration set.
 
     feats (N, D) and y (N,) must not overlap the head's training rows nor any frame later used to report accuracy.
     The ood threshold is `ood_factor` x the `ood_quantile` of the calibration frames' scores (they are all
     in-distribution; the factor 2 keeps the long tail of ordinary frames - a steady probe sits in it for seconds -
-    from being called "uncertain", while pictures that are not echo lie far beyond).
+    from being called "uncertain", while pictures that are not echo lie far beyond). With `knn_quantile` (a head with
+    stored rows) the distance-gate threshold is that quantile of the calibration frames' distances (factor 1).
     """
     y = np.asarray(y, dtype=np.int64)
     t = fit_temperature(head.logits(feats), y)
@@ -318,12 +362,16 @@ def calibrate(head: ViewHead, feats: np.ndarray, y: np.ndarray, *, target_precis
     conf, pred = p.max(axis=1), p.argmax(axis=1)
     thr = choose_conf_threshold(conf, pred == y, target_precision)
     ood_thr = ood_factor * float(np.quantile(h.ood_score(feats), ood_quantile))
+    knn_thr = float("inf")
+    if knn_quantile is not None and h.ref_feats is not None:
+        knn_thr = float(np.quantile(h.knn_score(feats), knn_quantile))
     acc = float((pred == y).mean())
     kept = conf >= thr
     meta: dict[str, Any] = {**head.meta, "calibration": {
         "n": int(len(y)), "temperature": round(t, 4), "accuracy": round(acc, 4),
         "conf_threshold": round(thr, 4), "target_precision": target_precision, "ood_quantile": ood_quantile,
-        "ood_factor": ood_factor,
+        "ood_factor": ood_factor, "knn_quantile": knn_quantile,
+        "knn_threshold": round(knn_thr, 4) if np.isfinite(knn_thr) else None,
         "coverage": round(float(kept.mean()), 4),
         "selective_accuracy": round(float((pred == y)[kept].mean()), 4) if kept.any() else None}}
-    return replace(h, conf_threshold=thr, ood_threshold=ood_thr, meta=meta)
+    return replace(h, conf_threshold=thr, ood_threshold=ood_thr, knn_threshold=knn_thr, meta=meta)

@@ -27,5 +27,8 @@ def set_idle_rate(source, exam_open: bool, run_dir: Path) -> int:
     if not hasattr(source, "stride"):
         return 1
     stride = 1 if exam_open or watched(run_dir) else IDLE_STRIDE
+    if exam_open and not getattr(source, "exam_open", False) and hasattr(source, "restart"):
+        source.restart()   # a source that can start over (the simulated probe) does so when an exam opens
+    source.exam_open = exam_open
     source.stride = stride
     return stride

@@ -33,6 +33,12 @@ CACHE = REPO_ROOT / "var" / "cache" / "echo_view_v2"
 SIZE = 128
 REAL_CLIP_WEIGHT = 200.0      # fixed before any real result was seen
 L2_CHOICES = (1e-3, 1e-2, 1e-1)
+# The distance gate (view_head ref_rows / knn_quantile) was tried at 0.99 on these features and NOT shipped: on the
+# real frames (leave-one-clip-out) it cut the confidently wrong A4C frames from 94 % to 58 % but abstained on every
+# real PLAX frame, and it flagged PLAX frames of the simulated live probe every few tenths of a second, which broke
+# the live hold (EVALUATION.md, echo view). 0 / None = off (the shipped 2.1.0 heads).
+REF_ROWS = 0
+KNN_QUANTILE = None
 
 
 def cached_features(name: str, cs: CropSet, onnx_path: Path) -> np.ndarray:
@@ -85,8 +91,8 @@ def fit_and_calibrate(f_sim: np.ndarray, y_sim: np.ndarray, f_real: np.ndarray, 
         w_real = np.array([REAL_CLIP_WEIGHT / counts[g] for g in g_real])
         w = np.concatenate([w, w_real])
     head = fit_head(np.concatenate([f_sim, f_real]), np.concatenate([y_sim, y_real]), VIEWS, l2=l2,
-                    sample_weight=w, max_iter=400)
-    return calibrate(head, f_cal, y_cal)
+                    sample_weight=w, max_iter=400, ref_rows=REF_ROWS)
+    return calibrate(head, f_cal, y_cal, knn_quantile=KNN_QUANTILE)
 
 
 def choose_l2(f_tr: np.ndarray, y_tr: np.ndarray, f_cal: np.ndarray, y_cal: np.ndarray) -> tuple[float, dict]:
@@ -164,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-scans", type=int, default=1300)
     ap.add_argument("--out", type=Path, default=MODELS_DIR / "echo_view")
     ap.add_argument("--aux-minutes", type=float, default=3.0, help="budget for the quality/guidance heads")
+    ap.add_argument("--reuse-graph", action="store_true",
+                    help="keep the ONNX/.tflite files already in --out (same cached features): refit the heads only")
     args = ap.parse_args(argv)
     import torch
 
@@ -212,21 +220,28 @@ def main(argv: list[str] | None = None) -> int:
     else:
         head = fit_and_calibrate(f_tr, train.view, np.zeros((0, f_tr.shape[1]), np.float32), np.zeros(0, np.int64),
                                  np.zeros(0, np.int64), f_cal, cal.view, l2)
-    aux = train_aux_heads(f_tr, train, args.aux_minutes)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    model = EchoViewLite(backbone, aux.folded(), Projection(*(torch.from_numpy(a) for a in proj))).eval()
-    fp32 = export_onnx(model, out / "echo_view.fp32.onnx", SIZE)
-    calib_idx = np.random.default_rng(0).choice(len(cal), 200, replace=False)
-    int8 = quantize_int8(fp32, out / "echo_view.int8.onnx", cal.x[calib_idx])   # simulator frames only
-    tfl_diff = float("nan")
-    tfl = out / "echo_view.tflite"
-    try:
-        tfl_diff = write_tflite(fp32, tfl, SIZE)
-    except NotImplementedError as exc:
-        print(f"[echo_view_v2] no .tflite: {exc}", flush=True)
-        tfl.unlink(missing_ok=True)
-    head_meta = {"l2": l2, "l2_sim_calib_nll": l2_scores, "real_clip_weight": REAL_CLIP_WEIGHT,
+    fp32, int8, tfl = out / "echo_view.fp32.onnx", out / "echo_view.int8.onnx", out / "echo_view.tflite"
+    if args.reuse_graph and fp32.is_file() and int8.is_file():
+        import json
+
+        tfl_diff = json.loads((out / "manifest.json").read_text())["params"].get("tflite_max_abs_diff_vs_onnx")
+        tfl_diff = float("nan") if tfl_diff is None else float(tfl_diff)
+        print("[echo_view_v2] graph files kept (--reuse-graph): heads only", flush=True)
+    else:
+        aux = train_aux_heads(f_tr, train, args.aux_minutes)
+        model = EchoViewLite(backbone, aux.folded(), Projection(*(torch.from_numpy(a) for a in proj))).eval()
+        fp32 = export_onnx(model, fp32, SIZE)
+        calib_idx = np.random.default_rng(0).choice(len(cal), 200, replace=False)
+        int8 = quantize_int8(fp32, int8, cal.x[calib_idx])   # simulator frames only
+        tfl_diff = float("nan")
+        try:
+            tfl_diff = write_tflite(fp32, tfl, SIZE)
+        except NotImplementedError as exc:
+            print(f"[echo_view_v2] no .tflite: {exc}", flush=True)
+            tfl.unlink(missing_ok=True)
+    head_meta = {"l2": l2, "ref_rows": REF_ROWS, "knn_quantile": KNN_QUANTILE, "l2_sim_calib_nll": l2_scores, "real_clip_weight": REAL_CLIP_WEIGHT,
                  "n_sim_train": int(len(train)), "n_sim_calib": int(len(cal)),
                  "n_real_train": int(real_split(real)[0].sum()) if real is not None else 0,
                  "real_clips": real_names}

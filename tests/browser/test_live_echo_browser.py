@@ -20,10 +20,16 @@ def test_alarm_then_standard_view_then_clip(browser, cart):
     page.select_option("#kind", "echo")
     page.click("#exam-submit")
     page.wait_for_url(cart.url + "/live")
+    # the core takes up the new exam within ~1 s and the simulated probe starts its script again 6 s before the
+    # first view (device/drivers/sim_probe.py LEAD_IN_S): wait for that, then for the search
+    page.wait_for_timeout(2000)
+    page.wait_for_function("() => document.getElementById('status-banner').dataset.status === 'searching'",
+                           timeout=20_000)
     # record every status the banner shows and every event the page receives
     page.evaluate("""() => {
-        window.seen = []; window.events = [];
+        window.events = [];
         const b = document.getElementById('status-banner');
+        window.seen = [b.dataset.status];   // 'searching': waited for above
         new MutationObserver(() => { const s = b.dataset.status; if (window.seen[window.seen.length - 1] !== s) window.seen.push(s); })
             .observe(b, {attributes: true, childList: true, subtree: true});
         new MutationObserver(() => { const li = document.querySelector('#event-log li'); if (li) window.events.push(li.dataset.kind); })

@@ -152,3 +152,36 @@ def test_shape_checks():
         head.probs(np.zeros((2, 7)))
     with pytest.raises(ValueError):
         fit_head(x, y + 5, LABELS)
+
+
+def test_distance_gate_flags_a_gap_the_class_mean_score_misses(tmp_path):
+    # each class is two tight sub-clusters (+-v around its mean): a frame AT the class mean is near the mean
+    # (low Mahalanobis score) but far from every training row - the sim-to-real case the distance gate is for
+    rng = np.random.default_rng(0)
+    d = 16
+    means = np.eye(3, d) * 12.0
+    v = np.zeros(d)
+    v[3:] = 4.0
+
+    def sample(n, seed):
+        r = np.random.default_rng(seed)
+        y = np.repeat(np.arange(3), n)
+        side = r.choice([-1.0, 1.0], len(y))
+        return (means[y] + side[:, None] * v + 0.3 * r.standard_normal((len(y), d))).astype(np.float32), y
+
+    x, y = sample(300, 1)
+    xc, yc = sample(100, 2)
+    plain = calibrate(fit_head(x, y, LABELS), xc, yc)
+    head = calibrate(fit_head(x, y, LABELS, ref_rows=200), xc, yc, knn_quantile=0.99)
+    assert plain.ref_feats is None and not np.isfinite(plain.knn_threshold)
+    assert 150 <= len(head.ref_feats) <= 300 and np.isfinite(head.knn_threshold)
+    gap = (means + 0.3 * rng.standard_normal((3, d))).astype(np.float32)    # at the class means, between sub-clusters
+    assert (head.ood_score(gap) < head.ood_threshold).all()                 # the mean-based score does not see it
+    assert not any(u for _, _, u, _ in plain.predict(gap))
+    assert all(u for _, _, u, _ in head.predict(gap))                       # the distance gate does
+    xt, _ = sample(100, 3)
+    assert np.mean([u for _, _, u, _ in head.predict(xt)]) < 0.05           # ordinary frames stay covered
+    head.save(tmp_path / "h.npz")
+    back = ViewHead.load(tmp_path / "h.npz")
+    assert back.knn_threshold == pytest.approx(head.knn_threshold)
+    assert np.allclose(back.knn_score(gap), head.knn_score(gap), rtol=1e-2)
