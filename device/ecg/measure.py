@@ -174,8 +174,16 @@ def measure(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...] = 
         q_off = max(q_off, q_off2)
         qrs = (q_off - q_on) * 1000.0
         te = t_end if t_end is not None else t_end2
+        qt_on = q_on
+        # QT from the robust global fiducials (all leads, outlier leads rejected) when there are >= 3 leads:
+        # one mis-boxed lead no longer decides T end (issue 18: V6 moved 2 mm swung QT 575 -> 329 ms)
+        from device.ecg.calipers import global_fiducials  # local: calipers imports this module
+
+        gf = global_fiducials({lead_names[j]: b for j, b in beats.items()}, fs_hz, pre) if len(beats) >= 3 else None
+        if gf is not None and gf.calipers.t_end_s is not None:
+            te, qt_on = gf.calipers.t_end_s, min(q_on, gf.calipers.qrs_onset_s)
         if te is not None:
-            qt = (te - q_on) * 1000.0
+            qt = (te - qt_on) * 1000.0
         if p_on is not None:
             pr = (q_on - p_on) * 1000.0
         # P-wave consistency: share of beats whose pre-QRS segment matches the median one (sinus: most do)

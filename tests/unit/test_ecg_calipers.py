@@ -75,3 +75,30 @@ def test_inliers_rejects_one_outlier_only():
     vals = {"a": 0.30, "b": 0.31, "c": 0.305, "d": 0.298, "e": 0.55}
     assert _inliers(vals) == {"a", "b", "c", "d"}
     assert _inliers({"a": 0.3, "b": 0.9}) == {"a", "b"}
+
+
+def _signals(perturb: str | None, shift_s: float, flat_t_in_ii: bool = False) -> np.ndarray:
+    """10 s, 12 leads, RR 1 s: each lead's median beat is ``_beats`` tiled (lead II without T wave if asked)."""
+    beats = _beats(perturb, shift_s)
+    n = int(10 * FS)
+    out = np.zeros((n, len(NAMES)))
+    for j, name in enumerate(NAMES):
+        b = beats[name].copy()
+        if flat_t_in_ii and name == "II":
+            t = np.arange(b.size) / FS - PRE
+            b = b - (0.7 + 0.05 * j) * _g(t, 0.26, 0.045, 0.3)
+        for k in range(1, 9):
+            r = int(k * FS)
+            out[r - int(PRE * FS): r - int(PRE * FS) + b.size, j] += b
+    return out
+
+
+@pytest.mark.parametrize("flat_t_in_ii", [False, True])
+def test_measure_qt_bounded_when_one_lead_shifts(flat_t_in_ii):
+    from device.ecg.measure import measure
+
+    base = measure(_signals(None, 0.0, flat_t_in_ii), FS, NAMES)
+    moved = measure(_signals("V6", 0.08, flat_t_in_ii), FS, NAMES)
+    assert base.qt_ms is not None and moved.qt_ms is not None
+    assert 300 < base.qt_ms < 480
+    assert abs(moved.qt_ms - base.qt_ms) < 15.0
