@@ -12,7 +12,6 @@ import argparse
 import json
 import time
 
-import numpy as np
 
 from device.paths import MODELS_DIR, REPO_ROOT, shared_data_dir
 from models.training import ecg_signal as rec
