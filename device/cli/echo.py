@@ -48,6 +48,9 @@ def register(subparsers: Any) -> None:
     hook = getattr(mod, "register_measure", None) or getattr(mod, "register", None) if mod is not None else None
     if hook is not None:
         hook(sub)
+    from device.cli.echo_doppler import register_doppler  # spectral Doppler screens (issue 14)
+
+    register_doppler(sub)
 
 
 def _classifier(variant: str | None, model_dir: Path | None = None, config: str | None = None):

@@ -53,3 +53,24 @@ def test_not_a_doppler_screen_refused():
     rng = np.random.default_rng(0)
     r = read_doppler(rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8), "tr")
     assert r.refused and "no spectral Doppler panel" in r.refused and not r.values
+
+
+def test_cli_json_and_overlay(tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from device.__main__ import main
+
+    s = simulate("aortic", 4, layout="b")
+    png, ov = tmp_path / "av.png", tmp_path / "ov.png"
+    cv2.imwrite(str(png), cv2.cvtColor(s.rgb, cv2.COLOR_RGB2BGR))
+    rc = main(["echo", "doppler", str(png), "--kind", "aortic", "--json", "--overlay", str(ov)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["refused"] is None and "not for diagnostic use" in out["disclaimer"].lower()
+    assert _rel(out["values"]["av_vmax_m_s"], s.truth["av_vmax_m_s"]) < 0.05 and out["method"]
+    img = cv2.imread(str(ov))
+    assert img.shape == s.rgb.shape and not np.array_equal(img[..., ::-1], s.rgb)   # the trace was drawn on it
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((300, 400, 3), np.uint8))
+    assert main(["echo", "doppler", str(blank), "--kind", "tr"]) == 2
