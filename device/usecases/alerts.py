@@ -69,3 +69,23 @@ def acknowledge(conn: sqlite3.Connection, alert_id: int, user_id: int) -> Alert:
     if done is None:
         raise UserError(f"alert {alert_id} disappeared; reload the alert list")
     return done
+
+
+def resolve_superseded(conn: sqlite3.Connection, exam_id: int, prev_capture_id: int, new_capture_id: int,
+                       still_critical: set[str], user_id: int | None) -> list[int]:
+    """A correction replaced reading ``prev_capture_id`` by ``new_capture_id``: its waiting alerts whose code the
+    new reading no longer raises are marked resolved (detail ``resolved: superseded``, ``superseded_by_capture``)
+    and leave the waiting list (acknowledged by the person who corrected). Inside the caller's Tx (it audits).
+    Returns the resolved alert ids."""
+    import json
+
+    done = []
+    for a in clinical.alerts(conn, unacknowledged_only=True, limit=500):
+        if a.exam_id != exam_id or a.code in still_critical or a.detail.get("capture_id") != prev_capture_id:
+            continue
+        detail = {**a.detail, "resolved": "superseded", "superseded_by_capture": new_capture_id}
+        conn.execute("UPDATE alerts SET detail = ?, acknowledged_by = ?, "
+                     "acknowledged_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ? AND acknowledged_at IS NULL",
+                     (json.dumps(detail, default=float), user_id, a.id))
+        done.append(a.id)
+    return done

@@ -25,6 +25,7 @@ from device.errors import InputError, UserError
 from device.store import audit, clinical, reports
 from device.store.blobs import BlobStore, put_blob
 from device.store.db import Tx
+from device.usecases.alerts import resolve_superseded
 from device.usecases.ecg_images import jpeg, npz, png, sniff, traces_json
 
 log = logging.getLogger(__name__)
@@ -217,19 +218,21 @@ def store_reading(c, blobs: BlobStore, exam: clinical.Exam, photo: clinical.Capt
         meta["traces_sha256"] = put_blob(c, blobs, traces_json(r), "application/json")
         cap = clinical.add_capture(c, blobs, exam.id, "signal", npz(r.signals_mv, r.fs_hz, r.lead_names),
                                    SIGNAL_MEDIA, f"12-lead v{version}", r.quality.score, meta)
-        store_results(c, exam, cap, m, a, READER, user_id, prev)
+        resolved = store_results(c, exam, cap, m, a, READER, user_id, prev)
         action = "edit" if prev else "create"
         detail = {"exam_id": exam.id, "photo_capture_id": photo.id, "version": version}
         if prev:
-            detail |= {"supersedes_capture": prev.id, **(overrides or {})}
+            detail |= {"supersedes_capture": prev.id, **(overrides or {}), "resolved_alerts": resolved}
         audit.record(c, user_id=user_id, username=user[1], action=action, object_type="ecg_reading",
                      object_id=cap.id, detail=detail)
     return cap
 
 
 def store_results(c, exam: clinical.Exam, cap: clinical.Capture, m: dict[str, Any], a, model: tuple[str, str],
-                   user_id: int | None, prev: clinical.Capture | None) -> None:
-    """Measurements (superseding ``prev``'s current ones), findings and alerts of one analysis (inside a Tx)."""
+                   user_id: int | None, prev: clinical.Capture | None) -> list[int]:
+    """Measurements (superseding ``prev``'s current ones), findings and alerts of one analysis (inside a Tx).
+    ``prev``'s waiting critical alerts that this analysis no longer raises are resolved as superseded (their ids
+    are returned for the audit row)."""
     old = {r.name: r for r in clinical.current_measurements(c, exam.id) if prev and r.capture_id == prev.id}
     old_findings = {f["kind"]: f["id"] for f in clinical.list_findings(c, exam.id)
                     if prev and f["capture_id"] == prev.id}
@@ -254,10 +257,14 @@ def store_results(c, exam: clinical.Exam, cap: clinical.Capture, m: dict[str, An
     if "rhythm" in old_findings:
         rdetail["supersedes"] = old_findings["rhythm"]
     clinical.add_finding(c, exam.id, cap.id, "rhythm", a.rhythm.label, None, model[0], model[1], rdetail)
+    crit = critical_alerts(m)
+    resolved = (resolve_superseded(c, exam.id, prev.id, cap.id, {code for code, _ in crit}, user_id)
+                if prev else [])
     open_codes = {al["code"] for al in clinical.list_alerts(c) if al["exam_id"] == exam.id}
-    for code, msg in critical_alerts(m):
+    for code, msg in crit:
         if code not in open_codes:
             clinical.add_alert(c, exam.id, "critical", code, msg, {"capture_id": cap.id, "model": model[0]})
+    return resolved
 
 
 # ---------------------------------------------------------------- jobs (the worker runs them: ecg_read_jobs.py)
