@@ -62,6 +62,7 @@ class Echo(_Section):
     hold_s: float = Field(ge=0, le=30)
     clip_s: float = Field(gt=0, le=30)
     measure_clips: bool
+    doppler_ra_pressure_mmhg: float = Field(default=8.0, ge=0, le=30)  # RVSP = 4 v^2 + this (issue 14)
 
 
 class Lv(_Section):

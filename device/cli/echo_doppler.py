@@ -20,7 +20,8 @@ def register_doppler(echo_subparsers) -> None:
     p = echo_subparsers.add_parser("doppler", help="measure a spectral Doppler screen (E/A, e', LVOT/AV, TR)")
     p.add_argument("path", type=Path, help="PNG/JPEG screen, or a video/DICOM clip (its last frame is read)")
     p.add_argument("--kind", required=True, choices=KINDS, help="what the screen shows")
-    p.add_argument("--ra-pressure-mmhg", type=float, default=8.0, help="RA pressure added to 4v^2 for RVSP")
+    p.add_argument("--ra-pressure-mmhg", type=float, default=None,
+                   help="RA pressure added to 4v^2 for RVSP; default: [echo] doppler_ra_pressure_mmhg (8)")
     p.add_argument("--overlay", type=Path, default=None, help="write the traced envelope over the screen (PNG)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_doppler)
@@ -58,7 +59,12 @@ def run_doppler(args: argparse.Namespace) -> int:
     if not frames:
         raise InputError(f"{args.path.name} has no frames; give a Doppler screen image or clip")
     rgb = frames[-1]
-    r = read_doppler(rgb, args.kind, args.ra_pressure_mmhg)
+    ra = args.ra_pressure_mmhg
+    if ra is None:
+        from device.config import load_settings
+
+        ra = load_settings(getattr(args, "config", None)).echo.doppler_ra_pressure_mmhg
+    r = read_doppler(rgb, args.kind, ra)
     out = {"file": str(args.path), "kind": r.kind, "refused": r.refused, "values": r.values,
            "beats": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in b.items()} for b in r.beats],
            "calibration": {k: v for k, v in r.calibration.items() if k != "labels"},
