@@ -1,0 +1,45 @@
+"""Issue 16 point 5: normal studies of an independent phantom family (tests/unit/spect_cone_phantom.py: truncated
+cone + spherical apex, tapering wall, anisotropic blur; code the training never runs) are called normal in every
+territory by network 2. Measured 2026-12-04 on 38 random normal cone hearts (seeded, sizes 18-32 mm base radius,
+walls 7-15 mm base / 4-9 mm apex, 40-250 peak counts, either slice order): 37/38 no territory at risk, max LCX 0.05,
+RCA 0.09; the one failure is a short heart with a 4 mm apex under a 13 mm base (LAD 0.50 with this noise seed, 0.18-0.24 with
+others; partial volume reads as an apical defect): kept below as a strict xfail until network 2 / the normals are retrained on such hearts."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from spect_cone_phantom import cone_study  # noqa: E402
+
+from device.perfusion.analysis import analyse_study  # noqa: E402
+
+GRID = [
+    dict(),
+    dict(r_base_mm=31.0, r_apex_mm=15.0, wall_base_mm=14.0, wall_apex_mm=9.0),      # big, thick
+    dict(r_base_mm=19.0, r_apex_mm=9.0, length_mm=60.0, wall_base_mm=8.0, wall_apex_mm=6.0),  # small, thin
+    dict(peak_counts=45.0, base_first=True),                                         # low counts, base first
+    dict(fwhm_xy_mm=14.5, fwhm_z_mm=18.0, septal_rel=0.9, inferior_rel=0.85),        # blur + normal variation
+    dict(length_mm=92.0, r_base_mm=25.0, offset_mm=(6.0, -5.0, 7.0)),                # long, off centre
+]
+
+
+@pytest.mark.parametrize("kw", GRID, ids=[f"geom{i}" for i in range(len(GRID))])
+def test_normal_cone_heart_is_normal_in_every_territory(kw):
+    res = analyse_study(cone_study(seed=3, **kw), 3.2)
+    probs = {t.territory: t.prob_at_risk for t in res.territories}
+    assert set(probs) == {"LAD", "LCX", "RCA"}
+    assert not any(t.at_risk for t in res.territories), probs
+    assert max(probs.values()) < 0.3, probs
+
+
+@pytest.mark.xfail(strict=True, reason="known: a short heart with a 4 mm apex under a 13 mm base reads as an "
+                   "apical LAD defect (LAD 0.50); network 2 not yet retrained on such hearts (issue 16 point 5)")
+def test_thin_apex_under_thick_base_is_normal():
+    kw = dict(r_base_mm=25.7238, r_apex_mm=13.3842, length_mm=57.6126, wall_base_mm=12.8227, wall_apex_mm=4.07716,
+              fwhm_xy_mm=14.7501, fwhm_z_mm=14.7494, peak_counts=125.905, septal_rel=0.95807, inferior_rel=0.91419,
+              offset_mm=(5.9025, -7.5105, 6.4334))
+    res = analyse_study(cone_study(seed=30, **kw), 3.2)
+    probs = {t.territory: t.prob_at_risk for t in res.territories}
+    assert not any(t.at_risk for t in res.territories) and max(probs.values()) < 0.3, probs  # measured LAD 0.50
