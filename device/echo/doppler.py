@@ -179,3 +179,19 @@ def _measure(kind, env, dt_s, x0, base, side, k, ra, cal) -> DopplerReading:
     for bt in beats:
         bt["x"] = int(x0 + bt["x"])
     return DopplerReading(kind=kind, values=vals, beats=beats, calibration=cal, envelope=envelope)
+
+
+def combine(values: list[dict]) -> dict:
+    """Merge the values of several screens (one patient) and add E/e': septal, lateral and their average
+    (E over the mean of the e' available; ``e_e_prime_avg_ratio`` only when both sites were read)."""
+    out: dict = {}
+    for v in values:
+        out.update({k: x for k, x in v.items() if k != "n_beats"})
+    e = out.get("mv_e_cm_s")
+    if e:
+        for site in ("septal", "lateral"):
+            if out.get(f"e_prime_{site}_cm_s"):
+                out[f"e_e_prime_{site}_ratio"] = round(e / out[f"e_prime_{site}_cm_s"], 3)
+        if out.get("e_prime_septal_cm_s") and out.get("e_prime_lateral_cm_s"):
+            out["e_e_prime_avg_ratio"] = round(e / (0.5 * (out["e_prime_septal_cm_s"] + out["e_prime_lateral_cm_s"])), 3)
+    return out

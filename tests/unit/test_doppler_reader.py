@@ -74,3 +74,15 @@ def test_cli_json_and_overlay(tmp_path, capsys):
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.zeros((300, 400, 3), np.uint8))
     assert main(["echo", "doppler", str(blank), "--kind", "tr"]) == 2
+
+
+def test_e_over_e_prime_average():
+    from device.echo.doppler import combine
+
+    reads = [read_doppler(simulate(k, sd, layout=lay).rgb, k)
+             for k, sd, lay in (("mitral", 10, "b"), ("tdi-septal", 51, "a"), ("tdi-lateral", 2, "c"))]
+    assert all(r.refused is None for r in reads)
+    v = combine([r.values for r in reads])
+    want = v["mv_e_cm_s"] / ((v["e_prime_septal_cm_s"] + v["e_prime_lateral_cm_s"]) / 2)
+    assert v["e_e_prime_avg_ratio"] == pytest.approx(want, rel=1e-3)
+    assert "e_e_prime_septal_ratio" in v and "e_e_prime_lateral_ratio" in v
