@@ -39,7 +39,7 @@ def save_calipers(conn: sqlite3.Connection, exam_id: int, capture_id: int, cal: 
             if v is None:
                 continue
             o = current.get(name)
-            clinical.add_measurement(conn, exam_id, capture_id, name, float(v), UNITS[name], CALIPER_MODEL[0],
+            clinical.add_measurement(conn, exam_id, capture_id, name, round(float(v), 1), UNITS[name], CALIPER_MODEL[0],
                                      CALIPER_MODEL[1], source="edited", edited_by=user[0],
                                      supersedes=o.id if o else None)
         now = {n: m.value for n, m in current.items()} | {k: v for k, v in values.items() if v is not None}

@@ -15,7 +15,7 @@ from device.store import clinical
 from device.usecases import ecg_camera
 from device.usecases import ecg_reading as uc
 from webui.security import roles_required
-from webui.views.common import audit_log, conn, pop_flash, services, settings
+from webui.views.common import audit_log, conn, flash_key, pop_flash, services, settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ecg", __name__)
@@ -151,6 +151,41 @@ def correct(exam_id: int, capture_id: int):
     latest = uc.latest_signal(c, exam.id)
     return render_template("ecg_correct.html", exam=exam, cur=uc.reading_view(c, services().blobs, cap), error=None,
                            is_latest=latest is not None and latest.id == cap.id)
+
+
+@bp.route("/exams/<int:exam_id>/ecg/reading/<int:capture_id>/calipers", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def calipers(exam_id: int, capture_id: int):
+    """Intervals from the person's calipers (ms relative to R on the median beat): a quick pure computation,
+    stored as their edit and audited (device.usecases.ecg_calipers)."""
+    from device.ecg.calipers import Calipers
+    from device.usecases.ecg_calipers import save_calipers
+
+    c = conn()
+    exam = uc.ecg_exam(c, exam_id)
+    uc.check_editable(c, exam)
+    cap = clinical.get_capture(c, capture_id)
+    if cap.exam_id != exam.id or cap.kind != "signal":
+        abort(404)
+
+    def ms(name: str, required: bool = True) -> float | None:
+        raw = (request.form.get(name) or "").strip()
+        if not raw and not required:
+            return None
+        try:
+            return float(raw) / 1000.0
+        except ValueError:
+            raise InputError(f"caliper {name} is not a number of milliseconds; move the caliper again") from None
+
+    cal = Calipers(ms("p_onset_ms", False), ms("qrs_onset_ms") or 0.0, ms("qrs_offset_ms") or 0.0,
+                   ms("t_end_ms", False))
+    iv = save_calipers(c, exam.id, cap.id, cal, request.form.get("formula", "bazett"), _user())
+    out = {"qt_ms": None if iv.qt_ms is None else round(iv.qt_ms), "formula": iv.qtc_formula,
+           "qtc_ms": None if iv.qtc_ms is None else round(iv.qtc_ms)}
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify({"ok": True, **out, "pr_ms": iv.pr_ms, "qrs_ms": iv.qrs_ms})
+    flash_key("ecg_calipers_saved", **out)
+    return redirect(url_for("ecg.page", exam_id=exam.id))
 
 
 @bp.route("/exams/<int:exam_id>/ecg/camera")
