@@ -43,3 +43,15 @@ def read_label(rgb: np.ndarray, box: tuple[int, int, int, int], timeout_s: float
         return None
     text = out.stdout.decode("ascii", "ignore").strip().replace(" ", "")
     return _ALIASES.get(text.upper())
+
+
+def read_block_leads(png: bytes, timeout_s: float = 2.0) -> set[str]:
+    """The lead names tesseract reads in a block of text (an encoded PNG), empty when none or no tesseract."""
+    try:
+        out = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "6", "-c",
+                              "tessedit_char_whitelist=IVaLRFavlrf123456"],
+                             input=png, capture_output=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    words = out.stdout.decode("ascii", "ignore").split()
+    return {_ALIASES[w.upper()] for w in words if w.upper() in _ALIASES}

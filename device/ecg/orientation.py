@@ -147,8 +147,6 @@ def labels_read(flat: np.ndarray, lay, px_per_mm: float, n: int = 4) -> int:
 def _read_words(rgb: np.ndarray, box: tuple[float, float, float, float]) -> set[str]:
     """Lead names OCR reads in ``box`` (x0, y0, x1, y1 px) of ``rgb``: ink darker than halfway between the paper
     and the darkest pixel (grid dots and lines drop out), a white margin, tesseract reading a block of text."""
-    import subprocess
-
     import cv2
 
     from device.ecg import ocr
@@ -166,14 +164,7 @@ def _read_words(rgb: np.ndarray, box: tuple[float, float, float, float]) -> set[
     ok, png = cv2.imencode(".png", cv2.GaussianBlur(big, (3, 3), 0))
     if not ok:
         return set()
-    try:
-        out = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "6", "-c",
-                              "tessedit_char_whitelist=IVaLRFavlrf123456"],
-                             input=png.tobytes(), capture_output=True, timeout=2.0, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return set()
-    words = out.stdout.decode("ascii", "ignore").split()
-    return {ocr._ALIASES[w.upper()] for w in words if w.upper() in ocr._ALIASES}
+    return ocr.read_block_leads(png.tobytes())
 
 
 # --- the page as given, when no calibration pulse settles it (cropped printouts) ------------------------------------

@@ -40,7 +40,8 @@ def test_read_writes_every_output(photo, tmp_path):
     assert data["screening"]["combined"]["label"] in ("normal", "abnormal", "undetermined")
     assert data["disclaimer"]["en"].startswith("Not for diagnostic use")
     assert (out / f"{stem}.png").stat().st_size > 10000
-    assert (out / f"{stem}.hea").exists() and (out / f"{stem}.dat").stat().st_size == 5000 * 12 * 2
+    wfdb_stem = stem.replace(" ", "_")     # WFDB record names cannot hold spaces (issue 13): "bedside_photo"
+    assert (out / f"{wfdb_stem}.hea").exists() and (out / f"{wfdb_stem}.dat").stat().st_size == 5000 * 12 * 2
     assert (out / f"{stem}.dcm").exists()
     assert hashlib.sha256(photo.read_bytes()).hexdigest() == before
 
