@@ -71,7 +71,9 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
     assert f"/exams/{eid}/ecg".encode() in page.data             # the exam page offers the ECG action
     r = _upload(ui, eid, data)
     assert r.status_code == 302, r.data[:2000]
-    assert _worked(ui, settings, r).status_code == 200
+    shown = _worked(ui, settings, r)
+    assert shown.status_code == 200
+    assert b'id="ecg-calipers"' in shown.data and b'name="t_end_ms"' in shown.data   # the interval calipers
     caps = _rows(settings, "SELECT c.*, b.media_type FROM captures c JOIN blobs b ON b.sha256 = c.blob_sha256 "
                            "WHERE exam_id = ? ORDER BY c.id", eid)
     assert [c["kind"] for c in caps] == ["photo", "signal"]
