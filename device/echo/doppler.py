@@ -167,7 +167,7 @@ def _measure(kind, env, dt_s, x0, base, side, k, ra, cal) -> DopplerReading:
         vals.update({f"e_prime_{site}_cm_s": m("e"), f"a_prime_{site}_cm_s": m("a")})
     else:
         pre = {"lvot": "lvot", "aortic": "av", "tr": "tr"}[kind]
-        v = m("vmax")
+        v = float(np.mean([x["vmax"] for x in beats]))     # every beat of a one-wave trace has its peak
         vals.update({f"{pre}_vmax_m_s": v, f"{pre}_peak_gradient_mmhg": 4 * v ** 2})
         if kind == "tr":
             vals.update(rvsp_mmhg=4 * v ** 2 + ra, ra_pressure_mmhg=ra)

@@ -158,8 +158,7 @@ def correct(exam_id: int, capture_id: int):
 def calipers(exam_id: int, capture_id: int):
     """Intervals from the person's calipers (ms relative to R on the median beat): a quick pure computation,
     stored as their edit and audited (device.usecases.ecg_calipers)."""
-    from device.ecg.calipers import Calipers
-    from device.usecases.ecg_calipers import save_calipers
+    from device.usecases.ecg_calipers import Calipers, save_calipers
 
     c = conn()
     exam = uc.ecg_exam(c, exam_id)
