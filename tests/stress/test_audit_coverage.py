@@ -152,6 +152,7 @@ def scenario(ids: dict) -> list[tuple[str, Req]]:
                    lambda: {"photo": (io.BytesIO(printout_jpeg()), "ecg2.jpg")}, expensive=True)),
         ("doc", by[("ecg.reread", "POST")]),
         ("doc", by[("ecg.correct", "POST")]),
+        ("doc", by[("ecg.calipers", "POST")]),
         ("sono", by[("ecg.camera_capture", "POST")]),
         ("sono", by[("ecg.live_save", "POST")]),
         ("doc", by[("perfusion.upload", "POST")]),
