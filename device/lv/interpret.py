@@ -2,8 +2,10 @@
 name has, its label, and its interpretation for the patient's sex.
 
 Stored names are the ones device/services/echo_measure.py writes: ``a4c_ef_pct``, ``a2c_edv_ml``,
-``biplane_ef_pct``, ``lvidd_mm``, ``sax_ed_rwt1_mm`` ...; the case table knows the base names (``ef_pct``,
-``edv_ml``, ``lvidd_mm`` ...). The table is always passed in (built from the settings by the caller), never read here.
+``biplane_ef_pct``, ``lvidd_mm``, ``sax_ed_rwt1_mm`` ...; short-axis MRI values are stored as ``mri_sax_ed_rwt1_mm``,
+``mri_sax_edv_ml`` (:func:`mri_name`). The case table knows the case names (``ef_pct``, ``sax_ed_wall_thickness_mm``,
+``cmr_edv_ml`` ...: :func:`case_name`). The table is always passed in (built from the settings by the caller), never
+read here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ SAX_LABELS = {"cavity_area_mm2": "cavity area", "myo_area_mm2": "myocardium area
               "dim2_mm": "dimension I-A", "dim3_mm": "dimension IL-AS", "rwt1_mm": "wall thickness IS",
               "rwt2_mm": "wall thickness I", "rwt3_mm": "wall thickness IL", "rwt4_mm": "wall thickness AL",
               "rwt5_mm": "wall thickness A", "rwt6_mm": "wall thickness AS"}
+SAX_STACK_NAMES = ("edv_ml", "esv_ml", "sv_ml", "ef_pct")   # of a short-axis MRI stack (device/lv/sax_volumes.py)
 PLAX_NAMES = ("lvidd_mm", "lvids_mm", "ivsd_mm", "lvpwd_mm", "aortic_root_mm", "la_diameter_mm", "fs_pct",
               "teichholz_edv_ml", "teichholz_esv_ml", "teichholz_ef_pct")
 
@@ -31,7 +34,48 @@ def split_name(name: str) -> tuple[str, str] | None:
     return None
 
 
+def mri_name(column: str, phase: str | None = None) -> str:
+    """The stored name of a short-axis MRI value: an LVQuan column of one phase (``mri_name("rwt4_mm", "ed")`` ->
+    ``mri_sax_ed_rwt4_mm``) or a stack value (``mri_name("edv_ml")`` -> ``mri_sax_edv_ml``)."""
+    return f"mri_sax_{phase}_{column}" if phase else f"mri_sax_{column}"
+
+
+def case_name(name: str) -> str:
+    """The case-table name of a stored LV value (names it does not know are returned unchanged).
+
+    Per-segment and per-axis short-axis names fold to one case-table name per phase (one reference range for every
+    sector): echo PSAX ``sax_ed_rwt4_mm`` -> ``sax_ed_wall_thickness_mm``, ``sax_es_dim2_mm`` ->
+    ``sax_es_dimension_mm``; short-axis MRI ``mri_sax_ed_rwt4_mm`` -> ``cmr_ed_wall_thickness_mm`` and stack values
+    ``mri_sax_edv_ml`` -> ``cmr_edv_ml`` (CMR rows, never the echo ones). Other echo names: their
+    :func:`split_name` base (``a4c_ef_pct`` -> ``ef_pct``)."""
+    if name.startswith("mri_sax_"):
+        rest = name[len("mri_sax_"):]
+        if rest in SAX_STACK_NAMES:
+            return "cmr_" + rest
+        if split_name("sax_" + rest) is None:
+            return name
+        return "cmr_" + case_name("sax_" + rest)[len("sax_"):]
+    sp = split_name(name)
+    if sp is None:
+        return name
+    group, base = sp
+    if group != "sax":
+        return base
+    phase = name[:7]                       # "sax_ed_" / "sax_es_"
+    if base.startswith("rwt"):
+        return phase + "wall_thickness_mm"
+    if base.startswith("dim"):
+        return phase + "dimension_mm"
+    return phase + base
+
+
 def label_of(name: str) -> str:
+    if name.startswith("mri_sax_"):
+        rest = name[len("mri_sax_"):]
+        if rest in SAX_STACK_NAMES:
+            return f"{LABELS_EN.get(rest, rest)} (short-axis MRI)"
+        if split_name("sax_" + rest) is not None:
+            return f"{label_of('sax_' + rest)} (short-axis MRI)"
     sp = split_name(name)
     if sp is None:
         return LABELS_EN.get(name, name)
@@ -48,8 +92,10 @@ def sex_of(patient_sex: str) -> str | None:
 
 def interpret_value(base: str, value: float, sex: str | None, table: CaseTable
                     ) -> tuple[str, float | None, float | None, bool]:
-    """(interpretation, normal low, normal high, alert). Without the patient's sex, a value is interpreted only
+    """(interpretation, normal low, normal high, alert) of a stored or case-table name (``sax_ed_rwt4_mm`` is read
+    as ``sax_ed_wall_thickness_mm``: :func:`case_name`). Without the patient's sex, a value is interpreted only
     where the male and female rows agree (e.g. EF below 40 % is critical for both); its range is then not shown."""
+    base = case_name(base)
     if sex is not None:
         (i,) = interpret({base: value}, sex, table) or [None]
         if i is None:

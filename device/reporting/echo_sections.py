@@ -31,6 +31,7 @@ from device.lv.interpret import interpret_value, label_of, reference_text, sex_o
 from device.reporting.measurement_set import MeasurementSet
 from device.reporting.measurement_set import build as build_set
 from device.reporting.rows import current_measurements
+from device.reporting.sax_sections import is_sax_mri, sax_sections
 from device.reporting.settings import ReportSettings
 from device.reports.model import KeyImage, ReportMeasurement, Section
 from device.store import clinical
@@ -94,13 +95,12 @@ def echo_rows(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable,
         if not (v.chosen or all_clips):
             continue
         m, base = v.row, split_name(v.name)[1]  # type: ignore[index]
-        interp, lo, hi, alert = interpret_value(base, v.value, sex, table) if v.group != "sax" else \
-            ("no reference", None, None, False)
+        interp, lo, hi, alert = interpret_value(v.name, v.value, sex, table)   # sax_ed_rwt4_mm: its own rows
         rows.append(EchoRow(m.id, m.capture_id, v.name, base, v.group, label_of(v.name), v.value, m.unit,
                             lo, hi, reference_text(lo, hi, m.unit), interp, alert, m.model_name, m.model_version,
                             m.frames, v.source, v.chosen))
     for m in current_measurements(conn, exam.id):      # in the order the originals were made
-        if split_name(m.name) is None:
+        if split_name(m.name) is None and not is_sax_mri(m.name):   # short-axis MRI: its own section
             interp, lo, hi, alert = interpret_value(m.name, m.value, sex, table)
             rows.append(EchoRow(m.id, m.capture_id, m.name, m.name, "other", label_of(m.name), float(m.value), m.unit,
                                 lo, hi, reference_text(lo, hi, m.unit), interp, alert, m.model_name,
@@ -285,6 +285,7 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
     for key in STRUCTURES:
         if grouped[key]:
             sections.append(Section(i18n.t(language, f"echo.structure.{key}"), tuple(grouped[key])))
+    sections += sax_sections(conn, exam, settings.case_table, language)
     views = []
     for cap in clinical.list_captures(conn, exam.id):
         if cap.kind == "clip" and cap.label and cap.label not in views:

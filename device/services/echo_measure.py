@@ -127,7 +127,7 @@ def _alert_if_critical(conn: sqlite3.Connection, exam: clinical.Exam, name: str,
     sp = split_name(name)
     if sp is None:
         return None
-    interp, _, _, alert = interpret_value(sp[1], value, sex_of(exam.patient.sex), table)
+    interp, _, _, alert = interpret_value(name, value, sex_of(exam.patient.sex), table)
     if not alert:
         return None
     code = f"lv_{name}"
