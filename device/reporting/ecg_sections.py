@@ -3,8 +3,9 @@ exam's latest digitised reading, and the traces-over-the-printout key image.
 
 The ``ecg`` entry of ``device.reporting.sections.SECTION_BUILDERS``, called as
 ``ecg_sections(conn, blobs, exam, settings, language)``. The values are the exam's
-*current* measurements (a person's edit supersedes the automatic value) except those of older ECG readings: only
-the latest reading (the newest capture of kind ``signal``; a re-digitised correction is a newer capture) counts.
+*current* measurements (a person's edit supersedes the automatic value) of ONE reading: the one a person picked, else
+the newest photo's (``device.reporting.ecg_readings``), in its newest version; two photos are never merged, and the
+first section says which reading the report uses.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from device import i18n
 from device.domain.records import Measurement
 from device.ecg import thresholds
+from device.reporting.ecg_readings import ReportChoice, excluded_signal_ids, report_reading
 from device.reporting.rows import current_findings, current_measurements
 from device.reporting.settings import ReportSettings
 from device.reports.model import KeyImage, ReportMeasurement, Section
@@ -68,17 +70,25 @@ _WORDS = {lang: i18n.table(lang, "ecg.word.") for lang in i18n.LANGUAGES}
 
 
 def latest_signal_capture(conn: sqlite3.Connection, exam_id: int) -> clinical.Capture | None:
-    """The exam's newest capture of kind ``signal`` (the current ECG reading), or None."""
-    caps = [c for c in clinical.list_captures(conn, exam_id) if c.kind == "signal"]
-    return caps[-1] if caps else None
+    """The current version of the reading the report uses (a person's pick, else the newest photo's), or None."""
+    choice = report_reading(conn, exam_id)
+    return choice.reading.current if choice else None
 
 
 def reading_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measurement]:
-    """The exam's current measurements in creation order, leaving out those of older ECG readings (signal
-    captures before the latest one): the report shows one reading, not a mix of two printouts."""
-    signals = [c.id for c in clinical.list_captures(conn, exam_id) if c.kind == "signal"]
-    older = set(signals[:-1])
+    """The exam's current measurements in creation order, leaving out those of every signal capture but the
+    chosen reading's current one: the report shows one reading, not a mix of two printouts."""
+    older = excluded_signal_ids(conn, exam_id)
     return [m for m in current_measurements(conn, exam_id) if m.capture_id not in older]
+
+
+def reading_used_section(choice: ReportChoice, language: str = "en") -> Section:
+    """A line saying which reading the report uses (label, version, photo) and why (picked by whom, or newest)."""
+    r = choice.reading
+    how = (i18n.t(language, "ecg.reading_picked", who=choice.picked_by or "?") if choice.how == "picked"
+           else i18n.t(language, "ecg.reading_newest"))
+    text = i18n.t(language, "ecg.reading_used", label=r.label, v=r.version, n=choice.n_readings, how=how)
+    return Section(text, ())
 
 
 def _interpret(name: str, value: float, words: dict[str, str]) -> str:
@@ -156,9 +166,11 @@ def ecg_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam
     for m in reading_measurements(conn, exam.id):
         key, rm = report_measurement(m, exam.patient.sex, language)
         groups[key].append(rm)
-    sections = [Section(SECTION_TITLES[k].get(language, SECTION_TITLES[k]["en"]), tuple(v))
-                for k, v in groups.items() if v]
-    cap = latest_signal_capture(conn, exam.id)
+    choice = report_reading(conn, exam.id)
+    sections = [reading_used_section(choice, language)] if choice else []
+    sections += [Section(SECTION_TITLES[k].get(language, SECTION_TITLES[k]["en"]), tuple(v))
+                 for k, v in groups.items() if v]
+    cap = choice.reading.current if choice else None
     if cap is not None:
         sections += screen_sections(conn, exam.id, cap.id, language)
     img = overlay_key_image(conn, blobs, cap, language) if cap else None

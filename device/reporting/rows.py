@@ -7,6 +7,7 @@ import sqlite3
 
 from device import i18n
 from device.domain.records import Finding, Measurement
+from device.reporting.ecg_readings import excluded_signal_ids
 from device.store import clinical
 
 # findings that hold editable geometry (contours, calipers), not a clinical statement
@@ -42,11 +43,13 @@ def current_findings(conn: sqlite3.Connection, exam_id: int) -> list[Finding]:
 
 def unscored_findings_text(conn: sqlite3.Connection, exam_id: int, language: str = "en") -> str:
     """Findings without a score, one line each with the model that made them (pre-fills the free text), in
-    ``language`` (kind and finding phrase from the glossary)."""
+    ``language`` (kind and finding phrase from the glossary). Findings of ECG readings the report does not use are
+    left out (device.reporting.ecg_readings)."""
+    other = excluded_signal_ids(conn, exam_id)
     return "\n".join(f"{i18n.term(language, f'finding_kind.{f.kind}', f.kind)}: "
                      f"{i18n.finding_text(language, f.label)} ({f.model_name} {f.model_version})".strip()
                      for f in current_findings(conn, exam_id)
-                     if f.score is None and f.kind not in INTERNAL_FINDING_KINDS)
+                     if f.score is None and f.kind not in INTERNAL_FINDING_KINDS and f.capture_id not in other)
 
 
 def media_type(conn: sqlite3.Connection, sha: str) -> str:

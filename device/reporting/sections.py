@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from device import i18n
 from device.domain.records import REVIEWED_SOURCES, Measurement
+from device.reporting.ecg_readings import excluded_signal_ids
 from device.reporting.ecg_sections import ecg_sections
 from device.reporting.echo_sections import echo_sections
 from device.reporting.perfusion_sections import perfusion_sections
@@ -70,8 +71,9 @@ def generic_sections(conn: sqlite3.Connection, exam: clinical.Exam, language: st
 def findings_section(conn: sqlite3.Connection, exam_id: int, language: str) -> tuple[Section, ...]:
     """Findings that carry a score (view quality, screening probability...) as rows: value = score (unit 1)."""
     rows = []
+    other = excluded_signal_ids(conn, exam_id)  # ECG readings the report does not use: not their screens
     for f in current_findings(conn, exam_id):
-        if f.score is None:
+        if f.score is None or f.capture_id in other:
             continue
         rows.append(ReportMeasurement(name=f"finding_{f.kind}_{f.id}", value=float(f.score), unit="1",
                                       label=f"{i18n.term(language, f'finding_kind.{f.kind}', f.kind)}: {f.label}", interpretation=str(f.label),

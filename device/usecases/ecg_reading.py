@@ -75,14 +75,17 @@ def check_editable(conn: sqlite3.Connection, exam: clinical.Exam) -> None:
 
 
 def store_photo(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, data: bytes, source: str,
-                filename: str, user: tuple[int | None, str]) -> clinical.Capture:
-    """Store the uploaded bytes as a ``photo`` capture with its audit row (one transaction), before any reading."""
+                filename: str, user: tuple[int | None, str], label: str = "") -> clinical.Capture:
+    """Store the uploaded bytes as a ``photo`` capture with its audit row (one transaction), before any reading.
+    ``label``: what the person called the photo (its reading is shown under it; default: the file name)."""
     if not data:
         raise InputError("the file is empty; choose the photo or scan of the ECG again")
     media, _ = sniff(data)
+    label = " ".join((label or "").split())[:80]
     with Tx(conn):
         cap = clinical.add_capture(conn, blobs, exam.id, "photo", data, media, "ECG printout", None,
-                                   {"source": source, "filename": Path(filename).name[:120], "media_type": media})
+                                   {"source": source, "filename": Path(filename).name[:120], "media_type": media,
+                                    "label": label})
         audit.record(conn, user_id=user[0], username=user[1], action="create", object_type="capture",
                      object_id=cap.id, detail={"exam_id": exam.id, "kind": "photo", "source": source})
     return cap

@@ -25,7 +25,7 @@ def test_calipers_route_stores_edit_and_refuses_bad_order(login, settings):
     assert r.status_code == 200, r.data[:300]
     assert (r.json["qt_ms"], r.json["qtc_ms"], r.json["formula"]) == (400, 500, "bazett")
     r = ui.post(url, {"qrs_onset_ms": "-40", "qrs_offset_ms": "60", "t_end_ms": "300", "formula": "fridericia"})
-    assert r.status_code == 302 and r.location.endswith(f"/exams/{exam.id}/ecg")
+    assert r.status_code == 302 and r.location.endswith(f"/exams/{exam.id}/ecg?reading={cap.id}")
     with ui.c.session_transaction() as sess:
         assert sess["flash_key"] == "ecg_calipers_saved" and sess["flash_kw"]["qt_ms"] == 340
     s = Store.open(settings.data_dir)

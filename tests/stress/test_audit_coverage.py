@@ -153,6 +153,7 @@ def scenario(ids: dict) -> list[tuple[str, Req]]:
         ("doc", by[("ecg.reread", "POST")]),
         ("doc", by[("ecg.correct", "POST")]),
         ("doc", by[("ecg.calipers", "POST")]),
+        ("doc", by[("ecg.use_reading", "POST")]),
         ("sono", by[("ecg.camera_capture", "POST")]),
         ("sono", by[("ecg.live_save", "POST")]),
         ("doc", by[("perfusion.upload", "POST")]),

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, g, jsonify, redirect, render_templ
 from device.errors import InputError
 from device.jobs import find_job, jobs_of_exam
 from device.store import clinical
-from device.usecases import ecg_camera
+from device.usecases import ecg_camera, ecg_readings
 from device.usecases import ecg_reading as uc
 from webui.security import roles_required
 from webui.views.common import audit_log, conn, flash_key, pop_flash, services, settings
@@ -54,15 +54,18 @@ def _failed(step: str | None, error: str | None, photo_id) -> str:
     return translate(lang, "ecg_read_failed", step=step_text, detail=detail, capture=photo_id)
 
 
-def _render(exam: clinical.Exam, error: str | None = None, code: int = 200, flash=None):
+def _render(exam: clinical.Exam, error: str | None = None, code: int = 200, flash=None, key: int | None = None):
+    """The page showing reading ``key`` (a photo or signal capture id), else the one the report uses."""
     c = conn()
     caps = clinical.list_captures(c, exam.id)
     read_ids = {cp.meta.get("photo_capture_id") for cp in caps if cp.kind == "signal"}
     photos = [(p, p.id in read_ids) for p in caps if p.kind == "photo"]
-    cap = uc.latest_signal(c, exam.id)
-    cur = uc.reading_view(c, services().blobs, cap) if cap else None
+    rows, choice = ecg_readings.reading_rows(c, exam.id)
+    shown = ecg_readings.find_reading(c, exam.id, key) or (choice.reading if choice else None)
+    cur = uc.reading_view(c, services().blobs, shown.current) if shown else None
     jobs = [j for j in jobs_of_exam(c, exam.id, active_only=True) if j.kind in JOB_KINDS]
     return render_template("ecg.html", exam=exam, photos=photos, cur=cur, error=error, jobs=jobs,
+                           readings=rows, choice=choice, shown=shown,
                            flash=flash or pop_flash(), can_edit=g.user.role in EDIT_ROLES), code
 
 
@@ -76,9 +79,9 @@ def _queued(exam: clinical.Exam, job_id: int, photo_id: int):
     return redirect(page)
 
 
-def _store_and_queue(exam: clinical.Exam, data: bytes, source: str, filename: str):
+def _store_and_queue(exam: clinical.Exam, data: bytes, source: str, filename: str, label: str = ""):
     c = conn()
-    photo = uc.store_photo(c, services().blobs, exam, data, source, filename, _user())
+    photo = uc.store_photo(c, services().blobs, exam, data, source, filename, _user(), label)
     return _queued(exam, uc.enqueue_read(c, exam, photo, _user()), photo.id)
 
 
@@ -86,14 +89,16 @@ def _store_and_queue(exam: clinical.Exam, data: bytes, source: str, filename: st
 def page(exam_id: int):
     exam = uc.ecg_exam(conn(), exam_id)
     audit_log("view", "exam", exam_id, {"page": "ecg", "patient_id": exam.patient.patient_id})
+    key = request.args.get("reading", None, type=int)
     job = find_job(conn(), request.args.get("job", 0, type=int))
     if job is None or job.exam_id != exam.id or not job.finished:
-        return _render(exam)
+        return _render(exam, key=key)
     if job.state == "failed":
         photo = job.payload.get("photo_capture_id") or "?"
-        return _render(exam, _failed((job.result or {}).get("step"), job.error, photo), 422)
+        return _render(exam, _failed((job.result or {}).get("step"), job.error, photo), 422, key=key)
     return _render(exam, flash=(FLASH.get(job.kind, "ecg_read_ok"), {"version": job.result.get("version", 1),
-                                                                      "seconds": job.result.get("seconds")}))
+                                                                      "seconds": job.result.get("seconds")}),
+                   key=key or job.result.get("signal_capture_id"))
 
 
 @bp.route("/exams/<int:exam_id>/ecg/upload", methods=["POST"])
@@ -104,7 +109,8 @@ def upload(exam_id: int):
     files = [f for f in request.files.getlist("photo") if f.filename]
     if not files:
         raise InputError("no file was sent; choose the photo or scan of the ECG printout")
-    return _store_and_queue(exam, files[0].read(), request.form.get("source", "upload"), files[0].filename or "")
+    return _store_and_queue(exam, files[0].read(), request.form.get("source", "upload"), files[0].filename or "",
+                            request.form.get("label", ""))
 
 
 @bp.route("/exams/<int:exam_id>/ecg/photo/<int:capture_id>/read", methods=["POST"])
@@ -184,7 +190,16 @@ def calipers(exam_id: int, capture_id: int):
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"ok": True, **out, "pr_ms": iv.pr_ms, "qrs_ms": iv.qrs_ms})
     flash_key("ecg_calipers_saved", **out)
-    return redirect(url_for("ecg.page", exam_id=exam.id))
+    return redirect(url_for("ecg.page", exam_id=exam.id, reading=cap.id))
+
+
+@bp.route("/exams/<int:exam_id>/ecg/reading/<int:key>/report", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def use_reading(exam_id: int, key: int):
+    """The report uses reading ``key`` (a photo's reading): stored with who chose it, audited."""
+    r = ecg_readings.pick_for_report(conn(), exam_id, key, _user())
+    flash_key("ecg_reading_picked", label=r.label)
+    return redirect(url_for("ecg.page", exam_id=exam_id, reading=r.key))
 
 
 @bp.route("/exams/<int:exam_id>/ecg/camera")
