@@ -10,6 +10,8 @@ Kinds and their waves (velocities in cm/s, signed: + toward the probe, above the
 - ``lvot`` (PW, apical 5-chamber) and ``aortic`` (CW): ejection below the baseline, an asymmetric hump; VTI and the
   mean gradient are integrated from the noise-free envelope on a 1-ms grid.
 - ``tr`` (CW): tricuspid regurgitation below the baseline, a rounded holosystolic hump; RVSP = 4 Vmax^2 + RA pressure.
+- ``pulmonary`` (PW, PSAX at the pulmonic valve): ejection below the baseline, peak after the acceleration time (AT,
+  70-180 ms: short in pulmonary hypertension), truth ``pv_vmax_m_s``, ``pv_at_ms`` (flow onset to peak), ``pv_vti_cm``.
 
 Truth is given per beat for beats whose waves lie wholly inside the panel, and per screen as their mean (E/A as the
 ratio of the means, as the reader does). Respiratory variation scales each beat's peaks by 1 + r sin(2 pi t / T_resp).
@@ -22,9 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KINDS = ("mitral", "tdi-septal", "tdi-lateral", "lvot", "aortic", "tr")
-MODE = {"mitral": "PW", "tdi-septal": "TDI", "tdi-lateral": "TDI", "lvot": "PW", "aortic": "CW", "tr": "CW"}
-UNITS = {"mitral": "cm/s", "tdi-septal": "cm/s", "tdi-lateral": "cm/s", "lvot": "cm/s", "aortic": "m/s", "tr": "m/s"}
+KINDS = ("mitral", "tdi-septal", "tdi-lateral", "lvot", "aortic", "tr", "pulmonary")
+MODE = {"mitral": "PW", "tdi-septal": "TDI", "tdi-lateral": "TDI", "lvot": "PW", "aortic": "CW", "tr": "CW",
+        "pulmonary": "PW"}
+UNITS = {"mitral": "cm/s", "tdi-septal": "cm/s", "tdi-lateral": "cm/s", "lvot": "cm/s", "aortic": "m/s", "tr": "m/s",
+         "pulmonary": "cm/s"}
 
 
 @dataclass
@@ -99,6 +103,8 @@ def make_waves(kind: str, rng: np.random.Generator, r: np.ndarray, af: bool, res
         p.update(v=v, pk=0.28 + 0.17 * (v - 100) / 400)
     elif kind == "tr":
         p.update(v=float(rng.uniform(180, 450)))
+    elif kind == "pulmonary":
+        p.update(v=float(rng.uniform(60, 130)), at=float(rng.uniform(0.07, 0.18)))
     for i in range(len(r) - 1):
         t0, rr = float(r[i]), float(r[i + 1] - r[i])
         f = resp(t0)
@@ -131,6 +137,12 @@ def make_waves(kind: str, rng: np.random.Generator, r: np.ndarray, af: bool, res
             v = p["v"] * f * ((0.8 + 0.35 * (min(rr, 1.1) - 0.45) / 0.65) if af else 1.0)
             pk = on + p["pk"] * lvet
             w.append(Wave("ejection", on, on + lvet, lambda t, a=on, b=pk, c=on + lvet, v=-v: _rise_fall(t, a, b, c, v)))
+        elif kind == "pulmonary":
+            on = t0 + 0.08
+            et = float(np.clip(0.31 + 0.1 * (min(rr, 1.2) - 0.8), 0.26, 0.38))
+            v = p["v"] * f * ((0.8 + 0.35 * (min(rr, 1.1) - 0.45) / 0.65) if af else 1.0)
+            pk = on + min(p["at"], 0.6 * et)
+            w.append(Wave("ejection", on, on + et, lambda t, a=on, b=pk, c=on + et, v=-v: _rise_fall(t, a, b, c, v)))
         elif kind == "tr":
             on, dur = t0 + 0.04, float(np.clip(0.42 + 0.1 * (min(rr, 1.2) - 0.8), 0.36, 0.48))
             w.append(Wave("TR", on, on + dur, lambda t, a=on, d=dur, v=-p["v"] * f: _tr_wave(t, a, d, v)))
@@ -183,12 +195,16 @@ def beat_truth(kind: str, beats: list[list[Wave]], p: dict, dur_s: float, ra_mmh
             v_m_s = -neg / 100.0
             x = w[0]
             inw = (t >= x.onset_s) & (t <= x.end_s)
-            pre = {"lvot": "lvot", "aortic": "av", "tr": "tr"}[kind]
+            pre = {"lvot": "lvot", "aortic": "av", "tr": "tr", "pulmonary": "pv"}[kind]
             vmax = float(v_m_s[inw].max())
             rec.update({f"{pre}_vmax_m_s": vmax, f"{pre}_peak_gradient_mmhg": 4 * vmax ** 2,
                         "peak_s": float(t[inw][np.argmax(v_m_s[inw])])})
             if kind == "tr":
                 rec["rvsp_mmhg"] = 4 * vmax ** 2 + ra_mmhg
+            elif kind == "pulmonary":
+                rec["pv_vti_cm"] = float(np.sum(v_m_s[inw]) * 0.001 * 100)
+                rec["pv_at_ms"] = 1000 * (rec["peak_s"] - x.onset_s)
+                del rec["pv_peak_gradient_mmhg"]
             else:
                 rec[f"{pre}_vti_cm"] = float(np.sum(v_m_s[inw]) * 0.001 * 100)
                 rec[f"{pre}_mean_gradient_mmhg"] = float(np.mean(4 * v_m_s[inw] ** 2))
@@ -207,7 +223,8 @@ def screen_truth(beats: list[dict]) -> dict:
 
 
 def simulate(kind: str, seed: int, *, layout: str | None = None, af: bool = False, alias: float = 0.0,
-             noise: float | None = None, ecg: bool | None = None, ra_mmhg: float = 8.0) -> DopplerScreen:
+             noise: float | None = None, ecg: bool | None = None, ra_mmhg: float = 8.0,
+             label: bool = True) -> DopplerScreen:
     """One spectral Doppler screen of ``kind`` with its truth.
 
     ``alias`` > 0 (PW kinds only) sets the Nyquist limit on the flow's side to peak / (1 + alias): the top of the
@@ -230,8 +247,8 @@ def simulate(kind: str, seed: int, *, layout: str | None = None, af: bool = Fals
     scale = dr.pick_scale(kind, rng, float(pos.max()), float(-neg.min()), alias)
     nz = float(rng.uniform(0.015, 0.07)) if noise is None else float(noise)
     rgb, drawn = dr.render(rng, lay, kind, MODE[kind], scale, pos, neg, r, px_per_s, nz,
-                           ecg=bool(rng.random() < 0.7) if ecg is None else ecg)
-    params = {"layout": lay.name, "px_per_s": px_per_s, "dur_s": dur_s, "af": af, "alias": alias, "noise": nz,
+                           ecg=bool(rng.random() < 0.7) if ecg is None else ecg, label=label)
+    params = {"layout": lay.name, "label": dr.LABELS[lay.name][kind] if label else None, "px_per_s": px_per_s, "dur_s": dur_s, "af": af, "alias": alias, "noise": nz,
               "rr0_s": rr0, "resp_amp": amp, "scale": scale, "ra_mmhg": ra_mmhg, **drawn,
               "wave_params": p}
     return DopplerScreen(rgb=rgb, kind=kind, truth=screen_truth(truth_beats), beats=truth_beats, params=params)

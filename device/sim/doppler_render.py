@@ -7,6 +7,8 @@ Three vendor-like layouts (sizes, where the scale sits, colour map, label font, 
 Conventions shared by all three (the reader relies on them and says so): the velocity axis is a vertical line with
 ticks at every labelled step; the unit ("cm/s" or "m/s") is printed just above the axis; time marks every 0.1 s with
 a longer mark every 0.5 s run along the panel; the baseline is a thin line across the panel.
+Each layout names the trace in its own words and label font (``LABELS``, ``LABEL_FONTS``: "PW  MV" / "MV Inflow" /
+"Mitral" ...), as vendors do; ``label=False`` leaves the name off (the reader must then judge from the signal).
 """
 
 from __future__ import annotations
@@ -17,6 +19,16 @@ import cv2
 import numpy as np
 
 FONTS = {"a": (cv2.FONT_HERSHEY_SIMPLEX, 0.42), "b": (cv2.FONT_HERSHEY_PLAIN, 0.9), "c": (cv2.FONT_HERSHEY_DUPLEX, 0.45)}
+LABEL_FONTS = {"a": (cv2.FONT_HERSHEY_SIMPLEX, 0.5), "b": (cv2.FONT_HERSHEY_COMPLEX_SMALL | cv2.FONT_ITALIC, 0.8),
+               "c": (cv2.FONT_HERSHEY_COMPLEX, 0.5)}
+LABELS = {
+    "a": {"mitral": "PW  MV", "tdi-septal": "TDI  SEPT", "tdi-lateral": "TDI  LAT", "lvot": "PW  LVOT",
+          "aortic": "CW  AV", "tr": "CW  TR", "pulmonary": "PW  PV"},
+    "b": {"mitral": "MV Inflow", "tdi-septal": "Sept e'", "tdi-lateral": "Lat e'", "lvot": "LVOT PW",
+          "aortic": "AoV CW", "tr": "TR CW", "pulmonary": "Pulm PW"},
+    "c": {"mitral": "Mitral", "tdi-septal": "TDI Septal", "tdi-lateral": "TDI Lateral", "lvot": "LVOT",
+          "aortic": "Aortic CW", "tr": "TV Regurg", "pulmonary": "PulmV"},
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,7 @@ def pick_scale(kind: str, rng: np.random.Generator, pos_max: float, neg_max: flo
         bot = -top * u(0.3, 0.7)
     elif kind.startswith("tdi"):
         top, bot = u(15, 22), -max(neg_max * u(1.2, 1.6), 15.0)
-    elif kind == "lvot":
+    elif kind in ("lvot", "pulmonary"):
         bot = -(neg_max / (1 + alias) if alias > 0 else neg_max * u(1.15, 1.5))
         top = -bot * u(0.3, 0.7)
     else:  # CW, m/s
@@ -166,7 +178,7 @@ def _ecg(img, lay: Layout, r: np.ndarray, px_per_s: float, rng) -> None:
     cv2.polylines(img, [pts], False, (40, 210, 90), 1, cv2.LINE_AA)
 
 
-def _thumb(img, lay: Layout, rng, kind: str, mode: str) -> None:
+def _thumb(img, lay: Layout, rng, kind: str, mode: str, label: bool = True) -> None:
     x0, y0, x1, y1 = lay.thumb
     h, w = y1 - y0, x1 - x0
     yy, xx = np.mgrid[0:h, 0:w]
@@ -181,15 +193,15 @@ def _thumb(img, lay: Layout, rng, kind: str, mode: str) -> None:
     cv2.line(img, (cx, y0 + 2), end, (200, 200, 120), 1)
     gx, gy = int(cx + np.sin(a) * d), int(y0 + np.cos(a) * d)
     cv2.line(img, (gx - 6, gy), (gx + 6, gy), (240, 240, 120), 1)
-    label = {"mitral": "MV", "tdi-septal": "TDI SEPT", "tdi-lateral": "TDI LAT", "lvot": "LVOT", "aortic": "AV",
-             "tr": "TR"}[kind]
     tx = x1 + 30 if x1 + 200 < lay.w else 20
-    _text(img, f"{mode}  {label}", (tx, y0 + 30), lay, 235)
+    if label:
+        font, fs = LABEL_FONTS[lay.name]
+        cv2.putText(img, LABELS[lay.name][kind], (tx, y0 + 30), font, fs, (235, 235, 235), 1, cv2.LINE_AA)
     _text(img, f"{rng.uniform(1.8, 3.5):.1f}MHz  G{int(rng.integers(30, 80))}", (tx, y0 + 55), lay, 180)
 
 
 def render(rng, lay: Layout, kind: str, mode: str, scale: dict, pos: np.ndarray, neg: np.ndarray, r: np.ndarray,
-           px_per_s: float, noise: float, ecg: bool) -> tuple[np.ndarray, dict]:
+           px_per_s: float, noise: float, ecg: bool, label: bool = True) -> tuple[np.ndarray, dict]:
     """The whole screen (H, W, 3) uint8 and what was drawn where (panel box, axis column, baseline row, ticks)."""
     img = rng.integers(0, 6, size=(lay.h, lay.w, 3)).astype(np.uint8)
     inten = spectrum(rng, lay, mode, scale, pos, neg, noise)
@@ -202,6 +214,6 @@ def render(rng, lay: Layout, kind: str, mode: str, scale: dict, pos: np.ndarray,
     _marks(img, lay, px_per_s)
     if ecg and lay.ecg is not None:
         _ecg(img, lay, r, px_per_s, rng)
-    _thumb(img, lay, rng, kind, mode)
+    _thumb(img, lay, rng, kind, mode, label)
     drawn.update(panel=(lay.x0, lay.y0, lay.x1, lay.y1), baseline_row=float(base), ecg_drawn=bool(ecg and lay.ecg))
     return img, drawn
