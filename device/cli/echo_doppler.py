@@ -1,4 +1,7 @@
-"""``python -m device echo doppler PATH --kind KIND [--json] [--overlay OUT.png] [--ra-pressure-mmhg 8]``.
+"""``python -m device echo doppler PATH [--kind KIND] [--json] [--overlay OUT.png] [--ra-pressure-mmhg 8]``.
+
+Without ``--kind`` the trace is recognised from the screen's label and the signal (``device.echo.doppler_kind``);
+a screen whose kind cannot be told is refused with the candidates.
 
 Reads a frozen spectral Doppler screen (image, or the last frame of a video/DICOM clip) with
 ``device.echo.doppler.read_doppler`` and prints the values (units in names), the method and the disclaimer. A screen
@@ -17,9 +20,10 @@ from device.echo.doppler import KINDS, DopplerReading, read_doppler
 
 
 def register_doppler(echo_subparsers) -> None:
-    p = echo_subparsers.add_parser("doppler", help="measure a spectral Doppler screen (E/A, e', LVOT/AV, TR)")
+    p = echo_subparsers.add_parser("doppler", help="measure a spectral Doppler screen (E/A, e', LVOT/AV, TR, PV)")
     p.add_argument("path", type=Path, help="PNG/JPEG screen, or a video/DICOM clip (its last frame is read)")
-    p.add_argument("--kind", required=True, choices=KINDS, help="what the screen shows")
+    p.add_argument("--kind", default=None, choices=KINDS,
+                   help="what the screen shows; default: recognised from the screen's label and the trace")
     p.add_argument("--ra-pressure-mmhg", type=float, default=None,
                    help="RA pressure added to 4v^2 for RVSP; default: [echo] doppler_ra_pressure_mmhg (8)")
     p.add_argument("--overlay", type=Path, default=None, help="write the traced envelope over the screen (PNG)")
@@ -65,7 +69,7 @@ def run_doppler(args: argparse.Namespace) -> int:
 
         ra = load_settings(getattr(args, "config", None)).echo.doppler_ra_pressure_mmhg
     r = read_doppler(rgb, args.kind, ra)
-    out = {"file": str(args.path), "kind": r.kind, "refused": r.refused, "values": r.values,
+    out = {"file": str(args.path), "kind": r.kind, "kind_source": r.kind_source, "refused": r.refused, "values": r.values,
            "beats": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in b.items()} for b in r.beats],
            "calibration": {k: v for k, v in r.calibration.items() if k != "labels"},
            "method": r.method, "disclaimer": DISCLAIMER_EN}
@@ -82,6 +86,7 @@ def run_doppler(args: argparse.Namespace) -> int:
             print(f"{args.path.name}: not measured: {r.refused}", file=sys.stderr)
         return 2
     if not args.json:
+        print(f"kind: {r.kind} ({r.kind_source})")
         for k, v in r.values.items():
             print(f"{k}: {v}")
         print(f"method: {r.method}. {DISCLAIMER_EN}")

@@ -71,6 +71,9 @@ def test_cli_json_and_overlay(tmp_path, capsys):
     assert _rel(out["values"]["av_vmax_m_s"], s.truth["av_vmax_m_s"]) < 0.05 and out["method"]
     img = cv2.imread(str(ov))
     assert img.shape == s.rgb.shape and not np.array_equal(img[..., ::-1], s.rgb)   # the trace was drawn on it
+    assert main(["echo", "doppler", str(png), "--json"]) == 0            # kind recognised from the label "AoV CW"
+    auto = json.loads(capsys.readouterr().out)
+    assert auto["kind"] == "aortic" and auto["kind_source"] == "label"
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.zeros((300, 400, 3), np.uint8))
     assert main(["echo", "doppler", str(blank), "--kind", "tr"]) == 2
@@ -86,3 +89,55 @@ def test_e_over_e_prime_average():
     want = v["mv_e_cm_s"] / ((v["e_prime_septal_cm_s"] + v["e_prime_lateral_cm_s"]) / 2)
     assert v["e_e_prime_avg_ratio"] == pytest.approx(want, rel=1e-3)
     assert "e_e_prime_septal_ratio" in v and "e_e_prime_lateral_ratio" in v
+
+
+@pytest.mark.parametrize("kind,seed,layout", [
+    ("tdi-septal", 21, "a"), ("tdi-lateral", 22, "b"), ("pulmonary", 23, "c"), ("mitral", 24, "c"),
+])
+def test_kind_from_the_screen_label(kind, seed, layout):
+    s = simulate(kind, seed, layout=layout)
+    r = read_doppler(s.rgb)          # no kind given
+    assert r.refused is None and r.kind == kind and r.kind_source == "label", (r.refused, r.calibration)
+
+
+@pytest.mark.parametrize("kind,seed", [("mitral", 31), ("tr", 32), ("aortic", 33)])
+def test_kind_from_the_signal_without_label(kind, seed):
+    s = simulate(kind, seed, label=False, layout="a")
+    r = read_doppler(s.rgb)
+    assert r.refused is None and r.kind == kind and r.kind_source == "signal", (r.refused, r.calibration)
+
+
+def test_unlabelled_tdi_needs_the_site():
+    s = simulate("tdi-septal", 34, label=False, layout="b")
+    r = read_doppler(s.rgb)
+    assert r.refused and "tdi-septal or tdi-lateral" in r.refused and not r.values
+
+
+def test_label_contradicting_the_trace_is_refused():
+    import cv2
+
+    from device.sim.doppler_render import LABEL_FONTS
+
+    s = simulate("tr", 35, layout="a", label=False)     # a TR jet (below the baseline) labelled "PW  MV"
+    img = s.rgb.copy()
+    font, fs = LABEL_FONTS["a"]
+    cv2.putText(img, "PW  MV", (290, 40), font, fs, (235, 235, 235), 1, cv2.LINE_AA)
+    r = read_doppler(img)
+    assert r.refused and "'PW  MV'" in r.refused and not r.values
+
+
+def test_pulmonary_peak_and_acceleration_time():
+    s = simulate("pulmonary", 36, layout="b")
+    r = read_doppler(s.rgb, "pulmonary")
+    assert r.refused is None
+    assert _rel(r.values["pv_vmax_m_s"], s.truth["pv_vmax_m_s"]) < 0.05
+    assert abs(r.values["pv_at_ms"] - s.truth["pv_at_ms"]) < 15
+
+
+def test_af_flagged_irregular_and_e_averaged_over_beats():
+    s = simulate("mitral", 7003, af=True)
+    r = read_doppler(s.rgb, "mitral")
+    assert r.refused is None and r.calibration["irregular_rhythm"] and "mv_a_cm_s" not in r.values
+    assert r.values["n_beats"] >= 3 and _rel(r.values["mv_e_cm_s"], s.truth["mv_e_cm_s"]) < 0.08
+    sinus = read_doppler(simulate("mitral", 7001).rgb, "mitral")
+    assert sinus.refused is None and not sinus.calibration["irregular_rhythm"] and "mv_a_cm_s" in sinus.values
