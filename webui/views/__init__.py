@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 BLUEPRINTS = ["webui.views.auth", "webui.views.exams", "webui.views.live", "webui.views.admin", "webui.views.api",
               "webui.views.jobs"]
 OPTIONAL_BLUEPRINTS = ["webui.views.echo_report", "webui.views.ecg", "webui.views.perfusion",
-                       "webui.views.reports", "webui.views.echo_learn", "webui.views.alerts"]
+                       "webui.views.reports", "webui.views.echo_learn", "webui.views.alerts", "webui.views.sax"]
 
 
 def register_blueprints(app: Flask) -> list[tuple[str, str, tuple[str, ...] | None]]:

@@ -1,0 +1,368 @@
+"""Short-axis MRI series in the UI, the use case (issue 16 point 3, issue 18 point 8): store an uploaded SAX series
+(DICOM files, or a .zip of them) on an echo (LV) exam after a header check that refuses what is not a short-axis MR
+series, then segment and measure it as a job (``sax.analyse``, the worker role) and store, in one transaction, the
+analysis document (per frame: slice, phase, ED/ES, contours, the 11 LVQuan indices; the stack's EDV/ESV/SV/EF by
+summation of discs, or why not), the display frames, the report measurements and the audit row.
+
+Report measurements (``mri_sax_*``): EDV/ESV/SV/EF of the stack and the 11 indices at ED and ES of the reported
+slice (the measurable slice nearest the middle of the stack). An automatic value never replaces a value a person
+edited or confirmed (a later analysis leaves those rows as they are); SV and EF are always recomputed from the
+current EDV and ESV (:mod:`device.usecases.sax_edit`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import sqlite3
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from device import __version__
+from device.domain.records import REVIEWED_SOURCES
+from device.errors import InputError, UserError
+from device.store import audit, clinical
+from device.store.db import Tx
+
+log = logging.getLogger(__name__)
+ANALYSE = "sax.analyse"
+SERIES_SCHEMA = "cardiocart.sax_series.v1"
+ANALYSIS_SCHEMA = "cardiocart.sax_analysis.v1"
+IMAGES_SCHEMA = "cardiocart.sax_images.v1"
+PREFIX = "mri_sax_"
+INDEX_NAMES = ("cavity_area_mm2", "myo_area_mm2", "dim1_mm", "dim2_mm", "dim3_mm", "rwt1_mm", "rwt2_mm", "rwt3_mm",
+               "rwt4_mm", "rwt5_mm", "rwt6_mm")
+VOLUME_NAMES = ("edv_ml", "esv_ml", "sv_ml", "ef_pct")
+MAX_FILES = 2000                       # a cine stack: ~12 slices x 30 phases; more is not one SAX series
+MAX_SERIES_PIXELS = 150_000_000        # all frames together (600 MB as float32 in the job)
+_ZIP_ERRORS = (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError)
+_MODALITY_WORDS = {"US": "an ultrasound (echo) image", "CT": "a CT image", "NM": "a nuclear medicine image",
+                   "PT": "a PET image", "CR": "an X-ray", "DX": "an X-ray", "XA": "an angiogram", "ECG": "an ECG"}
+
+
+def unit_of(name: str) -> str:
+    return {"ml": "mL", "pct": "%", "mm2": "mm2", "mm": "mm"}[name.rsplit("_", 1)[1]]
+
+
+# ---------------------------------------------------------------- upload: unpack, check headers, store
+
+def unpack(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The DICOM files of an upload: several files as they are, or the members of one .zip (limits checked on the
+    zip directory before anything is inflated). UserError when empty, damaged or too large."""
+    from device.limits import check_zip
+
+    files = [(n, d) for n, d in files if d]
+    if not files:
+        raise UserError("choose the short-axis series first: its DICOM files, or a .zip of its folder")
+    if len(files) == 1 and (files[0][0].lower().endswith(".zip") or files[0][1][:2] == b"PK"):
+        check_zip(files[0][1], files[0][0], max_members=MAX_FILES + 50)
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(files[0][1]))
+            infos = [i for i in zf.infolist() if not i.is_dir() and not Path(i.filename).name.startswith(".")
+                     and Path(i.filename).name.upper() != "DICOMDIR"]
+            out = [(Path(i.filename).name, zf.read(i)) for i in infos]
+        except _ZIP_ERRORS as exc:
+            raise UserError(f"{files[0][0]} cannot be unpacked ({type(exc).__name__}); zip the series folder "
+                            "again") from None
+        if not out:
+            raise UserError(f"{files[0][0]} holds no files; zip the folder of the short-axis series")
+        files = out
+    if len(files) > MAX_FILES:
+        raise UserError(f"{len(files)} files are more than one short-axis series ({MAX_FILES} at most); upload one "
+                        "series")
+    return files
+
+
+def check_series(files: list[tuple[str, bytes]]) -> dict:
+    """Read the DICOM headers only (no pixels) and refuse what is not a short-axis MR series, in one line.
+    Returns what the page shows about the series: images, slice positions, modality, description."""
+    import pydicom
+
+    from device.limits import MAX_IMAGE_PIXELS, check_pixels
+
+    n_img, pixels, locs, descs, mods, other = 0, 0, set(), set(), set(), 0
+    for name, data in files:
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not DICOM or damaged: pydicom raises many kinds; counted, not fatal
+            other += 1
+            continue
+        if not any(k in ds for k in ("Rows", "Columns")):
+            other += 1
+            continue
+        try:
+            rows, cols = int(ds.Rows), int(ds.Columns)
+            n = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        except (TypeError, ValueError):
+            raise UserError(f"{name}: its image size is unreadable; export the series again") from None
+        check_pixels(cols, rows, name, MAX_IMAGE_PIXELS)
+        n_img += max(n, 1)
+        pixels += rows * cols * max(n, 1)
+        mods.add(str(getattr(ds, "Modality", "") or "").upper())
+        descs.add(" ".join(str(getattr(ds, k, "") or "") for k in ("SeriesDescription", "ProtocolName")).strip())
+        loc = getattr(ds, "SliceLocation", None)
+        if loc is not None:
+            try:
+                locs.add(round(float(loc), 1))
+            except (TypeError, ValueError):
+                pass
+    if n_img == 0:
+        raise UserError("no DICOM images were found in the upload" + (f" ({other} other files)" if other else "")
+                        + "; upload the DICOM files of a short-axis MRI series")
+    if pixels > MAX_SERIES_PIXELS:
+        raise UserError(f"the series has {pixels / 1e6:.0f} million pixels, more than the cart reads "
+                        f"({MAX_SERIES_PIXELS / 1e6:.0f} million); upload one short-axis series")
+    bad = sorted(m for m in mods if m and m != "MR")
+    if bad:
+        what = _MODALITY_WORDS.get(bad[0], f"a {bad[0]} image")
+        raise UserError(f"this is {what} (Modality {bad[0]}), not a short-axis MRI series; upload a cine MRI "
+                        "short-axis series (Modality MR)")
+    from device.lv.dicom_io import _LAX_WORDS
+    for d in descs:
+        low = d.lower()
+        if any(w in low for w in _LAX_WORDS) and "sax" not in low and "short" not in low:
+            raise UserError(f"the series '{d}' is a long-axis view, not short-axis; upload a short-axis (SAX) series")
+    return {"n_images": n_img, "n_slices": len(locs), "modality": "MR", "description": sorted(descs)[0][:80]}
+
+
+def sax_exam(conn: sqlite3.Connection, exam_id: int, *, open_for: str = "") -> clinical.Exam:
+    exam = clinical.get_exam(conn, exam_id)
+    if exam.kind != "echo":
+        raise UserError(f"exam {exam.accession} is a {exam.kind} exam; a short-axis MRI series belongs to an echo "
+                        "(LV) exam")
+    if open_for and exam.status != "open":
+        raise UserError(f"exam {exam.accession} is closed; open a new exam for {open_for}")
+    return exam
+
+
+def store_upload(conn: sqlite3.Connection, blobs, exam: clinical.Exam, files: list[tuple[str, bytes]],
+                 user: tuple[int | None, str]) -> tuple[clinical.Capture, int]:
+    """Check, store (one zip blob, a ``document`` capture) and queue the analysis; returns (capture, job id)."""
+    from device.jobs import enqueue
+
+    dicoms = unpack(files)
+    info = check_series(dicoms)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for i, (_, data) in enumerate(dicoms):
+            zf.writestr(f"{i:05d}.dcm", data)
+    meta = {"schema": SERIES_SCHEMA, "key_image": False, "filenames": [Path(n).name for n, _ in files][:50], **info}
+    with Tx(conn):
+        cap = clinical.add_capture(conn, blobs, exam.id, "document", buf.getvalue(), "application/zip",
+                                   "short-axis MRI series", None, meta)
+        audit.record(conn, user_id=user[0], username=user[1], action="create", object_type="capture",
+                     object_id=cap.id, detail={"exam_id": exam.id, "kind": "sax_series", **info})
+        job_id = enqueue(conn, ANALYSE, {"series_capture": cap.id, "user_id": user[0], "username": user[1]},
+                         exam_id=exam.id)
+    return cap, job_id
+
+
+# ---------------------------------------------------------------- the analysis (pure given frames and model)
+
+def contours(mask: np.ndarray, label_min: int, max_points: int = 48) -> list[list[float]]:
+    """The outline of ``mask >= label_min`` (largest region) as at most ``max_points`` [x, y] pixel points."""
+    m = (mask >= label_min).astype(np.uint8) if label_min > 1 else (mask == label_min).astype(np.uint8)
+    cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not cs:
+        return []
+    c = max(cs, key=cv2.contourArea)[:, 0, :].astype(float)
+    step = max(1, len(c) // max_points)
+    return [[round(float(x), 1), round(float(y), 1)] for x, y in c[::step]]
+
+
+def _finite(v) -> float | None:
+    return round(float(v), 2) if v is not None and math.isfinite(float(v)) else None
+
+
+def analyse_frames(frames, result) -> dict:
+    """The analysis document's body from the read frames (device.lv.dicom_io) and their SaxSeriesResult."""
+    from device.lv import CAVITY, MYOCARDIUM
+    from device.lv.sax_volumes import stack_volumes
+
+    slice_of: dict[float | None, int] = {}
+    seen: dict[float | None, int] = {}
+    out = []
+    for k, (fr, r) in enumerate(zip(frames, result.frames)):
+        key = round(fr.slice_location, 1) if fr.slice_location is not None else None
+        slice_of.setdefault(key, len(slice_of))
+        ph = seen.get(key, 0)
+        seen[key] = ph + 1
+        ind = r.indices.as_row() if r.indices is not None else {"cavity_area_mm2": r.cavity_area_mm2}
+        out.append({"k": k, "file": r.file, "frame": r.frame, "slice": slice_of[key], "location_mm": key,
+                    "phase_index": ph, "phase": r.phase, "is_ed": r.is_ed, "is_es": r.is_es, "reason": r.reason,
+                    "spacing_rc": list(fr.spacing_rc or ()), "shape": list(r.mask.shape[:2]),
+                    "orientation": list(fr.orientation) if fr.orientation is not None else None,
+                    "indices": {n: _finite(ind.get(n)) for n in INDEX_NAMES},
+                    "endo": contours(r.mask, CAVITY), "epi": contours(r.mask, MYOCARDIUM)})
+    volumes, why = None, ""
+    try:
+        v = stack_volumes([f["location_mm"] for f in out], [f["phase_index"] for f in out],
+                          [f["indices"]["cavity_area_mm2"] for f in out])
+        volumes = {**v.as_row(), "volume_curve_ml": [round(x, 2) for x in v.volume_curve_ml]}
+    except InputError as exc:
+        why = str(exc)
+    return {"frames": out, "n_slices": len(slice_of), "volumes": volumes, "volumes_reason": why,
+            "reported_slice": reported_slice(out)}
+
+
+def reported_slice(frames: list[dict]) -> int | None:
+    """The slice whose ED and ES indices go into the report: the one nearest the middle of the stack whose ED and
+    ES frames both have indices; None when there is none."""
+    slices = sorted({f["slice"] for f in frames})
+    mid = (len(slices) - 1) / 2
+    for s in sorted(slices, key=lambda s: (abs(s - mid), s)):
+        ed = [f for f in frames if f["slice"] == s and f["is_ed"] and f["indices"]["dim1_mm"] is not None]
+        es = [f for f in frames if f["slice"] == s and f["is_es"] and f["indices"]["dim1_mm"] is not None]
+        if ed and es:
+            return s
+    return None
+
+
+def report_values(doc: dict) -> list[tuple[str, float, tuple[int, ...]]]:
+    """(name, value, frames) of the report measurements of an analysis document."""
+    rows: list[tuple[str, float, tuple[int, ...]]] = []
+    v = doc.get("volumes")
+    if v:
+        ed_ks = tuple(f["k"] for f in doc["frames"] if f["phase_index"] == v["ed_phase"])
+        es_ks = tuple(f["k"] for f in doc["frames"] if f["phase_index"] == v["es_phase"])
+        edv, esv = float(v["edv_ml"]), float(v["esv_ml"])     # SV and EF from the stored EDV and ESV: consistent
+        rows += [(PREFIX + "edv_ml", edv, ed_ks), (PREFIX + "esv_ml", esv, es_ks),
+                 (PREFIX + "sv_ml", edv - esv, ed_ks + es_ks), (PREFIX + "ef_pct", 100.0 * (edv - esv) / edv,
+                                                                ed_ks + es_ks)]
+    s = doc.get("reported_slice")
+    for phase, flag in (("ed", "is_ed"), ("es", "is_es")):
+        fr = next((f for f in doc["frames"] if f["slice"] == s and f[flag]), None)
+        if fr is None:
+            continue
+        rows += [(f"{PREFIX}{phase}_{n}", float(val), (fr["k"],)) for n, val in fr["indices"].items()
+                 if val is not None]
+    return rows
+
+
+def display_frames(frames) -> bytes:
+    """The frames as one .npz of uint8 (N, H, W) arrays per shape (windowed 1-99th percentile), for the page."""
+    arrays = {}
+    for k, fr in enumerate(frames):
+        a = fr.pixels if fr.pixels.ndim == 2 else fr.pixels.mean(axis=-1)
+        lo, hi = np.percentile(a, (1, 99.5))
+        arrays[f"f{k}"] = np.clip((a - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- the job
+
+def _store_measurements(c, exam_id: int, cap_id: int, doc: dict, model: tuple[str, str]) -> list[int]:
+    """Automatic rows; a name whose current value a person edited or confirmed keeps that value."""
+    current = {m.name: m for m in clinical.current_measurements(c, exam_id) if m.name.startswith(PREFIX)}
+    ids = []
+    for name, value, frames in report_values(doc):
+        cur = current.get(name)
+        if cur is not None and cur.source in REVIEWED_SOURCES:
+            continue
+        ids.append(clinical.add_measurement(c, exam_id, cap_id, name, value, unit_of(name), *model, frames=frames,
+                                            supersedes=cur.id if cur else None))
+    return ids
+
+
+def _doc_of_job(c, exam_id: int, job_id: int | None) -> clinical.Capture | None:
+    if job_id is None:
+        return None
+    return next((x for x in clinical.list_captures(c, exam_id) if x.kind == "document"
+                 and x.meta.get("schema") == ANALYSIS_SCHEMA and x.meta.get("job_id") == job_id), None)
+
+
+def _add_doc(c, blobs, exam_id: int, doc: dict, job_id: int | None) -> int:
+    data = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    meta = {"schema": ANALYSIS_SCHEMA, "status": doc["status"], "series_capture": doc["series_capture"],
+            "key_image": False, "job_id": job_id, "supersedes": doc.get("supersedes")}
+    return clinical.add_capture(c, blobs, exam_id, "document", data, "application/json", "short-axis MRI analysis",
+                                None, meta).id
+
+
+def analyse_job(payload: dict, progress) -> dict:
+    """Read, segment and measure the stored series; store the document, display frames, measurements and audit
+    (or a ``failed`` document with the reason: the series is kept). Safe to run again after a killed worker."""
+    from device.lv.dicom_io import read_frames
+    from device.lv.sax import measure_sax_series
+    from device.lv.segment import load_lv_model
+
+    store, job_id = progress.store, getattr(progress, "job_id", None)
+    c, blobs = store.conn, store.blobs
+    series = clinical.get_capture(c, int(payload["series_capture"]))
+    if (done := _doc_of_job(c, series.exam_id, job_id)) is not None:
+        return {"analysis_id": done.id, "status": done.meta.get("status"), "message": ""}
+    progress(0.1, "reading the series")
+    body, images, failure, model = None, None, None, ("", "")
+    try:
+        with tempfile.TemporaryDirectory(prefix="sax-") as d:
+            with zipfile.ZipFile(io.BytesIO(blobs.get(series.blob_sha256))) as zf:
+                for i, info in enumerate(zf.infolist()):
+                    (Path(d) / f"{i:05d}.dcm").write_bytes(zf.read(info))
+            frames = read_frames(d)
+        progress(0.3, f"segmenting {len(frames)} images")
+        result = measure_sax_series(frames, load_lv_model("sax"))
+        model = (result.model_name, result.model_version)
+        progress(0.8, "measuring the stack")
+        body = analyse_frames(frames, result)
+        images = display_frames(frames)
+        body["model"] = {"name": result.model_name, "version": result.model_version, "tag": result.model_tag}
+    except UserError as exc:   # InputError, ModelError: the reason in the user's words
+        failure = str(exc)
+    except MemoryError:
+        failure = "the series is too large for the cart's memory; upload fewer slices or phases"
+    with Tx(c):
+        if body is not None and images is not None:
+            img = clinical.add_capture(c, blobs, series.exam_id, "document", images, "application/x-npz",
+                                       "short-axis MRI frames", None, {"schema": IMAGES_SCHEMA, "key_image": False,
+                                                                       "series_capture": series.id})
+            doc = {"schema": ANALYSIS_SCHEMA, "status": "done", "series_capture": series.id, "images": img.id,
+                   "cart_version": __version__, **body}
+            doc["measurement_ids"] = _store_measurements(c, series.exam_id, series.id, doc, model)
+        else:
+            doc = {"schema": ANALYSIS_SCHEMA, "status": "failed", "series_capture": series.id,
+                   "message": failure or "the series could not be analysed"}
+        aid = _add_doc(c, blobs, series.exam_id, doc, job_id)
+        audit.record(c, user_id=payload.get("user_id"), username=str(payload.get("username") or "worker"),
+                     action="create", object_type="sax_analysis", object_id=aid,
+                     detail={"exam_id": series.exam_id, "series_capture": series.id, "status": doc["status"],
+                             "message": doc.get("message", "")})
+    return {"analysis_id": aid, "status": doc["status"], "message": doc.get("message", "")}
+
+
+# ---------------------------------------------------------------- reading back
+
+def analyses(conn: sqlite3.Connection, blobs, exam_id: int) -> list[tuple[clinical.Capture, dict]]:
+    """The exam's SAX analysis documents, oldest first, less those a later (edited) version supersedes."""
+    docs = [x for x in clinical.list_captures(conn, exam_id)
+            if x.kind == "document" and x.meta.get("schema") == ANALYSIS_SCHEMA]
+    gone = {x.meta.get("supersedes") for x in docs}
+    out = []
+    for x in docs:
+        if x.id in gone:
+            continue
+        try:
+            out.append((x, json.loads(blobs.get(x.blob_sha256))))
+        except (OSError, ValueError) as exc:
+            out.append((x, {"status": "failed", "message": f"the stored analysis cannot be read ({exc})"}))
+    return out
+
+
+def frame_png(conn: sqlite3.Connection, blobs, exam_id: int, images_id: int, k: int) -> bytes | None:
+    cap = clinical.get_capture(conn, images_id)
+    if cap.exam_id != exam_id or cap.meta.get("schema") != IMAGES_SCHEMA:
+        return None
+    with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
+        if f"f{k}" not in z.files:
+            return None
+        a = z[f"f{k}"]
+    ok, buf = cv2.imencode(".png", a)
+    return buf.tobytes() if ok else None
