@@ -21,6 +21,12 @@ from device.lv.indices import largest_component
 from device.lv.preprocess import equalise, to_grey
 
 MODEL_NAME = "lv_seg"
+# Short-axis cavity convention: "holes" = the network's cavity with holes filled; "hull" = its convex hull. The
+# Sunnybrook experts draw the endocardium round the papillary muscles and trabeculae (their cavity fills 98 % of
+# its own convex hull) while the network leaves them out; the hull halved the LOPO cavity-area bias
+# (device/eval/lv_area.py, EVALUATION.md "Cavity area bias"), so it is the default.
+CAVITY_CONVENTIONS = ("holes", "hull")
+SAX_CAVITY = "hull"
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,24 @@ def _crop(img: np.ndarray, cx: float, cy: float, half_w: int, half_h: int) -> np
     return p[y0:y0 + 2 * half_h, x0:x0 + 2 * half_w]
 
 
-def _clean_sax(mask: np.ndarray) -> np.ndarray:
-    """Keep the largest cavity (holes filled) and the myocardium around it; drop LA/aortic labels."""
+def convex_fill(binary: np.ndarray) -> np.ndarray:
+    """The convex hull of a boolean mask (H, W), filled; an empty mask stays empty."""
+    if not binary.any():
+        return binary.astype(bool)
+    contours, _ = cv2.findContours(binary.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    out = np.zeros(binary.shape, np.uint8)
+    cv2.fillPoly(out, [cv2.convexHull(np.concatenate(contours))], 1)
+    return out.astype(bool) | binary
+
+
+def _clean_sax(mask: np.ndarray, cavity: str = "holes") -> np.ndarray:
+    """Keep the largest cavity (holes filled; with ``cavity="hull"`` its convex hull, which takes in the papillary
+    muscles and trabeculae the way the expert contours do) and the myocardium around it; drop LA/aortic labels."""
+    if cavity not in CAVITY_CONVENTIONS:
+        raise InputError(f"unknown cavity convention '{cavity}'; use one of {', '.join(CAVITY_CONVENTIONS)}")
     cav = ndimage.binary_fill_holes(largest_component(mask == CAVITY))
+    if cavity == "hull":
+        cav = convex_fill(cav)
     myo = (mask == MYOCARDIUM) & ~cav
     if cav.any() and myo.any():
         near = ndimage.binary_dilation(cav, iterations=3)
@@ -85,12 +106,16 @@ def _clean_sax(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def segment_sax(frames, model, mm_per_px) -> Segmentation:
-    """Segment a short-axis series. frames: (T, H, W) or (H, W) array of any numeric dtype; mm_per_px: spacing.
+def segment_sax(frames, model, mm_per_px, cavity: str | None = None) -> Segmentation:
+    """Segment a short-axis series. frames: (T, H, W) or (H, W) array of any numeric dtype; mm_per_px: spacing;
+    cavity: the cavity convention (``CAVITY_CONVENTIONS``; default ``SAX_CAVITY``).
 
     Raises InputError when calibration is missing or no LV cavity can be found (not a short-axis view?).
     """
     row_mm, col_mm = require_spacing(mm_per_px, "short-axis segmentation")
+    cavity = SAX_CAVITY if cavity is None else cavity
+    if cavity not in CAVITY_CONVENTIONS:
+        raise InputError(f"unknown cavity convention '{cavity}'; use one of {', '.join(CAVITY_CONVENTIONS)}")
     a = grey_frames(frames)
     params = model.manifest.params
     size = int(params.get("input_size", 128))
@@ -123,7 +148,7 @@ def segment_sax(frames, model, mm_per_px) -> Segmentation:
         pr = cv2.resize(np.ascontiguousarray(probs[i, :3].transpose(1, 2, 0)), (2 * hw, 2 * hh),
                         interpolation=cv2.INTER_LINEAR)
         lab = pr.argmax(axis=2).astype(np.uint8)
-        masks[i, dy0:dy1, dx0:dx1] = _clean_sax(lab[sy0:sy0 + dy1 - dy0, sx0:sx0 + dx1 - dx0])
+        masks[i, dy0:dy1, dx0:dx1] = _clean_sax(lab[sy0:sy0 + dy1 - dy0, sx0:sx0 + dx1 - dx0], cavity)
     m = model.manifest
     return Segmentation(masks, model.tag, m.name, m.version, tuple(range(t)))
 
