@@ -1,9 +1,15 @@
 """``analyse_study``: a stress (and optional rest) perfusion volume -> polar maps, 17 segments, territories, report.
 
 Pipeline (patent 000): orientation -> short-axis stack (re-oriented from transaxial when needed) -> fuzzy c-means
-myocardium, slices apex -> base -> classical polar map (the reference the scores use) and network 1's polar map
-(slice + two neighbours -> ring; shown with its agreement with the classical map) -> 17 segments -> normal limits,
-extent/severity per territory, rest/stress reversibility -> network 2's LAD/LCX/RCA risk.
+myocardium, slices apex -> base -> network 1's polar map (slice + two neighbours -> ring) and the classical polar map
+(maximum count between endo- and epicardium) -> the map in use -> 17 segments -> normal limits, extent/severity per
+territory, rest/stress reversibility -> network 2's LAD/LCX/RCA risk.
+
+Which map is used (``polar_source``): "network" (patent 000's chain) or "classical". With "network" the classical map
+is computed beside it as a check: when the two differ by more than :data:`AGREEMENT_BOUND_PCT` percent points per
+polar pixel (mean absolute difference, stress or rest) or any of the 17 segment values differs by more than
+:data:`SEGMENT_BOUND_PCT`, the classical map is used instead and ``polar_note`` says why. The default is
+:data:`DEFAULT_POLAR_SOURCE` (chosen by measurement: EVALUATION.md, perfusion section).
 """
 
 from __future__ import annotations
@@ -23,6 +29,15 @@ from device.perfusion.reorient import SA_ANGLE_DEG, AxisEstimate, estimate_long_
 from device.perfusion.scoring import DefectScores, score
 from device.perfusion.segment import LvSegmentation, segment_lv
 from device.perfusion.validity import check_lv, check_volume
+
+
+POLAR_SOURCES = ("network", "classical")
+DEFAULT_POLAR_SOURCE = "classical"
+# Bounds of the network-1 / classical agreement. Measured on simulated studies never used in training (EVALUATION.md):
+# per-pixel MAE max 3.5 pp (training-simulator family) and 4.2 pp (independent cone phantoms); a bound of 5 pp sits
+# above every study measured, so a fallback means the network met an input unlike anything it was checked on.
+AGREEMENT_BOUND_PCT = 5.0
+SEGMENT_BOUND_PCT = 12.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,12 @@ class LvGeometry:
 @dataclass(frozen=True)
 class PerfusionResult:
     """Polar maps: (N_RINGS, N_SECTORS) float32 percent of max, ring 0 apex (see ``geometry``); segments: (17,)
-    float32, AHA order; short_axis: the apex-first SA stress stack (n, rows, cols) float32 for display."""
+    float32, AHA order; short_axis: the apex-first SA stress stack (n, rows, cols) float32 for display.
+
+    polar_stress_pct / polar_rest_pct: the maps IN USE (bullseye, segments, scores and network 2 read them), made by
+    ``polar_source`` ("network" = network 1, or "classical"); polar_classical_pct: the classical stress map (the check
+    shown beside); polar_network_pct: network 1's stress map (None without networks); polar_note: why the classical
+    map is in use when network 1 was asked for, else ""."""
 
     polar_stress_pct: np.ndarray
     polar_rest_pct: np.ndarray | None
@@ -73,6 +93,10 @@ class PerfusionResult:
     short_axis: np.ndarray
     models: tuple[str, ...]
     normals: str
+    polar_source: str = "classical"
+    polar_classical_pct: np.ndarray | None = None
+    polar_note: str = ""
+    network_segment_max_diff_pct: float | None = None
     disclaimer_en: str = DISCLAIMER_EN
     disclaimer_zh: str = DISCLAIMER_ZH
 
@@ -97,12 +121,19 @@ class PerfusionResult:
             "network_polar_agreement_mae_pct": (round(self.network_agreement_mae_pct, 2)
                                                 if self.network_agreement_mae_pct is not None else None),
             "lv": {k: v for k, v in self.lv.__dict__.items()},
-            "polar_map": {"source": "classical (maximum count between endo- and epicardium)",
+            "polar_map": {"source": POLAR_SOURCE_TEXT[self.polar_source], "note": self.polar_note,
+                          "agreement_bound_pct": AGREEMENT_BOUND_PCT, "segment_bound_pct": SEGMENT_BOUND_PCT,
+                          "network_segment_max_diff_pct": (round(self.network_segment_max_diff_pct, 2)
+                                                           if self.network_segment_max_diff_pct is not None else None),
                           "units": "percent of map maximum", "ring0": "apex",
                           "sector0": "lateral, counter-clockwise through anterior"},
             "models": list(self.models), "normals": self.normals,
             "disclaimer": self.disclaimer_en, "disclaimer_zh": self.disclaimer_zh,
         }
+
+
+POLAR_SOURCE_TEXT = {"network": "network 1 (slice + two neighbours -> ring)",
+                     "classical": "classical (maximum count between endo- and epicardium)"}
 
 
 def _tilt_deg(seg: LvSegmentation, voxel_mm: tuple[float, float, float]) -> float:
@@ -148,16 +179,42 @@ def _polar(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, LvSegmentation]:
     return sa, rings_to_polar(rings), seg
 
 
+def choose_polar(classical: np.ndarray, network: np.ndarray | None, classical_rest: np.ndarray | None = None,
+                 network_rest: np.ndarray | None = None) -> tuple[str, str, float | None, float | None]:
+    """(source, note, stress MAE, largest segment difference) for network-1 and classical maps (percent of max).
+
+    "network" when network 1's maps agree with the classical ones within the bounds (stress and, when given, rest),
+    else "classical" with a one-line note naming the disagreement. ``network`` None: "classical", no note."""
+    if network is None:
+        return "classical", "", None, None
+
+    def diff(net: np.ndarray, cls: np.ndarray) -> tuple[float, float]:
+        return (float(np.abs(net - cls).mean()),
+                float(np.abs(segment_means(net) - segment_means(cls)).max()))
+
+    mae, seg = diff(network, classical)
+    checks = [("stress", mae, seg)]
+    if network_rest is not None and classical_rest is not None:
+        checks.append(("rest", *diff(network_rest, classical_rest)))
+    for phase, m, sg in checks:
+        if m > AGREEMENT_BOUND_PCT or sg > SEGMENT_BOUND_PCT:
+            return "classical", (f"network-1 {phase} map differs from the classical map by {m:.1f} percent points "
+                                 f"per pixel (bound {AGREEMENT_BOUND_PCT:g}) and up to {sg:.1f} in a segment "
+                                 f"(bound {SEGMENT_BOUND_PCT:g}): the classical map is used; review the slices"), mae, seg
+    return "network", "", mae, seg
+
+
 def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | float, rest: np.ndarray | None = None,
                   orientation: str = "short_axis", direction: np.ndarray | None = None,
                   normals: NormalLimits | None = None, variant: str | None = None,
-                  use_networks: bool = True) -> PerfusionResult:
+                  use_networks: bool = True, polar_source: str | None = None) -> PerfusionResult:
     """Analyse a perfusion study.
 
     stress, rest: (nz, ny, nx) counts (any real dtype, >= 0); voxel_mm: (dz, dy, dx) or one number;
     orientation: "short_axis" (slices across the LV long axis, rows anterior -> inferior, columns septal ->
     lateral; either slice order), "transaxial" (index axes along ``direction``, default DICOM LPS z, y, x) or
-    "auto"; normals: defaults to the shipped database; variant: model variant (fp32, int8, tflite).
+    "auto"; normals: defaults to the shipped database; variant: model variant (fp32, int8, tflite); polar_source:
+    "network" or "classical" (default :data:`DEFAULT_POLAR_SOURCE`; without networks always classical).
     Raises InputError (no heart, empty, not re-orientable) or ModelError (model files missing/altered).
     """
     vx = tuple(float(v) for v in np.broadcast_to(np.asarray(voxel_mm, np.float64), (3,)))
@@ -169,23 +226,39 @@ def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | flo
     if rs is not None and rs.shape != st.shape:
         raise InputError(f"rest {rs.shape} and stress {st.shape} volumes differ in shape; give matching volumes")
     normals = normals or load_normals()
+    source = DEFAULT_POLAR_SOURCE if polar_source is None else polar_source
+    if source not in POLAR_SOURCES:
+        raise InputError(f"polar map source {source!r} is not one of {', '.join(POLAR_SOURCES)}")
     sa_s, sa_r, sa_vx, est = to_short_axis(st, vx, rs, orientation, direction)
     stack, polar_s, seg = _polar(sa_s)
     check_lv(seg, sa_vx)  # a brain or a kidney is ring-shaped too
-    polar_r = seg_r = None
+    polar_r = stack_r = seg_rest = None
     if sa_r is not None:
-        _, polar_r, _ = _polar(sa_r)
-        seg_r = segment_means(polar_r)
-    seg_s = segment_means(polar_s)
-    sc = score(polar_s, seg_s, normals, polar_r, seg_r)
+        stack_r, polar_r, seg_rest = _polar(sa_r)
     models: list[str] = []
-    polar_net = mae = None
+    polar_net = polar_net_r = None
     if use_networks:
         rings_net, tag1 = network_rings(stack, seg, (sa_vx[1], sa_vx[2]), variant)
         polar_net = rings_to_polar(rings_net)
+        if source == "network" and stack_r is not None and seg_rest is not None:
+            polar_net_r = rings_to_polar(network_rings(stack_r, seg_rest, (sa_vx[1], sa_vx[2]), variant)[0])
+        models.append(tag1)
+    used, note, mae, seg_diff = choose_polar(polar_s, polar_net if source == "network" else None, polar_r,
+                                             polar_net_r)
+    if polar_net is not None and mae is None:
         mae = float(np.abs(polar_net - polar_s).mean())
-        risk = territory_risk(polar_s, variant)
-        models += [tag1, risk.model]
+        seg_diff = float(np.abs(segment_means(polar_net) - segment_means(polar_s)).max())
+    if used == "network":
+        map_s, map_r = polar_net, (polar_net_r if polar_r is not None else None)
+    else:
+        map_s, map_r = polar_s, polar_r
+    assert map_s is not None
+    seg_s = segment_means(map_s)
+    seg_r = segment_means(map_r) if map_r is not None else None
+    sc = score(map_s, seg_s, normals, map_r, seg_r)
+    if use_networks:
+        risk = territory_risk(map_s, variant)
+        models.append(risk.model)
         prob, at = risk.prob, risk.at_risk
     else:
         prob = {t: float("nan") for t in TERRITORIES}
@@ -196,5 +269,5 @@ def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | flo
     lv = LvGeometry(seg.first, seg.last, seg.flipped, est is not None,
                     tuple(float(v) for v in est.apex_lps) if est is not None else None,
                     est.angle_to_slices_deg if est is not None else None, sa_vx)
-    return PerfusionResult(polar_s, polar_r, polar_net, mae, seg_s, seg_r, sc, terr, lv, stack, tuple(models),
-                           normals.name)
+    return PerfusionResult(map_s, map_r, polar_net, mae, seg_s, seg_r, sc, terr, lv, stack, tuple(models),
+                           normals.name, used, polar_s, note, seg_diff)
