@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from device.jobs import Handler
-from device.usecases import ecg_read_jobs, echo_exam, echo_learn, export, perfusion_study, sax_study
+from device.usecases import ecg_read_jobs, echo_exam, echo_learn, export, perfusion_regions, perfusion_study, sax_study
 
 HANDLERS: dict[str, Handler] = {
     ecg_read_jobs.READ_KIND: ecg_read_jobs.read_job,            # read a stored ECG printout photo
@@ -22,6 +22,7 @@ HANDLERS: dict[str, Handler] = {
     echo_learn.LEARN_KIND: echo_learn.handle_job,               # site learning from the store's confirmed clips
     perfusion_study.ANALYSE: perfusion_study.analyse_job,       # perfusion study analysis (bullseye, territories)
     perfusion_study.DEMO: perfusion_study.demo_job,             # a simulated perfusion study, stored and analysed
+    perfusion_regions.REGIONS: perfusion_regions.regions_job,   # SPECTF regional counts -> perfusion_spectf model
     sax_study.ANALYSE: sax_study.analyse_job,                   # short-axis MRI series: contours, indices, EDV/ESV/EF
     export.EXPORT: export.usb_export_job,                       # encrypted USB bundle of exams, written and verified
     export.VERIFY: export.usb_verify_job,                       # a bundle on a USB drive read back and checked

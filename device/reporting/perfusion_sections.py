@@ -116,6 +116,7 @@ def perfusion_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinica
                         interpretation=tx["ischaemia"] if rows["sds"].value >= ref.sds_ischaemia_from else "")
     summary += take("total_extent_pct", tx["total_extent_pct"], "%")
     summary += take("network_polar_mae_pct", tx["network_polar_mae_pct"], "%")
+    summary += take("spectf_prob_abnormal", tx["spectf_prob_abnormal"], "1")   # SPECTF counts (perfusion_regions)
 
     terr: list[ReportMeasurement] = []
     for t in TERRITORIES:

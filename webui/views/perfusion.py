@@ -14,6 +14,7 @@ from device.errors import UserError
 from device.jobs import find_job
 from device.reporting import perfusion_sections as rs
 from device.store import clinical
+from device.usecases import perfusion_regions as spectf
 from device.usecases import perfusion_study as uc
 from device.usecases.perfusion_volumes import ORIENTATIONS
 from webui.security import roles_required
@@ -34,14 +35,14 @@ def _job_state(exam_id: int, job_id: str) -> dict | None:
         job = find_job(conn(), int(job_id))
     except (ValueError, OverflowError):
         return None
-    if job is None or job.exam_id != exam_id or job.kind not in (uc.ANALYSE, uc.DEMO):
+    if job is None or job.exam_id != exam_id or job.kind not in (uc.ANALYSE, uc.DEMO, spectf.REGIONS):
         return None
     res = job.result or {}
     state = {"failed": "error"}.get(job.state, job.state)
     if job.state == "done" and res.get("status") == "failed":
         state = "error"
     return {"id": job.id, "exam_id": exam_id, "state": state, "message": res.get("message") or job.error or "",
-            "analysis_id": res.get("analysis_id")}
+            "analysis_id": res.get("analysis_id"), "kind": job.kind}
 
 
 def _queued(exam_id: int, caps_or_stress, rest_id=None):
@@ -72,12 +73,13 @@ def _page(exam_id: int, error: str | None = None, code: int = 200):
     images = {k: _data_uri(blobs, c, v) for k, v in ((latest[1].get("images") or {}).items() if latest else [])}
     volumes = [cap for cap in clinical.list_captures(c, exam_id) if cap.kind == "volume"]
     status = {a[1].get("stress_capture"): a[1].get("status") for a in all_a}
+    regions = spectf.results(c, blobs, exam_id)
     audit_log("view", "perfusion", exam_id, {"analysis": latest[0].id if latest else None})
     return render_template("perfusion.html", exam=exam, latest=latest, failed=failed, images=images, volumes=volumes,
                            status=status, job=snap, error=error,
                            can_edit=g.user.role in EDIT_ROLES,
                            has_report="reports.report_page" in current_app.view_functions, orientations=ORIENTATIONS,
-                           severities=list(uc.SEVERITY),
+                           severities=list(uc.SEVERITY), spectf=regions[-1] if regions else None,
                            flash=pop_flash()), code
 
 
@@ -129,6 +131,20 @@ def reanalyse(exam_id: int):
     except (UserError, ValueError) as exc:
         return _page(exam_id, error=str(exc) if isinstance(exc, UserError) else "choose a study", code=400)
     return _queued(exam_id, stress.id, rest)
+
+
+@bp.route("/exams/<int:exam_id>/perfusion/regions", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def regions(exam_id: int):
+    """SPECTF regional counts (one row of 44, a file or typed) stored and classified by a job."""
+    c = conn()
+    try:
+        exam = uc.perfusion_exam(c, exam_id, open_for="regional counts")
+        _cap, job_id = spectf.store_counts(c, services().blobs, exam, _files("counts"), request.form.get("text", ""),
+                                           _user())
+    except UserError as exc:
+        return _page(exam_id, error=str(exc), code=400)
+    return redirect(url_for("perfusion.page", exam_id=exam_id, job=job_id) + "#perf-spectf")
 
 
 @bp.route("/exams/<int:exam_id>/perfusion/jobs/<job_id>")
