@@ -42,6 +42,31 @@ def _current(settings, eid) -> dict:
         s.close()
 
 
+def _sr_values(settings, eid) -> dict[str, float]:
+    """Concept meaning -> numeric value of every NUM item of the exam's echo SR (built from its report doc)."""
+    import datetime as dt
+
+    from device.reporting.from_store import assemble
+    from device.reporting.settings import ReportSettings
+    from device.reports.dicom.sr import build_echo_sr
+
+    s = Store.open(settings.data_dir)
+    try:
+        doc = assemble(s.conn, s.blobs, eid, ReportSettings.from_settings(settings))
+    finally:
+        s.close()
+    ds = build_echo_sr(doc, content_datetime=dt.datetime(2026, 12, 4, tzinfo=dt.UTC)).dataset
+    out: dict[str, float] = {}
+
+    def walk(items):
+        for it in items:
+            if it.get("ValueType") == "NUM":
+                out[it.ConceptNameCodeSequence[0].CodeMeaning] = float(it.MeasuredValueSequence[0].NumericValue)
+            walk(it.get("ContentSequence", []))
+    walk(ds.ContentSequence)
+    return out
+
+
 @pytest.fixture(scope="module")
 def stack_zip() -> bytes:
     return sax_zip()
@@ -89,6 +114,7 @@ def test_upload_analyse_edit_report(settings, login, run_jobs, stack_zip):
         100 * (e2 - esv) / e2, abs=0.01)
     report = ui.get(f"/exams/{eid}/report").data.decode()
     assert f"{e2:.1f}" in report or f"{e2:g}" in report
+    assert _sr_values(settings, eid)["LV end-diastolic volume"] == pytest.approx(e2)    # the DICOM SR carries it
 
     # a second automatic analysis does not replace the edited EDV
     _upload(ui, eid, [("again.zip", stack_zip)])
