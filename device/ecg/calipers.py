@@ -101,3 +101,59 @@ def global_fiducials(beats: dict[str, np.ndarray], fs_hz: float, pre_s: float) -
         t_end_s=max(t_end[k] for k in keep_t) if keep_t else None,
     )
     return GlobalFiducials(cal, tuple(sorted(keep_on | keep_t)), tuple(sorted(rejected)))
+
+
+@dataclass(frozen=True)
+class MedianBeats:
+    """Per-lead median beats aligned on the rhythm lead's R peaks (R at ``pre_s``), baseline removed, as
+    device.ecg.measure forms them; ``qrs_onset_s``: the automatic global QRS onset (earlier of the rhythm lead's
+    and the all-lead RMS beat's), in s relative to R."""
+
+    fs_hz: float
+    pre_s: float
+    beats: dict[str, np.ndarray]
+    rhythm_lead: str
+    qrs_onset_s: float
+
+
+def median_beats(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...], pre_s: float = 0.3,
+                 post_s: float = 0.55) -> MedianBeats | None:
+    """The median beat of every lead with enough signal (the beats the interval calipers are placed on), or None
+    when fewer than two beats are found on the longest lead."""
+    from device.ecg.measure import _longest_finite, _median_beat, detect_beats
+
+    x = np.asarray(signals_mv, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(lead_names) or x.shape[0] < 2 * fs_hz:
+        return None
+    spans = {j: _longest_finite(x[:, j]) for j in range(x.shape[1])}
+    length = {j: e - s for j, (s, e) in spans.items()}
+    pref = [lead_names.index(n) for n in ("II", "V1", "V5", "I") if n in lead_names]
+    best = max(range(x.shape[1]), key=lambda j: (length[j], j in pref and -pref.index(j)))
+    if length[best] < 2 * fs_hz:
+        return None
+    s, e = spans[best]
+    peaks = detect_beats(x[s:e, best], fs_hz)
+    if peaks.size < 2:
+        return None
+    beats = {}
+    for j, name in enumerate(lead_names):
+        b = _median_beat(x[:, j], peaks + s, fs_hz, pre_s, post_s)
+        if b is not None and np.isfinite(b).sum() > 0.8 * b.size:
+            beats[name] = np.nan_to_num(b - np.nanmedian(b[: int(0.1 * fs_hz)]))
+    if not beats:
+        return None
+    stack = np.stack(list(beats.values()))
+    rms = np.sqrt(np.mean(stack ** 2, axis=0))
+    rhythm = lead_names[best] if lead_names[best] in beats else next(iter(beats))
+    q_on = min(_fiducials(beats[rhythm], fs_hz, pre_s)[1], _fiducials(rms, fs_hz, pre_s)[1])
+    return MedianBeats(fs_hz=fs_hz, pre_s=pre_s, beats=beats, rhythm_lead=rhythm, qrs_onset_s=float(q_on))
+
+
+def marker_positions(qrs_onset_s: float, pr_ms: float | None, qrs_ms: float | None,
+                     qt_ms: float | None) -> dict[str, float | None]:
+    """Caliper positions (ms from R) that reproduce the given intervals from a QRS onset: where the markers start
+    on the drawn beat, so saving them unmoved stores the same PR, QRS and QT."""
+    on = qrs_onset_s * 1000.0
+    return {"p_onset_ms": None if pr_ms is None else on - pr_ms, "qrs_onset_ms": on,
+            "qrs_offset_ms": None if qrs_ms is None else on + qrs_ms,
+            "t_end_ms": None if qt_ms is None else on + qt_ms}

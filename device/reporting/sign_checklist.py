@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from device.domain.records import REVIEWED_SOURCES, Measurement
 from device.lv.interpret import label_of, split_name
+from device.reporting.ecg_readings import excluded_signal_ids
 from device.reporting.echo_sections import measurement_set
 from device.reporting.rows import current_measurements
 from device.store import clinical
@@ -29,8 +30,9 @@ class SignChecklist:
 def sign_checklist(conn: sqlite3.Connection, exam_id: int) -> SignChecklist:
     exam = clinical.get_exam(conn, exam_id)
     names = [v.name for v in measurement_set(conn, exam_id).unreviewed()]
+    other = excluded_signal_ids(conn, exam_id)  # ECG readings the report does not use
     names += [m.name for m in clinical.current_measurements(conn, exam_id)
-              if split_name(m.name) is None and m.source not in REVIEWED_SOURCES]
+              if split_name(m.name) is None and m.source not in REVIEWED_SOURCES and m.capture_id not in other]
     labels = []
     for n in names:
         sp = split_name(n)
@@ -43,6 +45,9 @@ def sign_checklist(conn: sqlite3.Connection, exam_id: int) -> SignChecklist:
 
 def reported_measurements(conn: sqlite3.Connection, exam_id: int) -> list[Measurement]:
     """The rows the report shows and a physician reviews: an echo exam's measurement set (the chosen clip of each
-    view, derived values as recomputed) and every other current value, in report order."""
+    view, derived values as recomputed) and every other current value, in report order (of an ECG exam: the values
+    of the reading the report uses only)."""
     out = [dataclasses.replace(v.row, value=v.value, source=v.source) for v in measurement_set(conn, exam_id).reported()]
-    return out + [m for m in current_measurements(conn, exam_id) if split_name(m.name) is None]
+    other = excluded_signal_ids(conn, exam_id)
+    return out + [m for m in current_measurements(conn, exam_id)
+                  if split_name(m.name) is None and m.capture_id not in other]

@@ -32,6 +32,122 @@
     });
   });
 
+  // ------------------------------------------------------------------ calipers on the drawn median beat
+  // The beat (per lead, ms from R) is drawn as SVG; four markers (P onset, QRS onset, QRS offset, T end) are dragged
+  // with pointer events (mouse, pen and touch alike) and fill the caliper form, which the cart recomputes on save.
+  var beatData = $('ecg-beat-data');
+  if (beatData) {
+    var B = JSON.parse(beatData.textContent), S = JSON.parse($('ecg-beat-strings').textContent);
+    var bsvg = $('ecg-beat-svg'), calForm = $('ecg-calipers'), NS = 'http://www.w3.org/2000/svg';
+    var W = B.beats[B.leads[0]].length * B.dt_ms, T0 = B.t0_ms, PADY = 40;
+    var box = bsvg.getBoundingClientRect();   // 1 unit = 1 ms across; the height keeps the drawing unstretched
+    var H = box.width > 0 ? Math.round(W * box.height / box.width) : 300;
+    var KEYS = ['p_onset_ms', 'qrs_onset_ms', 'qrs_offset_ms', 't_end_ms'];
+    var SHORT = { p_onset_ms: 'P', qrs_onset_ms: 'Q', qrs_offset_ms: 'J', t_end_ms: 'T' };
+    var pos = {};
+    KEYS.forEach(function (k) {
+      var inp = calForm ? calForm.elements[k] : null, v = inp ? parseFloat(inp.value) : B.markers[k];
+      pos[k] = (v === null || v === undefined || isNaN(v)) ? null : v;
+    });
+    bsvg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    var el = function (name, attrs, parent) {
+      var e = document.createElementNS(NS, name);
+      Object.keys(attrs).forEach(function (a) { e.setAttribute(a, attrs[a]); });
+      (parent || bsvg).appendChild(e); return e;
+    };
+    var xOf = function (ms) { return ms - T0; };
+    var gridG = el('g', { 'class': 'ecg-beat-grid' }), trace = el('polyline', { 'class': 'ecg-beat-trace', fill: 'none' });
+    var markG = el('g', { 'class': 'ecg-beat-markers' }), markers = {};
+    var drawLead = function (lead) {
+      var y = B.beats[lead], lo = Math.min.apply(null, y), hi = Math.max.apply(null, y);
+      lo = Math.min(lo, -0.2); hi = Math.max(hi, 0.2);
+      var k = (H - 2 * PADY) / (hi - lo), yOf = function (mv) { return H - PADY - (mv - lo) * k; };
+      while (gridG.firstChild) { gridG.removeChild(gridG.firstChild); }
+      for (var t = Math.ceil(T0 / 40) * 40; t <= T0 + W; t += 40) {
+        el('line', { x1: xOf(t), x2: xOf(t), y1: 0, y2: H, 'class': t % 200 === 0 ? 'major' : 'minor' }, gridG);
+      }
+      for (var mv = Math.ceil(lo * 10) / 10; mv <= hi; mv += 0.1) {
+        var r = Math.round(mv * 10);
+        el('line', { x1: 0, x2: W, y1: yOf(mv), y2: yOf(mv), 'class': r === 0 ? 'zero' : (r % 5 === 0 ? 'major' : 'minor') }, gridG);
+      }
+      trace.setAttribute('points', y.map(function (v, i) { return (i * B.dt_ms).toFixed(1) + ',' + yOf(v).toFixed(1); }).join(' '));
+    };
+    var preview = function () {
+      var p = pos, rr = B.rr_ms, f = calForm ? calForm.elements.formula.value : 'bazett', out = [];
+      if (p.p_onset_ms !== null && p.qrs_onset_ms !== null) { out.push('PR ' + Math.round(p.qrs_onset_ms - p.p_onset_ms) + ' ms'); }
+      if (p.qrs_offset_ms !== null) { out.push('QRS ' + Math.round(p.qrs_offset_ms - p.qrs_onset_ms) + ' ms'); }
+      if (p.t_end_ms !== null) {
+        var qt = p.t_end_ms - p.qrs_onset_ms; out.push('QT ' + Math.round(qt) + ' ms');
+        if (rr) { var s_ = rr / 1000; out.push('QTc ' + Math.round(qt / (f === 'fridericia' ? Math.cbrt(s_) : Math.sqrt(s_))) + ' ms (' + f + ')'); }
+      }
+      $('ecg-beat-preview').textContent = S.preview + ': ' + out.join(' · ');
+    };
+    var place = function (k) {
+      var m = markers[k], v = pos[k];
+      m.style.display = v === null ? 'none' : '';
+      if (v === null) { return; }
+      var x = xOf(v);
+      m.querySelector('line').setAttribute('x1', x); m.querySelector('line').setAttribute('x2', x);
+      m.querySelector('rect').setAttribute('x', x - 16);
+      m.querySelector('circle').setAttribute('cx', x);
+      m.querySelector('text').setAttribute('x', x);
+    };
+    KEYS.forEach(function (k) {
+      var g = el('g', { 'class': 'ecg-marker ecg-marker-' + k, 'data-marker': k, tabindex: calForm ? 0 : -1,
+                        role: 'slider', 'aria-label': S[k] }, markG);
+      el('line', { y1: 0, y2: H, 'class': 'ecg-marker-line' }, g);
+      el('rect', { y: 0, width: 32, height: H, 'class': 'ecg-marker-hit' }, g);   // a wide touch target
+      el('circle', { cy: 18, r: 14, 'class': 'ecg-marker-knob' }, g);
+      var tx = el('text', { y: 23, 'text-anchor': 'middle', 'class': 'ecg-marker-text' }, g); tx.textContent = SHORT[k];
+      el('title', {}, g).textContent = S[k];
+      markers[k] = g; place(k);
+    });
+    // order P < QRS on < QRS off < T end, 2 ms apart at least, inside the drawn beat
+    var clamp = function (k, v) {
+      var i = KEYS.indexOf(k), lo = T0, hi = T0 + W;
+      for (var a = i - 1; a >= 0; a--) { if (pos[KEYS[a]] !== null) { lo = pos[KEYS[a]] + 2; break; } }
+      for (var b = i + 1; b < KEYS.length; b++) { if (pos[KEYS[b]] !== null) { hi = pos[KEYS[b]] - 2; break; } }
+      return Math.max(lo, Math.min(hi, v));
+    };
+    var set = function (k, v) {
+      pos[k] = Math.round(clamp(k, v)); place(k);
+      if (calForm) { calForm.elements[k].value = pos[k]; }
+      preview();
+    };
+    var msOf = function (ev) {
+      var pt = bsvg.createSVGPoint(); pt.x = ev.clientX; pt.y = ev.clientY;
+      return pt.matrixTransform(bsvg.getScreenCTM().inverse()).x + T0;
+    };
+    var dragging = null;
+    if (calForm) {
+      KEYS.forEach(function (k) {
+        markers[k].addEventListener('pointerdown', function (ev) {
+          ev.preventDefault(); dragging = { k: k, off: pos[k] - msOf(ev) };
+          markers[k].classList.add('dragging'); bsvg.setPointerCapture(ev.pointerId);
+        });
+        markers[k].addEventListener('keydown', function (ev) {
+          var d = ev.key === 'ArrowLeft' ? -1 : ev.key === 'ArrowRight' ? 1 : 0;
+          if (d) { ev.preventDefault(); set(k, pos[k] + d * (ev.shiftKey ? 10 : 1)); }
+        });
+        calForm.elements[k].addEventListener('input', function () {
+          var v = parseFloat(this.value);
+          pos[k] = isNaN(v) ? null : v; place(k); preview();
+        });
+      });
+      bsvg.addEventListener('pointermove', function (ev) {
+        if (dragging) { ev.preventDefault(); set(dragging.k, msOf(ev) + dragging.off); }
+      });
+      var stop = function () { if (dragging) { markers[dragging.k].classList.remove('dragging'); dragging = null; } };
+      bsvg.addEventListener('pointerup', stop); bsvg.addEventListener('pointercancel', stop);
+      calForm.elements.formula.addEventListener('change', preview);
+    }
+    var leadSel = $('ecg-beat-lead');
+    B.leads.forEach(function (l) { var o = document.createElement('option'); o.value = l; o.textContent = l; leadSel.appendChild(o); });
+    leadSel.value = B.lead;
+    leadSel.addEventListener('change', function () { drawLead(leadSel.value); bsvg.dataset.lead = leadSel.value; });
+    drawLead(B.lead); bsvg.dataset.lead = B.lead; preview();
+  }
+
   // ------------------------------------------------------------------ correction editor
   var editor = $('ecg-editor');
   if (editor) {

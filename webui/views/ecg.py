@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, g, jsonify, redirect, render_templ
 from device.errors import InputError
 from device.jobs import find_job, jobs_of_exam
 from device.store import clinical
-from device.usecases import ecg_camera, ecg_readings
+from device.usecases import ecg_beats, ecg_camera, ecg_readings
 from device.usecases import ecg_reading as uc
 from webui.security import roles_required
 from webui.views.common import audit_log, conn, flash_key, pop_flash, services, settings
@@ -63,9 +63,10 @@ def _render(exam: clinical.Exam, error: str | None = None, code: int = 200, flas
     rows, choice = ecg_readings.reading_rows(c, exam.id)
     shown = ecg_readings.find_reading(c, exam.id, key) or (choice.reading if choice else None)
     cur = uc.reading_view(c, services().blobs, shown.current) if shown else None
+    beat = ecg_beats.beat_view(c, services().blobs, shown.current) if shown else None
     jobs = [j for j in jobs_of_exam(c, exam.id, active_only=True) if j.kind in JOB_KINDS]
     return render_template("ecg.html", exam=exam, photos=photos, cur=cur, error=error, jobs=jobs,
-                           readings=rows, choice=choice, shown=shown,
+                           readings=rows, choice=choice, shown=shown, beat=beat,
                            flash=flash or pop_flash(), can_edit=g.user.role in EDIT_ROLES), code
 
 
