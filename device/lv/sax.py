@@ -17,6 +17,7 @@ from device.lv.dicom_io import ImageFrame, check_short_axis_description
 from device.lv.indices import SaxIndices, SaxOrientation, largest_component, sax_indices
 from device.lv.phase import DEFAULT_DEGREE, phase_from_areas
 from device.lv.records import LvMeasurement, records_from
+from device.lv.sax_validity import check_sax_motion
 from device.lv.segment import segment_sax
 
 MAX_ELONGATION = 1.8   # short-axis LV cavities are round-ish (Sunnybrook expert contours: 1.0-1.56); long-axis 2-3
@@ -88,6 +89,7 @@ def measure_sax_series(frames: list[ImageFrame], model, degree: int = DEFAULT_DE
     if float(np.nanmedian(elong)) > MAX_ELONGATION:
         raise InputError(f"the LV cavity is {np.nanmedian(elong):.1f} times longer than wide: this looks like a "
                          "long-axis view, not short-axis; give a short-axis series")
+    check_sax_motion([[masks[i] for i in idx if masks[i] is not None] for idx in groups.values()])
     results: list[SaxFrameResult | None] = [None] * len(frames)
     for idx in groups.values():
         ind: dict[int, SaxIndices] = {}
