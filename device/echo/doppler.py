@@ -160,7 +160,11 @@ def read_doppler(rgb: np.ndarray, kind: str | None = None, ra_pressure_mmhg: flo
     env = median_filter(env, size=7, mode="nearest")
     cal["aliased_columns"] = int(aliased.sum())
     dt_s = 1.0 / tm["px_per_s"]
-    out = _measure(kind, env, dt_s, x0, sc["baseline_row"], side, k, ra_pressure_mmhg, cal)
+    systole = None
+    if kind.startswith("tdi"):      # s' above the baseline marks each systole: e' follows it, a' precedes the next
+        sp, _w = _envelope(grey[:, x0:x1], sc["baseline_row"], r0, r1, 1)
+        systole = _waves(median_filter(sp * k, size=7, mode="nearest"), dt_s)
+    out = _measure(kind, env, dt_s, x0, sc["baseline_row"], side, k, ra_pressure_mmhg, cal, systole)
     out.kind_source = source
     return out
 
@@ -174,11 +178,11 @@ def _waves(env: np.ndarray, dt_s: float) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in runs if a > 0 and b < len(env) and (b - a) * dt_s > 0.05]
 
 
-def _measure(kind, env, dt_s, x0, base, side, k, ra, cal) -> DopplerReading:
+def _measure(kind, env, dt_s, x0, base, side, k, ra, cal, systole=None) -> DopplerReading:
     runs = _waves(env, dt_s)
     beats: list[dict] = []
     if kind == "mitral" or kind.startswith("tdi"):
-        beats = _diastolic(kind, env, runs, dt_s, pair_a=True)
+        beats = _diastolic(kind, env, runs, dt_s, pair_a=True, systole=systole)
         pk = np.array([b["peak_s"] for b in beats])
         rr = np.diff(pk)
         cv = float(rr.std() / rr.mean()) if len(rr) >= 2 else 0.0
@@ -240,10 +244,11 @@ def _first_trough(x: np.ndarray, tol: float) -> int:
     return int(np.argmin(x[:up[0]])) if len(up) else len(x)
 
 
-def _pairs(runs: list[tuple[int, int]], dt_s: float) -> list[tuple[int, int | None]]:
+def _pairs(runs: list[tuple[int, int]], dt_s: float, max_len: float = 0.85) -> list[tuple[int, int | None]]:
     """(E run index, A run index or None). In sinus rhythm with separate A waves the gaps before the runs alternate:
     long before E (systole), short before A (diastasis); an E is a run after a long gap, its A the shorter run
-    after it within 0.45 s. A screen without that alternation gives every run as an E."""
+    after it within 0.45 s (and shorter than ``max_len`` x E's run: mitral A is much shorter than E, tissue a' about
+as long as e'). A screen without that alternation gives every run as an E."""
     gaps = [runs[i][0] - runs[i - 1][1] for i in range(1, len(runs))]
     for parity in (0, 1):                 # E runs at indices of this parity
         big = [g for i, g in enumerate(gaps, 1) if i % 2 == parity]
@@ -253,7 +258,7 @@ def _pairs(runs: list[tuple[int, int]], dt_s: float) -> list[tuple[int, int | No
         out: list[tuple[int, int | None]] = []
         for i in range(parity, len(runs), 2):
             j = i + 1 if i + 1 < len(runs) else None
-            if j is not None and not ((runs[j][1] - runs[j][0]) < 0.85 * (runs[i][1] - runs[i][0])
+            if j is not None and not ((runs[j][1] - runs[j][0]) < max_len * (runs[i][1] - runs[i][0])
                                       and (runs[j][0] - runs[i][1]) * dt_s < 0.45):
                 break                     # not an A after all: the alternation does not hold
             out.append((i, j))
@@ -262,16 +267,42 @@ def _pairs(runs: list[tuple[int, int]], dt_s: float) -> list[tuple[int, int | No
     return [(i, None) for i in range(len(runs))]
 
 
-def _diastolic(kind: str, env: np.ndarray, runs: list[tuple[int, int]], dt_s: float, pair_a: bool) -> list[dict]:
+def _by_systole(runs: list[tuple[int, int]], systole: list[tuple[int, int]]) -> list[tuple[int, int | None]] | None:
+    """TDI: (e' run, a' run or None) per diastole between two s' waves (``systole``: runs of the other side); e' is
+    the first run starting after an s' peak region, a' the last run ending before the next s'. None when fewer
+    than two s' waves were found."""
+    if len(systole) < 2:
+        return None
+    out: list[tuple[int, int | None]] = []
+    for (_a0, b0), (a1, _b1) in zip(systole, systole[1:]):
+        inside = [i for i, (a, b) in enumerate(runs) if a >= b0 - 3 and b <= a1 + 3]
+        if inside:
+            out.append((inside[0], inside[-1] if len(inside) > 1 else None))
+    return out
+
+
+def _first_peak(seg: np.ndarray, tol: float) -> int:
+    """Index of the first local maximum of ``seg`` that it falls ``tol`` below afterwards (else the maximum)."""
+    hi = np.maximum.accumulate(seg)
+    down = np.nonzero(seg < hi - tol)[0]
+    return int(np.argmax(seg[:down[0]])) if len(down) else int(np.argmax(seg))
+
+
+def _diastolic(kind: str, env: np.ndarray, runs: list[tuple[int, int]], dt_s: float, pair_a: bool,
+               systole: list[tuple[int, int]] | None = None) -> list[dict]:
     """Beats of a mitral or TDI trace: E (e') at the first peak of a diastole; with ``pair_a`` its A (a') is the
     run paired with it (:func:`_pairs`) or, when E and A are fused in one run, the hump after the E downslope's
     trough; mitral DT from a line fitted to the E downslope (from 20 ms after the peak to 30 % of it or the trough),
     extrapolated to zero."""
     beats: list[dict] = []
-    for i, j in (_pairs(runs, dt_s) if pair_a else [(i, None) for i in range(len(runs))]):
+    pairs = (_by_systole(runs, systole) if systole is not None else None) or \
+        (_pairs(runs, dt_s, 0.85 if kind == "mitral" else 1.3) if pair_a else [(i, None) for i in range(len(runs))])
+    if not pair_a:
+        pairs = [(i, None) for i, _j in pairs]
+    for i, j in pairs:
         a, b = runs[i]
         seg = env[a:b]
-        pk = a + int(np.argmax(seg[: max(1, int(0.2 / dt_s))]))
+        pk = a + _first_peak(seg[: max(1, int(0.25 / dt_s))], 0.1 * float(seg.max()))
         rec = {"peak_s": pk * dt_s, "e": float(env[pk]), "x": pk}
         tail = env[pk:b]
         trough = _first_trough(tail, 0.05 * env[pk])
