@@ -102,3 +102,33 @@ def test_measure_qt_bounded_when_one_lead_shifts(flat_t_in_ii):
     assert base.qt_ms is not None and moved.qt_ms is not None
     assert 300 < base.qt_ms < 480
     assert abs(moved.qt_ms - base.qt_ms) < 15.0
+
+
+def test_median_beats_align_on_r_and_unmoved_markers_reproduce_the_intervals():
+    """The beats the page draws: every lead, R at pre_s, the automatic QRS onset just before R; markers laid off
+    from it with measure()'s intervals give back those intervals when saved unmoved."""
+    from device.ecg.calipers import marker_positions, median_beats
+    from device.ecg.measure import measure
+    from device.sim import ecg_paper
+
+    x = ecg_paper.synthetic_ecg(np.random.default_rng(4), hr_bpm=72)
+    mb = median_beats(x, FS, NAMES)
+    assert mb is not None and set(mb.beats) == set(NAMES) and mb.rhythm_lead == "II"
+    r = int(mb.pre_s * FS)
+    ii = mb.beats["II"]
+    assert ii.size == int((0.3 + 0.55) * FS) and abs(int(np.argmax(np.abs(ii))) - r) <= 3
+    assert -0.08 < mb.qrs_onset_s < 0.0
+    m = measure(x, FS, NAMES)
+    pos = marker_positions(mb.qrs_onset_s, m.pr_ms, m.qrs_ms, m.qt_ms)
+    iv = intervals_from_calipers(Calipers(*(None if v is None else v / 1000.0 for v in pos.values())), m.rr_ms)
+    assert iv.pr_ms == pytest.approx(m.pr_ms) and iv.qrs_ms == pytest.approx(m.qrs_ms)
+    assert iv.qt_ms == pytest.approx(m.qt_ms) and iv.qtc_ms == pytest.approx(m.qtc_bazett_ms)
+
+
+def test_median_beats_none_without_two_beats():
+    from device.ecg.calipers import median_beats
+
+    assert median_beats(np.zeros((5000, 12)), FS, NAMES) is None              # flat: no beats
+    assert median_beats(np.full((5000, 12), np.nan), FS, NAMES) is None       # nothing printed
+    assert median_beats(np.zeros((400, 12)), FS, NAMES) is None               # under 2 s
+    assert median_beats(np.zeros((5000, 3)), FS, NAMES) is None               # leads do not match
