@@ -21,3 +21,11 @@ def budget():
 @pytest.fixture(scope="session")
 def figures() -> Figures:
     return Figures(figures_dir())
+
+
+@pytest.fixture(scope="session")
+def ood_corpus(tmp_path_factory):
+    """The out-of-domain corpus of issue 13 (ood_corpus.build), built once per run."""
+    from tests.stress.ood_corpus import build
+
+    return build(tmp_path_factory.mktemp("ood"))
