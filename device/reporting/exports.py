@@ -13,6 +13,7 @@ import numpy as np
 from device import i18n
 from device.domain.codecs import SIGNAL_MEDIA_TYPES, decode_signal
 from device.errors import UserError
+from device.reporting.ecg_readings import excluded_signal_ids
 from device.reporting.from_store import doc_of
 from device.reporting.rows import media_type
 from device.reports.dicom.common import DicomObject
@@ -81,11 +82,14 @@ def _read_signal(data: bytes, media: str, meta: dict[str, Any]) -> SignalExport:
 def exam_objects(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, doc: ReportDoc,
                  pdf: bytes | None) -> list[DicomObject]:
     """The report's DICOM objects (Encapsulated PDF, Secondary Captures, echo SR) plus, for an exam with a
-    digitised 12-lead signal, the 12-lead ECG waveform object, all with the exam's identifiers."""
+    digitised 12-lead signal, the 12-lead ECG waveform object of the reading the report uses (its current version),
+    all with the exam's identifiers."""
     from device.reports.dicom.exam import build_report_objects
 
     objs = build_report_objects(doc, pdf)
     signals, _ = signals_of(conn, blobs, exam_id)
+    other = excluded_signal_ids(conn, exam_id)  # only the ECG reading the report uses goes out with it
+    signals = {k: v for k, v in signals.items() if int(k.split("_", 1)[0]) not in other}
     if signals:
         from device.ecg.export import dicom_waveform
         from device.ecg.types import LEADS

@@ -39,6 +39,18 @@ def _doc(settings, eid: int):
         s.close()
 
 
+def _waveforms(settings, eid: int, doc) -> list:
+    """The 12-lead waveform objects that would go to PACS with the report, as one int16 array each."""
+    from device.reporting.exports import exam_objects
+
+    s = Store.open(settings.data_dir)
+    try:
+        objs = [o for o in exam_objects(s.conn, s.blobs, eid, doc, None) if o.kind == "ecg"]
+    finally:
+        s.close()
+    return [np.frombuffer(o.dataset.WaveformSequence[0].WaveformData, np.int16) for o in objs]
+
+
 def _hr_rows(doc) -> list[float]:
     return [m.value for sec in doc.sections for m in sec.measurements if m.name == "hr_bpm"]
 
@@ -95,6 +107,8 @@ def test_two_readings_are_kept_apart_and_the_report_uses_one(login, settings):
     assert len(screens) == 1                                               # one screen, not both
     assert text.count("rhythm:") == 1 and "ecg_measure" in text              # the recording's rhythm line only
     assert not any(k.key.startswith("ecg-overlay") for k in doc.key_images)  # not the photo's overlay
+    newest = _waveforms(settings, eid, doc)
+    assert len(newest) == 1                                                # one waveform goes to PACS
 
     # the earlier reading is viewable again (its own values), and not in the report
     old = ui.get(f"/exams/{eid}/ecg?reading={first}").data.decode()
@@ -110,6 +124,8 @@ def test_two_readings_are_kept_apart_and_the_report_uses_one(login, settings):
     assert len(hrs) == 1 and hrs[0] == pytest.approx(72, abs=3)
     used = [s.title for s in doc.sections if s.title.startswith("ECG reading in this report")]
     assert len(used) == 1 and "before nitrate" in used[0] and "chosen by" in used[0]
+    picked = _waveforms(settings, eid, doc)
+    assert len(picked) == 1 and not np.array_equal(picked[0], newest[0])   # now the photo's signal
     page = ui.get(f"/exams/{eid}/ecg").data.decode()                       # the page opens on the report's reading
     assert _hr_cell(page) == pytest.approx(72, abs=3) and 'id="ecg-shown-in-report"' in page
     assert re.search(rf'<tr data-reading="{second}" data-capture="\d+" data-in-report="0"', page)
