@@ -2,7 +2,7 @@
 
 Measures single vs two-model ensemble (mean of logits) on PTB-XL strat_fold 9 (clean and one fixed simulated
 digitisation per record). Never touches fold 10 and writes nothing under models/; the log goes to
-var/cache/ecg_signal/seeds.log. Not part of `make models` (an experiment that informs the next recipe change).
+var/cache/ecg_signal/seeds.log. Not run by `make models` (its entry point is `run`, not `main`): an experiment that informs the next recipe change.
 
     nice -n 5 python -m models.training.ecg_signal_seeds --minutes 7 --seed 1 --threads 1
 """
@@ -18,7 +18,7 @@ from models.training import ecg_signal as rec
 from models.training.ecg_signal_data import load, splits
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=7.0)
     ap.add_argument("--seed", type=int, default=1)
@@ -57,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())
