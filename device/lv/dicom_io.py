@@ -29,6 +29,7 @@ class ImageFrame:
     slice_location: float | None
     trigger_time_ms: float | None
     description: str
+    position_mm: float | None = None  # distance along the slice normal: ImagePositionPatient . (row x column cosines)
 
 
 def _get(holder, name: str):
@@ -99,6 +100,19 @@ def _pixels(ds, path: Path) -> np.ndarray:
     return np.asarray(arr)
 
 
+def slice_position(iop: tuple[float, ...] | None, ipp) -> float | None:
+    """Where a slice lies along its normal (mm): ImagePositionPatient projected on row x column direction cosines.
+    SliceLocation is not that for an oblique short-axis stack (Sunnybrook: SliceLocation 6.7 mm apart, positions
+    10 mm apart = SpacingBetweenSlices), so slice gaps for volumes come from here when every image has it."""
+    p = _floats(ipp, 3) if ipp is not None else None
+    if iop is None or p is None:
+        return None
+    normal = np.cross(np.asarray(iop[:3]), np.asarray(iop[3:]))
+    if not 0.9 < float(np.linalg.norm(normal)) < 1.1:
+        return None
+    return round(float(np.dot(np.asarray(p), normal)), 3)
+
+
 def read_frames(path: str | Path) -> list[ImageFrame]:
     """All frames of one DICOM file or of every DICOM file in a folder (sorted by slice, then time, then number).
 
@@ -135,9 +149,11 @@ def read_frames(path: str | Path) -> list[ImageFrame]:
         loc = _get(ds, "SliceLocation")
         trig = _get(ds, "TriggerTime")
         spacing, number = _spacing(ds), _float(_get(ds, "InstanceNumber")) or 0.0
+        pos = slice_position(_floats(iop, 6) if iop is not None else None, _get(ds, "ImagePositionPatient"))
+        loc_mm = _float(loc) if _float(loc) is not None else pos   # no SliceLocation: the position names the slice
         for i in range(arr.shape[0]):
             fr = ImageFrame(arr[i].astype(np.float32), f, i, n, spacing,
-                            _floats(iop, 6) if iop is not None else None, _float(loc), _float(trig), desc)
+                            _floats(iop, 6) if iop is not None else None, loc_mm, _float(trig), desc, pos)
             key = (fr.slice_location if fr.slice_location is not None else 0.0,
                    fr.trigger_time_ms if fr.trigger_time_ms is not None else 0.0, number, i)
             frames.append((key, fr))

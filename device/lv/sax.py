@@ -74,18 +74,28 @@ def measure_sax_series(frames: list[ImageFrame], model, degree: int = DEFAULT_DE
                              "use the scanner's original DICOM export")
         groups.setdefault(_group_key(fr), []).append(i)
     masks: list[np.ndarray | None] = [None] * len(frames)
+    no_cavity: dict[int, str] = {}     # frames of a slice where no LV cavity was found (above the base, apex)
     tag = name = version = ""
+    first_error = ""
     for idx in groups.values():
         shapes = {frames[i].pixels.shape for i in idx}
         for shape in shapes:
             sub = [i for i in idx if frames[i].pixels.shape == shape]
-            seg = segment_sax(np.stack([frames[i].pixels for i in sub]), model, frames[sub[0]].spacing_rc)
+            try:
+                seg = segment_sax(np.stack([frames[i].pixels for i in sub]), model, frames[sub[0]].spacing_rc)
+            except InputError as exc:  # one slice without a cavity (e.g. above the base) must not sink the series
+                first_error = first_error or str(exc)
+                for i in sub:
+                    masks[i] = np.zeros(frames[i].pixels.shape[:2], np.uint8)
+                    no_cavity[i] = f"no LV cavity on this slice ({exc})"
+                continue
             tag, name, version = seg.model_tag, seg.model_name, seg.model_version
             for k, i in enumerate(sub):
                 masks[i] = seg.masks[k]
     elong = [elongation(m) for m in masks if m is not None and (m == CAVITY).any()]
     if not elong:
-        raise InputError("no LV cavity was found in any image; is this a short-axis series of the heart?")
+        raise InputError(first_error or "no LV cavity was found in any image; is this a short-axis series of the "
+                         "heart?")
     if float(np.nanmedian(elong)) > MAX_ELONGATION:
         raise InputError(f"the LV cavity is {np.nanmedian(elong):.1f} times longer than wide: this looks like a "
                          "long-axis view, not short-axis; give a short-axis series")
@@ -102,6 +112,9 @@ def measure_sax_series(frames: list[ImageFrame], model, degree: int = DEFAULT_DE
                     orient = SaxOrientation.from_dicom(fr.orientation)
                 except InputError:
                     pass
+            if i in no_cavity:
+                reasons[i] = no_cavity[i]
+                continue
             try:
                 ind[i] = sax_indices(masks[i], fr.spacing_rc, orient)  # type: ignore[arg-type]
             except InputError as exc:

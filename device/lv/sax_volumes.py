@@ -38,6 +38,13 @@ class StackVolumes:
                 "spacing_mm": round(self.spacing_mm, 2), "ed_phase": self.ed_phase, "es_phase": self.es_phase}
 
 
+def positions_mm(frames) -> list[float | None]:
+    """The slice position of each frame (device.lv.dicom_io.ImageFrame) for :func:`stack_volumes`: the distance
+    along the slice normal (ImagePositionPatient) when every frame has one, else SliceLocation."""
+    pos = [getattr(f, "position_mm", None) for f in frames]
+    return pos if pos and all(p is not None for p in pos) else [f.slice_location for f in frames]
+
+
 def stack_volumes(locations_mm: Sequence[float | None], phases: Sequence[int],
                   areas_mm2: Sequence[float | None]) -> StackVolumes:
     """One entry per image: the slice location (mm along the long axis), the phase index within that slice's cine

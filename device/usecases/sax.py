@@ -107,12 +107,13 @@ def measure_series(series: str | Path, out: str | Path, *, variant: str | None =
 def _volumes(frames, results) -> StackVolumes:
     """EDV/ESV/EF of the stack: each image's slice position, its phase (its order within its slice's cine; the
     frames come sorted by slice, then time) and its cavity area."""
+    from device.lv.sax_volumes import positions_mm
+
     seen: dict[float | None, int] = {}
-    locs, phases, areas = [], [], []
+    phases, areas = [], []
     for fr, r in zip(frames, results):
         key = round(fr.slice_location, 1) if fr.slice_location is not None else None
         phases.append(seen.get(key, 0))
         seen[key] = phases[-1] + 1
-        locs.append(fr.slice_location)
         areas.append(r.cavity_area_mm2)
-    return stack_volumes(locs, phases, areas)
+    return stack_volumes(positions_mm(frames), phases, areas)

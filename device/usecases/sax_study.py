@@ -184,8 +184,9 @@ def _finite(v) -> float | None:
 def analyse_frames(frames, result) -> dict:
     """The analysis document's body from the read frames (device.lv.dicom_io) and their SaxSeriesResult."""
     from device.lv import CAVITY, MYOCARDIUM
-    from device.lv.sax_volumes import stack_volumes
+    from device.lv.sax_volumes import positions_mm, stack_volumes
 
+    pos = positions_mm(frames)
     slice_of: dict[float | None, int] = {}
     seen: dict[float | None, int] = {}
     out = []
@@ -195,7 +196,8 @@ def analyse_frames(frames, result) -> dict:
         ph = seen.get(key, 0)
         seen[key] = ph + 1
         ind = r.indices.as_row() if r.indices is not None else {"cavity_area_mm2": r.cavity_area_mm2}
-        out.append({"k": k, "file": r.file, "frame": r.frame, "slice": slice_of[key], "location_mm": key,
+        out.append({"k": k, "file": r.file, "frame": r.frame, "slice": slice_of[key],
+                    "location_mm": round(pos[k], 1) if pos[k] is not None else None,
                     "phase_index": ph, "phase": r.phase, "is_ed": r.is_ed, "is_es": r.is_es, "reason": r.reason,
                     "spacing_rc": list(fr.spacing_rc or ()), "shape": list(r.mask.shape[:2]),
                     "orientation": list(fr.orientation) if fr.orientation is not None else None,

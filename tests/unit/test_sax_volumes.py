@@ -59,3 +59,25 @@ def test_why_no_volumes_reads_in_chinese():
     with pytest.raises(InputError) as exc:
         stack_volumes([0.0] * 4, [0, 1, 2, 3], [1.0] * 4)
     assert message("zh-CN", str(exc.value)) == "EDV/ESV 需要至少 3 个短轴层面；此序列只有 1 个层面位置"
+
+
+def test_positions_along_the_normal_not_slice_location():
+    """An oblique stack (Sunnybrook-like): SliceLocation 6.7 mm apart, ImagePositionPatient 10 mm apart along the
+    slice normal; the gaps for the discs come from the positions, SliceLocation only when a frame lacks one."""
+    from types import SimpleNamespace
+
+    from device.lv.dicom_io import slice_position
+    from device.lv.sax_volumes import positions_mm
+
+    iop = (0.6, 0.8, 0.0, -0.48, 0.36, -0.8)                 # orthonormal row / column cosines
+    normal = np.cross(iop[:3], iop[3:])
+    pos = [slice_position(iop, tuple(10.0 * k * normal + np.array([3.0, -2.0, 5.0]))) for k in range(4)]
+    assert np.diff(pos) == pytest.approx([10.0] * 3, abs=1e-3)
+    assert slice_position(None, (0, 0, 0)) is None and slice_position(iop, None) is None
+    frames = [SimpleNamespace(position_mm=p, slice_location=6.7 * k) for k, p in enumerate(pos)]
+    assert positions_mm(frames) == pos
+    frames[2] = SimpleNamespace(position_mm=None, slice_location=13.4)
+    assert positions_mm(frames) == [0.0, 6.7, 13.4, 6.7 * 3]
+    locs = [p for p in pos for _ in range(2)]
+    v = stack_volumes(locs, [0, 1] * 4, [1000.0, 500.0] * 4)
+    assert v.spacing_mm == pytest.approx(10.0, abs=1e-3) and v.edv_ml == pytest.approx(4 * 1000.0 * 10 / 1000, rel=1e-3)
