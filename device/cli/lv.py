@@ -39,7 +39,7 @@ def run_sax(args: argparse.Namespace) -> int:
             es=", ".join(res.es) or "-"))
     v = res.volumes
     print(t(lang, "cli.sax_volumes", slices=v.n_slices, spacing=f"{v.spacing_mm:.1f}", edv=f"{v.edv_ml:.0f}",
-            esv=f"{v.esv_ml:.0f}", ef=f"{v.ef_pct:.0f}") if v is not None
+            esv=f"{v.esv_ml:.0f}", sv=f"{v.sv_ml:.0f}", ef=f"{v.ef_pct:.0f}") if v is not None
           else t(lang, "cli.sax_no_volumes", reason=message(lang, res.volumes_reason)))
     print(model_line(lang, res.model_tag))
     print(t(lang, "cli.wrote", path=res.indices_csv))
