@@ -40,6 +40,16 @@ def _ecg_exam(cart) -> int:
         s.close()
 
 
+def _touch_drag(page, x: float, y: float, dx: float) -> None:
+    """A finger drag (Chromium turns CDP touch events into pointer events of type touch)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for f in (0.25, 0.5, 0.75, 1.0):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x + f * dx, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
 def _num(text: str) -> float:
     """The number a report cell starts with (a flag such as H may follow)."""
     return float(text.split()[0])
@@ -86,11 +96,21 @@ def test_drag_t_end_on_the_median_beat_then_a_second_photo(browser, cart, tmp_pa
     page.mouse.up()
     t1 = float(page.input_value('input[name="t_end_ms"]'))
     assert abs((t1 - t0) - 40) <= 2
+    # and by touch (the cart's touchscreen): the QRS-offset marker 10 ms later with a finger
+    page.evaluate("document.getElementById('ecg-beat-svg').addEventListener('pointerdown', "
+                  "e => { window.lastPointer = e.pointerType; })")
+    off0 = float(page.input_value('input[name="qrs_offset_ms"]'))
+    j = page.locator('[data-marker="qrs_offset_ms"] .ecg-marker-knob').bounding_box()
+    _touch_drag(page, j["x"] + j["width"] / 2, j["y"] + j["height"] / 2, 10 * px_per_ms)
+    assert page.evaluate("window.lastPointer") == "touch"
+    off1 = float(page.input_value('input[name="qrs_offset_ms"]'))
+    assert abs((off1 - off0) - 10) <= 2
     assert f"QT {round(t1 - on0)} ms" in page.inner_text("#ecg-beat-preview")
 
     page.click("#ecg-cal-save")                                             # the cart recomputes and stores
     page.wait_for_selector("#ecg-measurements")
     qt1, qtc1 = _value(page, "qt_ms"), _value(page, "qtc_bazett_ms")
+    assert _value(page, "qrs_ms") == pytest.approx(off1 - on0, abs=0.6)
     assert qt1 == pytest.approx(t1 - on0, abs=0.6) and qt1 - qt0 == pytest.approx(40, abs=2.5)
     assert qtc1 == pytest.approx(qt1 / math.sqrt(rr / 1000.0), abs=1.0) and qtc1 > qtc0
     assert "corrected" in page.inner_text('#ecg-measurements tr[data-name="qt_ms"]')

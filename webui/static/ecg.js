@@ -123,7 +123,8 @@
       KEYS.forEach(function (k) {
         markers[k].addEventListener('pointerdown', function (ev) {
           ev.preventDefault(); dragging = { k: k, off: pos[k] - msOf(ev) };
-          markers[k].classList.add('dragging'); bsvg.setPointerCapture(ev.pointerId);
+          markers[k].classList.add('dragging');
+          try { bsvg.setPointerCapture(ev.pointerId); } catch (e) { /* an already released pointer: drag without capture */ }
         });
         markers[k].addEventListener('keydown', function (ev) {
           var d = ev.key === 'ArrowLeft' ? -1 : ev.key === 'ArrowRight' ? 1 : 0;
