@@ -268,13 +268,17 @@ as long as e'). A screen without that alternation gives every run as an E."""
 
 
 def _by_systole(runs: list[tuple[int, int]], systole: list[tuple[int, int]]) -> list[tuple[int, int | None]] | None:
-    """TDI: (e' run, a' run or None) per diastole between two s' waves (``systole``: runs of the other side); e' is
-    the first run starting after an s' peak region, a' the last run ending before the next s'. None when fewer
-    than two s' waves were found."""
+    """TDI: (e' run, a' run or None) per diastole after an s' wave (``systole``: runs of the other side); e' is the
+    first run starting after the s', a' the last run ending before the next s' (after the last s': the runs left
+    on the screen; before the first s': a whole e' + a' pair only). None when fewer than two s' waves were found."""
     if len(systole) < 2:
         return None
     out: list[tuple[int, int | None]] = []
-    for (_a0, b0), (a1, _b1) in zip(systole, systole[1:]):
+    before = [i for i, (a, b) in enumerate(runs) if b <= systole[0][0] + 3]
+    if len(before) >= 2:                     # a whole diastole (e' and a') before the first s'
+        out.append((before[-2], before[-1]))
+    bounds = [(b0, a1) for (_a0, b0), (a1, _b1) in zip(systole, systole[1:])] + [(systole[-1][1], 10 ** 9)]
+    for b0, a1 in bounds:                    # the last one: e' (and a' if it began) after the last s'
         inside = [i for i, (a, b) in enumerate(runs) if a >= b0 - 3 and b <= a1 + 3]
         if inside:
             out.append((inside[0], inside[-1] if len(inside) > 1 else None))

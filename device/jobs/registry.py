@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from device.jobs import Handler
-from device.usecases import ecg_read_jobs, echo_exam, echo_learn, export, perfusion_regions, perfusion_study, sax_study
+from device.usecases import (ecg_read_jobs, echo_doppler, echo_exam, echo_learn, export, perfusion_regions,
+                             perfusion_study, sax_study)
 
 HANDLERS: dict[str, Handler] = {
     ecg_read_jobs.READ_KIND: ecg_read_jobs.read_job,            # read a stored ECG printout photo
@@ -19,6 +20,7 @@ HANDLERS: dict[str, Handler] = {
     ecg_read_jobs.SERIAL_KIND: ecg_read_jobs.serial_job,        # analyse and store a saved serial ECG recording
     echo_exam.MEASURE_CLIP: echo_exam.measure_clip_job,         # LV measurement of one saved echo clip
     echo_exam.MEASURE_EXAM: echo_exam.measure_exam_job,         # LV measurement of an exam's best clips (page)
+    echo_doppler.READ_KIND: echo_doppler.read_job,              # a spectral Doppler screen (upload or OTHER clip)
     echo_learn.LEARN_KIND: echo_learn.handle_job,               # site learning from the store's confirmed clips
     perfusion_study.ANALYSE: perfusion_study.analyse_job,       # perfusion study analysis (bullseye, territories)
     perfusion_study.DEMO: perfusion_study.demo_job,             # a simulated perfusion study, stored and analysed

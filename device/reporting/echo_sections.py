@@ -203,7 +203,12 @@ _KEY_LOCK = threading.Lock()                             # web requests run in t
 
 # ---------------------------------------------------------------- the report's sections
 
-STRUCTURES = ("lv_function", "lv_volumes_single", "lv_linear", "lv_sax", "la", "aorta", "rv", "other")
+STRUCTURES = ("lv_function", "lv_volumes_single", "lv_linear", "lv_sax", "la", "aorta", "rv", "mv_doppler",
+              "lvot_doppler", "av_doppler", "tr_doppler", "pv_doppler", "other")
+# spectral Doppler names (device/usecases/echo_doppler.py) -> report group
+DOPPLER_STRUCTURE = (("mv_", "mv_doppler"), ("e_prime_", "mv_doppler"), ("a_prime_", "mv_doppler"),
+                     ("lvot_", "lvot_doppler"), ("av_", "av_doppler"), ("tr_", "tr_doppler"),
+                     ("rvsp_", "tr_doppler"), ("ra_pressure_", "tr_doppler"), ("pv_", "pv_doppler"))
 
 
 def structure_of(row: EchoRow, primary: str | None) -> str:
@@ -215,6 +220,9 @@ def structure_of(row: EchoRow, primary: str | None) -> str:
         return {"la_diameter_mm": "la", "aortic_root_mm": "aorta"}.get(row.base, "lv_linear")
     if row.group == "sax":
         return "lv_sax"
+    for prefix, structure in DOPPLER_STRUCTURE:
+        if row.name.startswith(prefix) and not row.name.startswith("mv_annulus"):
+            return structure
     for prefix, structure in (("la_", "la"), ("lav", "la"), ("ao", "aorta"), ("rv", "rv"), ("tapse", "rv"),
                               ("lv", "lv_linear")):
         if row.name.startswith(prefix):
@@ -297,4 +305,8 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
         if d.get("status") == "refused":
             sections.append(Section(i18n.t(language, "report.clip_refused", view=d.get("view", "?"),
                                            reason=i18n.reason_text(language, d.get("reason", ""))), ()))
+    for f in clinical.findings(conn, exam.id):          # spectral Doppler screens that could not be read
+        if f.kind == "doppler_reading" and f.detail.get("status") == "refused":
+            sections.append(Section(i18n.t(language, "report.doppler_refused",
+                                           reason=i18n.reason_text(language, f.detail.get("reason", ""))), ()))
     return sections, key_images(conn, blobs, exam, language)

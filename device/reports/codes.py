@@ -65,6 +65,25 @@ ECHO: dict[str, tuple[Concept, str]] = {
     "mv_e_a": (_ln("18038-0", "Mitral Valve E to A Ratio"), "{ratio}"),
     "rv_fac": (_ln("79936-1", "Right ventricular fractional area change"), "%"),
     "hr": (_ln("8867-4", "Heart rate"), "/min"),
+    # spectral Doppler (issue 14): pre-coordinated LOINC codes of DICOM CID 12300 "Core Echocardiography
+    # Measurements" (ASE), as shipped in pydicom.sr._concepts_dict; RVSP from CID 12204 (SNOMED CT). Names without a
+    # code there (a', E/e' per site, LVOT gradients, assumed RA pressure) stay local codes.
+    "mv_dt": (_ln("78191-4", "Mitral valve deceleration time"), "ms"),
+    "e_prime_septal": (_ln("79911-4", "Mitral septal e-prime Vmax"), "cm/s"),
+    "e_prime_lateral": (_ln("80054-0", "Mitral lateral e-prime Vmax"), "cm/s"),
+    "mv_e_e_prime": (_ln("59111-5", "E Velocity to Annulus E Velocity Ratio"), "{ratio}"),
+    "lvot_vmax": (_ln("80029-2", "Left ventricular outflow tract Vmax"), "m/s"),
+    "lvot_vti": (_ln("80030-0", "Left ventricular outflow tract VTI"), "cm"),
+    "av_vmax": (_ln("79964-3", "Aortic valve Vmax"), "m/s"),
+    "av_vti": (_ln("79965-0", "Aortic valve VTI"), "cm"),
+    "av_peak_gradient": (_ln("79963-5", "Aortic valve peak instantaneous gradient"), "mm[Hg]"),
+    "av_mean_gradient": (_ln("79962-7", "Aortic valve mean gradient"), "mm[Hg]"),
+    "tr_vmax": (_ln("79921-3", "Tricuspid regurgitation Vmax"), "m/s"),
+    "tr_peak_gradient": (_ln("79937-9", "Tricuspid regurgitation peak gradient"), "mm[Hg]"),
+    "rvsp": (Concept("399023006", "SCT", "Right Ventricular Peak Systolic Pressure"), "mm[Hg]"),
+    "pv_vmax": (_ln("79920-5", "Pulmonic valve Vmax"), "m/s"),
+    "pv_vti": (_ln("79910-6", "Pulmonic valve VTI"), "cm"),
+    "pv_at": (_ln("79928-8", "Pulmonic valve acceleration time"), "ms"),
 }
 ECG: dict[str, tuple[Concept, str]] = {
     "hr": (_ln("8867-4", "Heart rate"), "/min"),
@@ -89,12 +108,12 @@ _ALIASES = {
             "qtc_bazett": "qtc", "qtcb": "qtc", "rr_interval": "rr"},
     "perfusion": {"heart_rate": "hr"},
 }
-_UNIT_SUFFIX = re.compile(r"_(pct|percent|ml|mm|cm|ms|s|bpm|g|deg|cm_s|m_s|mm2|cm2|ratio)$")
+_UNIT_SUFFIX = re.compile(r"_(pct|percent|ml|mm|cm|ms|s|bpm|g|deg|cm_s|m_s|mm2|cm2|ratio|mmhg)$")
 
 _UCUM = {"%": "%", "pct": "%", "percent": "%", "ml": "mL", "mm": "mm", "cm": "cm", "ms": "ms", "s": "s",
          "bpm": "/min", "/min": "/min", "1/min": "/min", "beats/min": "/min", "g": "g", "deg": "deg",
          "°": "deg", "cm/s": "cm/s", "m/s": "m/s", "mm2": "mm2", "cm2": "cm2", "mv": "mV", "uv": "uV",
-         "µv": "uV", "ratio": "{ratio}", "": "1", "1": "1", "{ratio}": "{ratio}", "hz": "Hz"}
+         "µv": "uV", "mmhg": "mm[Hg]", "ratio": "{ratio}", "": "1", "1": "1", "{ratio}": "{ratio}", "hz": "Hz"}
 
 
 def loinc_check_digit_ok(code: str) -> bool:

@@ -118,6 +118,11 @@ class ClipJobs:
         with self.lock:
             return enqueue_clip_measurement(self.conn, capture_id, exam_id)
 
+    def submit_doppler(self, capture_id: int, exam_id: int | None = None) -> int:
+        from device.usecases.echo_doppler import enqueue_read
+        with self.lock:
+            return enqueue_read(self.conn, capture_id, exam_id)
+
     def close(self) -> None:
         with self.lock:
             self.conn.close()
@@ -140,6 +145,11 @@ class MeasuringSink:
                 self.jobs.submit(cap_id)
             except sqlite3.Error as exc:  # the worker's recovery hook queues it at its next start
                 log.warning("clip %s not queued for measurement now (%s); the worker queues it at start", cap_id, exc)
+        elif cap_id is not None and clip.view == "OTHER":   # spectral Doppler screens are OTHER to the view model
+            try:
+                self.jobs.submit_doppler(cap_id)
+            except sqlite3.Error as exc:
+                log.warning("OTHER clip %s not queued for a Doppler reading (%s)", cap_id, exc)
         return cap_id
 
 

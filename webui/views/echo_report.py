@@ -32,6 +32,7 @@ from device.reporting.echo_sections import echo_rows
 from device.reporting.settings import ReportSettings
 from device.jobs import find_job, jobs_of_exam
 from device.store import clinical, reports
+from device.usecases import echo_doppler as doppler_uc
 from device.usecases import echo_exam as uc
 from webui.app import current_language
 from webui.i18n import translate
@@ -102,13 +103,23 @@ def page(exam_id: int):
     audit_log("view", "echo_measurements", exam_id, {"patient_id": exam.patient.patient_id})
     can_edit = g.user.role in EDIT_ROLES and not data["signed"]
     jobs = [j for j in jobs_of_exam(conn(), exam_id, active_only=True) if j.kind == uc.MEASURE_EXAM]
+    jobs += [j for j in jobs_of_exam(conn(), exam_id, active_only=True) if j.kind == doppler_uc.READ_KIND]
+    dopplers = [{"capture_id": f["capture_id"], **{k: f["detail"].get(k) for k in
+                 ("status", "reason", "kind", "kind_source", "values")}}
+                for f in doppler_uc.readings(conn(), exam_id)]
     return render_template("echo_report.html", exam=exam, data=data, can_edit=can_edit, jobs=jobs, pager=pager,
-                           flash=_job_flash(exam_id) or pop_flash(), sex=exam.patient.sex)
+                           flash=_job_flash(exam_id) or pop_flash(), sex=exam.patient.sex, dopplers=dopplers)
 
 
 def _job_flash(exam_id: int):
-    """The finished measurement job named by ?job=: how many clips were measured, or why it failed."""
+    """The finished measurement job named by ?job=: how many clips were measured, or why it failed; for a Doppler
+    screen's reading: its kind and how many values, or why it was not measured."""
     job = find_job(conn(), request.args.get("job", 0, type=int))
+    if job is not None and job.exam_id == exam_id and job.kind == doppler_uc.READ_KIND and job.finished:
+        res = job.result or {}
+        if job.state == "failed" or res.get("status") not in ("measured",):
+            return "doppler_not_read", {"reason": job.error or res.get("reason", "")}
+        return "doppler_read", {"kind": res.get("kind", ""), "n": len(res.get("values", {}))}
     if job is None or job.exam_id != exam_id or job.kind != uc.MEASURE_EXAM or not job.finished:
         return None
     if job.state == "failed":
@@ -126,6 +137,24 @@ def measure(exam_id: int):
     except UserError as exc:
         flash_key("echo_measure_failed", reason=str(exc))
         return redirect(url_for("echo_report.page", exam_id=exam_id))
+    return redirect(url_for("echo_report.page", exam_id=exam_id, job=job_id))
+
+
+@bp.route("/exams/<int:exam_id>/echo/doppler", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def doppler_upload(exam_id: int):
+    """A frozen spectral Doppler screen (PNG, JPEG or DICOM): stored in the exam and read by a job
+    (device.usecases.echo_doppler); the page follows the job and shows its values."""
+    exam = _echo_exam(exam_id)
+    files = [f for f in request.files.getlist("screen") if f and f.filename]
+    try:
+        cap_id, job_id = doppler_uc.add_screen(conn(), services().blobs, exam.id,
+                                               files[0].read() if files else b"", files[0].filename if files else "",
+                                               (g.user.id, g.user.username))
+    except UserError as exc:           # InputError is a UserError: one line, back to the page
+        flash_key("doppler_not_read", reason=str(exc))
+        return redirect(url_for("echo_report.page", exam_id=exam_id))
+    log.info("Doppler screen %s queued (job %s)", cap_id, job_id)
     return redirect(url_for("echo_report.page", exam_id=exam_id, job=job_id))
 
 

@@ -37,6 +37,20 @@ _SITES = {
     "mv_a": ("91134007", "SCT", "Mitral valve structure"),
     "mv_e_a": ("91134007", "SCT", "Mitral valve structure"),
     "rv_fac": ("53085002", "SCT", "Right ventricular structure"),
+    # spectral Doppler sections (one structure each, see device/reporting/echo_sections.py DOPPLER_STRUCTURE)
+    "mv_dt": ("91134007", "SCT", "Mitral valve structure"),
+    "e_prime_septal": ("65197004", "SCT", "Mitral Annulus"),
+    "e_prime_lateral": ("65197004", "SCT", "Mitral Annulus"),
+    "lvot_vmax": ("13418002", "SCT", "Left ventricle outflow tract"),
+    "lvot_vti": ("13418002", "SCT", "Left ventricle outflow tract"),
+    "av_vmax": ("34202007", "SCT", "Aortic Valve"),
+    "av_vti": ("34202007", "SCT", "Aortic Valve"),
+    "tr_vmax": ("46030003", "SCT", "Tricuspid valve"),
+    "tr_peak_gradient": ("46030003", "SCT", "Tricuspid valve"),
+    "rvsp": ("46030003", "SCT", "Tricuspid valve"),
+    "pv_vmax": ("39057004", "SCT", "Pulmonic Valve"),
+    "pv_vti": ("39057004", "SCT", "Pulmonic Valve"),
+    "pv_at": ("39057004", "SCT", "Pulmonic Valve"),
 }
 _LANG = {"en": ("en-US", "English (United States)"), "zh-CN": ("zh-CN", "Chinese (China)")}
 
