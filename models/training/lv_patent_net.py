@@ -85,3 +85,95 @@ class DLAReg(nn.Module):
 
     def forward(self, x):
         return self.standardised(x) * self.std + self.mean
+
+
+# ---- patent 001: dense U-Net with dilated "expansion" blocks + convolution stage + two LSTMs ----------------------
+
+class Dense(nn.Module):
+    """Dense block: ``n`` 3x3 conv layers, each fed the concatenation of the block input and all earlier outputs."""
+
+    def __init__(self, i: int, growth: int, n: int = 2):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Sequential(nn.Conv2d(i + k * growth, growth, 3, padding=1, bias=False),
+                                                   nn.BatchNorm2d(growth), nn.ReLU(inplace=True)) for k in range(n)])
+        self.out_ch = i + n * growth
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.cat([x, layer(x)], 1)
+        return x
+
+
+class Dilated(nn.Module):
+    """Expansion block: parallel 3x3 convolutions at dilation rates 1, 3, 5, concatenated and fused by a 1x1 conv."""
+
+    def __init__(self, i: int, o: int, rates=(1, 3, 5)):
+        super().__init__()
+        self.branches = nn.ModuleList([nn.Conv2d(i, o, 3, padding=r, dilation=r, bias=False) for r in rates])
+        self.fuse = nn.Sequential(nn.BatchNorm2d(len(rates) * o), nn.ReLU(inplace=True),
+                                  nn.Conv2d(len(rates) * o, o, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        return self.fuse(torch.cat([b(x) for b in self.branches], 1))
+
+
+class Patent001(nn.Module):
+    """Segmentation layers -> convolution layers -> recurrent layers -> classification layer (patent 001).
+
+    Input (B, T, 1, S, S) canonical crops of a cine; outputs probs (B, T, 3, S, S) (background, cavity,
+    myocardium), indices (B, T, 11) in mm2 / mm (LSTM 1, regression) and phase (B, T, 2) softmax (diastole,
+    systole; LSTM 2, classification)."""
+
+    def __init__(self, base: int = 8, hidden: int = 32, mean=None, std=None):
+        super().__init__()
+        ch = [base, 2 * base, 3 * base, 4 * base]
+        self.down = nn.ModuleList()
+        c = 1
+        for o in ch:                        # 4 down-sampling stages: dense block + dilated block (+ 2x2 max-pool)
+            d = Dense(c, o // 2)
+            self.down.append(nn.Sequential(d, Dilated(d.out_ch, o)))
+            c = o
+        self.bottom = Dilated(c, c)
+        self.up = nn.ModuleList()
+        for k in range(3, -1, -1):          # 4 up-sampling stages with skip concatenations
+            self.up.append(nn.Sequential(nn.Conv2d(c + ch[k], ch[k], 3, padding=1, bias=False), nn.BatchNorm2d(ch[k]),
+                                         nn.ReLU(inplace=True)))
+            c = ch[k]
+        self.final = Dense(c, base // 2)
+        self.seg_head = nn.Conv2d(self.final.out_ch, 3, 1)
+        conv = []                           # convolution stage: 5 hidden layers on image + probabilities
+        ci = 3 + 1
+        for o in (8, 16, 24, 32, 32):
+            conv += [nn.Conv2d(ci, o, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+            ci = o
+        self.conv = nn.Sequential(*conv)
+        self.lstm_reg = nn.LSTM(32, hidden, batch_first=True, bidirectional=True)
+        self.lstm_cls = nn.LSTM(32, hidden, batch_first=True, bidirectional=True)
+        self.reg_head = nn.Linear(2 * hidden, 11)
+        self.cls_head = nn.Linear(2 * hidden, 2)
+        self.register_buffer("mean", torch.zeros(11) if mean is None else torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.ones(11) if std is None else torch.as_tensor(std, dtype=torch.float32))
+
+    def parts(self, x):
+        b, t = x.shape[0], x.shape[1]
+        f = x.reshape(b * t, *x.shape[2:])
+        img = f
+        skips = []
+        for k, stage in enumerate(self.down):
+            f = stage(f)
+            skips.append(f)
+            f = F.max_pool2d(f, 2)
+        f = self.bottom(f)
+        for k, stage in enumerate(self.up):
+            s = skips[3 - k]
+            f = stage(torch.cat([F.interpolate(f, scale_factor=2.0, mode="nearest"), s], 1))
+        seg_logits = self.seg_head(self.final(f))
+        probs = torch.softmax(seg_logits, 1)
+        feat = self.conv(torch.cat([img, probs], 1)).mean(dim=(2, 3)).reshape(b, t, -1)
+        reg = self.reg_head(self.lstm_reg(feat)[0])
+        cls = self.cls_head(self.lstm_cls(feat)[0])
+        return seg_logits.reshape(b, t, 3, *x.shape[3:]), reg, cls
+
+    def forward(self, x):
+        seg_logits, reg, cls = self.parts(x)
+        return torch.softmax(seg_logits, 2), reg * self.std + self.mean, torch.softmax(cls, -1)
