@@ -149,13 +149,17 @@ def store_upload(conn: sqlite3.Connection, blobs, exam: clinical.Exam, files: li
 
     dicoms = unpack(files)
     info = check_series(dicoms)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for i, (_, data) in enumerate(dicoms):
-            zf.writestr(f"{i:05d}.dcm", data)
+    if len(dicoms) > 1 and len(files) == 1:
+        blob = files[0][1]             # the uploaded .zip as it is (its limits were checked in unpack)
+    else:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            for i, (_, data) in enumerate(dicoms):
+                zf.writestr(f"{i:05d}.dcm", data)
+        blob = buf.getvalue()
     meta = {"schema": SERIES_SCHEMA, "key_image": False, "filenames": [Path(n).name for n, _ in files][:50], **info}
     with Tx(conn):
-        cap = clinical.add_capture(conn, blobs, exam.id, "document", buf.getvalue(), "application/zip",
+        cap = clinical.add_capture(conn, blobs, exam.id, "document", blob, "application/zip",
                                    "short-axis MRI series", None, meta)
         audit.record(conn, user_id=user[0], username=user[1], action="create", object_type="capture",
                      object_id=cap.id, detail={"exam_id": exam.id, "kind": "sax_series", **info})
@@ -307,8 +311,9 @@ def analyse_job(payload: dict, progress) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="sax-") as d:
             with zipfile.ZipFile(io.BytesIO(blobs.get(series.blob_sha256))) as zf:
-                for i, info in enumerate(zf.infolist()):
-                    (Path(d) / f"{i:05d}.dcm").write_bytes(zf.read(info))
+                for i, info in enumerate(zf.infolist()):   # own names: nothing from the archive chooses a path
+                    if not info.is_dir() and not Path(info.filename).name.startswith("."):
+                        (Path(d) / f"{i:05d}.dcm").write_bytes(zf.read(info))
             frames = read_frames(d)
         progress(0.3, f"segmenting {len(frames)} images")
         result = measure_sax_series(frames, load_lv_model("sax"))

@@ -53,6 +53,9 @@ def _page(exam_id: int, error: str | None = None, code: int = 200):
     latest = done[-1] if done else None
     failed = all_a[-1] if all_a and all_a[-1][1].get("status") != "done" else None
     jobs = [j for j in jobs_of_exam(c, exam_id, active_only=True) if j.kind == uc.ANALYSE]
+    ended = jobs_of_exam(c, exam_id, kind=uc.ANALYSE)
+    if ended and ended[-1].state == "failed":   # stopped (time or memory limit, a crash): no document says why
+        failed = (None, {"status": "failed", "message": ended[-1].error or ""})
     signed = (r := reports.latest(c, exam_id)) is not None and r.status == "signed"
     doc = latest[1] if latest else {}
     grid = _grid(doc)
