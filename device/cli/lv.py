@@ -23,6 +23,14 @@ def register(subparsers) -> None:
     s.add_argument("--variant", default=None, help="model variant (default: the manifest's sax_variant)")
     s.add_argument("--degree", type=int, default=None, help="phase polynomial degree (default 11)")
     s.set_defaults(func=run_sax)
+    v = sub.add_parser("indices", help="the 11 short-axis indices + ED/ES per frame by a chosen method (issue 16)")
+    v.add_argument("series", help="a folder of DICOM files, a multi-frame DICOM file, or one DICOM image")
+    v.add_argument("--out", required=True, help="CSV file to write")
+    v.add_argument("--method", default=None, choices=["segment", "regress", "p001"],
+                   help="segment = U-Net then measure (default); regress = patent 002 lv_dla; p001 = patent 001 "
+                        "lv_p001")
+    v.add_argument("--degree", type=int, default=11, help="phase polynomial degree (segment/regress)")
+    v.set_defaults(func=run_indices)
     p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
 
 
@@ -44,3 +52,30 @@ def run_sax(args: argparse.Namespace) -> int:
     print(model_line(lang, res.model_tag))
     print(t(lang, "cli.wrote", path=res.indices_csv))
     return 0 if res.n_measured > 0 else 2
+
+
+def run_indices(args: argparse.Namespace) -> int:
+    import csv
+    from pathlib import Path
+
+    from device.cli.lang import model_line, site_language
+    from device.i18n import t
+    from device.inference import model_provider
+    from device.lv.dicom_io import read_frames
+    from device.lv.segment import load_lv_model
+    from device.lv.variants_series import DEFAULT_METHOD, MODEL_OF, measure_frames
+
+    method = args.method or DEFAULT_METHOD
+    seg = load_lv_model("sax")
+    other = model_provider().get(MODEL_OF[method]) if MODEL_OF[method] else None
+    rows = measure_frames(read_frames(args.series), method, seg, other, args.degree)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lang = site_language(args)
+    print(model_line(lang, rows[0]["model"]))
+    print(t(lang, "cli.wrote", path=out))
+    return 0
