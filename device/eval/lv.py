@@ -192,11 +192,6 @@ def evaluate(data_dir: Path) -> str:
                   "unvalidated on patients."]
     except ImportError as exc:
         lines += ["", f"Aortic-root evaluation skipped ({exc})."]
-    if sb.is_dir():
-        from device.eval.lv_area import evaluate as area_bias
-        lines += ["", area_bias(data_dir).rstrip("\n")]
-        from device.eval.lv_patent import evaluate as patent_variants
-        lines += ["", patent_variants(data_dir).rstrip("\n")]
     from device.eval.lv_echo import evaluate as echo_validity
     try:
         lines += ["", echo_validity(data_dir).rstrip("\n")]
