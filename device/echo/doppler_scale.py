@@ -3,8 +3,8 @@
 The axis is a long vertical line with short ticks on one side; the labels beside the ticks are read by a template
 digit reader (glyphs of OpenCV's Hershey fonts, matched by correlation after aspect-preserving resize), so it reads
 screens drawn in those fonts (the simulator's) and is not a general OCR of vendor fonts. Velocity per pixel comes
-from a least-squares line through the (tick row, label value) pairs; the unit from the word above the axis ("m/s"
-has 3 glyphs, "cm/s" 4). Time: marks every 0.1 s (longer every 0.5 s) along the panel, the simulator's convention.
+from a least-squares line through the (tick row, label value) pairs; the unit from the label values (a scale labelled
+below 10 is m/s). Time: marks every 0.1 s (longer every 0.5 s) along the panel, the simulator's convention.
 """
 
 from __future__ import annotations
@@ -125,7 +125,9 @@ def read_scale(grey: np.ndarray, axis: tuple[int, int, int, int]) -> dict | None
     pairs = list(zip(y, v))
     word = grey[max(0, r0 - 24):max(1, r0 - 2), x_a - 6 * side if side > 0 else x_a:x_b + 10] > 100
     n = cv2.connectedComponentsWithStats(word.astype(np.uint8), connectivity=8)[0] - 1
-    unit = "m/s" if n == 3 else "cm/s" if n == 4 else ("m/s" if np.max(np.abs(v)) < 10 else "cm/s")
+    # the labels decide (no cm/s scale is labelled below 10, no m/s scale above it); the unit word's glyph count
+    # ("m/s" 3, "cm/s" 4) is kept for the record: fonts that split "/" or join "cm" misled it
+    unit = "m/s" if np.max(np.abs(v)) < 10 else "cm/s"
     f = 100.0 if unit == "m/s" else 1.0
     return {"cm_s_per_row": float(a * f), "baseline_row": float(-b / a), "top_row": r0, "bottom_row": r1 - 1,
             "v_top_cm_s": float((a * r0 + b) * f), "v_bot_cm_s": float((a * (r1 - 1) + b) * f), "unit": unit,
