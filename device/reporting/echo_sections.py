@@ -31,7 +31,7 @@ from device.lv.interpret import interpret_value, label_of, reference_text, sex_o
 from device.reporting.measurement_set import MeasurementSet
 from device.reporting.measurement_set import build as build_set
 from device.reporting.rows import current_measurements
-from device.reporting.sax_sections import is_sax_mri, sax_sections
+from device.reporting.sax_sections import is_sax_mri, sax_key_images, sax_sections
 from device.reporting.settings import ReportSettings
 from device.reports.model import KeyImage, ReportMeasurement, Section
 from device.store import clinical
@@ -309,4 +309,4 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
         if f.kind == "doppler_reading" and f.detail.get("status") == "refused":
             sections.append(Section(i18n.t(language, "report.doppler_refused",
                                            reason=i18n.reason_text(language, f.detail.get("reason", ""))), ()))
-    return sections, key_images(conn, blobs, exam, language)
+    return sections, [*key_images(conn, blobs, exam, language), *sax_key_images(conn, blobs, exam, language)]

@@ -8,17 +8,27 @@ EF in the same report), never read from their own rows. Reads the exam's current
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import math
 import sqlite3
+
+import cv2
+import numpy as np
 
 from device import i18n
 from device.domain.records import REVIEWED_SOURCES, Measurement
 from device.lv.casetable import CaseTable
 from device.lv.interpret import case_name, interpret_value, sex_of
 from device.reporting.rows import current_measurements
-from device.reports.model import ReportMeasurement, Section
+from device.reports.model import KeyImage, ReportMeasurement, Section
 from device.store import clinical
+from device.store.blobs import BlobStore
 
+log = logging.getLogger(__name__)
+ANALYSIS_SCHEMA = "cardiocart.sax_analysis.v1"
+IMAGES_SCHEMA = "cardiocart.sax_images.v1"
 PREFIX = "mri_sax_"
 STACK = ("edv_ml", "esv_ml", "sv_ml", "ef_pct")
 INDICES = ("cavity_area_mm2", "myo_area_mm2", "dim1_mm", "dim2_mm", "dim3_mm", "rwt1_mm", "rwt2_mm", "rwt3_mm",
@@ -93,3 +103,59 @@ def sax_sections(conn: sqlite3.Connection, exam: clinical.Exam, table: CaseTable
     if not rows:
         return ()
     return (Section(i18n.term(language, "report.section.sax_mri"), tuple(rows)),)
+
+
+# ---------------------------------------------------------------- analysis documents and key images
+
+def analyses(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int) -> list[tuple[clinical.Capture, dict]]:
+    """The exam's SAX analysis documents, oldest first, less those a later (edited) version supersedes."""
+    docs = [x for x in clinical.list_captures(conn, exam_id)
+            if x.kind == "document" and x.meta.get("schema") == ANALYSIS_SCHEMA]
+    gone = {x.meta.get("supersedes") for x in docs}
+    out = []
+    for x in docs:
+        if x.id in gone:
+            continue
+        try:
+            out.append((x, json.loads(blobs.get(x.blob_sha256))))
+        except (OSError, ValueError) as exc:
+            out.append((x, {"status": "failed", "message": f"the stored analysis cannot be read ({exc})"}))
+    return out
+
+
+def _annotated(grey: np.ndarray, frame: dict) -> bytes | None:
+    """PNG of a display frame (uint8 grey) with the cavity (red) and epicardial (green) outlines, 2x enlarged."""
+    img = cv2.cvtColor(cv2.resize(grey, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2RGB)
+    for key, colour in (("epi", (80, 220, 100)), ("endo", (255, 80, 80))):
+        pts = np.asarray(frame.get(key) or [], dtype=float)
+        if pts.ndim == 2 and len(pts) >= 3:
+            cv2.polylines(img, [np.round(pts * 2).astype(np.int32).reshape(-1, 1, 2)], True, colour, 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return buf.tobytes() if ok else None
+
+
+def sax_key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, language: str = "en"
+                   ) -> tuple[KeyImage, ...]:
+    """ED and ES frames of the reported slice of the newest short-axis analysis, with their outlines."""
+    done = [a for a in analyses(conn, blobs, exam.id) if a[1].get("status") == "done"]
+    if not done:
+        return ()
+    doc = done[-1][1]
+    s = doc.get("reported_slice")
+    model = doc.get("model") or {}
+    out = []
+    try:
+        cap = clinical.get_capture(conn, int(doc["images"]))
+        with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
+            for flag, phase in (("is_ed", "ED"), ("is_es", "ES")):
+                fr = next((f for f in doc.get("frames", []) if f["slice"] == s and f[flag]), None)
+                if fr is None or f"f{fr['k']}" not in z.files:
+                    continue
+                png = _annotated(z[f"f{fr['k']}"], fr)
+                if png is not None:
+                    caption = i18n.t(language, "report.sax_key_image", slice=int(fr["slice"]) + 1, phase=phase,
+                                     model=f"{model.get('name', '')} {model.get('version', '')}".strip())
+                    out.append(KeyImage(png=png, caption=caption, key=f"sax{cap.id}-{fr['k']}"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("short-axis key images of exam %s cannot be made: %s", exam.id, exc)
+    return tuple(out)

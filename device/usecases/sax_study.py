@@ -28,15 +28,14 @@ import numpy as np
 from device import __version__
 from device.domain.records import REVIEWED_SOURCES
 from device.errors import InputError, UserError
+from device.reporting.sax_sections import ANALYSIS_SCHEMA, IMAGES_SCHEMA, PREFIX
+from device.reporting.sax_sections import analyses as analyses  # the page reads them through this use case
 from device.store import audit, clinical
 from device.store.db import Tx
 
 log = logging.getLogger(__name__)
 ANALYSE = "sax.analyse"
 SERIES_SCHEMA = "cardiocart.sax_series.v1"
-ANALYSIS_SCHEMA = "cardiocart.sax_analysis.v1"
-IMAGES_SCHEMA = "cardiocart.sax_images.v1"
-PREFIX = "mri_sax_"
 INDEX_NAMES = ("cavity_area_mm2", "myo_area_mm2", "dim1_mm", "dim2_mm", "dim3_mm", "rwt1_mm", "rwt2_mm", "rwt3_mm",
                "rwt4_mm", "rwt5_mm", "rwt6_mm")
 VOLUME_NAMES = ("edv_ml", "esv_ml", "sv_ml", "ef_pct")
@@ -346,22 +345,6 @@ def analyse_job(payload: dict, progress) -> dict:
 
 
 # ---------------------------------------------------------------- reading back
-
-def analyses(conn: sqlite3.Connection, blobs, exam_id: int) -> list[tuple[clinical.Capture, dict]]:
-    """The exam's SAX analysis documents, oldest first, less those a later (edited) version supersedes."""
-    docs = [x for x in clinical.list_captures(conn, exam_id)
-            if x.kind == "document" and x.meta.get("schema") == ANALYSIS_SCHEMA]
-    gone = {x.meta.get("supersedes") for x in docs}
-    out = []
-    for x in docs:
-        if x.id in gone:
-            continue
-        try:
-            out.append((x, json.loads(blobs.get(x.blob_sha256))))
-        except (OSError, ValueError) as exc:
-            out.append((x, {"status": "failed", "message": f"the stored analysis cannot be read ({exc})"}))
-    return out
-
 
 def frame_png(conn: sqlite3.Connection, blobs, exam_id: int, images_id: int, k: int) -> bytes | None:
     cap = clinical.get_capture(conn, images_id)

@@ -115,6 +115,16 @@ def test_upload_analyse_edit_report(settings, login, run_jobs, stack_zip):
     report = ui.get(f"/exams/{eid}/report").data.decode()
     assert f"{e2:.1f}" in report or f"{e2:g}" in report
     assert _sr_values(settings, eid)["LV end-diastolic volume"] == pytest.approx(e2)    # the DICOM SR carries it
+    s = Store.open(settings.data_dir)
+    try:
+        from device.reporting.from_store import assemble
+        doc = assemble(s.conn, s.blobs, eid, ReportSettings.from_settings(settings))
+    finally:
+        s.close()
+    sax_imgs = [k for k in doc.key_images if k.key.startswith("sax")]          # ED and ES of the reported slice
+    assert len(sax_imgs) == 2 and all(k.png[:4] == b"\x89PNG" and "lv_seg" in k.caption for k in sax_imgs)
+    pdf = ui.get(f"/exams/{eid}/report/v1.pdf")
+    assert pdf.status_code == 200 and pdf.data[:4] == b"%PDF"
 
     # a second automatic analysis does not replace the edited EDV
     _upload(ui, eid, [("again.zip", stack_zip)])
