@@ -79,14 +79,15 @@ def _envelope(grey: np.ndarray, base: float, r0: int, r1: int, side: int) -> tup
 def _fill(grey: np.ndarray, base: float, env_px: np.ndarray, side: int) -> float:
     """Mean intensity in the middle of the spectrum (20-60 % of the envelope) over that at its edge (85-100 %), over
     columns where the envelope is above half its peak: ~0.2-0.4 for hollow PW, >= 0.5 for filled CW traces."""
-    cols = np.nonzero(env_px > 0.5 * env_px.max())[0] if env_px.max() > 4 else []
-    mid, edge = [], []
+    cols: list[int] = [int(c) for c in np.nonzero(env_px > 0.5 * env_px.max())[0]] if env_px.max() > 4 else []
+    mid: list[float] = []
+    edge: list[float] = []
     for c in cols:
         e = float(env_px[c])
         for lo, hi, acc in ((0.2, 0.6, mid), (0.85, 1.0, edge)):
             rows = (base - side * np.arange(lo * e, hi * e)).astype(int)
-            acc.append(grey[np.clip(rows, 0, grey.shape[0] - 1), c].mean())
-    return float(np.mean(mid) / max(np.mean(edge), 1.0)) if len(cols) else 0.0
+            acc.append(float(grey[np.clip(rows, 0, grey.shape[0] - 1), c].mean()))
+    return float(np.mean(mid)) / max(float(np.mean(edge)), 1.0) if cols else 0.0
 
 
 def detect_kind(grey: np.ndarray, cal: dict, x0: int, x1: int) -> dk.KindVerdict:
@@ -183,8 +184,8 @@ def _measure(kind, env, dt_s, x0, base, side, k, ra, cal, systole=None) -> Doppl
     beats: list[dict] = []
     if kind == "mitral" or kind.startswith("tdi"):
         beats = _diastolic(kind, env, runs, dt_s, pair_a=True, systole=systole)
-        pk = np.array([b["peak_s"] for b in beats])
-        rr = np.diff(pk)
+        pks = np.array([b["peak_s"] for b in beats])
+        rr = np.diff(pks)
         cv = float(rr.std() / rr.mean()) if len(rr) >= 2 else 0.0
         cal["rr_cv"] = round(cv, 3)
         # separate A waves alternating with E (see _pairs) are sinus rhythm whatever the E-E spread
@@ -249,11 +250,12 @@ def _pairs(runs: list[tuple[int, int]], dt_s: float, max_len: float = 0.85) -> l
     long before E (systole), short before A (diastasis); an E is a run after a long gap, its A the shorter run
     after it within 0.45 s (and shorter than ``max_len`` x E's run: mitral A is much shorter than E, tissue a' about
 as long as e'). A screen without that alternation gives every run as an E."""
-    gaps = [runs[i][0] - runs[i - 1][1] for i in range(1, len(runs))]
+    gaps: list[int] = [int(runs[i][0] - runs[i - 1][1]) for i in range(1, len(runs))]
     for parity in (0, 1):                 # E runs at indices of this parity
         big = [g for i, g in enumerate(gaps, 1) if i % 2 == parity]
         small = [g for i, g in enumerate(gaps, 1) if i % 2 != parity]
-        if not big or not small or min(big) <= max(small) or np.mean(big) < 1.8 * max(np.mean(small), 1):
+        if not big or not small or min(big) <= max(small) or \
+                float(np.mean(big)) < 1.8 * max(float(np.mean(small)), 1.0):
             continue
         out: list[tuple[int, int | None]] = []
         for i in range(parity, len(runs), 2):
