@@ -38,6 +38,8 @@ ORIENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 QUARTER_TURNS = tuple(k for k in ORIENTATIONS if "90" in k)
 HALF_TURNS = tuple(k for k in ORIENTATIONS if "90" not in k)
+# the turns that put other leads in the limb-lead boxes (columns swapped): the limb-lead relations see these
+LIMB_SEES = ("mirrored left-right", "rotated 180 degrees")
 
 # a standard pulse is 1 mV tall: 10 mm at the usual gain (20 mm or 5 mm at the others); photos stretch it by up to
 # ~15 % (measured 8.5-11.5 mm on the Paper2Pulse photos). The 5 mm band is kept narrow: a row's own trace segments
@@ -173,6 +175,11 @@ def _read_words(rgb: np.ndarray, box: tuple[float, float, float, float]) -> set[
 # not when the rows are flipped top-bottom; QRS polarity fails when traces are inverted (180 degrees, upside down) but
 # not on a mirror image; the printed lead names fail on all three.
 CUE_LIMB_FOR, CUE_LIMB_AGAINST = 0.4, 0.1      # the weaker of the two limb-lead relations (correlation)
+# ... and the page as given must fit them this much better than read mirrored or turned 180 degrees (the turns the
+# limb leads see): ECG-Image-Kit ecg00035 fed turned 180 degrees fit 0.71 as given, 0.58 mirrored and 0.42 turned
+# back, and was read as given (both cues agreed, the QRS polarity at 0.49); upright pages the cues accept fit by a
+# margin of 0.34-0.96 (n=7, ECG-Image-Kit)
+CUE_LIMB_MARGIN = 0.25
 CUE_POLARITY_FOR, CUE_POLARITY_AGAINST = 0.25, -0.1  # mean signed R-wave asymmetry of II, V5, V6 and -aVR
 
 
@@ -213,13 +220,20 @@ def qrs_polarity(signals_mv: np.ndarray) -> float:
     return float(np.mean(vals)) if len(vals) >= 2 else float("nan")
 
 
-def as_given_votes(signals_mv: np.ndarray, labels_given: int, labels_other: int) -> dict[str, int]:
+def as_given_votes(signals_mv: np.ndarray, labels_given: int, labels_other: int,
+                   limb_turned: float = float("nan")) -> dict[str, int]:
     """The cues' votes on a page read as given (``signals_mv`` its reading; ``labels_given``/``labels_other`` lead
-    names read by OCR on it and at most on any other orientation)."""
+    names read by OCR on it and at most on any other orientation; ``limb_turned`` the best limb_relations of the page
+    read mirrored or turned 180 degrees, NaN when not read: within CUE_LIMB_MARGIN of it the limb leads do not vote
+    for the page as given, the evidence being ambiguous)."""
     def vote(v: float, lo: float, hi: float) -> int:
         return 0 if not np.isfinite(v) else 1 if v >= hi else -1 if v < lo else 0
 
-    return {"limb leads": vote(limb_relations(signals_mv), CUE_LIMB_AGAINST, CUE_LIMB_FOR),
+    limb = limb_relations(signals_mv)
+    limb_vote = vote(limb, CUE_LIMB_AGAINST, CUE_LIMB_FOR)
+    if limb_vote > 0 and np.isfinite(limb_turned) and limb < limb_turned + CUE_LIMB_MARGIN:
+        limb_vote = 0
+    return {"limb leads": limb_vote,
             "QRS polarity": vote(qrs_polarity(signals_mv), CUE_POLARITY_AGAINST, CUE_POLARITY_FOR),
             # one name alone is no evidence: "I", "II", "III" read the same mirrored or turned 180 degrees (a
             # mirrored ECG-Image-Kit page read 1 name, its upright reading 0)

@@ -267,9 +267,11 @@ def _read_upright(flat: np.ndarray, mask: np.ndarray, dark: np.ndarray, glevel: 
         # (orientation.as_given_votes); the limb leads alone once took a mirrored and an upside-down ECG-Image-Kit
         # page as upright (Einthoven holds on a page flipped top-bottom), and they never turn a page
         up = next((a for a in done if a.orientation == "upright"), None)
+        turned = [v for v in (orientation.limb_relations(a.signals) for a in done
+                              if a.orientation in orientation.LIMB_SEES) if np.isfinite(v)]
         if up is None or not orientation.upright_as_given(orientation.as_given_votes(
                 up.signals, labels.get("upright", 0), max((v for k, v in labels.items() if k != "upright"),
-                                                          default=0))):
+                                                          default=0), max(turned, default=float("nan")))):
             raise InputError("cannot tell which way up the printout is (no calibration pulse found, and the limb "
                              "leads and QRS directions do not settle it); photograph the page upright, not mirrored, "
                              "with the calibration pulses at the left", step="orientation")

@@ -42,3 +42,16 @@ def test_the_kit_page_as_printed_is_read_upright(ecg00012):
     r = read_ecg_image(ecg00012)
     assert not any(w.startswith("the page was") for w in r.warnings)
     assert orientation.limb_relations(r.signals_mv) > 0.3
+
+
+def test_kit_page_turned_180_with_ambiguous_cues_is_never_read_as_given(shared_data):
+    """ECG-Image-Kit ecg00035 (pulses at the right end, not found) fed turned 180 degrees was read as given: its limb
+    leads fit 0.71 as given but 0.58 read mirrored, its QRS polarity 0.49 (the one of 156 turned Kit pages read as
+    is). Ambiguous orientation evidence now refuses it (or, were it settled, turns it back)."""
+    img = load_image(shared_data / "ecg-images-ecg-image-kit" / "sample-data" / "ecg-images" / "ecg00035.jpg")
+    try:
+        r = read_ecg_image(np.ascontiguousarray(img[::-1, ::-1]))
+    except InputError as exc:
+        assert exc.step == "orientation"
+        return
+    assert r.warnings[0].startswith("the page was rotated 180 degrees"), r.warnings

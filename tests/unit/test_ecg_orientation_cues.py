@@ -57,3 +57,16 @@ def test_no_printed_limb_leads_gives_no_vote():
     sig = np.full((5000, 12), np.nan, np.float32)
     assert np.isnan(orientation.limb_relations(sig)) and np.isnan(orientation.qrs_polarity(sig))
     assert orientation.as_given_votes(sig, 0, 0) == {"limb leads": 0, "QRS polarity": 0, "lead names": 0}
+
+
+def test_limb_leads_do_not_vote_when_a_turned_reading_fits_nearly_as_well():
+    """Ambiguous evidence is no evidence: ECG-Image-Kit ecg00035 fed turned 180 degrees fit the limb leads 0.71 as
+    given and 0.58 read mirrored, the QRS polarity agreed (0.49), and the page was read as given. The limb leads now
+    vote for the page as given only when it fits CUE_LIMB_MARGIN better than read mirrored or turned 180 degrees."""
+    sig = read_3x4(synthetic_ecg(np.random.default_rng(2)), "upright")
+    limb = orientation.limb_relations(sig)
+    assert limb >= orientation.CUE_LIMB_FOR
+    assert orientation.as_given_votes(sig, 0, 0, limb - 0.5)["limb leads"] == 1
+    ambiguous = orientation.as_given_votes(sig, 0, 0, limb - 0.1)
+    assert ambiguous["limb leads"] == 0 and ambiguous["QRS polarity"] == 1
+    assert not orientation.upright_as_given(ambiguous)
