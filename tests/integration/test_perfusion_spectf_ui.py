@@ -59,28 +59,26 @@ def test_counts_classified_shown_and_reported(settings, login, run_jobs):
     assert 'data-name="spectf_prob_abnormal"' in rep and "SPECTF counts" in rep
 
 
-@pytest.mark.parametrize("data, text, why", [
+BAD = [
     ((ROW + "\n" + ROW).encode(), "", "2 rows"),
     (None, ",".join(["70"] * 43), "43 values"),
     (b"\xff\xfe\x00\x01binary", "", "not a text file"),
     (None, "", "choose a SPECTF file"),
     (None, ",".join(["5"] * 44), "hottest region"),
-])
-def test_bad_counts_refused_in_one_line(settings, login, data, text, why):
+]
+
+
+def test_bad_counts_refused_in_one_line_and_not_on_an_ecg_exam(settings, login):
     eid = _exam(settings)
     ui = login("sono", "sonographer")
-    r = _post(ui, eid, data, text)
-    assert r.status_code == 400
-    msg = r.data.decode().split('id="perf-error">')[1].split("</p>")[0]
-    assert why in msg and "\n" not in msg
+    for data, text, why in BAD:
+        r = _post(ui, eid, data, text)
+        assert r.status_code == 400, why
+        msg = r.data.decode().split('id="perf-error">')[1].split("</p>")[0]
+        assert why in msg and "\n" not in msg
     s = Store.open(settings.data_dir)
     try:
         assert s.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
     finally:
         s.close()
-
-
-def test_not_on_an_ecg_exam(settings, login):
-    eid = _exam(settings, "ecg")
-    ui = login("sono", "sonographer")
-    assert _post(ui, eid, None, ROW).status_code == 400
+    assert _post(ui, _exam(settings, "ecg"), None, ROW).status_code == 400
