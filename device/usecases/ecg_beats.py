@@ -22,6 +22,7 @@ from device.ecg.calipers import marker_positions, median_beats
 from device.errors import UserError
 from device.store import audit, clinical
 from device.store.blobs import BlobStore
+from device.usecases.ecg_calipers import CALIPER_MODEL
 
 log = logging.getLogger(__name__)
 DRAW_HZ = 250.0  # the drawn beat's sampling rate (4 ms a point; the markers move in 1 ms steps)
@@ -44,7 +45,8 @@ def _saved_positions(conn: sqlite3.Connection, cap_id: int, cur: dict[str, float
 
 def beat_view(conn: sqlite3.Connection, blobs: BlobStore, cap: clinical.Capture) -> dict[str, Any] | None:
     """JSON-able drawing data of reading ``cap`` (a signal capture): ``t0_ms``, ``dt_ms``, ``leads``, ``beats``
-    (lead -> mV), ``lead`` (the rhythm lead), ``markers`` (ms from R), ``rr_ms``; None when the signal cannot be
+    (lead -> mV), ``lead`` (the rhythm lead), ``markers`` (ms from R), ``rr_ms``, ``model`` (what computes the
+    saved intervals) and ``signal_model`` (what digitised the signal); None when the signal cannot be
     read or forms no median beat (the page then offers the typed calipers only)."""
     try:
         with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
@@ -62,4 +64,5 @@ def beat_view(conn: sqlite3.Connection, blobs: BlobStore, cap: clinical.Capture)
         for k, v in marker_positions(mb.qrs_onset_s, cur.get("pr_ms"), cur.get("qrs_ms"), cur.get("qt_ms")).items()}
     return {"t0_ms": -mb.pre_s * 1000.0, "dt_ms": 1000.0 * step / fs, "leads": list(mb.beats),
             "beats": {k: np.round(v[::step], 3).tolist() for k, v in mb.beats.items()}, "lead": mb.rhythm_lead,
-            "markers": markers, "rr_ms": cur.get("rr_ms")}
+            "markers": markers, "rr_ms": cur.get("rr_ms"),
+            "model": f"{CALIPER_MODEL[0]} {CALIPER_MODEL[1]}", "signal_model": str(cap.meta.get("model", ""))}

@@ -76,6 +76,8 @@ def test_drag_t_end_on_the_median_beat_then_a_second_photo(browser, cart, tmp_pa
     # the median beat is drawn with its four markers where the automatic intervals put them
     assert page.locator("#ecg-beat-svg polyline.ecg-beat-trace").get_attribute("points").count(",") > 150
     assert page.locator("#ecg-beat-svg .ecg-marker").count() == 4
+    model_line = page.inner_text("#ecg-beat-model")
+    assert "ecg_calipers 1 · ecg_reader" in model_line and "Not for diagnostic use without review" in model_line
     qt0, qtc0, rr = _value(page, "qt_ms"), _value(page, "qtc_bazett_ms"), _value(page, "rr_ms")
     on0, t0 = float(page.input_value('input[name="qrs_onset_ms"]')), float(page.input_value('input[name="t_end_ms"]'))
     assert abs((t0 - on0) - qt0) <= 1.0

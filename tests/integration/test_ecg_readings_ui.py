@@ -91,6 +91,9 @@ def test_two_readings_are_kept_apart_and_the_report_uses_one(login, settings):
     # the page shows the new reading under its label and lists both readings; the report uses the newest
     assert _hr_cell(html) == pytest.approx(100, abs=4)
     assert '<span id="ecg-reading-label">serial ECG /dev/ttyUSB0</span>' in html
+    beat_line = re.search(r'id="ecg-beat-model">(.*?)</p>', html).group(1)      # the median beat names its models
+    assert "ecg_calipers 1 · ecg_measure" in beat_line and "Not for diagnostic use without review" in beat_line
+    assert 'id="ecg-beat-data"' in html
     rows = re.findall(r'<tr data-reading="(\d+)" data-capture="(\d+)" data-in-report="([01])"', html)
     assert len(rows) == 2 and [x[2] for x in rows] == ["0", "1"]
     names = re.findall(r'<td class="ecg-reading-name">([^<]*)</td>', html)
