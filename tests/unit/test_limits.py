@@ -153,3 +153,21 @@ def test_normal_study_passes(tmp_path):
     limits.check_npz(p, p.name)
     limits.check_npz(_npy(s.stress), "x.npy")
     assert json.dumps(limits.MAX_ARRAY_BYTES)
+
+
+def test_video_over_the_frame_size_or_count_limit_is_refused_before_reading(tmp_path):
+    """Frame limits of the video reader (echo view, echo measure, replay): frames larger than 4K, or more frames than
+    MAX_VIDEO_FRAMES, are refused from the container's header, before any frame is decoded into memory."""
+    import cv2
+
+    from device.drivers.video_file import VideoFileSource
+
+    big = tmp_path / "big.avi"
+    w = cv2.VideoWriter(str(big), cv2.VideoWriter_fourcc(*"MJPG"), 30, (4200, 2100))
+    w.write(np.zeros((2100, 4200, 3), np.uint8))
+    w.release()
+    with pytest.raises(InputError, match="larger than 4K"):
+        VideoFileSource(big).open()
+    with pytest.raises(InputError, match="more than the 10000"):
+        limits.check_video(limits.MAX_VIDEO_FRAMES + 1, 640, 480, "long.avi")
+    limits.check_video(limits.MAX_VIDEO_FRAMES, 3840, 2160, "4k.avi")     # the limits themselves are allowed
