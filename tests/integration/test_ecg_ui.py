@@ -243,12 +243,15 @@ def test_cart_camera_missing_and_present(login, settings, printout, monkeypatch)
     monkeypatch.setattr(ecg_view, "camera_candidates",
                         lambda: [("opencv", {"device": "/dev/video9", "opener": lambda *a: FakeCam(),
                                              "give_up_s": 1.0})])
-    r = ui.post(f"/exams/{eid}/ecg/camera/capture", {})
+    r = ui.post(f"/exams/{eid}/ecg/camera/capture", {"label": "bed 4, supine"})
     assert r.status_code == 302, r.data[:1000]
-    assert _worked(ui, settings, r).status_code == 200
+    page = _worked(ui, settings, r)
+    assert page.status_code == 200
     caps = _rows(settings, "SELECT kind, meta FROM captures WHERE exam_id = ? ORDER BY id", eid)
     assert [c["kind"] for c in caps] == ["photo", "signal"]
     assert json.loads(caps[0]["meta"])["source"] == "cart_camera"
+    assert json.loads(caps[0]["meta"])["label"] == "bed 4, supine"                # the reading keeps its label
+    assert b'<span id="ecg-reading-label">bed 4, supine</span>' in page.data
 
 
 def test_live_page_and_api(login, settings, tmp_path):

@@ -23,6 +23,14 @@
     f.addEventListener('submit', function () { busy(); });
   });
 
+  // the camera page's label goes with whichever way the photo is taken
+  var labelIn = $('ecg-label');
+  if (labelIn) {
+    labelIn.addEventListener('input', function () {
+      Array.prototype.forEach.call(document.querySelectorAll('.ecg-label-copy'), function (h) { h.value = labelIn.value; });
+    });
+  }
+
   // ------------------------------------------------------------------ overlay layer toggles
   Array.prototype.forEach.call(document.querySelectorAll('input[data-toggle]'), function (cb) {
     cb.addEventListener('change', function () {
@@ -234,6 +242,7 @@
       snap.disabled = true; busy();
       c.toBlob(function (blob) {
         var fd = new FormData(); fd.append('photo', blob, 'camera.jpg'); fd.append('source', 'browser_camera');
+        fd.append('label', ($('ecg-label') || {}).value || '');
         fetch(cam.dataset.upload, { method: 'POST', body: fd, credentials: 'same-origin',
                                     headers: { 'X-CSRF-Token': csrf, 'Accept': 'application/json' } })
           .then(function (r) { return r.json(); })

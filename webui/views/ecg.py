@@ -224,7 +224,7 @@ def camera_capture(exam_id: int):
         return _render(exam, str(exc), 409)
     from device.usecases.ecg_images import jpeg
     data, _ = jpeg(frame, quality=92)
-    return _store_and_queue(exam, data, "cart_camera", which.replace("/", "_") + ".jpg")
+    return _store_and_queue(exam, data, "cart_camera", which.replace("/", "_") + ".jpg", request.form.get("label", ""))
 
 
 @bp.route("/ecg/live")
