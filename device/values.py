@@ -152,7 +152,8 @@ def check_derived(derived_values: dict[str, float], edited: str) -> None:
 def derived(edited: str, values: dict[str, float], bsa: float | None = None) -> dict[str, float]:
     """Values to recompute after ``edited`` changed, from the current ``values`` (name -> value, the edit
     included): QTc (Bazett, Fridericia) from QT and RR (or heart rate); stroke volume and EF from EDV and ESV of
-    the same view prefix; E/e' from mitral E and e' (the mean of septal and lateral when both are known); the
+    the same view prefix; E/e' from mitral E and e' (the mean of septal and lateral when both are known); Doppler
+    peak gradients (4 v^2) from TR/AV/LVOT peak velocity and RVSP from TR velocity and the RA pressure; the
     linear LV mass from IVSd, LVIDd and LVPWd; indexed values (``INDEXED``) from their base and ``bsa`` (m2).
     Only names already in ``values`` are returned (nothing is invented)."""
     out: dict[str, float] = {}
@@ -186,6 +187,12 @@ def derived(edited: str, values: dict[str, float], bsa: float | None = None) -> 
             ([values["e_prime_cm_s"]] if values.get("e_prime_cm_s") else [])
         if primes and "mv_e_e_prime" in values:
             out["mv_e_e_prime"] = values["mv_e_cm_s"] / (sum(primes) / len(primes))
+    for pre in ("tr", "av", "lvot"):    # spectral Doppler: simplified Bernoulli 4 v^2 (mmHg, v in m/s)
+        if edited == f"{pre}_vmax_m_s" and f"{pre}_peak_gradient_mmhg" in values:
+            out[f"{pre}_peak_gradient_mmhg"] = float(round(4.0 * values[edited] ** 2))
+    if edited in ("tr_vmax_m_s", "ra_pressure_mmhg") and "rvsp_mmhg" in values and "tr_vmax_m_s" in values \
+            and "ra_pressure_mmhg" in values:
+        out["rvsp_mmhg"] = float(round(4.0 * values["tr_vmax_m_s"] ** 2 + values["ra_pressure_mmhg"]))
     for suf in ("_ivsd_mm", "_lvidd_mm", "_lvpwd_mm"):
         if edited.endswith(suf):
             p = edited[: -len(suf)]
