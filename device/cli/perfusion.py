@@ -24,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="slice orientation (default: from the file, else detected)")
     pol.add_argument("--normals", type=Path, help="site normal database (JSON like models/perfusion_normals)")
     pol.add_argument("--variant", help="model variant: fp32, int8 (default) or tflite")
+    pol.add_argument("--polar-source", choices=["network", "classical"],
+                     help="polar map feeding the bullseye, scores and network 2: network (network 1, patent 000; "
+                          "falls back to classical with a note when they disagree) or classical; default: see "
+                          "EVALUATION.md")
     pol.set_defaults(func=cmd_polar)
     reg = sub.add_parser("regions", help="SPECTF rows (22 regions rest+stress) -> one probability per row")
     reg.add_argument("file", type=Path, help="text/CSV file, one row of 44 counts (or 45 with diagnosis) per line")
@@ -54,7 +58,7 @@ def cmd_polar(args: argparse.Namespace) -> int:
     normals = load_normals(args.normals) if args.normals else None
     o = stress.orientation if stress.orientation != "unknown" else "auto"
     res = analyse_study(stress.counts, stress.voxel_mm, rest.counts if rest else None, o, stress.direction, normals,
-                        args.variant)
+                        args.variant, polar_source=args.polar_source)
     out = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)

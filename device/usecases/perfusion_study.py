@@ -144,6 +144,9 @@ def store_result(c, blobs, exam_id: int, stress_cap, rest_cap, res, normals, ris
     risk = "  ".join(f"{t.territory} {t.prob_at_risk:.2f}{' AT RISK' if t.at_risk else ''}"
                      for t in res.territories if math.isfinite(t.prob_at_risk))
     note = (f"Risk (network 2): {risk}" if risk else "Territory risk unavailable") + ("  SIMULATED" if sim else "")
+    polar_source = res.polar_source
+    note += "  Map: network 1" if polar_source == "network" else (
+        "  Map: classical (network 1 disagreed)" if res.polar_note else "")
     images = {}
     for key, polar, segs, ab, title in (
             ("bullseye_stress", res.polar_stress_pct, res.segments_stress_pct, res.scores.abnormal_stress,
@@ -159,7 +162,8 @@ def store_result(c, blobs, exam_id: int, stress_cap, rest_cap, res, normals, ris
     images["slices"] = clinical.add_capture(c, blobs, exam_id, "frame", _png(slice_strip(res.short_axis)),
                                             "image/png", "short-axis slices", None,
                                             {"image_kind": "slices", "source_capture": stress_cap.id}).id
-    s, cl = res.scores, (CLASSICAL, __version__)
+    s = res.scores
+    cl = (ring_n, ring_v) if polar_source == "network" and ring_v else (CLASSICAL, __version__)  # the map's maker
     rows: list = [(f"seg{i + 1:02d}_uptake_pct", float(v), "%", *cl) for i, v in enumerate(res.segments_stress_pct)]
     if res.segments_rest_pct is not None:
         rows += [(f"seg{i + 1:02d}_rest_uptake_pct", float(v), "%", *cl) for i, v in enumerate(res.segments_rest_pct)]

@@ -10,7 +10,8 @@ Evaluation only (nothing is trained or tuned here). Two populations, each study 
 Per source: network-2 AUC, sensitivity / specificity at 0.5 per territory, AUC of the rule-based extent, false
 positives among normal studies, SSS of normal studies, how often the network map fell back to the classical one,
 and the network / classical disagreement (per-pixel MAE, largest segment difference) that sets the bounds.
-Run: ``nice -n 5 python -m models.training.perfusion_chain_eval [n_sim] [n_cone]``; results cached in
+Run: ``nice -n 5 python -m models.training.perfusion_chain_eval [n_sim] [n_cone] [tag] [wide]`` (``wide``: the
+simulator's wider patient family, ``random_study(..., wide=True)``); results cached in
 ``var/cache/perfusion_chain/``.
 """
 
@@ -47,13 +48,13 @@ def _row(res) -> dict:
             "seg_diff": res.network_segment_max_diff_pct}
 
 
-def run_sim(n: int) -> list[dict]:
+def run_sim(n: int, wide: bool = False) -> list[dict]:
     from device.perfusion.analysis import analyse_study
     from device.sim.spect import random_study
 
     rows = []
     for seed in range(SIM_SEED0, SIM_SEED0 + n):
-        s = random_study(seed)
+        s = random_study(seed, wide=wide)
         row: dict = {"seed": seed, "y": [int(s.at_risk[t]) for t in TERRITORIES]}
         try:
             for src in SOURCES:
@@ -142,12 +143,15 @@ def main(argv: list[str]) -> int:
     n_sim = int(argv[0]) if argv else 150
     n_cone = int(argv[1]) if len(argv) > 1 else 40
     tag = argv[2] if len(argv) > 2 else "current"
+    wide = len(argv) > 3 and argv[3] == "wide"
     CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    sim = run_sim(n_sim)
+    sim = run_sim(n_sim, wide)
     cone = run_cone(n_cone)
     (CACHE / f"{tag}_rows.json").write_text(json.dumps({"sim": sim, "cone": cone}))
-    summary = {"sim": summarise_sim(sim), "cone": summarise_cone(cone), "seconds": round(time.time() - t0)}
+    summary = {"sim_family": "wide" if wide else "training ranges",
+               "sim": summarise_sim(sim) if sim else None, "cone": summarise_cone(cone) if cone else None,
+               "seconds": round(time.time() - t0)}
     (CACHE / f"{tag}_summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     return 0
