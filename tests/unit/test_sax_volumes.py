@@ -81,3 +81,24 @@ def test_positions_along_the_normal_not_slice_location():
     locs = [p for p in pos for _ in range(2)]
     v = stack_volumes(locs, [0, 1] * 4, [1000.0, 500.0] * 4)
     assert v.spacing_mm == pytest.approx(10.0, abs=1e-3) and v.edv_ml == pytest.approx(4 * 1000.0 * 10 / 1000, rel=1e-3)
+
+
+@pytest.mark.shared_data
+def test_sunnybrook_slice_gaps_are_the_spacing_between_slices(shared_data):
+    """Real oblique SAX stack (SC-HF-I-1): positions along the normal step by SpacingBetweenSlices (10 mm), while
+    SliceLocation steps 6.7 mm - volumes from SliceLocation were a third too small."""
+    import pydicom
+
+    from device.lv.dicom_io import slice_position
+
+    series = shared_data / "cardiac-mri-sunnybrook" / "dicoms" / "SCD0000101"
+    by_loc = {}
+    for f in sorted(series.rglob("*.dcm")):
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        by_loc[float(ds.SliceLocation)] = (slice_position(tuple(map(float, ds.ImageOrientationPatient)),
+                                                          ds.ImagePositionPatient), float(ds.SpacingBetweenSlices))
+    locs = sorted(by_loc)
+    assert len(locs) >= 10
+    gaps_pos = np.abs(np.diff([by_loc[x][0] for x in locs]))
+    assert gaps_pos == pytest.approx([by_loc[locs[0]][1]] * len(gaps_pos), abs=0.05)
+    assert np.median(np.diff(locs)) < 0.8 * np.median(gaps_pos)
