@@ -1,11 +1,12 @@
 """Issue 13: the out-of-domain corpus (ood_corpus.py) through the upload routes of the web UI, as a sonographer
-would send it: the ECG photo upload (``/exams/<id>/ecg/upload``) and the perfusion study upload
-(``/exams/<id>/perfusion/upload``), each read by the job the worker runs.
+would send it: the ECG photo upload (``/exams/<id>/ecg/upload``), the perfusion study upload
+(``/exams/<id>/perfusion/upload``) and the short-axis MRI upload (``/exams/<id>/sax/upload``), each read by the job
+the worker runs.
 
 An input passes when it is refused (the ECG page answers 422 with the reason, the perfusion job ends in error, or the
 upload itself is refused with 400) and the exam holds no measurement, finding or alert afterwards; or, for a turned or
 mirrored ECG page, when it is read after being turned upright and the page says so. Anything else is a confident
-result on an input the cart cannot read, and the test fails. ``make test`` sends 6 of them (SHORT; a turned page
+result on an input the cart cannot read, and the test fails. ``make test`` sends 7 of them (SHORT; a turned page
 through the upload is tests/integration/test_ecg_validity_ui.py); ``make stress`` sends all of them and records the
 refusal rate per route for RELIABILITY.md.
 """
@@ -24,9 +25,9 @@ from tests.stress.figures import Figures, figures_dir, stress_mode
 from tests.stress.test_ood_corpus import _record
 
 
-# what ``make test`` sends (the 16-bit PNG, noise, a cut page; other organs, a 2-D image, a photo)
+# what ``make test`` sends (the 16-bit PNG, noise, a cut page; a brain, a 2-D image, a photo; a still MR slice)
 SHORT = {"16-bit greyscale PNG", "noise", "left half of the page", "brain volume", "2-D image",
-         "ECG photo (wrong modality)"}
+         "ECG photo (wrong modality)", "brain-like slice"}
 
 
 @pytest.fixture()
@@ -107,4 +108,25 @@ def test_perfusion_upload(corpus, login, settings):  # noqa: F811
         outcomes[name] = "refused" if state in ("refused", "error") and stored == 0 \
             else f"CONFIDENT (HTTP {r.status_code}, job {state or '?'}, {stored} rows stored)"
     _record(Figures(figures_dir()), "perfusion study upload (web)", outcomes)
+    assert not [k for k, v in outcomes.items() if v.startswith("CONFIDENT")], outcomes
+
+
+def test_sax_upload(corpus, login, settings):  # noqa: F811
+    from device.paths import MODELS_DIR
+
+    if not (MODELS_DIR / "lv_seg" / "manifest.json").exists():
+        pytest.skip("the lv_seg model is not built (make models)")
+    ui = login("sono", "sonographer")
+    outcomes = {}
+    for k, (name, p) in enumerate(_subset(corpus["lv sax"])):
+        eid = _exam(settings, f"OODS{k:03d}", "echo")
+        r = ui.post(f"/exams/{eid}/sax/upload", {"series": [(io.BytesIO(p.read_bytes()), p.name)]},
+                    content_type="multipart/form-data")
+        if r.status_code == 302 and "job=" in r.location:
+            run_jobs_in(settings)
+            r = ui.get(r.location)
+        assert r.status_code < 500 and b"Traceback" not in r.data, (name, r.status_code)
+        stored = _stored(settings, eid)
+        outcomes[name] = "refused" if stored == 0 else f"CONFIDENT (HTTP {r.status_code}, {stored} rows stored)"
+    _record(Figures(figures_dir()), "short-axis MRI upload (web)", outcomes)
     assert not [k for k, v in outcomes.items() if v.startswith("CONFIDENT")], outcomes
