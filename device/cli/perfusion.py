@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reg = sub.add_parser("regions", help="SPECTF rows (22 regions rest+stress) -> one probability per row")
     reg.add_argument("file", type=Path, help="text/CSV file, one row of 44 counts (or 45 with diagnosis) per line")
     reg.add_argument("--variant", help="model variant: fp32, int8 (default) or tflite")
+    reg.add_argument("--model", default="perfusion_spectf", choices=["perfusion_spectf", "perfusion_spectf_mlp"],
+                     help="perfusion_spectf (logistic, default) or perfusion_spectf_mlp (the 44-8-1 MLP)")
     reg.set_defaults(func=cmd_regions)
     sim = sub.add_parser("simulate", help="write a simulated stress/rest study (.npz) for demos and tests")
     sim.add_argument("out", type=Path, help="output .npz")
@@ -95,7 +97,7 @@ def cmd_regions(args: argparse.Namespace) -> int:
     from device.perfusion.spectf import classify_regions, read_spectf
 
     rows = read_spectf(args.file)
-    res = classify_regions(rows.counts, args.variant)
+    res = classify_regions(rows.counts, args.variant, args.model)
     for p in res.prob_abnormal:
         print(f"{p:.4f}")
     print(f"# {res.model}; probability of an abnormal study; threshold {res.threshold}; "

@@ -17,6 +17,7 @@ N_REGIONS = 22
 N_FEATURES = 2 * N_REGIONS
 COLUMNS: tuple[str, ...] = tuple(f"F{i}{s}" for i in range(1, N_REGIONS + 1) for s in ("R", "S"))
 MODEL_NAME = "perfusion_spectf"
+MLP_MODEL_NAME = "perfusion_spectf_mlp"
 
 
 @dataclass(frozen=True)
@@ -109,15 +110,20 @@ def read_spectf(path: Path) -> SpectfRows:
     return parse_spectf(text, str(path))
 
 
-def classify_regions(counts: np.ndarray, variant: str | None = None) -> RegionsResult:
-    """Probability of an abnormal perfusion study per SPECTF row. counts: (n, 44) float, SPECTF column order."""
+def classify_regions(counts: np.ndarray, variant: str | None = None, model_name: str = MODEL_NAME) -> RegionsResult:
+    """Probability of an abnormal perfusion study per SPECTF row. counts: (n, 44) float, SPECTF column order.
+
+    model_name: ``perfusion_spectf`` (default: L2 logistic regression, chosen by the prevalence-shift evaluation) or
+    :data:`MLP_MODEL_NAME` (the 44-8-1 MLP it replaced, selectable)."""
+    if model_name not in (MODEL_NAME, MLP_MODEL_NAME):
+        raise InputError(f"SPECTF model {model_name!r} is not one of {MODEL_NAME}, {MLP_MODEL_NAME}")
     from device.inference import model_provider
 
     x = np.asarray(counts, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != N_FEATURES:
         raise InputError(f"regional counts must be (n, {N_FEATURES}); got {x.shape}")
     check_rows(x)
-    model = model_provider().get(MODEL_NAME, variant)
+    model = model_provider().get(model_name, variant)
     name = model.manifest.inputs[0].name
     out = next(iter(model.run({name: x}).values()))
     prob = np.clip(np.asarray(out, dtype=np.float32).reshape(len(x)), 0.0, 1.0)

@@ -63,3 +63,16 @@ def test_real_spectf_rows_separate(shared_data):
     # the model was fit on these rows too (its honest number is the nested-CV AUC in the manifest); this checks the
     # shipped file and column order, which a scrambled or mis-ordered model would fail
     assert roc_auc_score(r.diagnosis, p) > 0.8
+
+
+def test_default_is_the_logistic_model_and_the_mlp_stays_selectable():
+    """Issue 16 point 5: the simpler logistic model is the default (it measured at least as well as the MLP under
+    the prevalence shift); the MLP is still there by name, and the two give different probabilities."""
+    x = _rows(8, 2)
+    lr = classify_regions(x, "fp32")
+    mlp = classify_regions(x, "fp32", "perfusion_spectf_mlp")
+    assert lr.model.startswith("perfusion_spectf 2.") and mlp.model.startswith("perfusion_spectf_mlp 1.")
+    assert load_model("perfusion_spectf", "fp32").manifest.params["kind"] == "L2 logistic regression"
+    assert not np.allclose(lr.prob_abnormal, mlp.prob_abnormal, atol=1e-3)
+    with pytest.raises(InputError, match="not one of"):
+        classify_regions(x, "fp32", "perfusion_spectf_svm")
