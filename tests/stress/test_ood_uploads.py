@@ -1,7 +1,7 @@
 """Issue 13: the out-of-domain corpus (ood_corpus.py) through the upload routes of the web UI, as a sonographer
 would send it: the ECG photo upload (``/exams/<id>/ecg/upload``), the perfusion study upload
-(``/exams/<id>/perfusion/upload``) and the short-axis MRI upload (``/exams/<id>/sax/upload``), each read by the job
-the worker runs.
+(``/exams/<id>/perfusion/upload``), the SPECTF regional counts (``/exams/<id>/perfusion/regions``) and the short-axis
+MRI upload (``/exams/<id>/sax/upload``), each read by the job the worker runs.
 
 An input passes when it is refused (the ECG page answers 422 with the reason, the perfusion job ends in error, or the
 upload itself is refused with 400) and the exam holds no measurement, finding or alert afterwards; or, for a turned or
@@ -129,4 +129,28 @@ def test_sax_upload(corpus, login, settings):  # noqa: F811
         stored = _stored(settings, eid)
         outcomes[name] = "refused" if stored == 0 else f"CONFIDENT (HTTP {r.status_code}, {stored} rows stored)"
     _record(Figures(figures_dir()), "short-axis MRI upload (web)", outcomes)
+    assert not [k for k, v in outcomes.items() if v.startswith("CONFIDENT")], outcomes
+
+
+def test_spectf_counts_upload(corpus, login, settings):  # noqa: F811
+    ui = login("sono", "sonographer")
+    outcomes = {}
+    for k, (name, p) in enumerate(corpus["perfusion regions"]):     # 5 small CSV files: all of them, always
+        eid = _exam(settings, f"OODR{k:03d}", "perfusion")
+        r = ui.post(f"/exams/{eid}/perfusion/regions", {"counts": (io.BytesIO(p.read_bytes()), p.name)},
+                    content_type="multipart/form-data")
+        if r.status_code == 302 and "job=" in r.location:
+            run_jobs_in(settings)
+            r = ui.get(r.location)
+        assert r.status_code < 500 and b"Traceback" not in r.data, (name, r.status_code)
+        stored = _stored(settings, eid)
+        outcomes[name] = "refused" if stored == 0 else f"CONFIDENT (HTTP {r.status_code}, {stored} rows stored)"
+    # positive control: a plausible row is stored and classified, so the zeros above are refusals
+    eid = _exam(settings, "OODR999", "perfusion")
+    row = ",".join(str(v) for v in [72, 68, 75, 70, 66, 71, 74, 69, 73, 67, 70] * 4)
+    r = ui.post(f"/exams/{eid}/perfusion/regions", {"counts": (io.BytesIO(row.encode() + b"\n"), "ok.csv")},
+                content_type="multipart/form-data")
+    run_jobs_in(settings)
+    assert _stored(settings, eid) > 0
+    _record(Figures(figures_dir()), "SPECTF counts upload (web)", outcomes)
     assert not [k for k, v in outcomes.items() if v.startswith("CONFIDENT")], outcomes
