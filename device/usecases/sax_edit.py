@@ -131,8 +131,7 @@ def edit_contours(conn: sqlite3.Connection, blobs, exam_id: int, analysis_id: in
     try:
         v = stack_volumes([f["location_mm"] for f in doc["frames"]], [f["phase_index"] for f in doc["frames"]],
                           [f["indices"]["cavity_area_mm2"] for f in doc["frames"]])
-        doc["volumes"], doc["volumes_reason"] = {**v.as_row(), "volume_curve_ml": [round(x, 2) for x in
-                                                                                     v.volume_curve_ml]}, ""
+        doc["volumes"], doc["volumes_reason"] = st.volume_row(v), ""
     except InputError as exc:
         doc["volumes"], doc["volumes_reason"] = None, str(exc)
     doc["supersedes"] = cap.id

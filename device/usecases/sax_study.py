@@ -169,15 +169,15 @@ def store_upload(conn: sqlite3.Connection, blobs, exam: clinical.Exam, files: li
 
 # ---------------------------------------------------------------- the analysis (pure given frames and model)
 
-def contours(mask: np.ndarray, label_min: int, max_points: int = 48) -> list[list[float]]:
+def contours(mask: np.ndarray, label_min: int, max_points: int = 24) -> list[list[float]]:
     """The outline of ``mask >= label_min`` (largest region) as at most ``max_points`` [x, y] pixel points."""
     m = (mask >= label_min).astype(np.uint8) if label_min > 1 else (mask == label_min).astype(np.uint8)
     cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not cs:
         return []
     c = max(cs, key=cv2.contourArea)[:, 0, :].astype(float)
-    step = max(1, len(c) // max_points)
-    return [[round(float(x), 1), round(float(y), 1)] for x, y in c[::step]]
+    keep = np.unique(np.linspace(0, len(c), min(max_points, len(c)), endpoint=False).astype(int))
+    return [[round(float(x), 1), round(float(y), 1)] for x, y in c[keep]]
 
 
 def _finite(v) -> float | None:
@@ -210,11 +210,20 @@ def analyse_frames(frames, result) -> dict:
     try:
         v = stack_volumes([f["location_mm"] for f in out], [f["phase_index"] for f in out],
                           [f["indices"]["cavity_area_mm2"] for f in out])
-        volumes = {**v.as_row(), "volume_curve_ml": [round(x, 2) for x in v.volume_curve_ml]}
+        volumes = volume_row(v)
     except InputError as exc:
         why = str(exc)
     return {"frames": out, "n_slices": len(slice_of), "volumes": volumes, "volumes_reason": why,
             "reported_slice": reported_slice(out)}
+
+
+def volume_row(v) -> dict:
+    """A StackVolumes as the document stores it: EDV and ESV to 0.1 mL, SV and EF from those rounded values (so the
+    page, the stored rows and the report agree to the last digit), the volume curve."""
+    row = v.as_row()
+    edv, esv = row["edv_ml"], row["esv_ml"]
+    row["sv_ml"], row["ef_pct"] = round(edv - esv, 1), round(100.0 * (edv - esv) / edv, 1)
+    return {**row, "volume_curve_ml": [round(x, 2) for x in v.volume_curve_ml]}
 
 
 def reported_slice(frames: list[dict]) -> int | None:

@@ -23,7 +23,7 @@
   ['epi', 'endo'].forEach(function (kind) {
     outlines[kind].forEach(function (p, i) {
       var c = document.createElementNS(NS, 'circle');
-      c.setAttribute('class', 'sax-handle'); c.setAttribute('r', '1.6');
+      c.setAttribute('class', 'sax-handle'); c.setAttribute('r', '1.3');
       c.setAttribute('cx', p[0]); c.setAttribute('cy', p[1]);
       c.dataset.kind = kind; c.dataset.i = i;
       svg.appendChild(c);
