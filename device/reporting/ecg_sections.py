@@ -108,8 +108,10 @@ def _interpret(name: str, value: float, words: dict[str, str]) -> str:
     return ""
 
 
-def report_measurement(m: Measurement, sex: str, language: str = "en") -> tuple[str, ReportMeasurement]:
-    """(section key, ReportMeasurement) of one stored measurement, with its reference range and interpretation."""
+def report_measurement(m: Measurement, sex: str, language: str = "en",
+                       editor: str = "") -> tuple[str, ReportMeasurement]:
+    """(section key, ReportMeasurement) of one stored measurement, with its reference range and interpretation;
+    ``editor``: the name of the person who edited it (named in the interpretation)."""
     words = _WORDS.get(language, _WORDS["en"])
     spec = SPECS.get(m.name)
     confirmed = m.reviewed
@@ -128,7 +130,7 @@ def report_measurement(m: Measurement, sex: str, language: str = "en") -> tuple[
         text = words["long_qtc"] if m.name.startswith("qtc_") and hi is not None and v > hi else \
             words["low"] if lo is not None and v < lo else words["high"]
     if m.source == "edited":
-        notes.append(words["edited"])
+        notes.append(i18n.t(language, "ecg.word.edited_by", who=editor) if editor else words["edited"])
     interp = "; ".join(x for x in [text, *notes] if x)
     label = i18n.term(language, f"measure.{m.name}", spec.label_en)
     return spec.section, ReportMeasurement(name=m.name, value=v, unit=m.unit, label=label, ref_low=lo, ref_high=hi,
@@ -163,8 +165,10 @@ def ecg_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam
     """Sections (rate and rhythm, intervals, axis, other) of the latest reading's current measurements and the
     traces-over-printout key image. Empty when the exam has no reading (the caller then uses the captures)."""
     groups: dict[str, list[ReportMeasurement]] = {k: [] for k in SECTION_TITLES}
+    names = {int(r[0]): str(r[1] or r[2]) for r in conn.execute("SELECT id, display_name, username FROM users")}
     for m in reading_measurements(conn, exam.id):
-        key, rm = report_measurement(m, exam.patient.sex, language)
+        editor = names.get(m.edited_by, "") if m.edited_by is not None else ""
+        key, rm = report_measurement(m, exam.patient.sex, language, editor)
         groups[key].append(rm)
     choice = report_reading(conn, exam.id)
     sections = [reading_used_section(choice, language)] if choice else []

@@ -134,6 +134,7 @@ def test_drag_t_end_on_the_median_beat_then_a_second_photo(browser, cart, tmp_pa
     assert _num(page.inner_text('#report-sections tr[data-name="qtc_bazett_ms"] td.num')) == \
         pytest.approx(qtc1, abs=0.6)
     assert "Not for diagnostic use without review" in report and "ecg_calipers" in report
+    assert f"edited by {sono.display_name}" in page.inner_text('#report-sections tr[data-name="qt_ms"]')
 
     # a second photo is a second reading; the first is still there to view; the report says which one it uses
     page.goto(f"{cart.url}/exams/{eid}/ecg")

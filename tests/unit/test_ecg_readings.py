@@ -42,6 +42,18 @@ def test_readings_group_versions_by_photo_and_the_report_uses_one(tmp_path):
         assert excluded_signal_ids(s.conn, exam.id) == {a1.id, b1.id}
         assert [m.value for m in reading_measurements(s.conn, exam.id)] == [410.0]
 
+        with Tx(s.conn) as c:   # a person's caliper edit on the chosen reading: the report names who made it
+            old = next(m for m in clinical.current_measurements(c, exam.id) if m.capture_id == a2.id)
+            clinical.add_measurement(c, exam.id, a2.id, "qt_ms", 430.0, "ms", "ecg_calipers", "1", source="edited",
+                                     edited_by=u.id, supersedes=old.id)
+        from device.reporting.ecg_sections import ecg_sections
+        from device.reporting.settings import ReportSettings
+        for lang, text in (("en", "re-digitised or edited by Sono Wu"), ("zh-CN", "由 Sono Wu 校正或修改")):
+            secs, _ = ecg_sections(s.conn, s.blobs, clinical.get_exam(s.conn, exam.id), ReportSettings.bundled(), lang)
+            qt = [m for sec in secs for m in sec.measurements if m.name == "qt_ms"]
+            assert len(qt) == 1 and qt[0].value == 430.0 and text in qt[0].interpretation
+            assert "IMG_1.jpg" in secs[0].title and not secs[0].measurements          # which reading, first
+
         with Tx(s.conn) as c:   # a serial recording is a reading of its own; the pick still holds
             ser = clinical.add_capture(c, s.blobs, exam.id, "signal", b"s", MEDIA, "serial ECG", None,
                                        {"port": "/dev/ttyACM0", "version": 1})
