@@ -2,10 +2,11 @@
 
 Two sources, the screen's own label first:
 1. **Label.** Text blobs outside the spectral panel (glyphs merged by a horizontal dilation) are matched against
-   the vocabulary below rendered in OpenCV's Hershey fonts (plain and italic), by normalised correlation after
-   scaling to a common height; a match needs correlation >= ``LABEL_MIN`` and the blob's aspect within 15 % of the
-   template's. This reads labels drawn in those fonts (the simulator's three vendor styles); it is not a general OCR
-   of real vendor fonts, which is why the signal check below always runs.
+   the vocabulary below rendered in OpenCV's Hershey fonts (plain and italic) and in Pillow's bundled sans-serif
+   TrueType font (Aileron), by normalised correlation after scaling to a common height; a match needs correlation
+   >= ``LABEL_MIN`` and the blob's aspect within 15 % of the template's. This reads labels drawn in those fonts (the
+   simulator's four vendor styles); it is not a general OCR of real vendor fonts (a font it does not know scores
+   below the threshold: the kind then comes from the signal alone), which is why the signal check always runs.
 2. **Signal.** Side of the baseline that carries the flow, peak velocity, and for one-sided ejection-type traces
    the wave's fullness (mean / peak over the wave: a holosystolic TR jet is fuller than an ejection hump) and the
    spectral fill (CW traces are filled, PW traces hollow). Tissue Doppler (< 30 cm/s on both sides) cannot be told
@@ -75,6 +76,22 @@ def _templates() -> list[tuple[str, str, float, np.ndarray]]:
                         g = _crop(img > 100)
                         if g is not None:
                             out.append((kind, text, float(g.shape[0]), _scaled(g)))
+            out += [(kind, text, float(g.shape[0]), _scaled(g)) for g in _ttf_renders(text)]
+    return out
+
+
+def _ttf_renders(text: str) -> list[np.ndarray]:
+    """``text`` in Pillow's bundled sans-serif TrueType font (Aileron) at label sizes, as binary crops."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    out = []
+    for size in (11, 13, 16, 19, 22):
+        font = ImageFont.load_default(size=size)
+        im = Image.new("L", (14 * len(text) + 40, 60))
+        ImageDraw.Draw(im).text((10, 40), text, font=font, fill=255, anchor="ls")
+        g = _crop(np.asarray(im) > 100)
+        if g is not None:
+            out.append(g)
     return out
 
 

@@ -1,8 +1,9 @@
 """Find a spectral Doppler panel's velocity axis, read its tick labels and its time marks (pure: array in, dict out).
 
 The axis is a long vertical line with short ticks on one side; the labels beside the ticks are read by a template
-digit reader (glyphs of OpenCV's Hershey fonts, matched by correlation after aspect-preserving resize), so it reads
-screens drawn in those fonts (the simulator's) and is not a general OCR of vendor fonts. Velocity per pixel comes
+digit reader (glyphs of OpenCV's Hershey fonts and of Pillow's bundled sans-serif TrueType font, matched by
+correlation after aspect-preserving resize), so it reads screens drawn in those fonts (the simulator's four layouts)
+and is not a general OCR of vendor fonts. Velocity per pixel comes
 from a least-squares line through the (tick row, label value) pairs; the unit from the label values (a scale labelled
 below 10 is m/s). Time: marks every 0.1 s (longer every 0.5 s) along the panel, the simulator's convention.
 """
@@ -35,6 +36,16 @@ def _templates() -> list[tuple[str, np.ndarray, float]]:
             ys, xs = np.nonzero(img > 100)
             g = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255
             out.append((d, _norm(g), g.shape[1] / g.shape[0]))
+    from PIL import Image, ImageDraw, ImageFont      # Pillow's bundled sans-serif TrueType font (Aileron)
+
+    font = ImageFont.load_default(size=64)
+    for d in "0123456789":
+        im = Image.new("L", (80, 100))
+        ImageDraw.Draw(im).text((10, 80), d, font=font, fill=255, anchor="ls")
+        a = np.asarray(im)
+        ys, xs = np.nonzero(a > 100)
+        g = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255
+        out.append((d, _norm(g), g.shape[1] / g.shape[0]))
     return out
 
 

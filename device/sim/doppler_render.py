@@ -1,9 +1,11 @@
 """Draw a spectral Doppler screen: a 2-D thumbnail, the spectral panel, its velocity scale, time marks and an ECG.
 
-Three vendor-like layouts (sizes, where the scale sits, colour map, label font, where the time marks are):
+Four vendor-like layouts (sizes, where the scale sits, colour map, label font, where the time marks are):
 - ``a``: 800x600, scale on the right, grey spectrum, Hershey simplex labels, time marks above the panel, ECG below.
 - ``b``: 640x480, scale on the left, bronze spectrum, Hershey plain labels, time marks below the panel, no ECG.
 - ``c``: 1024x768, scale on the right, blue-grey spectrum, Hershey duplex labels, time marks above, ECG below.
+- ``d``: 960x720, scale on the right, green-grey spectrum, a proportional sans-serif TrueType font (Pillow's
+  bundled Aileron, the kind of font current vendors draw with) for every text, time marks below, ECG below.
 Conventions shared by all three (the reader relies on them and says so): the velocity axis is a vertical line with
 ticks at every labelled step; the unit ("cm/s" or "m/s") is printed just above the axis; time marks every 0.1 s with
 a longer mark every 0.5 s run along the panel; the baseline is a thin line across the panel.
@@ -21,6 +23,7 @@ import numpy as np
 FONTS = {"a": (cv2.FONT_HERSHEY_SIMPLEX, 0.42), "b": (cv2.FONT_HERSHEY_PLAIN, 0.9), "c": (cv2.FONT_HERSHEY_DUPLEX, 0.45)}
 LABEL_FONTS = {"a": (cv2.FONT_HERSHEY_SIMPLEX, 0.5), "b": (cv2.FONT_HERSHEY_COMPLEX_SMALL | cv2.FONT_ITALIC, 0.8),
                "c": (cv2.FONT_HERSHEY_COMPLEX, 0.5)}
+TTF_SIZES = {"scale": 13, "label": 16}     # layout d: Pillow's bundled TrueType font, px
 LABELS = {
     "a": {"mitral": "PW  MV", "tdi-septal": "TDI  SEPT", "tdi-lateral": "TDI  LAT", "lvot": "PW  LVOT",
           "aortic": "CW  AV", "tr": "CW  TR", "pulmonary": "PW  PV"},
@@ -28,6 +31,8 @@ LABELS = {
           "aortic": "AoV CW", "tr": "TR CW", "pulmonary": "Pulm PW"},
     "c": {"mitral": "Mitral", "tdi-septal": "TDI Septal", "tdi-lateral": "TDI Lateral", "lvot": "LVOT",
           "aortic": "Aortic CW", "tr": "TV Regurg", "pulmonary": "PulmV"},
+    "d": {"mitral": "MV E/A", "tdi-septal": "TDI Sept", "tdi-lateral": "TDI Lat", "lvot": "LVOT Vmax",
+          "aortic": "AV Vmax", "tr": "TR Vmax", "pulmonary": "PV Vmax"},
 }
 
 
@@ -60,11 +65,13 @@ LAYOUTS = {
     "b": Layout("b", 480, 640, 80, 620, 165, 425, "left", "below", None, (230, 8, 410, 145), (1.0, 0.82, 0.55)),
     "c": Layout("c", 768, 1024, 30, 890, 300, 675, "right", "above", (695, 750), (360, 10, 660, 270),
                 (0.72, 0.86, 1.0)),
+    "d": Layout("d", 720, 960, 36, 850, 270, 610, "right", "below", (640, 700), (300, 10, 580, 240),
+                (0.8, 1.0, 0.85)),
 }
 
 
 def pick_layout(rng: np.random.Generator, name: str | None) -> Layout:
-    lay = LAYOUTS[name] if name else LAYOUTS["abc"[int(rng.integers(0, 3))]]
+    lay = LAYOUTS[name] if name else LAYOUTS["abcd"[int(rng.integers(0, 4))]]
     j = [int(v) for v in rng.integers(-10, 11, size=4)]
     return replace(lay, x0=lay.x0 + j[0], x1=lay.x1 + j[1], y0=lay.y0 + j[2], y1=lay.y1 + j[3])
 
@@ -122,8 +129,32 @@ def spectrum(rng, lay: Layout, mode: str, scale: dict, pos: np.ndarray, neg: np.
     return np.clip(inten, 0, 1)
 
 
-def _text(img, s: str, org: tuple[int, int], lay: Layout, grey: int = 215) -> None:
-    font, fs = FONTS[lay.name]
+def _ttf(size: int):
+    from PIL import ImageFont
+    return ImageFont.load_default(size=size)
+
+
+def _size(s: str, lay: Layout, what: str = "scale") -> tuple[int, int]:
+    """(width, height) px of ``s`` as drawn on ``lay``."""
+    if lay.name == "d":
+        x0, y0, x1, y1 = _ttf(TTF_SIZES[what]).getbbox(s, anchor="ls")
+        return x1 - x0, -y0
+    font, fs = FONTS[lay.name] if what == "scale" else LABEL_FONTS[lay.name]
+    return cv2.getTextSize(s, font, fs, 1)[0]
+
+
+def _text(img, s: str, org: tuple[int, int], lay: Layout, grey: int = 215, what: str = "scale") -> None:
+    """Text with its baseline's left end at ``org``: Hershey fonts (a, b, c) or the TrueType font (d)."""
+    if lay.name == "d":
+        from PIL import Image, ImageDraw
+        w, h = _size(s, lay, what)
+        x, y = org
+        y0, x1 = max(0, y - h - 6), min(img.shape[1], x + w + 4)
+        tile = Image.fromarray(np.ascontiguousarray(img[y0:y + 6, x:x1]))
+        ImageDraw.Draw(tile).text((0, y - y0), s, font=_ttf(TTF_SIZES[what]), fill=(grey, grey, grey), anchor="ls")
+        img[y0:y + 6, x:x1] = np.asarray(tile)
+        return
+    font, fs = FONTS[lay.name] if what == "scale" else LABEL_FONTS[lay.name]
     cv2.putText(img, s, org, font, fs, (grey, grey, grey), 1, cv2.LINE_AA)
 
 
@@ -137,7 +168,6 @@ def _scale(img, lay: Layout, scale: dict) -> dict:
     xa = lay.x1 + 2 if lay.axis == "right" else lay.x0 - 3
     sgn = 1 if lay.axis == "right" else -1
     cv2.line(img, (xa, lay.y0), (xa, lay.y1 - 1), (200, 200, 200), 1)
-    font, fs = FONTS[lay.name]
     ticks = []
     for k in range(int(np.ceil(bot / div / step)), int(np.floor(top / div / step)) + 1):
         v = k * step
@@ -147,11 +177,11 @@ def _scale(img, lay: Layout, scale: dict) -> dict:
             continue
         cv2.line(img, (xa, y), (xa + sgn * 6, y), (200, 200, 200), 1)
         s = _label(v, step)
-        (tw, th), _ = cv2.getTextSize(s, font, fs, 1)
+        tw, th = _size(s, lay)
         x = xa + 10 if sgn > 0 else xa - 10 - tw
         _text(img, s, (x, y + th // 2), lay)
         ticks.append((row, v))
-    (tw, th), _ = cv2.getTextSize(scale["unit"], font, fs, 1)
+    tw, th = _size(scale["unit"], lay)
     _text(img, scale["unit"], (xa + 4 if sgn > 0 else xa - 4 - tw, lay.y0 - 8), lay)
     return {"axis_x": xa, "ticks": ticks}
 
@@ -195,8 +225,7 @@ def _thumb(img, lay: Layout, rng, kind: str, mode: str, label: bool = True) -> N
     cv2.line(img, (gx - 6, gy), (gx + 6, gy), (240, 240, 120), 1)
     tx = x1 + 30 if x1 + 200 < lay.w else 20
     if label:
-        font, fs = LABEL_FONTS[lay.name]
-        cv2.putText(img, LABELS[lay.name][kind], (tx, y0 + 30), font, fs, (235, 235, 235), 1, cv2.LINE_AA)
+        _text(img, LABELS[lay.name][kind], (tx, y0 + 30), lay, 235, "label")
     _text(img, f"{rng.uniform(1.8, 3.5):.1f}MHz  G{int(rng.integers(30, 80))}", (tx, y0 + 55), lay, 180)
 
 

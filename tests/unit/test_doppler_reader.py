@@ -44,7 +44,7 @@ def test_aliased_mitral_is_unwrapped():
 
 
 def test_unwrappable_alias_refused():
-    s = simulate("lvot", 12, alias=0.3)
+    s = simulate("lvot", 12, alias=0.3, layout="b")
     r = read_doppler(s.rgb, "lvot")
     assert r.refused and "aliased" in r.refused and not r.values
 
@@ -141,3 +141,11 @@ def test_af_flagged_irregular_and_e_averaged_over_beats():
     assert r.values["n_beats"] >= 3 and _rel(r.values["mv_e_cm_s"], s.truth["mv_e_cm_s"]) < 0.08
     sinus = read_doppler(simulate("mitral", 7001).rgb, "mitral")
     assert sinus.refused is None and not sinus.calibration["irregular_rhythm"] and "mv_a_cm_s" in sinus.values
+
+
+def test_truetype_vendor_layout():
+    """Layout d draws every text in a proportional sans-serif TrueType font (Pillow's bundled Aileron)."""
+    s = simulate("tr", 26, layout="d")
+    r = read_doppler(s.rgb)
+    assert r.refused is None and r.kind == "tr" and r.kind_source == "label"
+    assert _rel(r.values["tr_vmax_m_s"], s.truth["tr_vmax_m_s"]) < 0.05
