@@ -109,3 +109,12 @@ def excluded_signal_ids(conn: sqlite3.Connection, exam_id: int) -> set[int]:
     if choice is None:
         return set()
     return {i for r in readings(conn, exam_id) for i in r.signal_ids} - {choice.reading.current.id}
+
+
+def excluded_photo_ids(conn: sqlite3.Connection, exam_id: int) -> set[int]:
+    """Photos of the readings the report does not use (kept out of its key images)."""
+    choice = report_reading(conn, exam_id)
+    if choice is None:
+        return set()
+    return {r.photo_capture_id for r in readings(conn, exam_id)
+            if r.key != choice.reading.key and r.photo_capture_id is not None}

@@ -14,6 +14,7 @@ import numpy as np
 from device import i18n
 from device.domain.codecs import CLIP_MEDIA_TYPES, decode_clip
 from device.errors import UserError
+from device.reporting.ecg_readings import excluded_photo_ids
 from device.reporting.rows import media_type
 from device.reports.model import KeyImage
 from device.store import clinical
@@ -63,8 +64,9 @@ def key_images_from_captures(conn: sqlite3.Connection, blobs: BlobStore, exam_id
     skipped (logged)."""
     best_clip: dict[str, clinical.Capture] = {}
     chosen: list[clinical.Capture] = []
+    other_readings = excluded_photo_ids(conn, exam_id)  # photos of ECG readings the report does not use
     for cap in clinical.list_captures(conn, exam_id):
-        if cap.meta.get("key_image") is False:
+        if cap.meta.get("key_image") is False or cap.id in other_readings:
             continue
         if cap.kind in ("frame", "photo"):
             chosen.append(cap)

@@ -109,7 +109,7 @@ def test_two_readings_are_kept_apart_and_the_report_uses_one(login, settings):
     screens = [m for s in doc.sections for m in s.measurements if m.name.startswith("finding_ecg_screen")]
     assert len(screens) == 1                                               # one screen, not both
     assert text.count("rhythm:") == 1 and "ecg_measure" in text              # the recording's rhythm line only
-    assert not any(k.key.startswith("ecg-overlay") for k in doc.key_images)  # not the photo's overlay
+    assert doc.key_images == ()                          # neither the other reading's overlay nor its photo
     newest = _waveforms(settings, eid, doc)
     assert len(newest) == 1                                                # one waveform goes to PACS
 
