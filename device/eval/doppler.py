@@ -78,10 +78,11 @@ def evaluate(data: Path) -> str:
     err, ref, det = score()
     lines = ["## Spectral Doppler (issue 14) — SIMULATOR figures", "",
              f"Reader `device/echo/doppler.py` on {N_PER_KIND} simulated held-out screens per kind (seeds from "
-             f"{SEED0}, never used in development; all three layouts; 1 in 5 mitral/TDI screens in AF, 1 in 4 "
-             "mitral/LVOT/pulmonary screens aliased at peak/1.25; the screen's vendor label drawn). Values are read "
-             "with the kind given; kind detection is scored apart below. Error = reading - truth (truth: the mean over complete beats "
-             "of the noise-free envelope). These are simulator figures, not accuracy on real machines.", "",
+             f"{SEED0}, never used in development; all four layouts, a-c in Hershey fonts, d in a TrueType font; "
+             "1 in 5 mitral/TDI screens in AF, 1 in 4 mitral/LVOT/pulmonary screens aliased at peak/1.25; the "
+             "screen's vendor label drawn). Values are read with the kind given; kind detection is scored apart "
+             "below. Error = reading - truth (truth: the mean over complete beats of the noise-free envelope). "
+             "These are simulator figures, not accuracy on real machines.", "",
              "| value | n | bias | MAE | 90th pct abs error |", "|---|---|---|---|---|"]
     for k in sorted(err):
         e = np.asarray(err[k])
