@@ -266,6 +266,49 @@ def exam_bsa_m2(exam: clinical.Exam) -> float | None:
     return (h * w / 3600.0) ** 0.5 if h and w and h > 0 and w > 0 else None
 
 
+def doppler_overlay(rgb: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """The Doppler screen with the reader's panel box, baseline (cyan), traced envelope (yellow) and beat marks
+    (red) from a ``doppler_reading`` finding's detail (device/usecases/echo_doppler.py)."""
+    img = np.ascontiguousarray(rgb if rgb.ndim == 3 else np.repeat(rgb[:, :, None], 3, axis=2)).copy()
+    cal = detail.get("calibration", {})
+    if "panel" in cal:
+        x0, y0, x1, y1 = (int(v) for v in cal["panel"])
+        cv2.rectangle(img, (x0, y0), (x1, y1), (0, 160, 255), 1)
+        if "baseline_row" in cal:
+            yb = int(round(cal["baseline_row"]))
+            cv2.line(img, (x0, yb), (x1, yb), (0, 255, 255), 1)
+    env = detail.get("envelope") or []
+    if env:
+        pts = np.round(np.asarray(env, float)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(img, [pts], False, (255, 230, 0), 2, cv2.LINE_AA)
+        xs = np.asarray(env, float)[:, 0]
+        for bx in detail.get("beats", []):
+            i = int(np.argmin(np.abs(xs - bx)))
+            cv2.circle(img, (int(env[i][0]), int(round(env[i][1]))), 5, (255, 40, 40), 2)
+    return img
+
+
+def doppler_key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam,
+                       language: str = "en", limit: int = 4) -> list[KeyImage]:
+    """The traced envelope over each measured Doppler screen of the exam (newest first, at most ``limit``)."""
+    from device.usecases.echo_doppler import FINDING_KIND, screen_of
+    out: list[KeyImage] = []
+    found = sorted((f for f in clinical.findings(conn, exam.id) if f.kind == FINDING_KIND
+                    and f.detail.get("status") == "measured"), key=lambda f: -f.id)
+    for f in found[:limit]:
+        try:
+            cap = clinical.get_capture(conn, int(f.capture_id or 0))
+            rgb = screen_of(blobs.get(cap.blob_sha256), cap.kind == "clip")
+        except (OSError, ValueError, KeyError, UserError) as exc:
+            log.warning("Doppler screen %s cannot be drawn for the report: %s", f.capture_id, exc)
+            continue
+        kind = str(f.detail.get("kind", ""))
+        caption = i18n.t(language, "report.doppler_key_image", kind=i18n.term(language, f"doppler.kind.{kind}", kind),
+                         model=f"{f.model_name} {f.model_version}")
+        out.append(KeyImage.from_array(doppler_overlay(rgb, f.detail), caption=caption, key=f"doppler{f.id}"))
+    return out
+
+
 def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, settings: ReportSettings,
                   language: str = "en") -> tuple[Sequence[Section], Sequence[KeyImage]]:
     """(sections, key images) of an echo exam's report in ``language``: measurements grouped by structure (LV size
@@ -309,4 +352,5 @@ def echo_sections(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exa
         if f.kind == "doppler_reading" and f.detail.get("status") == "refused":
             sections.append(Section(i18n.t(language, "report.doppler_refused",
                                            reason=i18n.reason_text(language, f.detail.get("reason", ""))), ()))
-    return sections, [*key_images(conn, blobs, exam, language), *sax_key_images(conn, blobs, exam, language)]
+    return sections, [*key_images(conn, blobs, exam, language), *sax_key_images(conn, blobs, exam, language),
+                      *doppler_key_images(conn, blobs, exam, language)]

@@ -75,6 +75,8 @@ def test_uploaded_screens_reach_report_sr_and_fhir(settings, login, run_jobs):
     assert "tissue Doppler" in title and m.label == "Septal e'" and m.unit == "cm/s"
     assert m.interpretation in ("normal", "abnormal (reduced)")          # case table, not "no reference"
     assert rows["mv_dt_ms"][0].interpretation in ("short", "normal", "prolonged")
+    traced = [k for k in doc.key_images if k.caption.startswith("Doppler ")]
+    assert len(traced) == 3 and any("mitral inflow" in k.caption and "doppler-envelope" in k.caption for k in traced)
 
     from device.reports.dicom.sr import build_echo_sr
     ds = build_echo_sr(doc, content_datetime=dt.datetime(2026, 12, 4, tzinfo=dt.UTC)).dataset
