@@ -32,4 +32,5 @@ HANDLERS: dict[str, Handler] = {
 
 RECOVERY: list[Callable] = [
     echo_exam.enqueue_unmeasured_clips,                         # clips saved by a core killed before it queued them
+    echo_doppler.enqueue_unread_other_clips,                    # OTHER clips (Doppler screens?) never queued
 ]

@@ -7,8 +7,9 @@ calibration, traced envelope, refusal reason) is a finding of kind :data:`FINDIN
 
 A newer screen's value supersedes the exam's current automatic value of the same name; a value a person confirmed
 or edited is kept (the new reading is kept aside in the finding). Average E/e' (``mv_e_e_prime``) is recomputed from
-the exam's current E and e' values after each reading. An OTHER clip that shows no spectral panel stores nothing.
-Exactly once: a job resumed after a kill finds the capture's finding and returns it.
+the exam's current E and e' values after each reading. An OTHER clip that shows no spectral panel stores no values
+(only a "not_spectral" finding, so it is not read again). Exactly once: a job resumed after a kill finds the
+capture's finding and returns it; OTHER clips saved but never queued are queued by the worker at start.
 """
 
 from __future__ import annotations
@@ -102,6 +103,24 @@ def enqueue_read(conn: sqlite3.Connection, capture_id: int, exam_id: int | None 
                    dedupe_key=f"{READ_KIND}:{int(capture_id)}")
 
 
+def unread_other_clips(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """(capture id, exam id) of OTHER clips in open echo exams without a Doppler reading and without a waiting or
+    running reading job (the core was killed between saving the clip and queueing it)."""
+    return [(int(r[0]), int(r[1])) for r in conn.execute(
+        "SELECT c.id, c.exam_id FROM captures c JOIN exams e ON e.id = c.exam_id WHERE c.kind = 'clip' "
+        "AND c.label = 'OTHER' AND e.kind = 'echo' AND e.status = 'open' AND NOT EXISTS (SELECT 1 FROM findings f "
+        "WHERE f.capture_id = c.id AND f.kind = ?) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dedupe_key = ? || c.id "
+        "AND j.state IN ('queued', 'running')) ORDER BY c.id", (FINDING_KIND, f"{READ_KIND}:"))]
+
+
+def enqueue_unread_other_clips(conn: sqlite3.Connection) -> int:
+    """The worker's recovery hook: queue the reading of every OTHER clip saved but never read nor queued."""
+    clips = unread_other_clips(conn)
+    for cap_id, exam_id in clips:
+        enqueue_read(conn, cap_id, exam_id)
+    return len(clips)
+
+
 def add_screen(conn: sqlite3.Connection, blobs, exam_id: int, data: bytes, filename: str,
                user: tuple[int | None, str]) -> tuple[int, int]:
     """Store an uploaded Doppler screen (PNG/JPEG/DICOM) in an open echo exam and queue its reading.
@@ -189,7 +208,10 @@ def read_job(payload: dict, progress) -> dict:
         reason = str(exc)
     uploaded = cap.meta.get("source") == "upload"
     if r is not None and r.refused and r.refused.startswith("no spectral Doppler panel") and not uploaded:
-        return {"capture_id": cap_id, "status": "not_spectral", "reason": r.refused, "values": {}}
+        with Tx(conn):             # marked, so the worker's recovery hook does not queue it again; no values
+            fid = clinical.add_finding(conn, cap.exam_id, cap_id, FINDING_KIND, "not spectral", None, MODEL_NAME,
+                                       MODEL_VERSION, {"status": "not_spectral", "reason": r.refused})
+        return {"capture_id": cap_id, "finding_id": fid, "status": "not_spectral", "reason": r.refused, "values": {}}
     values = report_values(r.values) if r is not None and not r.refused else {}
     detail: dict[str, Any] = {
         "status": "measured" if values else "refused", "reason": (r.refused or "") if r is not None else reason,

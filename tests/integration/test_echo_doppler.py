@@ -119,7 +119,7 @@ def test_uploaded_screens_reach_report_sr_and_fhir(settings, login, run_jobs):
 
 def test_other_clip_routed_and_junk_refused(settings, login, run_jobs):
     from device.domain.codecs import encode_clip
-    from device.usecases.echo_doppler import enqueue_read
+    from device.usecases.echo_doppler import enqueue_read, enqueue_unread_other_clips, unread_other_clips
 
     eid = _exam(settings)
     tr = simulate("tr", 63, layout="a")
@@ -131,8 +131,8 @@ def test_other_clip_routed_and_junk_refused(settings, login, run_jobs):
                                             "application/x-cardiocart-clip+npz", label="OTHER")
             bmode = clinical.add_capture(c, s.blobs, eid, "clip", encode_clip(noise, 30.0),
                                          "application/x-cardiocart-clip+npz", label="OTHER")
-            enqueue_read(c, spectral.id, eid)
-            enqueue_read(c, bmode.id, eid)
+            enqueue_read(c, spectral.id, eid)           # as the core does; the other one was never queued
+        assert enqueue_unread_other_clips(s.conn) == 1  # the worker's recovery hook queues it
     finally:
         s.close()
     jobs = {j.payload["capture_id"]: j for j in run_jobs()}
@@ -141,6 +141,11 @@ def test_other_clip_routed_and_junk_refused(settings, login, run_jobs):
     cur = _current(settings, eid)
     assert cur["tr_vmax_m_s"].value == pytest.approx(tr.truth["tr_vmax_m_s"], rel=0.05) and cur["tr_vmax_m_s"].unit == "m/s"
     assert {m.capture_id for m in cur.values()} == {spectral.id}     # nothing from the B-mode-like clip
+    s = Store.open(settings.data_dir)
+    try:
+        assert unread_other_clips(s.conn) == []                       # both marked read: not queued again
+    finally:
+        s.close()
 
     ui = login("sono2", "sonographer")
     r = ui.post(f"/exams/{eid}/echo/doppler", {"screen": (io.BytesIO(b"not an image"), "x.png")},
