@@ -123,6 +123,17 @@ def analyses(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int) -> list[t
     return out
 
 
+def phase_frame(frames: list[dict], volumes: dict | None, slice_: int | None, phase: str) -> dict | None:
+    """The ED (``phase`` "ed") or ES ("es") frame of a slice of an analysis document: the stack's ED/ES phase when the
+    stack has volumes (one phase for every slice, the one EDV and ESV come from), else the slice's own ED/ES from its
+    cavity-area curve."""
+    if volumes:
+        p = volumes["ed_phase" if phase == "ed" else "es_phase"]
+        return next((f for f in frames if f["slice"] == slice_ and f["phase_index"] == p), None)
+    flag = "is_ed" if phase == "ed" else "is_es"
+    return next((f for f in frames if f["slice"] == slice_ and f[flag]), None)
+
+
 def _annotated(grey: np.ndarray, frame: dict) -> bytes | None:
     """PNG of a display frame (uint8 grey) with the cavity (red) and epicardial (green) outlines, 2x enlarged."""
     img = cv2.cvtColor(cv2.resize(grey, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2RGB)
@@ -147,8 +158,8 @@ def sax_key_images(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Ex
     try:
         cap = clinical.get_capture(conn, int(doc["images"]))
         with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
-            for flag, phase in (("is_ed", "ED"), ("is_es", "ES")):
-                fr = next((f for f in doc.get("frames", []) if f["slice"] == s and f[flag]), None)
+            for phase in ("ED", "ES"):
+                fr = phase_frame(doc.get("frames", []), doc.get("volumes"), s, phase.lower())
                 if fr is None or f"f{fr['k']}" not in z.files:
                     continue
                 png = _annotated(z[f"f{fr['k']}"], fr)

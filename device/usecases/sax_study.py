@@ -18,8 +18,10 @@ import logging
 import math
 import sqlite3
 import tempfile
+import threading
 import zipfile
 import zlib
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -28,7 +30,7 @@ import numpy as np
 from device import __version__
 from device.domain.records import REVIEWED_SOURCES
 from device.errors import InputError, UserError
-from device.reporting.sax_sections import ANALYSIS_SCHEMA, IMAGES_SCHEMA, PREFIX
+from device.reporting.sax_sections import ANALYSIS_SCHEMA, IMAGES_SCHEMA, PREFIX, phase_frame
 from device.reporting.sax_sections import analyses as analyses  # the page reads them through this use case
 from device.store import audit, clinical
 from device.store.db import Tx
@@ -176,6 +178,8 @@ def contours(mask: np.ndarray, label_min: int, max_points: int = 24) -> list[lis
     if not cs:
         return []
     c = max(cs, key=cv2.contourArea)[:, 0, :].astype(float)
+    if len(c) < 3 or cv2.contourArea(c.astype(np.float32)) < 4.0:     # a speck: nothing a person could edit
+        return []
     keep = np.unique(np.linspace(0, len(c), min(max_points, len(c)), endpoint=False).astype(int))
     return [[round(float(x), 1), round(float(y), 1)] for x, y in c[keep]]
 
@@ -214,7 +218,7 @@ def analyse_frames(frames, result) -> dict:
     except InputError as exc:
         why = str(exc)
     return {"frames": out, "n_slices": len(slice_of), "volumes": volumes, "volumes_reason": why,
-            "reported_slice": reported_slice(out)}
+            "reported_slice": reported_slice(out, volumes)}
 
 
 def volume_row(v) -> dict:
@@ -226,15 +230,14 @@ def volume_row(v) -> dict:
     return {**row, "volume_curve_ml": [round(x, 2) for x in v.volume_curve_ml]}
 
 
-def reported_slice(frames: list[dict]) -> int | None:
+def reported_slice(frames: list[dict], volumes: dict | None = None) -> int | None:
     """The slice whose ED and ES indices go into the report: the one nearest the middle of the stack whose ED and
-    ES frames both have indices; None when there is none."""
+    ES frames (device.reporting.sax_sections.phase_frame) both have indices; None when there is none."""
     slices = sorted({f["slice"] for f in frames})
     mid = (len(slices) - 1) / 2
     for s in sorted(slices, key=lambda s: (abs(s - mid), s)):
-        ed = [f for f in frames if f["slice"] == s and f["is_ed"] and f["indices"]["dim1_mm"] is not None]
-        es = [f for f in frames if f["slice"] == s and f["is_es"] and f["indices"]["dim1_mm"] is not None]
-        if ed and es:
+        ed, es = phase_frame(frames, volumes, s, "ed"), phase_frame(frames, volumes, s, "es")
+        if ed and es and ed["indices"]["dim1_mm"] is not None and es["indices"]["dim1_mm"] is not None:
             return s
     return None
 
@@ -251,8 +254,8 @@ def report_values(doc: dict) -> list[tuple[str, float, tuple[int, ...]]]:
                  (PREFIX + "sv_ml", edv - esv, ed_ks + es_ks), (PREFIX + "ef_pct", 100.0 * (edv - esv) / edv,
                                                                 ed_ks + es_ks)]
     s = doc.get("reported_slice")
-    for phase, flag in (("ed", "is_ed"), ("es", "is_es")):
-        fr = next((f for f in doc["frames"] if f["slice"] == s and f[flag]), None)
+    for phase in ("ed", "es"):
+        fr = phase_frame(doc["frames"], doc.get("volumes"), s, phase)
         if fr is None:
             continue
         rows += [(f"{PREFIX}{phase}_{n}", float(val), (fr["k"],)) for n, val in fr["indices"].items()
@@ -355,13 +358,70 @@ def analyse_job(payload: dict, progress) -> dict:
 
 # ---------------------------------------------------------------- reading back
 
-def frame_png(conn: sqlite3.Connection, blobs, exam_id: int, images_id: int, k: int) -> bytes | None:
+_FRAMES: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()   # images capture id -> its decoded frames
+_FRAMES_LOCK = threading.Lock()
+
+
+def _frames_of(conn: sqlite3.Connection, blobs, exam_id: int, images_id: int) -> dict[str, np.ndarray] | None:
+    """The decoded display frames of an analysis (the last 2 kept: a 240-image series is ~16 MB; a page of 240
+    thumbnails would otherwise read and inflate the whole blob 240 times)."""
+    with _FRAMES_LOCK:
+        if images_id in _FRAMES:
+            _FRAMES.move_to_end(images_id)
+            return _FRAMES[images_id]
     cap = clinical.get_capture(conn, images_id)
     if cap.exam_id != exam_id or cap.meta.get("schema") != IMAGES_SCHEMA:
         return None
     with np.load(io.BytesIO(blobs.get(cap.blob_sha256)), allow_pickle=False) as z:
-        if f"f{k}" not in z.files:
-            return None
-        a = z[f"f{k}"]
+        arrays = {k: z[k] for k in z.files}
+    with _FRAMES_LOCK:
+        _FRAMES[images_id] = arrays
+        while len(_FRAMES) > 2:
+            _FRAMES.popitem(last=False)
+    return arrays
+
+
+def frame_png(conn: sqlite3.Connection, blobs, exam_id: int, images_id: int, k: int) -> bytes | None:
+    """PNG of display frame ``k`` of an analysis, None if not there."""
+    arrays = _frames_of(conn, blobs, exam_id, images_id)
+    a = arrays.get(f"f{k}") if arrays is not None else None
+    if a is None:
+        return None
     ok, buf = cv2.imencode(".png", a)
     return buf.tobytes() if ok else None
+
+
+GRID_TILE, GRID_PITCH = 48, 50          # px of one frame in the slice x phase mosaic, and its pitch (2 px gap)
+_GRIDS: OrderedDict[int, bytes] = OrderedDict()
+
+
+def grid_png(conn: sqlite3.Connection, blobs, exam_id: int, analysis_id: int) -> bytes | None:
+    """One PNG of every frame of an analysis: row = slice, column = phase (GRID_PITCH apart), so a page shows a
+    240-image series with one request. None when the analysis is not this exam's or has no frames."""
+    with _FRAMES_LOCK:
+        if analysis_id in _GRIDS:
+            return _GRIDS[analysis_id]
+    doc = next((d for cap, d in analyses(conn, blobs, exam_id) if cap.id == analysis_id), None)
+    if doc is None or doc.get("status") != "done" or not doc.get("frames"):
+        return None
+    arrays = _frames_of(conn, blobs, exam_id, int(doc["images"]))
+    if arrays is None:
+        return None
+    frames = doc["frames"]
+    n_rows = max(f["slice"] for f in frames) + 1
+    n_cols = max(f["phase_index"] for f in frames) + 1
+    mosaic = np.zeros((n_rows * GRID_PITCH, n_cols * GRID_PITCH), np.uint8)
+    for f in frames:
+        a = arrays.get(f"f{f['k']}")
+        if a is None:
+            continue
+        y, x = f["slice"] * GRID_PITCH, f["phase_index"] * GRID_PITCH
+        mosaic[y:y + GRID_TILE, x:x + GRID_TILE] = cv2.resize(a, (GRID_TILE, GRID_TILE), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", mosaic)
+    if not ok:
+        return None
+    with _FRAMES_LOCK:
+        _GRIDS[analysis_id] = buf.tobytes()
+        while len(_GRIDS) > 4:
+            _GRIDS.popitem(last=False)
+    return buf.tobytes()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 
+import cv2
+import numpy as np
 import pytest
 
 from device.paths import MODELS_DIR
@@ -92,6 +94,9 @@ def test_upload_analyse_edit_report(settings, login, run_jobs, stack_zip):
     # a frame PNG of the grid
     k0 = html.split('/sax/frame/')[1].split('"')[0]
     assert ui.get(f"/exams/{eid}/sax/frame/{k0}").data[:4] == b"\x89PNG"
+    grid = html.split('id="sax-grid-img" src="')[1].split('"')[0]
+    g = cv2.imdecode(np.frombuffer(ui.get(grid).data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert g.shape == (4 * 50, 6 * 50)                                   # 4 slices x 6 phases in one picture
 
     # the person's EDV; SV and EF follow it in the report; typing EF is refused
     r = ui.post(f"/exams/{eid}/sax/value", {"name": "mri_sax_edv_ml", "value": f"{edv + 10:.1f}"})

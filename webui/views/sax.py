@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, g, jsonify, redirect, render_templ
 
 from device.errors import UserError
 from device.jobs import jobs_of_exam
-from device.reporting.sax_sections import sax_rows
+from device.reporting.sax_sections import phase_frame, sax_rows
 from device.reporting.settings import ReportSettings
 from device.store import reports
 from device.usecases import sax_edit, sax_study as uc
@@ -37,12 +37,33 @@ def _exam(exam_id: int):
 
 
 def _grid(doc: dict) -> list[dict]:
-    """Slices (base -> apex as stored) with their frames in phase order."""
+    """Slices (base -> apex as stored) with their frames in phase order, each marked ED / ES the way the report
+    takes them (the stack's ED/ES phase when there are volumes, else the slice's own)."""
     slices: dict[int, dict] = {}
+    v = doc.get("volumes")
     for f in doc.get("frames", []):
+        f["mark"] = ("ED" if f["phase_index"] == v["ed_phase"] else "ES" if f["phase_index"] == v["es_phase"]
+                     else "") if v else ("ED" if f["is_ed"] else "ES" if f["is_es"] else "")
         s = slices.setdefault(f["slice"], {"slice": f["slice"], "location_mm": f["location_mm"], "frames": []})
         s["frames"].append(f)
     return [slices[k] for k in sorted(slices)]
+
+
+def _view_box(doc: dict, current: dict) -> str:
+    """SVG viewBox of the shown frame: a square around its outlines (else those of its slice's other phases; 20 px
+    margin, at least 96 px), so the heart fills the view on a whole-chest field of view; else the whole image."""
+    pts = current.get("epi") or current.get("endo") or \
+        [p for f in doc.get("frames", []) if f["slice"] == current["slice"] for p in (f.get("epi") or [])]
+    h, w = int(current["shape"][0]), int(current["shape"][1])
+    if not pts:
+        return f"0 0 {w} {h}"
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    side = min(max(max(xs) - min(xs), max(ys) - min(ys)) + 40, w, h)
+    side = max(side, min(96, w, h))
+    cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+    x0 = min(max(cx - side / 2, 0), w - side)
+    y0 = min(max(cy - side / 2, 0), h - side)
+    return f"{x0:.0f} {y0:.0f} {side:.0f} {side:.0f}"
 
 
 def _page(exam_id: int, error: str | None = None, code: int = 200):
@@ -63,12 +84,14 @@ def _page(exam_id: int, error: str | None = None, code: int = 200):
     frames = doc.get("frames", [])
     if k is None or not 0 <= k < len(frames):
         rs = doc.get("reported_slice")
-        k = next((f["k"] for f in frames if f["slice"] == rs and f["is_ed"]), 0 if frames else None)
+        ed = phase_frame(frames, doc.get("volumes"), rs, "ed")
+        k = ed["k"] if ed else (0 if frames else None)
     current = frames[k] if k is not None and frames else None
     table = ReportSettings.from_settings(settings()).case_table
     rows = sax_rows(c, exam, table, current_language())
     audit_log("view", "sax_mri", exam_id, {"analysis": latest[0].id if latest else None})
-    return render_template("sax.html", exam=exam, latest=latest, doc=doc, failed=failed, jobs=jobs, grid=grid,
+    view_box = _view_box(doc, current) if current else ""
+    return render_template("sax.html", exam=exam, tile=uc.GRID_TILE, pitch=uc.GRID_PITCH, view_box=view_box, latest=latest, doc=doc, failed=failed, jobs=jobs, grid=grid,
                            current=current, rows=rows, error=error, signed=signed,
                            can_edit=g.user.role in EDIT_ROLES and not signed, index_names=uc.INDEX_NAMES,
                            editable=lambda n: n.endswith(("edv_ml", "esv_ml")) or n[len(uc.PREFIX):][:3] in
@@ -98,6 +121,21 @@ def frame_png(exam_id: int, images_id: int, k: int):
     _exam(exam_id)
     try:
         png = uc.frame_png(conn(), services().blobs, exam_id, images_id, k)
+    except (UserError, OSError, ValueError, KeyError):
+        png = None
+    if png is None:
+        abort(404)
+    resp = Response(png, mimetype="image/png")
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp
+
+
+@bp.route("/exams/<int:exam_id>/sax/grid/<int:analysis_id>.png")
+def grid_png(exam_id: int, analysis_id: int):
+    """Every frame of an analysis in one picture (row = slice, column = phase) under the page's grid links."""
+    _exam(exam_id)
+    try:
+        png = uc.grid_png(conn(), services().blobs, exam_id, analysis_id)
     except (UserError, OSError, ValueError, KeyError):
         png = None
     if png is None:
