@@ -152,8 +152,10 @@ def _finding_of(conn: sqlite3.Connection, exam_id: int, capture_id: int) -> dict
 
 
 def readings(conn: sqlite3.Connection, exam_id: int) -> list[dict[str, Any]]:
-    """The exam's Doppler readings (finding rows with detail), oldest first: for the echo page and the report."""
-    return [f for f in clinical.list_findings(conn, exam_id) if f["kind"] == FINDING_KIND]
+    """The exam's Doppler readings (finding rows with detail), oldest first, without the OTHER clips that showed no
+    spectral panel: for the echo page."""
+    return [f for f in clinical.list_findings(conn, exam_id) if f["kind"] == FINDING_KIND
+            and f["detail"].get("status") != "not_spectral"]
 
 
 def _store(conn, exam, capture_id: int, values: dict[str, float]) -> tuple[list[int], list[str]]:

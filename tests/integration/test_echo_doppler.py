@@ -153,3 +153,4 @@ def test_other_clip_routed_and_junk_refused(settings, login, run_jobs):
     assert r.status_code == 302 and "job=" not in r.location
     page = ui.get(r.location).data.decode()
     assert "not a PNG, JPEG or DICOM image" in page and "Traceback" not in page
+    assert page.count('data-status="measured"') == 1 and 'data-status="not_spectral"' not in page
