@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import cv2
 import numpy as np
@@ -131,6 +132,18 @@ def test_upload_analyse_edit_report(settings, login, run_jobs, stack_zip):
     assert len(sax_imgs) == 2 and all(k.png[:4] == b"\x89PNG" and "lv_seg" in k.caption for k in sax_imgs)
     pdf = ui.get(f"/exams/{eid}/report/v1.pdf")
     assert pdf.status_code == 200 and pdf.data[:4] == b"%PDF"
+    from device.reports.pdf import render_pdf
+    from tests.unit.test_report_language import ALLOWED, _pdf_text
+    s = Store.open(settings.data_dir)
+    try:
+        zh = assemble(s.conn, s.blobs, eid, ReportSettings.from_settings(settings), "zh-CN")
+    finally:
+        s.close()
+    text = _pdf_text(render_pdf(zh))
+    allowed = ALLOWED | {"MRI"} | {w for src in (*zh.models_used, zh.patient.patient_id, zh.patient.name, zh.exam.accession)
+                                   for w in re.findall(r"[A-Za-z][A-Za-z0-9_]*", src)}
+    assert "左心室舒张末期容积" in text and "短轴 MRI" in text
+    assert sorted(set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", text)) - allowed) == []     # no English clinical word
 
     # a second automatic analysis does not replace the edited EDV
     _upload(ui, eid, [("again.zip", stack_zip)])
