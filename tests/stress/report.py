@@ -71,14 +71,17 @@ INTRO = {
                  "new route fails the checks until it is given its roles and a request. `items checked` counts "
                  "requests, files or cases; `findings` what was wrong; `fixed` what was fixed in the product; "
                  "`explained` findings kept with a one-line reason in tests/stress/security_allowlist.toml."),
-    "refusal": ("Out-of-domain inputs", "An out-of-domain corpus built by the test (tests/stress/test_ood_corpus.py: "
+    "refusal": ("Out-of-domain inputs", "An out-of-domain corpus built by the project (tests/stress/ood_corpus.py: "
                 "turned, mirrored, greyscale, 16-bit, downscaled and cut ECG photos; blank, noise, cartoon, MRI and "
                 "camera images; brain-, kidney- and liver-like volumes, noise, CT numbers, a 2-D image and an ECG "
                 "photo given as a perfusion study; SPECTF rows out of range; non-echo images and a cartoon ring "
-                "video given to the echo commands) is run through each CLI in-process. An input passes when it is "
-                "refused with the one-line error (exit 2), flagged uncertain by the echo model, or (a turned or "
-                "mirrored ECG page) read after being turned upright, which the output says; any other result is "
-                "counted `confident` and fails the test."),
+                "video given to the echo commands; MR series with no beating LV given to lv sax) is run through "
+                "every CLI that reads a study, in-process (test_ood_corpus.py), and through the ECG photo and "
+                "perfusion study upload routes of the web UI with the worker's job (test_ood_uploads.py). `refused` "
+                "counts one-line refusals (exit 2; HTTP 422/400 or a failed job that stored no measurement, finding "
+                "or alert) and, for echo view, frames the model flags uncertain; `read correctly` a turned or "
+                "mirrored ECG page read after being turned upright, which the output says; `read wrongly` any other "
+                "result, which fails the test. Real printouts turned by hand are the next table."),
 }
 
 
@@ -110,6 +113,9 @@ def render(directory: Path) -> str:
         data = json.loads(p.read_text(encoding="utf-8")) if p.exists() else {"rows": [], "notes": []}
         lines += [f"## {title}", "", intro, ""] + _table(data["rows"]) + [""]
         lines += [f"- {n}" for n in data["notes"]] + ([""] if data["notes"] else [])
+    # measured on the real data by scripts too slow for the suite (commands named in the file), kept by hand
+    lines += (Path(__file__).with_name("refusal_real.md").read_text(encoding="utf-8").rstrip("\n").splitlines()
+              + [""])
     # the issue-13 finding -> regression test map is kept by hand (checked by tests/unit/test_findings_map.py)
     lines += (Path(__file__).with_name("findings_map.md").read_text(encoding="utf-8").rstrip("\n").splitlines()
               + [""])
