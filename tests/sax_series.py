@@ -18,8 +18,12 @@ GAP_MM = 10.0
 MM_PER_PX = 1.5
 
 
+IOP = (1.0, 0.0, 0.0, 0.0, 0.8, -0.6)       # an oblique short-axis plane; its normal is (0, 0.6, 0.8)
+
+
 def _ds(pixels: np.ndarray, modality: str = "MR", desc: str = "SAX cine", loc: float | None = 0.0,
-        trigger: float = 0.0, number: int = 1, spacing=(MM_PER_PX, MM_PER_PX), study: str = "", series: str = ""):
+        trigger: float = 0.0, number: int = 1, spacing=(MM_PER_PX, MM_PER_PX), study: str = "", series: str = "",
+        ipp: tuple[float, float, float] | None = None):
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     sop = MRImageStorage if modality == "MR" else CTImageStorage
@@ -36,17 +40,21 @@ def _ds(pixels: np.ndarray, modality: str = "MR", desc: str = "SAX cine", loc: f
     if spacing is not None:
         ds.PixelSpacing = list(spacing)
     ds.SliceThickness = 8.0
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 0.8, -0.6]
+    ds.ImageOrientationPatient = list(IOP)
     if loc is not None:
         ds.SliceLocation = loc
+    if ipp is not None:
+        ds.ImagePositionPatient = [round(v, 3) for v in ipp]
     ds.TriggerTime = trigger
     ds.PixelData = arr.tobytes()
     return ds
 
 
-def sax_files(n_phases: int = 6, size: int = 128, radii_mm=RADII_MM, seed: int = 0,
-              **kw) -> list[tuple[str, bytes]]:
-    """(file name, DICOM bytes) of a stack: len(radii_mm) slices x n_phases frames, one file per frame."""
+def sax_files(n_phases: int = 6, size: int = 128, radii_mm=RADII_MM, seed: int = 0, positions: bool = False,
+              location_scale: float | None = 1.0, **kw) -> list[tuple[str, bytes]]:
+    """(file name, DICOM bytes) of a stack: len(radii_mm) slices x n_phases frames, one file per frame, GAP_MM apart.
+    ``positions``: ImagePositionPatient along the plane's normal; ``location_scale``: SliceLocation = that times the
+    true position (a scanner's table-axis projection; None: no SliceLocation)."""
     study, series = generate_uid(), generate_uid()
     out = []
     n = 0
@@ -55,7 +63,9 @@ def sax_files(n_phases: int = 6, size: int = 128, radii_mm=RADII_MM, seed: int =
         for k, f in enumerate(frames):
             n += 1
             buf = io.BytesIO()
-            _ds(f, loc=s * GAP_MM, trigger=k * 40.0, number=n, study=study, series=series, **kw).save_as(
+            ipp = tuple(np.array([-90.0, -60.0, 20.0]) + s * GAP_MM * np.array([0.0, 0.6, 0.8])) if positions else None
+            loc = None if location_scale is None else s * GAP_MM * location_scale
+            _ds(f, loc=loc, trigger=k * 40.0, number=n, study=study, series=series, ipp=ipp, **kw).save_as(
                 buf, enforce_file_format=True)
             out.append((f"IM{n:04d}.dcm", buf.getvalue()))
     return out

@@ -72,7 +72,7 @@ def _sr_values(settings, eid) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def stack_zip() -> bytes:
-    return sax_zip()
+    return sax_zip(positions=True, location_scale=0.67)    # SliceLocation is not the gap (as on Sunnybrook)
 
 
 def test_upload_analyse_edit_report(settings, login, run_jobs, stack_zip):
@@ -91,6 +91,7 @@ def test_upload_analyse_edit_report(settings, login, run_jobs, stack_zip):
     edv, esv, ef = cur["mri_sax_edv_ml"].value, cur["mri_sax_esv_ml"].value, cur["mri_sax_ef_pct"].value
     assert 20 < esv < edv < 90 and ef == pytest.approx(100 * (edv - esv) / edv, abs=0.01)
     assert float(html.split('id="sax-auto-ef">')[1].split()[0]) == round(ef, 1)     # page panel = stored rows
+    assert "4 slices 10.0 mm apart" in html                             # gaps from the positions, not 6.7 mm
     assert "mri_sax_ed_cavity_area_mm2" in cur and any(n.startswith("mri_sax_es_dim") for n in cur)
     # a frame PNG of the grid
     k0 = html.split('/sax/frame/')[1].split('"')[0]

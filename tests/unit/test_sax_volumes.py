@@ -102,3 +102,19 @@ def test_sunnybrook_slice_gaps_are_the_spacing_between_slices(shared_data):
     gaps_pos = np.abs(np.diff([by_loc[x][0] for x in locs]))
     assert gaps_pos == pytest.approx([by_loc[locs[0]][1]] * len(gaps_pos), abs=0.05)
     assert np.median(np.diff(locs)) < 0.8 * np.median(gaps_pos)
+
+
+@pytest.mark.parametrize("scale", [None, 0.67])
+def test_read_frames_takes_slice_gaps_from_positions(tmp_path, scale):
+    """Synthetic DICOM stack 10 mm apart along its oblique normal, with no SliceLocation or one at 0.67 x the
+    position (as Sunnybrook's): four slices named, and the volumes' gaps are 10 mm."""
+    from device.lv.dicom_io import read_frames
+    from device.lv.sax_volumes import positions_mm
+    from tests.sax_series import sax_files
+
+    for name, data in sax_files(n_phases=2, size=64, positions=True, location_scale=scale):
+        (tmp_path / name).write_bytes(data)
+    frames = read_frames(tmp_path)
+    assert len({f.slice_location for f in frames}) == 4
+    pos = sorted(set(positions_mm(frames)))
+    assert np.diff(pos) == pytest.approx([10.0] * 3, abs=0.01)
