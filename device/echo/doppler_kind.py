@@ -95,20 +95,17 @@ def _ttf_renders(text: str) -> list[np.ndarray]:
     return out
 
 
-_TPL: list[tuple[str, str, float, np.ndarray]] | None = None
-
-
-def _ncc(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+_TPL: dict[int, list[tuple[str, str, float, np.ndarray]]] | None = None    # by native height, px
 
 
 def read_label(grey: np.ndarray, panel: tuple[int, int, int, int]) -> tuple[str | None, str | None, float]:
     """(kind, matched text, score) of the best vocabulary match among text blobs outside the panel."""
     global _TPL
     if _TPL is None:
-        _TPL = _templates()
+        _TPL = {}
+        for kind, text, th, t in _templates():       # zero-mean, unit-norm: a dot product is the correlation
+            tz = t - t.mean()
+            _TPL.setdefault(int(round(th)), []).append((kind, text, th, tz / (np.linalg.norm(tz) + 1e-9)))
     x0, y0, x1, y1 = panel
     bw = grey > 150
     bw[max(0, y0 - 30):y1 + 16, max(0, x0 - 80):x1 + 80] = False
@@ -129,10 +126,16 @@ def read_label(grey: np.ndarray, panel: tuple[int, int, int, int]) -> tuple[str 
         if g is None or g.shape[0] < 6:
             continue
         s = _scaled(g)
-        for kind, text, th, t in _TPL:
+        near = [t for hh in range(g.shape[0] - 3, g.shape[0] + 4) for t in _TPL.get(hh, [])]
+        sized: dict[int, np.ndarray] = {}
+        for kind, text, th, t in near:
             if abs(np.log(s.shape[1] / t.shape[1])) > 0.15 or abs(th - g.shape[0]) > 2.5:
                 continue
-            c = _ncc(cv2.resize(s, (t.shape[1], _H), interpolation=cv2.INTER_AREA), t)
+            if t.shape[1] not in sized:
+                v = cv2.resize(s, (t.shape[1], _H), interpolation=cv2.INTER_AREA)
+                v = v - v.mean()
+                sized[t.shape[1]] = v / (np.linalg.norm(v) + 1e-9)
+            c = float((sized[t.shape[1]] * t).sum())
             if c > best[2]:
                 best = (kind, text, c)
     return best
