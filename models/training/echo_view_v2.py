@@ -45,7 +45,7 @@ def cached_features(name: str, cs: CropSet, onnx_path: Path) -> np.ndarray:
     """Backbone features of a crop set, cached by the set's content and the backbone file."""
     from models.training.echo_view_v2_export import onnx_outputs
 
-    h = hashlib.sha256(cs.x[:: max(1, len(cs) // 50)].tobytes() + onnx_path.read_bytes()[-4096:]).hexdigest()[:12]
+    h = hashlib.sha256(cs.x[:: max(1, len(cs) // 50)].tobytes() + onnx_path.read_bytes()).hexdigest()[:12]
     p = CACHE / "features" / f"{name}_{len(cs)}_{h}.npy"
     if p.is_file():
         return np.load(p)
@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-scans", type=int, default=1300)
     ap.add_argument("--out", type=Path, default=MODELS_DIR / "echo_view")
     ap.add_argument("--aux-minutes", type=float, default=3.0, help="budget for the quality/guidance heads")
+    ap.add_argument("--finetune-from-block", type=int, default=0,
+                    help="fine-tune backbone blocks[K:] + head conv on the simulator first (0 = frozen backbone)")
+    ap.add_argument("--finetune-minutes", type=float, default=25.0, help="wall-time budget of the fine-tuning")
     ap.add_argument("--reuse-graph", action="store_true",
                     help="keep the ONNX/.tflite files already in --out (same cached features): refit the heads only")
     args = ap.parse_args(argv)
@@ -197,8 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     rr = real_frames(shared_data_dir(), SIZE)
     real, real_names = rr if rr is not None else (None, [])
     backbone = LiteFeatures().eval()
+    ft_log, k = None, args.finetune_from_block
+    if k:   # simulator train split only; chosen on the simulator calibration split (echo_view_ft.py)
+        from models.training.echo_view_ft import finetune
+
+        ft_log = finetune(backbone, k, train.x, train.view, cal.x, cal.view, len(VIEWS), CACHE,
+                          args.finetune_minutes)
+        print(f"[echo_view_v2] fine-tuned blocks[{k}:]: {ft_log}", flush=True)
+        backbone.eval().requires_grad_(False)
     dyn = export_onnx(EchoViewLite(backbone, FeatureHeads(len(GUIDANCE), torch.zeros(RAW_DIM), torch.ones(RAW_DIM))),
-                      CACHE / "backbone_raw_dyn.onnx", SIZE, dynamic_batch=True)
+                      CACHE / (f"backbone_raw_dyn_ft{k}.onnx" if k else "backbone_raw_dyn.onnx"), SIZE,
+                      dynamic_batch=True)
     raw_tr, raw_cal = cached_features("train", train, dyn), cached_features("calib", cal, dyn)
     proj = fit_projection(raw_tr, FEATURE_DIM)
     f_tr, f_cal = project(raw_tr, proj), project(raw_cal, proj)
@@ -241,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         except NotImplementedError as exc:
             print(f"[echo_view_v2] no .tflite: {exc}", flush=True)
             tfl.unlink(missing_ok=True)
-    head_meta = {"l2": l2, "ref_rows": REF_ROWS, "knn_quantile": KNN_QUANTILE, "l2_sim_calib_nll": l2_scores, "real_clip_weight": REAL_CLIP_WEIGHT,
+    head_meta = {"finetune": ft_log, "l2": l2, "ref_rows": REF_ROWS, "knn_quantile": KNN_QUANTILE, "l2_sim_calib_nll": l2_scores, "real_clip_weight": REAL_CLIP_WEIGHT,
                  "n_sim_train": int(len(train)), "n_sim_calib": int(len(cal)),
                  "n_real_train": int(real_split(real)[0].sum()) if real is not None else 0,
                  "real_clips": real_names}
