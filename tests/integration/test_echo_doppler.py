@@ -60,6 +60,7 @@ def test_uploaded_screens_reach_report_sr_and_fhir(settings, login, run_jobs):
                     content_type="multipart/form-data")
         assert r.status_code == 302 and "job=" in r.location
     jobs = run_jobs()
+    assert "read as Lateral annulus (tissue Doppler)" in ui.get(r.location).data.decode()   # the last job
     assert [j.state for j in jobs] == ["done"] * 3, [j.error for j in jobs]
     assert sorted(j.result["kind"] for j in jobs) == sorted(screens) and all(j.result["status"] == "measured"
                                                                             for j in jobs)

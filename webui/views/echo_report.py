@@ -119,7 +119,8 @@ def _job_flash(exam_id: int):
         res = job.result or {}
         if job.state == "failed" or res.get("status") not in ("measured",):
             return "doppler_not_read", {"reason": job.error or res.get("reason", "")}
-        return "doppler_read", {"kind": res.get("kind", ""), "n": len(res.get("values", {}))}
+        kind = translate(current_language(), "doppler_kind." + str(res.get("kind", "unknown")))
+        return "doppler_read", {"kind": kind, "n": len(res.get("values", {}))}
     if job is None or job.exam_id != exam_id or job.kind != uc.MEASURE_EXAM or not job.finished:
         return None
     if job.state == "failed":
