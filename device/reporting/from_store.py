@@ -27,6 +27,7 @@ from device.reporting.alerts_section import alert_sections
 from device.reporting.echo_sections import measurement_set as echo_set
 from device.reporting.key_images import key_images_from_captures
 from device.reporting.rows import current_measurements, unscored_findings_text
+from device.reporting.sax_sections import is_derived as sax_derived
 from device.reporting.sections import findings_section, kind_sections
 from device.reporting.settings import ReportSettings
 from device.reports import serialize
@@ -173,6 +174,8 @@ def review_measurement(conn: sqlite3.Connection, exam_id: int, measurement_id: i
         raise InputError(f"{spec.label if spec else m.name} is computed from the "
                          "values it is derived from (EF and SV from EDV and ESV, FS from LVIDd and LVIDs); "
                          "edit those")
+    if m is not None and value is not None and sax_derived(m.name):
+        raise InputError("short-axis MRI SV and EF are computed from the stack's EDV and ESV; edit those")
     if m is None:
         raise UserError(f"measurement {measurement_id} is not a current measurement of this exam; reload the page")
     if value is not None and not np.isfinite(value):

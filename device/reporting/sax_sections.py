@@ -40,6 +40,11 @@ def is_sax_mri(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
+def is_derived(name: str) -> bool:
+    """SV and EF of the stack: computed from EDV and ESV, never typed."""
+    return is_sax_mri(name) and name[len(PREFIX):] in DERIVED
+
+
 def label(language: str, name: str) -> str:
     """``mri_sax_edv_ml`` -> 'LV end-diastolic volume'; ``mri_sax_ed_rwt4_mm`` -> 'ED wall thickness AL'."""
     rest = name[len(PREFIX):]

@@ -107,6 +107,11 @@ def test_upload_analyse_edit_report(settings, login, run_jobs, stack_zip):
     assert new.source == "edited" and new.value == pytest.approx(round(edv + 10, 1)) and new.edited_by is not None
     ui.post(f"/exams/{eid}/sax/value", {"name": "mri_sax_ef_pct", "value": "70"})
     assert "EDV or ESV" in ui.get(f"/exams/{eid}/sax").data.decode()
+    ef_row = _current(settings, eid)["mri_sax_ef_pct"]                   # nor on the report page
+    r = ui.post(f"/exams/{eid}/report/measurements/{ef_row.id}", {"value": "70"})
+    assert _current(settings, eid)["mri_sax_ef_pct"].id == ef_row.id, r.status_code
+    assert "computed from the stack" in r.data.decode() or "computed from the stack" in ui.get(
+        f"/exams/{eid}/report").data.decode()
     s = Store.open(settings.data_dir)
     try:
         edits = [e for e in audit.recent(s.conn, 50, object_type="sax_mri") if e.action == "edit"]
