@@ -221,7 +221,7 @@ def structure_of(row: EchoRow, primary: str | None) -> str:
     if row.group == "sax":
         return "lv_sax"
     for prefix, structure in DOPPLER_STRUCTURE:
-        if row.name.startswith(prefix) and not row.name.startswith("mv_annulus"):
+        if row.name.startswith(prefix):
             return structure
     for prefix, structure in (("la_", "la"), ("lav", "la"), ("ao", "aorta"), ("rv", "rv"), ("tapse", "rv"),
                               ("lv", "lv_linear")):
