@@ -148,6 +148,9 @@ def evaluate(data_dir: Path) -> str:
     lines += _sim_section(default, small)
     lines += _screen_section(data_dir, depth_scale_mm_per_px)
     lines += ["", WHAT_FAILS]
+    from device.eval._echo_view_notes import NOTES
+
+    lines += ["", NOTES.strip()]
     return "\n".join(lines)
 
 
