@@ -64,9 +64,25 @@ def test_upload_sax_zip_see_contours_edit_edv(browser, sax_cart, tmp_path):
     assert "lv_seg" in page.inner_text("#sax-model")
     ef_auto = float(page.inner_text("#sax-auto-ef").split()[0])
     assert 10 < ef_auto < 90
+    # drag a point of the cavity outline outwards on the ED frame: the server redraws it, the EDV grows
+    edv_auto = float(page.locator('#sax-values tr[data-name="mri_sax_edv_ml"] .sax-value').inner_text().split()[0])
+    c = page.locator("#sax-endo").bounding_box()
+    h = page.locator("circle.sax-handle").last.bounding_box()
+    cx, cy = c["x"] + c["width"] / 2, c["y"] + c["height"] / 2
+    hx, hy = h["x"] + h["width"] / 2, h["y"] + h["height"] / 2
+    page.mouse.move(hx, hy)
+    page.mouse.down()
+    page.mouse.move(hx + 0.6 * (hx - cx), hy + 0.6 * (hy - cy), steps=4)
+    page.mouse.up()
+    page.wait_for_url("**/sax?k=*", timeout=15_000)
+    page.wait_for_selector("#sax-result")
+    assert "contour edited" in page.inner_text("#sax-view figcaption")
+    assert float(page.locator('#sax-values tr[data-name="mri_sax_edv_ml"] .sax-value').inner_text().split()[0]) \
+        > edv_auto
+
     edv_row = page.locator('#sax-values tr[data-name="mri_sax_edv_ml"]')
     esv = float(page.locator('#sax-values tr[data-name="mri_sax_esv_ml"] .sax-value').inner_text().split()[0])
-    assert edv_row.get_attribute("data-confirmed") == "0"
+    assert edv_row.get_attribute("data-confirmed") == "1"             # the dragged outline is the person's
 
     edv_row.locator('input[name="value"]').fill("80")
     edv_row.locator('button[type="submit"]').click()
