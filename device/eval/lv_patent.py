@@ -170,7 +170,7 @@ def lopo_accuracy(data_dir: Path) -> list[dict]:
     for m, v in s.items():
         if not m.startswith("DLA"):
             continue
-        out += [{"metric": f"{g} MAE ({m.split()[2]})", "value": round(v[g], 2),
+        out += [{"metric": f"{g} MAE ({m.split()[2].rstrip(',')})", "value": round(v[g], 2),
                  "on": f"Sunnybrook leave-one-patient-out, {v[g + ' n']} contoured images of 3 patients, "
                        "scored with the lv_dla_lopo_* twins (never on a training patient)"} for g in GROUPS]
     return out
