@@ -110,11 +110,20 @@ def interpret_value(base: str, value: float, sex: str | None, table: CaseTable
     return "no reference range: the patient's sex is not recorded", None, None, False
 
 
+def _inclusive(x: float) -> float | None:
+    """The round number a bound like 2.8001 stands for (the table writes "<= 2.8" as high 2.8001), else None."""
+    r = round(x, 2)
+    return r if 0 < x - r <= 1e-3 else None
+
+
 def reference_text(lo: float | None, hi: float | None, unit: str) -> str:
     if lo is None and hi is None:
         return ""
+    lo_r = _inclusive(lo) if lo is not None else None
+    hi_r = _inclusive(hi) if hi is not None else None
     if lo is None:
-        return f"< {hi:g} {unit}"
+        assert hi is not None
+        return f"<= {hi_r:g} {unit}" if hi_r is not None else f"< {hi:g} {unit}"
     if hi is None:
-        return f">= {lo:g} {unit}"
-    return f"{lo:g}-{hi:g} {unit}"
+        return f"> {lo_r:g} {unit}" if lo_r is not None else f">= {lo:g} {unit}"
+    return f"{lo_r if lo_r is not None else lo:g}-{hi_r if hi_r is not None else hi:g} {unit}"
