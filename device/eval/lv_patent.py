@@ -194,4 +194,12 @@ def evaluate(data_dir: Path) -> str:
                      f"{v['myocardium area (mm2)']:.0f} (n={v['myocardium area (mm2) n']}) | "
                      f"{v['dimensions (mm)']:.2f} | {v['wall thicknesses (mm)']:.2f} | "
                      f"{p.get('ed', float('nan')):.1f} / {p.get('es', float('nan')):.1f}, n={p.get('n', 0)} |")
+    unet = next((v for m, v in s.items() if m.startswith("U-Net")), None)
+    dla = next((v for m, v in s.items() if "ens_int8" in m), None)
+    if unet and dla:
+        better = [g for g in GROUPS if dla[g] < unet[g]]
+        lines += ["", "The default method is what measures best here: " + (
+            "the direct regression is better on " + ", ".join(better) if better else
+            "the direct regression is worse than segment-then-measure on every index, so the U-Net stays the "
+            "default (`lv indices --method segment`; `--method regress` selects lv_dla)") + "."]
     return "\n".join(lines) + "\n"
