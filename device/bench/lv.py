@@ -72,6 +72,12 @@ def _dla_rows(frames, sp, what: str) -> list[dict]:
         rows.append({"section": "LV", "item": f"SAX indices by direct regression (patent 002), 20-frame cine "
                      f"({what}), lv_dla {variant} (+ lv_seg localisation)", "metric": "median time",
                      "value": _time(run, 5), "unit": "s", "goal": "<= 0.2"})
+    if "lv_p001" in list_models():
+        from device.lv.variants_p001 import p001_sax
+        net = load_model("lv_p001", cache=False)
+        rows.append({"section": "LV", "item": f"patent 001 network, 20-frame cine ({what}), lv_p001 "
+                     f"{net.variant} (+ lv_seg localisation): masks, 11 indices, phase", "metric": "median time",
+                     "value": _time(lambda: p001_sax(frames, seg, net, sp), 5), "unit": "s", "goal": ""})
     return rows
 
 
