@@ -121,9 +121,10 @@ def reference_text(lo: float | None, hi: float | None, unit: str) -> str:
         return ""
     lo_r = _inclusive(lo) if lo is not None else None
     hi_r = _inclusive(hi) if hi is not None else None
-    if lo is None:
-        assert hi is not None
+    if lo is None and hi is not None:
         return f"<= {hi_r:g} {unit}" if hi_r is not None else f"< {hi:g} {unit}"
-    if hi is None:
+    if hi is None and lo is not None:
         return f"> {lo_r:g} {unit}" if lo_r is not None else f">= {lo:g} {unit}"
-    return f"{lo_r if lo_r is not None else lo:g}-{hi_r if hi_r is not None else hi:g} {unit}"
+    lo_v = lo_r if lo_r is not None else lo
+    hi_v = hi_r if hi_r is not None else hi
+    return f"{lo_v:g}-{hi_v:g} {unit}"
