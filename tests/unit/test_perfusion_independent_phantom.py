@@ -3,7 +3,9 @@ cone + spherical apex, tapering wall, anisotropic blur; code the training never 
 territory by network 2. Measured 2026-12-04 on 38 random normal cone hearts (seeded, sizes 18-32 mm base radius,
 walls 7-15 mm base / 4-9 mm apex, 40-250 peak counts, either slice order): 37/38 no territory at risk, max LCX 0.05,
 RCA 0.09; the one failure is a short heart with a 4 mm apex under a 13 mm base (LAD 0.50 with this noise seed, 0.18-0.24 with
-others; partial volume reads as an apical defect): kept below as a strict xfail until network 2 / the normals are retrained on such hearts."""
+others; partial volume reads as an apical defect): on the network-1 map (patent 000's chain) it is normal (LAD 0.14); on
+the classical map, the default, it stays a strict xfail (candidates retrained on a wider simulator family did not fix it:
+EVALUATION.md)."""
 
 import sys
 from pathlib import Path
