@@ -248,11 +248,10 @@ def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | flo
     if polar_net is not None and mae is None:
         mae = float(np.abs(polar_net - polar_s).mean())
         seg_diff = float(np.abs(segment_means(polar_net) - segment_means(polar_s)).max())
-    if used == "network":
+    if used == "network" and polar_net is not None:
         map_s, map_r = polar_net, (polar_net_r if polar_r is not None else None)
     else:
         map_s, map_r = polar_s, polar_r
-    assert map_s is not None
     seg_s = segment_means(map_s)
     seg_r = segment_means(map_r) if map_r is not None else None
     sc = score(map_s, seg_s, normals, map_r, seg_r)
