@@ -132,8 +132,9 @@ def lopo_accuracy(data_dir: Path) -> list[dict]:
     acc = [{"metric": k, "value": round(s[k], 3), "on": on}
            for k in ("dice_cavity", "dice_myocardium", "ed_err", "es_err") if k in s]
     for src in ("head_values", "mask_values"):
-        acc += [{"metric": f"{g} MAE ({'regression LSTM' if src == 'head_values' else 'from the masks'})",
-                 "value": round(v, 2), "on": on} for g, v in s.get(src, {}).items()]
+        what = "regression LSTM" if src == "head_values" else "from the masks"
+        acc += [{"metric": f"{g} {'' if 'bias' in g else 'MAE '}({what})", "value": round(v, 2), "on": on}
+                for g, v in s.get(src, {}).items()]
     return acc
 
 

@@ -74,3 +74,20 @@ def test_p001_sax_feeds_the_cine_whole_and_pastes_masks_back_on_the_lv():
         got, ref = m == CAVITY, t == CAVITY
         assert (got & ref).sum() > 0.9 * got.sum() > 0   # the pasted cavity lies on the true one
     assert r.model_tag == "fake-p001 0"
+
+
+def test_shipped_lv_p001_loads_verified_and_reads_a_cine_of_any_length():
+    from device.inference import load_manifest, load_model
+    from device.paths import MODELS_DIR
+    if not (MODELS_DIR / "lv_p001" / "manifest.json").exists():
+        pytest.skip("lv_p001 not trained in this checkout")
+    man = load_manifest("lv_p001")
+    net = load_model("lv_p001", cache=False, warm_up=False)
+    for t in (5, 20):
+        x = np.random.default_rng(t).uniform(-1, 1, (1, t, 1, 64, 64)).astype(np.float32)
+        out = net.run({"cine": x})
+        assert out["probs"].shape == (1, t, 3, 64, 64) and out["indices"].shape == (1, t, 11)
+        assert out["phase"].shape == (1, t, 2)
+        np.testing.assert_allclose(out["phase"].sum(-1), 1.0, atol=1e-4)
+        np.testing.assert_allclose(out["probs"].sum(2), 1.0, atol=1e-3)
+    assert man.params["input_size"] == 64
