@@ -161,4 +161,11 @@ def evaluate(data_dir: Path) -> str:
                          f"{g['cavity bias (mm2)']:+.0f} | {g['myocardium area (mm2)']:.0f} | "
                          f"{g['dimensions (mm)']:.2f} | {g['wall thicknesses (mm)']:.2f} | "
                          f"{v.get('ed_err', float('nan')):.1f} / {v.get('es_err', float('nan')):.1f} |")
+    u, p = s.get("U-Net", {}), s.get("patent 001", {})
+    if u.get("mask_values") and p.get("mask_values"):
+        wins = [g for g in ("cavity area (mm2)", "wall thicknesses (mm)")
+                if min(p["mask_values"][g], p.get("head_values", p["mask_values"])[g]) < u["mask_values"][g]]
+        lines += ["", "Default: " + ("patent 001 measures better on " + ", ".join(wins) + "; review before switching"
+                                     if wins else "the U-Net measures the indices better, so it stays the default "
+                                     "(`lv indices --method p001` selects lv_p001)") + "."]
     return "\n".join(lines) + "\n"
