@@ -113,4 +113,11 @@ used here the real cine still sits nearest the simulated A2C). Test-time averagi
 not tried: it multiplies the per-frame cost (int8 p99 6.6-8 ms against the 10 ms goal) and cannot move a class that
 gets < 2 % of the probability. Not done: re-rendered apical anatomy (chamber proportions, crux position, RA/RV,
 thin septal lines); real apical four-chamber loops of other patients, which a site adds with `echo learn`.
+
+A second, smaller fine-tuning (**run after the first one's real result was seen, so exploratory, never a candidate**):
+only block 15 and the head conv, 12 minutes (3,858 steps at a lower load), otherwise the same: simulator calibration
+0.816, simulator test int8 0.785 / fp32 0.802 (n=1,300; apical recall A4C 0.59, A5C 0.58, A3C 0.62, A2C 0.54); real
+frames leave-one-clip-out, int8: 3 % (4/131), mean per-clip 13 % (A4C cine 0/120: 93 A2C, 10 SC4C, 8 PLAX, 7 A5C;
+PLAX colour 4/10; Philips frame PSAX-PM). Less fine-tuning did not keep the real transfer either: each simulator-
+trained layer moved the real screens away from the frozen ImageNet features' answer.
 """
