@@ -20,6 +20,7 @@ Measured (2026-12-04 night, `--finetune-from-block 12 --finetune-minutes 25`, 96
 simulator test accuracy rose (int8 0.747 -> 0.805, apical recall A3C 0.35 -> 0.73) but the real frames,
 leave-one-clip-out, got worse (mean per-clip 67 % -> 24 %, frames 8 % -> 7 %); the step is therefore OFF in the
 shipped recipe (EVALUATION.md, echo view, "Fine-tuning the last backbone blocks").
+`--finetune-from-block 15` (12 min, exploratory) was worse still on the real frames (3 %, per-clip 13 %).
 """
 
 from __future__ import annotations
