@@ -129,8 +129,9 @@ def lopo_accuracy(data_dir: Path) -> list[dict]:
     s = summary(lopo_rows(data_dir)).get("patent 001", {})
     on = (f"Sunnybrook leave-one-patient-out, {s.get('cines', 0)} cines / {s.get('images', 0)} contoured phases of 3 "
           "patients, scored with the lv_p001_lopo_* twins (never on a training patient)")
-    acc = [{"metric": k, "value": round(s[k], 3), "on": on}
-           for k in ("dice_cavity", "dice_myocardium", "ed_err", "es_err") if k in s]
+    label = {"dice_cavity": "Dice cavity", "dice_myocardium": "Dice myocardium",
+             "ed_err": "ED error (frames, cyclic, of 20)", "es_err": "ES error (frames, cyclic, of 20)"}
+    acc = [{"metric": label[k], "value": round(s[k], 3), "on": on} for k in label if k in s]
     for src in ("head_values", "mask_values"):
         what = "regression LSTM" if src == "head_values" else "from the masks"
         acc += [{"metric": f"{g} {'' if 'bias' in g else 'MAE '}({what})", "value": round(v, 2), "on": on}
