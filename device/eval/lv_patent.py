@@ -104,7 +104,7 @@ def patient_rows(root: Path, patient: str, methods: dict) -> tuple[list[dict], l
 
 
 def lopo_rows(data_dir: Path) -> tuple[list[dict], list[dict]]:
-    from device.inference import load_manifest, load_model
+    from device.inference import ModelError, load_manifest, load_model
     from device.lv.segment import segment_sax
     from device.lv.sunnybrook import patients
     from device.lv.variants import regress_sax
@@ -122,7 +122,7 @@ def lopo_rows(data_dir: Path) -> tuple[list[dict], list[dict]]:
         for v in DLA_VARIANTS:
             try:
                 reg = load_model(f"lv_dla_lopo_{p}", variant=v, cache=False, warm_up=False)
-            except Exception:   # noqa: BLE001 - a twin not trained yet is simply not scored
+            except ModelError:   # a twin not trained yet is simply not scored
                 continue
 
             def dla(frames, sp, orient, reg=reg, seg=seg):
