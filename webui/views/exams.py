@@ -10,11 +10,14 @@ from device.errors import UserError
 from device.i18n import message
 from device.jobs import jobs_of_exam
 from device.reporting.echo_sections import echo_label
+from device.reporting.ecg_sections import reading_measurements, reading_used_section
+from device.reporting.ecg_readings import report_reading
 from device.reporting.signing import sync_summary
 from device.reports.model import display_number
 from device.store import clinical, reports
 from device.store.db import Tx
 from device.values import parse_number
+from webui.app import current_language
 from webui.security import roles_required
 from webui.views.common import audit_log, conn, flash_key, pop_flash, settings
 
@@ -85,8 +88,10 @@ def detail(exam_id: int):
     c = conn()
     exam = clinical.get_exam(c, exam_id)
     audit_log("view", "exam", exam_id, {"patient_id": exam.patient.patient_id})
+    choice = report_reading(c, exam_id)        # ECG: only the reading the report uses, and a line saying which
+    ecg_used = reading_used_section(choice, current_language()).title if choice and choice.n_readings > 1 else ""
     return render_template("exam.html", exam=exam, captures=clinical.list_captures(c, exam_id),
-                           measurements=clinical.current_measurements(c, exam_id),
+                           measurements=reading_measurements(c, exam_id), ecg_used=ecg_used,
                            findings=clinical.list_findings(c, exam_id), report=reports.latest(c, exam_id),
                            sync=sync_summary(c, exam_id), jobs=jobs_of_exam(c, exam_id, active_only=True),
                            flash=pop_flash(), label=echo_label, fmt=display_number)

@@ -1,0 +1,38 @@
+"""The exam overview lists the values of the ECG reading the report uses only (issue 18 point 3, found in the
+walkthrough: it listed the heart rate of every reading, so two photos gave two heart rates) and says which reading."""
+
+from __future__ import annotations
+
+import re
+
+from device.store import Store, clinical
+from device.store.db import Tx
+from tests.integration.test_ecg_ui import _exam
+
+
+def _reading(s: Store, eid: int, label: str, hr_bpm: float) -> None:
+    with Tx(s.conn) as c:
+        photo = clinical.add_capture(c, s.blobs, eid, "photo", label.encode(), "image/jpeg", meta={"label": label})
+        sig = clinical.add_capture(c, s.blobs, eid, "signal", label.encode() + b"sig", "application/octet-stream",
+                                   meta={"photo_capture_id": photo.id})
+        clinical.add_measurement(c, eid, sig.id, "hr_bpm", hr_bpm, "bpm", "ecg_measure", "1.0.0")
+
+
+def test_overview_lists_only_the_reported_reading(login, settings):
+    eid = _exam(settings)
+    s = Store.open(settings.data_dir)
+    try:
+        _reading(s, eid, "before nitrate", 61.0)
+        _reading(s, eid, "after nitrate", 88.0)
+    finally:
+        s.close()
+    ui = login("sono", "sonographer", "482913")
+    page = ui.get(f"/exams/{eid}").data.decode()
+    rows = re.findall(r'<tr data-name="hr_bpm">.*?</tr>', page)
+    assert len(rows) == 1 and ">88<" in rows[0]                        # the newest reading's only
+    used = re.search(r'id="exam-ecg-reading">([^<]*)<', page)
+    assert used and "after nitrate" in used.group(1) and "2 reading(s)" in used.group(1)
+    assert ui.post("/lang/zh-CN").status_code in (200, 302, 303)
+    page = ui.get(f"/exams/{eid}").data.decode()
+    used = re.search(r'id="exam-ecg-reading">([^<]*)<', page)
+    assert used and "after nitrate" in used.group(1) and "ECG reading in this report" not in used.group(1)
