@@ -1,5 +1,5 @@
 """The exam overview lists the values of the ECG reading the report uses only (issue 18 point 3, found in the
-walkthrough: it listed the heart rate of every reading, so two photos gave two heart rates) and says which reading."""
+walkthrough: it listed the heart rate of every reading, so two photos gave two heart rates) and says which reading; capture types and value sources are words in the UI language, not store keys."""
 
 from __future__ import annotations
 
@@ -32,7 +32,11 @@ def test_overview_lists_only_the_reported_reading(login, settings):
     assert len(rows) == 1 and ">88<" in rows[0]                        # the newest reading's only
     used = re.search(r'id="exam-ecg-reading">([^<]*)<', page)
     assert used and "after nitrate" in used.group(1) and "2 reading(s)" in used.group(1)
+    # capture types and value sources in words, not store keys ("photo", "auto")
+    assert 'data-kind="photo">Photo<' in page and 'data-kind="signal">ECG signal<' in page
+    assert 'data-source="auto">automatic<' in page and "<td>auto</td>" not in page and "<td>photo</td>" not in page
     assert ui.post("/lang/zh-CN").status_code in (200, 302, 303)
     page = ui.get(f"/exams/{eid}").data.decode()
     used = re.search(r'id="exam-ecg-reading">([^<]*)<', page)
     assert used and "after nitrate" in used.group(1) and "ECG reading in this report" not in used.group(1)
+    assert 'data-kind="photo">照片<' in page and 'data-source="auto">自动<' in page
