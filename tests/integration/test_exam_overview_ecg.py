@@ -40,3 +40,25 @@ def test_overview_lists_only_the_reported_reading(login, settings):
     used = re.search(r'id="exam-ecg-reading">([^<]*)<', page)
     assert used and "after nitrate" in used.group(1) and "ECG reading in this report" not in used.group(1)
     assert 'data-kind="photo">照片<' in page and 'data-source="auto">自动<' in page
+
+
+def test_report_page_rounds_and_names_values(login, settings):
+    """Found in the walkthrough: the report page printed IVSd 9.999 mm (4 significant digits) in the report body
+    and listed the review table by store keys (lvidd_mm, ivsd_mm) with 4 digits (1490 mm2, 29.6 %)."""
+    ui = login("sono", "sonographer", "482913")
+    assert ui.post("/exams/new", {"patient_id": "ROUND001", "sex": "M", "kind": "echo"}).status_code == 302
+    s = Store.open(settings.data_dir)
+    try:
+        exam = clinical.list_exams(s.conn)[0]
+        with Tx(s.conn) as c:
+            clinical.add_measurement(c, exam.id, None, "ivsd_mm", 9.9991, "mm", "lv_seg", "1.1.0")
+            clinical.add_measurement(c, exam.id, None, "fs_pct", 28.8996, "%", "lv_seg", "1.1.0")
+    finally:
+        s.close()
+    page = ui.get(f"/exams/{exam.id}/report").data.decode()
+    body = re.search(r'<tr data-name="ivsd_mm">.*?</tr>', page, re.S).group(0)
+    assert ">10.0<" in body and "9.999" not in body
+    review = re.search(r'<tr data-measurement="ivsd_mm">.*?</td><td class="num">([^<]*)</td>', page, re.S)
+    assert review and review.group(1).split()[0] == "10.0"
+    assert "<td>ivsd_mm</td>" not in page and "<td>fs_pct</td>" not in page
+    assert "Interventricular septum, diastole (IVSd)" in review.group(0)

@@ -19,9 +19,10 @@ from device.errors import UserError
 from device.values import parse_number
 from device.reporting import exports, signing
 from device.reporting import from_store as fs
+from device.reporting.echo_sections import echo_label
 from device.reporting.settings import ReportSettings
 from device.reporting.sign_checklist import reported_measurements, sign_checklist
-from device.reports.model import SignedReportError
+from device.reports.model import SignedReportError, display_number
 from device.reports.versions import changes
 from device.store import clinical, reports
 from device.store.db import Tx
@@ -81,7 +82,7 @@ def _page(exam_id: int, error: str | None = None, code: int = 200):
     return render_template("report.html", exam=exam, row=row, doc=exports.in_language(doc, lang), history=hist,
                            diffs=diffs, signers=signers, measurements=reported_measurements(c, exam_id),
                            sync=signing.sync_summary(c, exam_id), sync_target=settings().sync.target, error=error,
-                           checklist=sign_checklist(c, exam_id),
+                           checklist=sign_checklist(c, exam_id), label=echo_label, fmt=display_number,
                            flash=pop_flash()), code
 
 
