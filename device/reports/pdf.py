@@ -120,8 +120,8 @@ def render_pdf(doc: ReportDoc, font: Path | None = None) -> bytes:
         _need(pdf, 30)
         pdf.set_font(_FAMILY, size=12)
         pdf.cell(w, 7, L["appendix"], new_x="LMARGIN", new_y="NEXT")
-        for s in doc.appendix_sections:
-            _section(pdf, s, L, head, titled=False)
+        for s in doc.appendix_sections:          # a section named like the heading above is not titled twice
+            _section(pdf, s, L, head, titled=s.title.strip() != L["appendix"].strip())
     pdf.ln(2)
     pdf.set_font(_FAMILY, size=11)
     pdf.set_text_color(160, 0, 0)
@@ -178,7 +178,8 @@ def _section(pdf: _ReportPDF, s: Section, L: dict[str, str], head: FontFace, tit
     pdf.ln(2)
     _need(pdf, 30 if s.measurements else 8)  # keep a section title with its header row and first rows
     pdf.set_font(_FAMILY, size=12 if s.measurements else 10)
-    pdf.multi_cell(w, 6, s.title, new_x="LMARGIN", new_y="NEXT")
+    if titled:
+        pdf.multi_cell(w, 6, s.title, new_x="LMARGIN", new_y="NEXT")
     if not s.measurements:
         return
     pdf.set_font(_FAMILY, size=9)
@@ -189,7 +190,8 @@ def _section(pdf: _ReportPDF, s: Section, L: dict[str, str], head: FontFace, tit
             value = m.display_value + (f" {L['flag.' + m.flag]}" if m.flag else "")
             model = f"{m.model_text} ({L['confirmed'] if m.confirmed else L['unconfirmed']})" if m.model_name \
                 else ""
-            t.row((m.display_label, value, m.unit, m.reference_text, m.interpretation, model))
+            unit = "" if m.unit == "1" else m.unit          # a score or ratio: no unit, not a bare "1"
+            t.row((m.display_label, value, unit, m.reference_text, m.interpretation, model))
 
 
 def _need(pdf: FPDF, mm: float) -> None:

@@ -62,3 +62,30 @@ def test_report_page_rounds_and_names_values(login, settings):
     assert review and review.group(1).split()[0] == "10.0"
     assert "<td>ivsd_mm</td>" not in page and "<td>fs_pct</td>" not in page
     assert "Interventricular septum, diastole (IVSd)" in review.group(0)
+
+
+def test_pdf_appendix_titled_once_without_unit_one(tmp_path):
+    """Found in the walkthrough's zh-CN PDF: the appendix heading printed twice (the section's own title too) and
+    each view-classifier row had the unit "1"."""
+    import pypdfium2 as pdfium
+
+    from device.reports.pdf import render_pdf
+    from tests.unit.test_report_language import _doc
+
+    s = Store.open(tmp_path)
+    try:
+        with Tx(s.conn):
+            p = clinical.upsert_patient(s.conn, "PDF00001", "Pdf Test", "F")
+            exam = clinical.create_exam(s.conn, p, "echo", None)
+            cap = clinical.add_capture(s.conn, s.blobs, exam.id, "clip", b"x", "application/octet-stream",
+                                       label="PLAX", quality=0.9)
+            clinical.add_measurement(s.conn, exam.id, cap.id, "lvidd_mm", 48.0, "mm", "lv_echo", "1.0.0")
+            clinical.add_finding(s.conn, exam.id, cap.id, "view", "PLAX", 0.893, "echo_view", "2.0.0")
+        for lang, title in (("en", "Appendix: technical data"), ("zh-CN", "附录")):
+            pdf = pdfium.PdfDocument(render_pdf(_doc(s, exam, lang)))
+            text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+            assert text.count(title) == 1, (lang, text)
+            row = next(line for line in text.splitlines() if "PLAX 0.89" in line)
+            assert " 1 " not in row, row
+    finally:
+        s.close()
