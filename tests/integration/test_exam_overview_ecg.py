@@ -46,7 +46,8 @@ def test_report_page_rounds_and_names_values(login, settings):
     """Found in the walkthrough: the report page printed IVSd 9.999 mm (4 significant digits) in the report body
     and listed the review table by store keys (lvidd_mm, ivsd_mm) with 4 digits (1490 mm2, 29.6 %)."""
     ui = login("sono", "sonographer", "482913")
-    assert ui.post("/exams/new", {"patient_id": "ROUND001", "sex": "M", "kind": "echo"}).status_code == 302
+    assert ui.post("/exams/new", {"patient_id": "ROUND001", "sex": "M", "kind": "echo", "height_cm": "172",
+                                  "weight_kg": "70", "indication": "dyspnoea"}).status_code == 302
     s = Store.open(settings.data_dir)
     try:
         exam = clinical.list_exams(s.conn)[0]
@@ -62,6 +63,9 @@ def test_report_page_rounds_and_names_values(login, settings):
     assert review and review.group(1).split()[0] == "10.0"
     assert "<td>ivsd_mm</td>" not in page and "<td>fs_pct</td>" not in page
     assert "Interventricular septum, diastole (IVSd)" in review.group(0)
+    # the page's header gives height, weight, BSA and the indication (they were only in the PDF)
+    size = re.search(r'id="report-body-size">([^<]*)<', page).group(1)
+    assert "172 cm" in size and "70.0 kg" in size and "1.83 m²" in size and "dyspnoea" in size
 
 
 def test_pdf_appendix_titled_once_without_unit_one(tmp_path):
