@@ -54,6 +54,9 @@ def test_report_page_rounds_and_names_values(login, settings):
         with Tx(s.conn) as c:
             clinical.add_measurement(c, exam.id, None, "ivsd_mm", 9.9991, "mm", "lv_seg", "1.1.0")
             clinical.add_measurement(c, exam.id, None, "fs_pct", 28.8996, "%", "lv_seg", "1.1.0")
+            cap = clinical.add_capture(c, s.blobs, exam.id, "clip", b"x", "application/octet-stream", label="PLAX",
+                                       quality=0.9)
+            clinical.add_finding(c, exam.id, cap.id, "view", "PLAX", 0.893, "echo_view", "2.0.0")
     finally:
         s.close()
     page = ui.get(f"/exams/{exam.id}/report").data.decode()
@@ -63,6 +66,10 @@ def test_report_page_rounds_and_names_values(login, settings):
     assert review and review.group(1).split()[0] == "10.0"
     assert "<td>ivsd_mm</td>" not in page and "<td>fs_pct</td>" not in page
     assert "Interventricular septum, diastole (IVSd)" in review.group(0)
+    # a section without rows (views captured) is a title, not an empty table; a score has no unit "1"
+    sections = page[page.index('id="report-sections"'):page.index('id="measurements"')]
+    assert not re.search(r"</thead><tbody>\s*</tbody>", sections) and "<td>1</td>" not in sections
+    assert "0.89" in sections
     # the page's header gives height, weight, BSA and the indication (they were only in the PDF)
     size = re.search(r'id="report-body-size">([^<]*)<', page).group(1)
     assert "172 cm" in size and "70.0 kg" in size and "1.83 m²" in size and "dyspnoea" in size
