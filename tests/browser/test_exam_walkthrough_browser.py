@@ -120,7 +120,8 @@ def test_whole_exam_walkthrough(browser, tmp_path):
         page.wait_for_load_state()
         _a4c_clip(s, exam, 58.0, 25.08, quality=0.95)                       # later, better, automatic
         page.goto(f"{cart.url}/exams/{exam.id}/report")
-        assert "63.41" in page.inner_text('tr[data-measurement="a4c_edv_ml"]')
+        edv_row = page.locator('tr[data-measurement="a4c_edv_ml"]')          # shown rounded (mL), kept exact
+        assert edv_row.locator('input[name="value"]').input_value() == "63.41" and "63 mL" in edv_row.inner_text()
         assert "31" in page.inner_text('tr[data-measurement="a4c_esv_ml"]')
         page.goto(f"{cart.url}/exams/{exam.id}")
         page.click("form[action$='/close'] button")                          # sent for signing: frozen
