@@ -263,7 +263,7 @@ def _measure_one(conn, blobs, exam, cap: clinical.Capture, model, degree: int, t
 def _echo_exam(conn: sqlite3.Connection, exam_id: int, refuse_signed: bool = True) -> clinical.Exam:
     exam = clinical.get_exam(conn, exam_id)
     if exam.kind != "echo":
-        raise UserError(f"exam {exam_id} is a {exam.kind} exam; LV echo measurements need an echo exam")
+        raise UserError(f"exam {exam_id} is an exam of type {exam.kind}; LV echo measurements need an echo exam")
     if refuse_signed:
         _refuse_if_signed(conn, exam_id)
     return exam

@@ -61,7 +61,7 @@ def model_of(source: str) -> tuple[str, str]:
 def ecg_exam(conn: sqlite3.Connection, exam_id: int) -> clinical.Exam:
     exam = clinical.get_exam(conn, exam_id)
     if exam.kind != "ecg":
-        raise UserError(f"exam {exam.accession} is a {exam.kind} exam; ECG printouts go to an ECG exam")
+        raise UserError(f"exam {exam.accession} is an exam of type {exam.kind}; ECG printouts go to an ECG exam")
     return exam
 
 

@@ -212,7 +212,7 @@ def ui_message(text: str) -> str:
 def perfusion_exam(conn: sqlite3.Connection, exam_id: int, *, open_for: str = "") -> clinical.Exam:
     exam = clinical.get_exam(conn, exam_id)
     if exam.kind != "perfusion":
-        raise UserError(f"exam {exam.accession} is a {exam.kind} exam; perfusion studies belong to a perfusion exam")
+        raise UserError(f"exam {exam.accession} is an exam of type {exam.kind}; perfusion studies belong to a perfusion exam")
     if open_for and exam.status != "open":
         raise UserError(f"exam {exam.accession} is closed; open a new perfusion exam for {open_for}")
     return exam

@@ -52,7 +52,7 @@ def unit_of(name: str) -> str:
 def sax_exam(conn: sqlite3.Connection, exam_id: int, *, open_for: str = "") -> clinical.Exam:
     exam = clinical.get_exam(conn, exam_id)
     if exam.kind != "echo":
-        raise UserError(f"exam {exam.accession} is a {exam.kind} exam; a short-axis MRI series belongs to an echo "
+        raise UserError(f"exam {exam.accession} is an exam of type {exam.kind}; a short-axis MRI series belongs to an echo "
                         "(LV) exam")
     if open_for and exam.status != "open":
         raise UserError(f"exam {exam.accession} is closed; open a new exam for {open_for}")
