@@ -7,7 +7,7 @@ simulator turns into ground-truth masks (for the LV segmentation engineer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -228,9 +228,33 @@ def _ssn(cyc: Cardiac) -> list[Shape]:
     return out
 
 
+APICAL_STYLES = ("v2.1", "screen")
+_APICAL_STYLE = ["v2.1"]
+
+
+def set_apical_style(style: str) -> None:
+    """Process-wide apical look: 'v2.1' (the 2.1.0 recipe) or 'screen' (smaller heart, thin faint walls, deeper fan)."""
+    if style not in APICAL_STYLES:
+        raise ValueError(f"unknown apical style '{style}'; valid: {', '.join(APICAL_STYLES)}")
+    _APICAL_STYLE[0] = style
+
+
+def _apical_screen(cyc: Cardiac, kind: str, scale: float = 0.72) -> list[Shape]:
+    """The same apical layout as `_apical`, shrunk toward the sector apex into the upper-middle of a deeper fan,
+    with thin walls: ventricle walls become thin lines, the right heart faint, the pericardium stays the brightest."""
+    out = []
+    for s in _apical(cyc, kind):
+        pts = s.points * scale + np.array([0.0, 14.0])
+        kind_ = {"myo": "thin_wall", "wall": "thin_wall"}.get(s.kind, s.kind)
+        out.append(replace(s, points=pts, kind=kind_, thickness_mm=max(1.0, s.thickness_mm * scale)))
+    return out
+
+
 def scene(view: str, cyc: Cardiac) -> Scene:
     """Shapes of `view` (a name in HEART_VIEWS) at cardiac state `cyc`."""
     if view in ("A4C", "A5C", "A3C", "A2C"):
+        if _APICAL_STYLE[0] == "screen":  # same geometry for all four apical views (no 'new look = A4C')
+            return Scene(tuple(_apical_screen(cyc, view)), (4.0, 82.0), (0.0, -1.0), 190.0)
         return Scene(tuple(_apical(cyc, view)), (6.0, 95.0), (0.0, -1.0), 160.0)
     if view == "PLAX":
         return Scene(tuple(_plax(cyc)), (0.0, 75.0), (-1.0, 0.0), 150.0)

@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--finetune-from-block", type=int, default=0,
                     help="fine-tune backbone blocks[K:] + head conv on the simulator first (0 = frozen backbone)")
     ap.add_argument("--finetune-minutes", type=float, default=25.0, help="wall-time budget of the fine-tuning")
+    ap.add_argument("--apical-style", choices=("v2.1", "screen"), default="v2.1",
+                    help="apical rendering of the simulator (device/sim/echo_views.py); 'v2.1' reproduces 2.1.0")
     ap.add_argument("--reuse-graph", action="store_true",
                     help="keep the ONNX/.tflite files already in --out (same cached features): refit the heads only")
     args = ap.parse_args(argv)
@@ -191,11 +193,15 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(2)
     t_start = time.perf_counter()
-    test = simulate_split("test", args.test_scans, 13, SIZE, CACHE, balanced=True)
-    cal = simulate_split("calib", args.calib_scans, 12, SIZE, CACHE)
-    train = simulate_split("train", args.train_scans, 11, SIZE, CACHE, n_variants=2)
+    from device.sim.echo_views import set_apical_style
+
+    set_apical_style(args.apical_style)  # before the fork pool renders: all four apical views alike
+    sfx = "" if args.apical_style == "v2.1" else f"_{args.apical_style}"   # own crop/feature caches
+    test = simulate_split("test" + sfx, args.test_scans, 13, SIZE, CACHE, balanced=True)
+    cal = simulate_split("calib" + sfx, args.calib_scans, 12, SIZE, CACHE)
+    train = simulate_split("train" + sfx, args.train_scans, 11, SIZE, CACHE, n_variants=2)
     if args.deep_scans:   # scans imaged deeper than needed, with faint fan edges (added in 2.1)
-        train = CropSet.concat([train, simulate_split("traindeep", args.deep_scans, 14, SIZE, CACHE, n_variants=2,
+        train = CropSet.concat([train, simulate_split("traindeep" + sfx, args.deep_scans, 14, SIZE, CACHE, n_variants=2,
                                                       p_deep=0.6)])
     rr = real_frames(shared_data_dir(), SIZE)
     real, real_names = rr if rr is not None else (None, [])
@@ -211,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     dyn = export_onnx(EchoViewLite(backbone, FeatureHeads(len(GUIDANCE), torch.zeros(RAW_DIM), torch.ones(RAW_DIM))),
                       CACHE / (f"backbone_raw_dyn_ft{k}.onnx" if k else "backbone_raw_dyn.onnx"), SIZE,
                       dynamic_batch=True)
-    raw_tr, raw_cal = cached_features("train", train, dyn), cached_features("calib", cal, dyn)
+    raw_tr, raw_cal = cached_features("train" + sfx, train, dyn), cached_features("calib" + sfx, cal, dyn)
     proj = fit_projection(raw_tr, FEATURE_DIM)
     f_tr, f_cal = project(raw_tr, proj), project(raw_cal, proj)
     l2, l2_scores = choose_l2(f_tr, train.view, f_cal, cal.view)
