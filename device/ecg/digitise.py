@@ -1,8 +1,8 @@
 """Follow one printed trace through its lead box and turn it into millivolts at 500 Hz.
 
 Per column the trace mask gives vertical runs of ink; a Viterbi pass picks one run per column so that consecutive
-runs touch (or nearly), preferring runs near the baseline when in doubt. A tall run (a QRS stroke) contributes both
-of its ends, ordered from where the trace came in, so peaks keep their amplitude.
+runs touch (or nearly), preferring runs near the baseline when in doubt. Each chosen run gives its darkness-weighted
+centre (STROKES = "centroid"); the former reading took a tall run's two ends (STROKES = "ends").
 """
 
 from __future__ import annotations
@@ -10,6 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from device.ecg.types import FS_HZ, N_SAMPLES, LeadBox
+
+# how a column's chosen tall ink run becomes a point: "centroid" (its darkness-weighted centre, a sub-pixel centre
+# line) or "ends" (both of its ends, ordered by the neighbours: the reading before 2026-12-05, which zigzags between
+# a QRS's up- and down-strokes when thick lines make them share columns; device/eval/ecg_stages.py measured it)
+STROKES = "centroid"
 
 
 def column_runs(mask: np.ndarray, x: int, y0: int, y1: int) -> list[tuple[int, int]]:
@@ -121,6 +126,11 @@ def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | N
             pts.append((x, y))
             y_prev = y
             continue
+        if STROKES == "centroid":
+            y = _centroid(dark, a, b, x) if dark is not None else 0.5 * (a + b)
+            pts.append((x, y))
+            y_prev = y
+            continue
         # a stroke: enter at the end nearest the previous point, leave at the end nearest the next run; when
         # both are at the same end the column holds a peak (up and back down): three points
         a2, b2 = a + 1.0, b - 1.0
@@ -136,6 +146,12 @@ def track(mask: np.ndarray, box: LeadBox, px_per_mm: float, dark: np.ndarray | N
             pts += [(x - 0.25, first), (x + 0.25, second)]
             y_prev = second
     return drop_flat_excursions(np.asarray(pts, np.float32), box, px_per_mm)
+
+
+def _centroid(dark: np.ndarray, a: int, b: int, x: int) -> float:
+    w = dark[a : b + 1, x].astype(np.float64)
+    tot = float(w.sum())
+    return float((w * np.arange(a, b + 1)).sum() / tot) if tot > 0 else 0.5 * (a + b)
 
 
 def drop_flat_excursions(poly: np.ndarray, box: LeadBox, px_per_mm: float, dev_mm: float = 6.0,
