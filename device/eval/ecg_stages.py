@@ -8,11 +8,12 @@ software photo damage) is read four ways, each handing the pipeline the truth of
      resampled to the reader's 8 px/mm with the grid at known positions; the reader goes on from its trace mask
   C  B + oracle layout and calibration: the true lead boxes, baselines, t = 0, speed and gain
   D  C + oracle trace pixels: the mask of the trace ink alone (no grid, labels, pulses, other leads' ink damage)
+  E  no pipeline: the truth read once per pixel column at the reader's resolution (what a perfect tracker gives)
 
 Per-lead SNR is the PhysioNet 2024 definition (device.ecg.eval_metrics.lead_snr_db, missing output counts as 0 dB);
 a reading that fails scores 0 dB on every printed lead. Stage losses are the differences of mean SNR, A-B the
-rectification/grid stage, B-C layout + calibration, C-D trace segmentation, and D itself what the tracker (centre
-line, overlaps, sampling) leaves.
+rectification/grid stage, B-C layout + calibration, C-D trace segmentation, D-E the tracker (centre line,
+overlapping leads, sampling).
 
     python -m device.eval.ecg_stages --data ../shared/data [--n 120] [--part 0/2] [--tag base]
     python -m device.eval.ecg_stages --data ../shared/data --summary [--tag base]
@@ -35,7 +36,7 @@ import numpy as np
 
 from device.ecg import layout, reader, traces
 from device.ecg.eval_metrics import lead_snr_db
-from device.ecg.types import LEADS, N_SAMPLES, Calibration, Layout
+from device.ecg.types import DURATION_S, LEADS, N_SAMPLES, Calibration, Layout
 from device.errors import InputError
 from device.sim import ecg_paper
 
@@ -43,6 +44,7 @@ RENDER_PX_PER_MM = 10.0
 FLAT_PX_PER_MM = reader.PX_PER_MM
 CACHE = Path("var/cache/ecg_stages")
 STAGES = ("A", "B", "C", "D")
+ALL_STAGES = (*STAGES, "E")
 MAX_SHIFT = 50  # +-100 ms at 500 Hz
 
 
@@ -120,6 +122,20 @@ def read_stages(page: ecg_paper.RenderedPage, photo: np.ndarray, flat: np.ndarra
         else page.trace_ink
     true_mask = ink > 64
     out["D"] = reader.digitise_boxes(true_mask, ink.astype(np.float32) / 255.0, lay, cal, origins)[0]
+    out["E"] = column_sampled(page.printed_mv, cal.px_per_s)
+    return out
+
+
+def column_sampled(printed_mv: np.ndarray, px_per_s: float) -> np.ndarray:
+    """The truth read once per pixel column of the flattened image and interpolated back to 500 Hz: what a perfect
+    tracker at the reader's resolution could give (stage E, the resolution ceiling)."""
+    out = np.full_like(printed_mv, np.nan)
+    step = N_SAMPLES / DURATION_S / px_per_s  # samples per column
+    for j in range(printed_mv.shape[1]):
+        idx = np.flatnonzero(np.isfinite(printed_mv[:, j]))
+        for seg in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if idx.size else []:
+            at = np.unique(np.round(np.arange(seg[0], seg[-1] + 1, step)).astype(int).clip(seg[0], seg[-1]))
+            out[seg, j] = np.interp(seg, at, printed_mv[at, j])
     return out
 
 
@@ -142,7 +158,7 @@ def run(data: Path, n: int, part: tuple[int, int], tag: str) -> None:
         page, photo, flat = rendering(sig, cfg)
         res = read_stages(page, photo, flat, cfg)
         row = {"ecg_id": ecg_id, **cfg, "time_s": res["time_s"]}
-        for s in STAGES:
+        for s in ALL_STAGES:
             row[s], row[s + "_aligned"] = score(res[s], page.printed_mv)
             row[s + "_leads"] = [None if not np.isfinite(v) else round(float(v), 2)
                                  for v in lead_snr_db(res[s], page.printed_mv)]
@@ -151,21 +167,39 @@ def run(data: Path, n: int, part: tuple[int, int], tag: str) -> None:
               flush=True)
 
 
+def _with_ceiling(rows: list[dict]) -> list[dict]:
+    """Stage E does not depend on the pipeline: take it from another tag's run of the same rendering if missing."""
+    for r in rows:
+        if "E" not in r:
+            for p in CACHE.glob(f"*/{r['ecg_id']}.json"):
+                other = json.loads(p.read_text())
+                if "E" in other and other["seed"] == r["seed"]:
+                    r["E"], r["E_aligned"] = other["E"], other["E_aligned"]
+                    break
+    return rows
+
+
 def summary(tag: str) -> str:
-    rows = [json.loads(p.read_text()) for p in sorted((CACHE / tag).glob("*.json"))]
+    rows = _with_ceiling([json.loads(p.read_text()) for p in sorted((CACHE / tag).glob("*.json"))])
     if not rows:
         return f"no results under {CACHE / tag}"
+    has_e = all("E" in r for r in rows)
 
     def line(name: str, rs: list[dict]) -> str:
-        m = {s: float(np.mean([r[s] for r in rs])) for s in STAGES}
-        ma = {s: float(np.mean([r[s + "_aligned"] for r in rs])) for s in STAGES}
-        return (f"| {name} | {len(rs)} | {m['A']:.1f} ({ma['A']:.1f}) | {m['B']:.1f} ({ma['B']:.1f}) | "
-                f"{m['C']:.1f} ({ma['C']:.1f}) | {m['D']:.1f} ({ma['D']:.1f}) | {m['B'] - m['A']:.1f} | "
-                f"{m['C'] - m['B']:.1f} | {m['D'] - m['C']:.1f} |")
+        st = ALL_STAGES if has_e else STAGES
+        m = {s: float(np.mean([r[s] for r in rs])) for s in st}
+        ma = {s: float(np.mean([r[s + "_aligned"] for r in rs])) for s in st}
+        cells = " | ".join(f"{m[s]:.1f} ({ma[s]:.1f})" for s in st)
+        loss = " | ".join(f"{m[b] - m[a]:.1f}" for a, b in zip(st, st[1:]))
+        return f"| {name} | {len(rs)} | {cells} | {loss} |"
 
-    out = ["| renderings | n | A end to end | B oracle rectify+grid | C + oracle layout/calibration | "
-           "D + oracle trace pixels | loss rectify+grid (B-A) | loss layout/cal (C-B) | loss segmentation (D-C) |",
-           "|---|---|---|---|---|---|---|---|---|", line("all", rows)]
+    head = ["A end to end", "B oracle rectify+grid", "C + oracle layout/calibration", "D + oracle trace pixels"]
+    loss = ["rectify+grid (B-A)", "layout/calibration (C-B)", "trace segmentation (D-C)"]
+    if has_e:
+        head.append("E column-sampled truth (resolution ceiling)")
+        loss.append("tracker/centre line (E-D)")
+    out = [f"| renderings | n | {' | '.join(head)} | {' | '.join('loss ' + x for x in loss)} |",
+           "|---" * (2 + len(head) + len(loss)) + "|", line("all", rows)]
     for key in ("layout", "speed", "gain"):
         for v in sorted({r[key] for r in rows}, key=str):
             out.append(line(f"{key} {v:g}" if isinstance(v, float) else f"{key} {v}",
