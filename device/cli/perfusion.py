@@ -24,9 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="slice orientation (default: from the file, else detected)")
     pol.add_argument("--normals", type=Path, help="site normal database (JSON like models/perfusion_normals)")
     pol.add_argument("--variant", help="model variant: fp32, int8 (default) or tflite")
-    pol.add_argument("--polar-source", choices=["network", "classical"],
+    pol.add_argument("--polar-source", choices=["network", "classical", "ensemble"],
                      help="polar map feeding the bullseye, scores and network 2: network (network 1, patent 000; "
-                          "falls back to classical with a note when they disagree) or classical; default: see "
+                          "falls back to classical with a note when they disagree), classical, or ensemble (classical map, network 2 "
+                          "averaged over both maps); default: see "
                           "EVALUATION.md")
     pol.set_defaults(func=cmd_polar)
     reg = sub.add_parser("regions", help="SPECTF rows (22 regions rest+stress) -> one probability per row")

@@ -5,7 +5,9 @@ myocardium, slices apex -> base -> network 1's polar map (slice + two neighbours
 (maximum count between endo- and epicardium) -> the map in use -> 17 segments -> normal limits, extent/severity per
 territory, rest/stress reversibility -> network 2's LAD/LCX/RCA risk.
 
-Which map is used (``polar_source``): "network" (patent 000's chain) or "classical". With "network" the classical map
+Which map is used (``polar_source``): "network" (patent 000's chain), "classical", or "ensemble" (the classical map
+feeds the bullseye, segments and scores; network 2's territory probability is the mean of its output on the classical
+and on the network-1 map, a two-map ensemble that halves the noise of either map; classical alone on a disagreement). With "network" the classical map
 is computed beside it as a check: when the two differ by more than :data:`AGREEMENT_BOUND_PCT` percent points per
 polar pixel (mean absolute difference, stress or rest) or any of the 17 segment values differs by more than
 :data:`SEGMENT_BOUND_PCT`, the classical map is used instead and ``polar_note`` says why. The default is
@@ -31,7 +33,7 @@ from device.perfusion.segment import LvSegmentation, segment_lv
 from device.perfusion.validity import check_lv, check_volume
 
 
-POLAR_SOURCES = ("network", "classical")
+POLAR_SOURCES = ("network", "classical", "ensemble")
 DEFAULT_POLAR_SOURCE = "classical"
 # Bounds of the network-1 / classical agreement. Measured on simulated studies never used in training (EVALUATION.md):
 # per-pixel MAE max 3.5 pp (training-simulator family) and 4.2 pp (independent cone phantoms); a bound of 5 pp sits
@@ -133,7 +135,8 @@ class PerfusionResult:
 
 
 POLAR_SOURCE_TEXT = {"network": "network 1 (slice + two neighbours -> ring)",
-                     "classical": "classical (maximum count between endo- and epicardium)"}
+                     "classical": "classical (maximum count between endo- and epicardium)",
+                     "ensemble": "classical map; network 2 averaged over the classical and network-1 maps"}
 
 
 def _tilt_deg(seg: LvSegmentation, voxel_mm: tuple[float, float, float]) -> float:
@@ -240,15 +243,19 @@ def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | flo
     if use_networks:
         rings_net, tag1 = network_rings(stack, seg, (sa_vx[1], sa_vx[2]), variant)
         polar_net = rings_to_polar(rings_net)
-        if source == "network" and stack_r is not None and seg_rest is not None:
+        if source in ("network", "ensemble") and stack_r is not None and seg_rest is not None:
             polar_net_r = rings_to_polar(network_rings(stack_r, seg_rest, (sa_vx[1], sa_vx[2]), variant)[0])
         models.append(tag1)
-    used, note, mae, seg_diff = choose_polar(polar_s, polar_net if source == "network" else None, polar_r,
-                                             polar_net_r)
+    used, note, mae, seg_diff = choose_polar(polar_s, polar_net if source in ("network", "ensemble") else None,
+                                             polar_r, polar_net_r)
     if polar_net is not None and mae is None:
         mae = float(np.abs(polar_net - polar_s).mean())
         seg_diff = float(np.abs(segment_means(polar_net) - segment_means(polar_s)).max())
-    if used == "network" and polar_net is not None:
+    ensemble = source == "ensemble" and used == "network" and polar_net is not None
+    if ensemble:   # bullseye, segments and scores from the classical map; network 2 averaged over both maps
+        used = "ensemble"
+        map_s, map_r = polar_s, polar_r
+    elif used == "network" and polar_net is not None:
         map_s, map_r = polar_net, (polar_net_r if polar_r is not None else None)
     else:
         map_s, map_r = polar_s, polar_r
@@ -259,6 +266,10 @@ def analyse_study(stress: np.ndarray, voxel_mm: tuple[float, float, float] | flo
         risk = territory_risk(map_s, variant)
         models.append(risk.model)
         prob, at = risk.prob, risk.at_risk
+        if ensemble and polar_net is not None:
+            other = territory_risk(polar_net, variant)
+            prob = {t: 0.5 * (risk.prob[t] + other.prob[t]) for t in TERRITORIES}
+            at = {t: prob[t] >= risk.threshold for t in TERRITORIES}
     else:
         prob = {t: float("nan") for t in TERRITORIES}
         at = {t: False for t in TERRITORIES}

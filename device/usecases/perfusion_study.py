@@ -145,7 +145,8 @@ def store_result(c, blobs, exam_id: int, stress_cap, rest_cap, res, normals, ris
                      for t in res.territories if math.isfinite(t.prob_at_risk))
     note = (f"Risk (network 2): {risk}" if risk else "Territory risk unavailable") + ("  SIMULATED" if sim else "")
     polar_source = res.polar_source
-    note += "  Map: network 1" if polar_source == "network" else (
+    note += "  Map: network 1" if polar_source == "network" else "  Map: classical; risk: both maps" if (
+        polar_source == "ensemble") else (
         "  Map: classical (network 1 disagreed)" if res.polar_note else "")
     images = {}
     for key, polar, segs, ab, title in (

@@ -30,7 +30,7 @@ from device.perfusion.geometry import TERRITORIES
 SIM_SEED0 = 900_000
 CONE_SEED0 = 7_000
 CACHE = REPO_ROOT / "var" / "cache" / "perfusion_chain"
-SOURCES = ("classical", "network")
+SOURCES = ("classical", "network", "ensemble")
 
 
 def cone_params(rng: np.random.Generator) -> dict:
