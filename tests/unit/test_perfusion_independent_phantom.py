@@ -53,3 +53,19 @@ def test_thin_apex_under_thick_base_is_normal(source):
     assert res.polar_source == source
     probs = {t.territory: t.prob_at_risk for t in res.territories}
     assert not any(t.at_risk for t in res.territories) and max(probs.values()) < 0.3, probs
+
+
+def test_ensemble_source_averages_network2_over_both_maps():
+    """polar_source='ensemble': bullseye/segments from the classical map, territory probability = mean of network 2
+    on the classical and the network-1 map (2026-12-05: thin-apex heart LAD 0.50 classical, 0.14 network, 0.32 mean)."""
+    study = cone_study(seed=30, **THIN_APEX)
+    cl = analyse_study(study, 3.2, polar_source="classical")
+    nw = analyse_study(study, 3.2, polar_source="network")
+    en = analyse_study(study, 3.2, polar_source="ensemble")
+    assert en.polar_source == "ensemble" and nw.polar_source == "network"
+    assert (en.polar_stress_pct == cl.polar_stress_pct).all()
+    assert en.segments_stress_pct == pytest.approx(cl.segments_stress_pct)
+    for a, b, c in zip(cl.territories, nw.territories, en.territories):
+        assert c.prob_at_risk == pytest.approx(0.5 * (a.prob_at_risk + b.prob_at_risk), abs=1e-6)
+        assert c.at_risk == (c.prob_at_risk >= 0.5)
+    assert not any(t.at_risk for t in en.territories)
