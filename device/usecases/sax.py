@@ -60,6 +60,11 @@ def measure_series(series: str | Path, out: str | Path, *, variant: str | None =
     if degree is not None and degree < 1:
         raise InputError(f"--degree must be at least 1; got {degree}")
     result = measure_sax_series(frames, load_lv_model("sax", variant), degree or DEFAULT_DEGREE)
+    measured = [r for r in result.frames if r.indices is not None]
+    if not measured:   # a refused series writes nothing (no masks, no indices.csv, no volumes.csv)
+        first = next((r.reason for r in result.frames if r.reason), "")
+        raise InputError(f"no frame of the {len(result.frames)} could be measured ({first or 'no LV found'}); "
+                         "nothing was written: give a short-axis cine MR series through the left ventricle")
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)

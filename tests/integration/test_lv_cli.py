@@ -116,3 +116,28 @@ def test_bad_input_gets_one_line_error(tmp_path, cine, capsys):
     write_mr(blank, np.zeros((128, 128)))
     assert main(["lv", "sax", str(blank), "--out", str(tmp_path / "b")]) == 2
     assert not (tmp_path / "b" / "indices.csv").exists()
+
+
+
+def test_series_with_no_measured_frame_writes_nothing(tmp_path, cine, capsys, monkeypatch):
+    """Exit 2 means nothing was measured, so nothing is written (before: indices.csv with only empty rows on exit 2).
+    The analysis is made to measure no frame (each frame's indices removed, with its reason)."""
+    import dataclasses
+
+    import device.lv.sax as sax
+
+    real = sax.measure_sax_series
+
+    def none_measured(*a, **k):
+        res = real(*a, **k)
+        frames = tuple(dataclasses.replace(f, indices=None, reason="the segmentation has no myocardium")
+                       for f in res.frames)
+        return dataclasses.replace(res, frames=frames)
+
+    monkeypatch.setattr(sax, "measure_sax_series", none_measured)
+    frames, _ = cine
+    write_mr(tmp_path / "cine.dcm", frames[:3])
+    assert main(["lv", "sax", str(tmp_path / "cine.dcm"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no frame of the 3 could be measured" in err and "no myocardium" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
