@@ -190,6 +190,9 @@ def derived(edited: str, values: dict[str, float], bsa: float | None = None) -> 
     for pre in ("tr", "av", "lvot"):    # spectral Doppler: simplified Bernoulli 4 v^2 (mmHg, v in m/s)
         if edited == f"{pre}_vmax_m_s" and f"{pre}_peak_gradient_mmhg" in values:
             out[f"{pre}_peak_gradient_mmhg"] = float(round(4.0 * values[edited] ** 2))
+    if edited in ("lvot_vti_cm", "av_vti_cm") and "av_dvi" in values and values.get("av_vti_cm") \
+            and values.get("lvot_vti_cm") is not None:     # dimensionless velocity index (aortic stenosis)
+        out["av_dvi"] = float(round(values["lvot_vti_cm"] / values["av_vti_cm"], 2))
     if edited in ("tr_vmax_m_s", "ra_pressure_mmhg") and "rvsp_mmhg" in values and "tr_vmax_m_s" in values \
             and "ra_pressure_mmhg" in values:
         out["rvsp_mmhg"] = float(round(4.0 * values["tr_vmax_m_s"] ** 2 + values["ra_pressure_mmhg"]))

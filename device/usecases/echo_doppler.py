@@ -6,7 +6,8 @@ rounded as echo labs report them (:data:`DECIMALS`), editable on the report like
 calibration, traced envelope, refusal reason) is a finding of kind :data:`FINDING_KIND`.
 
 A newer screen's value supersedes the exam's current automatic value of the same name; a value a person confirmed
-or edited is kept (the new reading is kept aside in the finding). Average E/e' (``mv_e_e_prime``) is recomputed from
+or edited is kept (the new reading is kept aside in the finding). The aortic dimensionless velocity index
+(``av_dvi`` = LVOT VTI / AV VTI) is derived once both VTIs exist. Average E/e' (``mv_e_e_prime``) is recomputed from
 the exam's current E and e' values after each reading. An OTHER clip that shows no spectral panel stores no values
 (only a "not_spectral" finding, so it is not read again). Exactly once: a job resumed after a kill finds the
 capture's finding and returns it; OTHER clips saved but never queued are queued by the worker at start.
@@ -36,7 +37,7 @@ DECIMALS = {"mv_e_cm_s": 0, "mv_a_cm_s": 0, "mv_e_a_ratio": 2, "mv_dt_ms": 0, "m
             "lvot_vmax_m_s": 2, "lvot_vti_cm": 1, "lvot_peak_gradient_mmhg": 0, "lvot_mean_gradient_mmhg": 0,
             "av_vmax_m_s": 2, "av_vti_cm": 1, "av_peak_gradient_mmhg": 0, "av_mean_gradient_mmhg": 0,
             "tr_vmax_m_s": 2, "tr_peak_gradient_mmhg": 0, "rvsp_mmhg": 0, "ra_pressure_mmhg": 0,
-            "pv_vmax_m_s": 2, "pv_vti_cm": 1, "pv_at_ms": 0}
+            "pv_vmax_m_s": 2, "pv_vti_cm": 1, "pv_at_ms": 0, "av_dvi": 2}
 NAMES = tuple(DECIMALS)
 _UNITS = (("_cm_s", "cm/s"), ("_m_s", "m/s"), ("_mmhg", "mmHg"), ("_ms", "ms"), ("_cm", "cm"))
 
@@ -181,7 +182,22 @@ def _store(conn, exam, capture_id: int, values: dict[str, float]) -> tuple[list[
             ids.append(clinical.add_measurement(conn, exam.id, capture_id, "mv_e_e_prime", ratio, "", MODEL_NAME,
                                                 MODEL_VERSION, (0,), source="auto",
                                                 supersedes=old.id if old is not None else None))
+    ids += _derive_dvi(conn, exam.id, capture_id)
     return ids, kept
+
+
+def _derive_dvi(conn, exam_id: int, capture_id: int) -> list[int]:
+    """Dimensionless velocity index of the aortic valve, LVOT VTI / AV VTI (ASE/EACVI 2017: < 0.25 severe aortic
+    stenosis), from the exam's current VTIs; needs no LVOT diameter. Not written over a person's value."""
+    cur = {m.name: m for m in clinical.current_measurements(conn, exam_id)}
+    lvot, av, old = cur.get("lvot_vti_cm"), cur.get("av_vti_cm"), cur.get("av_dvi")
+    if lvot is None or av is None or not av.value or (old is not None and old.source != "auto"):
+        return []
+    dvi = round(lvot.value / av.value, DECIMALS["av_dvi"])
+    if old is not None and abs(old.value - dvi) <= 1e-9:
+        return []
+    return [clinical.add_measurement(conn, exam_id, capture_id, "av_dvi", dvi, "", MODEL_NAME, MODEL_VERSION, (0,),
+                                     source="auto", supersedes=old.id if old is not None else None)]
 
 
 def read_job(payload: dict, progress) -> dict:

@@ -155,3 +155,42 @@ def test_other_clip_routed_and_junk_refused(settings, login, run_jobs):
     page = ui.get(r.location).data.decode()
     assert "not a PNG, JPEG or DICOM image" in page and "Traceback" not in page
     assert page.count('data-status="measured"') == 1 and 'data-status="not_spectral"' not in page
+
+
+def test_lvot_and_aortic_screens_give_the_dimensionless_index(settings, login, run_jobs):
+    """Issue 14 part 3 (stenosis without an LVOT diameter): LVOT and AV screens -> av_dvi = LVOT VTI / AV VTI with
+    the ASE/EACVI 2017 grade from the case table; an edit of a VTI recomputes it; a person's DVI is never replaced."""
+    eid = _exam(settings)
+    ui = login("sono", "sonographer")
+    sims = {k: simulate(k, 71, layout="a") for k in ("lvot", "aortic")}
+    for s in sims.values():
+        r = ui.post(f"/exams/{eid}/echo/doppler", {"screen": (io.BytesIO(_png(s.rgb)), "screen.png")},
+                    content_type="multipart/form-data")
+        assert r.status_code == 302
+    jobs = run_jobs()
+    assert [j.state for j in jobs] == ["done"] * 2, [j.error for j in jobs]
+    cur = _current(settings, eid)
+    lv, av = cur["lvot_vti_cm"].value, cur["av_vti_cm"].value
+    assert cur["av_dvi"].value == pytest.approx(round(lv / av, 2), abs=1e-9)
+    truth = sims["lvot"].truth["lvot_vti_cm"] / sims["aortic"].truth["av_vti_cm"]       # 0.45 on these screens
+    assert cur["av_dvi"].value == pytest.approx(truth, abs=0.05)
+    rows = {m.name: m for sec in _doc(settings, eid).sections for m in sec.measurements}
+    assert rows["av_dvi"].interpretation == "moderate aortic stenosis"        # 0.25-0.50, ASE/EACVI 2017
+    from device.reporting.from_store import review_measurement
+    s = Store.open(settings.data_dir)
+    try:
+        with Tx(s.conn):
+            review_measurement(s.conn, eid, cur["av_vti_cm"].id, user_id=None, value=round(2 * av, 1))
+    finally:
+        s.close()
+    rows = {m.name: m for sec in _doc(settings, eid).sections for m in sec.measurements}
+    assert rows["av_dvi"].value == pytest.approx(round(lv / round(2 * av, 1), 2), abs=0.011)
+    assert rows["av_dvi"].interpretation.startswith("severe aortic stenosis")   # "(value edited by a person)"
+    from device.usecases.echo_doppler import _derive_dvi
+    s = Store.open(settings.data_dir)
+    try:
+        with Tx(s.conn) as c:   # a later reading's derivation leaves the person's (edit-derived) DVI alone
+            assert _derive_dvi(c, eid, cur["av_vti_cm"].capture_id) == []
+    finally:
+        s.close()
+    assert _current(settings, eid)["av_dvi"].value == rows["av_dvi"].value
