@@ -16,17 +16,10 @@ import json
 import numpy as np
 
 from device.paths import MODELS_DIR, shared_data_dir
-from models.training.ecg_signal import LABELS, fixed_views, onnx_logits, sens_spec
+from models.training.ecg_signal import LABELS, fixed_views, onnx_logits, sens_spec, sensitive_threshold
 from models.training.ecg_signal_data import load, splits
 
 TARGET_SENSITIVITY = 0.90
-
-
-def sensitive_threshold(y: np.ndarray, p: np.ndarray, target: float = TARGET_SENSITIVITY) -> float:
-    """The largest threshold t (among the scores) with sensitivity(p >= t) >= target."""
-    pos = np.sort(p[y == 1])[::-1]
-    k = int(np.ceil(target * len(pos)))      # at least k positives at or above t
-    return float(np.round(pos[k - 1], 4) if k else 1.0)
 
 
 def main() -> int:
