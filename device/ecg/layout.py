@@ -20,6 +20,9 @@ ROWS_3x4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", 
 ROWS_6x2 = (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))
 ROWS_12x1 = tuple((lead,) for lead in ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"))
 RHYTHM_DEFAULT = ("II", "V1", "V5")
+# t = 0 of a row with a pulse: the centre of the pulse's falling edge (True; tuned on fold 1-8 renderings) or that
+# edge as the 0.5-mm width search placed it + 0.2 mm (False, before 2026-12-05)
+PULSE_EDGE_REFINE = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,21 @@ def find_pulse(dark: np.ndarray, y: float, x_hint: float, px_per_mm: float,
     return best
 
 
+def edge_centre(dark: np.ndarray, x: float, y_top: float, y_base: float, px_per_mm: float) -> float:
+    """Sub-pixel x of the vertical pulse edge found near ``x`` (its width search moves in 0.5-mm steps): the
+    darkness-weighted centre of the darkest columns within +-0.5 mm, over the edge's middle 70 %."""
+    h, w = dark.shape
+    m = 0.15 * (y_base - y_top)
+    ya, yb = int(max(0, y_top + m)), int(min(h, y_base - m))
+    r = max(2, int(round(0.5 * px_per_mm)))
+    xa, xb = int(max(0, round(x) - r)), int(min(w, round(x) + r + 1))
+    if yb - ya < 3 or xb - xa < 3:
+        return float(x)
+    prof = dark[ya:yb, xa:xb].mean(0).astype(np.float64)
+    wgt = np.clip(prof - 0.5 * prof.max(), 0.0, None)
+    return float(xa + (wgt * np.arange(wgt.size)).sum() / wgt.sum()) if wgt.sum() > 0 else float(x)
+
+
 def row_extent(mask: np.ndarray, y: float, px_per_mm: float) -> tuple[float, float]:
     """x range (px) where the row near ``y`` has ink on most columns (longest run, small gaps bridged)."""
     h, w = mask.shape
@@ -144,6 +162,8 @@ def detect_rows(mask: np.ndarray, dark: np.ndarray, px_per_mm: float, grid_level
         pulse = find_pulse(dark, y, x0, px_per_mm, grid_level=grid_level)
         if pulse is not None:
             x0 = pulse[1] + 0.2 * px_per_mm
+            if PULSE_EDGE_REFINE:
+                x0 = edge_centre(dark, pulse[1], pulse[2], pulse[3], px_per_mm)
             y = pulse[3]
         rows.append(Row(y=y, x0=x0, x1=x1, pulse=pulse))
     return rows
@@ -196,12 +216,13 @@ def assign_layout(rows: list[Row], px_per_mm_x: float, speed_mm_s: float,
 
 
 def tick_origin(mask: np.ndarray, rows: list[Row], x0: float, px_per_s: float, px_per_mm: float,
-                seg_s: float = 2.5, n_rows: int = 3) -> tuple[float, int]:
+                seg_s: float = 2.5, n_rows: int = 3, ks: tuple[int, ...] = (1, 2, 3)) -> tuple[float, int]:
     """Refine t = 0 from the separator ticks between lead columns (3x4 layout: at 2.5, 5 and 7.5 s).
 
     A tick is a straight vertical bar through the baseline; its column is the one within +-2 mm of the expected
     position whose ink covers most of baseline +-2 mm (with neighbours). Returns (x0, number of ticks used); x0 is
-    the median of tick_x - k * seg_s * px_per_s, or the given x0 when fewer than 3 ticks were found."""
+    the median of tick_x - k * seg_s * px_per_s, or the given x0 when fewer than 3 ticks were found. ``ks`` which
+    separators to look at (k * seg_s)."""
     h, w = mask.shape
     est = []
     half = int(2 * px_per_mm)
@@ -212,7 +233,7 @@ def tick_origin(mask: np.ndarray, rows: list[Row], x0: float, px_per_s: float, p
         band = mask[y - half : y + half + 1]
         cover = band.mean(0)
         cover3 = np.maximum(np.maximum(cover, np.roll(cover, 1)), np.roll(cover, -1))
-        for k in (1, 2, 3):
+        for k in ks:
             xe = x0 + k * seg_s * px_per_s
             a, b = int(xe - half), int(xe + half) + 1
             if a < 0 or b >= w:
