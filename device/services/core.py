@@ -138,9 +138,9 @@ class MeasuringSink:
         return getattr(self.sink, name)
 
     def keep_clip(self, clip: ClipRecord) -> int | None:
-        from device.usecases.echo_exam import MEASURED_VIEWS
+        from device.usecases.echo_exam import measured_views
         cap_id = self.sink.keep_clip(clip)
-        if cap_id is not None and clip.view in MEASURED_VIEWS:
+        if cap_id is not None and clip.view in measured_views():
             try:
                 self.jobs.submit(cap_id)
             except sqlite3.Error as exc:  # the worker's recovery hook queues it at its next start

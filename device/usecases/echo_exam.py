@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 
 MEASURE_CLIP = "echo.measure_clip"
 MEASURED_VIEWS = ("A4C", "A2C", "PLAX", "PSAX-PM")
+FINDING_KIND_2D = "echo_2d"            # == device.services.echo_measure2d.FINDING_KIND
+
+
+def measured_views() -> tuple[str, ...]:
+    """Views whose saved clips are measured: the LV views and the views with 2-D measurers (device.echo.measures2d)."""
+    from device.echo.measures2d import views
+    return tuple(dict.fromkeys(MEASURED_VIEWS + views()))
 FINDING_KIND = "lv_geometry"           # == device.services.echo_measure.FINDING_KIND (kept import-light here)
 _MODEL: dict[str, Any] = {}
 
@@ -39,10 +46,10 @@ def unmeasured_clips(conn: sqlite3.Connection) -> list[tuple[int, int]]:
         "SELECT c.id, c.exam_id FROM captures c JOIN exams e ON e.id = c.exam_id WHERE c.kind = 'clip' "
         "AND e.kind = 'echo' AND e.status = 'open' AND c.label IN (SELECT value FROM json_each(?)) "
         "AND NOT EXISTS (SELECT 1 FROM findings f "
-        "WHERE f.capture_id = c.id AND f.kind = ?) AND coalesce((SELECT r.status FROM reports r WHERE "
+        "WHERE f.capture_id = c.id AND f.kind IN (?, ?)) AND coalesce((SELECT r.status FROM reports r WHERE "
         "r.exam_id = e.id ORDER BY r.version DESC LIMIT 1), '') != 'signed' AND NOT EXISTS (SELECT 1 FROM jobs j "
         "WHERE j.dedupe_key = ? || c.id AND j.state IN ('queued', 'running')) ORDER BY c.id",
-        (json.dumps(MEASURED_VIEWS), FINDING_KIND, f"{MEASURE_CLIP}:"))]
+        (json.dumps(measured_views()), FINDING_KIND, FINDING_KIND_2D, f"{MEASURE_CLIP}:"))]
 
 
 def enqueue_unmeasured_clips(conn: sqlite3.Connection) -> int:
@@ -94,6 +101,10 @@ def measure_clip_job(payload: dict, progress) -> dict:
     progress(0.1, "reading the clip")
     res = measure_capture(store.conn, store.blobs, cap_id, model, degree=degree, table=case_table(settings),
                           job_id=getattr(progress, "job_id", None), progress=progress)
+    if not res.clips:                   # a view measured only in 2-D (device.services.echo_measure2d)
+        return {"capture_id": cap_id, "finding_id": None, "status": "measured_2d", "reason": "", "values": {},
+                "measurement_ids": [], "biplane": res.biplane, "alert_ids": list(res.alert_ids), "model": "",
+                "already": False}
     out = res.clips[0]
     return {"capture_id": cap_id, "finding_id": out.finding_id, "status": out.status, "reason": out.reason,
             "values": out.values, "measurement_ids": list(out.measurement_ids), "biplane": res.biplane,
