@@ -192,7 +192,10 @@ def apply_edit(detail: dict[str, Any], name: str, points) -> dict[str, Any]:
     arr[:, 1] = np.clip(arr[:, 1], 0, h - 1)
     rec["points"] = [[round(float(x), 2), round(float(y), 2)] for x, y in arr]
     sp = (float(detail["mm_per_px"][0]), float(detail["mm_per_px"][1]))
-    rec["value"] = round(float(value_of({**rec, "value": 0.0}, sp)), 4)
+    v = value_of({**rec, "value": 0.0}, sp)
+    if v is None:
+        raise InputError(f"the {name} points give no value; reload the page and try again")
+    rec["value"] = round(float(v), 4)
     rec["reason"] = ""
     rec["method"] = (rec.get("method") or "") + ("" if "edited" in (rec.get("method") or "") else " (edited)")
     new["measures"] = _derive(detail["view"], new["measures"], _load()[1])
