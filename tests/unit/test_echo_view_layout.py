@@ -74,3 +74,19 @@ def test_simulated_a4c_has_a_lower_septum_score_than_a2c_and_is_fast():
     t0 = time.perf_counter()
     layout_vectors(np.stack(crops))
     assert (time.perf_counter() - t0) / len(crops) < 0.01   # ~0.4 ms measured on one idle core; loose on a shared box
+
+
+def test_recipe_option_spreads_apical_mass_only_when_the_top_class_is_apical():
+    from device.sim.echo_views import VIEWS
+    from models.training.echo_view_layout import APICAL, combine_apical
+
+    base = np.full((2, len(VIEWS)), 0.02)
+    base[0, VIEWS.index("A2C")] = 1 - 0.02 * (len(VIEWS) - 1)    # apical top class
+    base[1, VIEWS.index("PLAX")] = 1 - 0.02 * (len(VIEWS) - 1)   # not apical
+    sub = np.array([[0.7, 0.1, 0.1, 0.1], [0.7, 0.1, 0.1, 0.1]])
+    out = combine_apical(base, sub)
+    idx = [VIEWS.index(v) for v in APICAL]
+    assert VIEWS[int(out[0].argmax())] == "A4C"
+    np.testing.assert_allclose(out[0, idx].sum(), base[0, idx].sum())
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(out[1], base[1])
