@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ def fit_sub(lay: np.ndarray, y: np.ndarray, lay_cal: np.ndarray, y_cal: np.ndarr
 class LayoutClassifier:
     """Cart path for the candidate: crop -> int8 features (+ layout) -> head(s) -> ViewOutput (quality not used)."""
 
-    run: object
+    run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     form: str
     head: ViewHead
     sub: ViewHead | None = None
@@ -116,12 +117,12 @@ def phase_sim(out_json: Path) -> dict:
     l2_a, _ = choose_l2(a_tr, train.view, a_cal, cal.view)
     ha = calibrate(fit_head(a_tr, train.view, VIEWS, l2=l2_a, max_iter=400), a_cal, cal.view)
     res["a"] = {"l2": l2_a, "calib_acc": float((ha.probs(a_cal).argmax(1) == cal.view).mean())}
-    best = None
+    best: tuple[float, float] = (L2_CHOICES[0], -1.0)
     for l2 in L2_CHOICES:   # (b): the sub-head's l2 by the combined calibration accuracy
         sub = fit_sub(l_tr, train.view, l_cal, cal.view, l2)
         acc = float((combine_apical(base.probs(f_cal), sub.probs(l_cal)).argmax(1) == cal.view).mean())
         print(f"[layout] (b) l2 {l2:g}: sim calib acc {acc:.4f}", flush=True)
-        if best is None or acc > best[1]:
+        if acc > best[1]:
             best = (l2, acc)
     res["b"] = {"l2_base": l2_base, "l2_sub": best[0], "calib_acc": best[1]}
     res["chosen"] = "a" if res["a"]["calib_acc"] >= res["b"]["calib_acc"] else "b"
@@ -161,7 +162,10 @@ def phase_real(sim_json: Path, out_json: Path, model_dir: Path) -> dict:
     if data is None:
         raise SystemExit("layout: ../shared/data not found; the real scoring needs the echo-dicom frames")
     train, cal, f_tr, f_cal, l_tr, l_cal = load_sim()
-    real, names = real_frames(data, SIZE)
+    rr = real_frames(data, SIZE)
+    if rr is None:
+        raise SystemExit("layout: no labelled real echo frames in ../shared/data/echo-dicom")
+    real, names = rr
     dyn = CACHE / "backbone_raw_dyn.onnx"
     raw_tr = cached_features("train", train, dyn)
     f_real = project(cached_features("real", real, dyn), fit_projection(raw_tr, 512))
@@ -187,14 +191,14 @@ def phase_real(sim_json: Path, out_json: Path, model_dir: Path) -> dict:
             for c in loco.values():
                 c.sub = None
         full = LayoutClassifier(run, cform, fit(np.ones(len(real), bool)), sub if form != "base" else None)
-        rows = real_loco(data, lambda n, loco=loco: loco[n])
+        rows = real_loco(data, loco.__getitem__)
         ne = non_echo_results(data, full)
         per_clip = {}
         for n in names:
-            rr = [r for r in rows if r.source == n]
-            per_clip[n] = {"n": len(rr), "correct": sum(r.view == r.truth for r in rr),
-                           "named": {v: sum(r.view == v for r in rr) for v in VIEWS if any(r.view == v for r in rr)},
-                           "covered": sum(not r.uncertain for r in rr)}
+            cr = [r for r in rows if r.source == n]
+            per_clip[n] = {"n": len(cr), "correct": sum(r.view == r.truth for r in cr),
+                           "named": {v: sum(r.view == v for r in cr) for v in VIEWS if any(r.view == v for r in cr)},
+                           "covered": sum(not r.uncertain for r in cr)}
         res[form] = {"all": summary(rows), "clip_mean_accuracy": clip_mean_accuracy(rows), "per_clip": per_clip,
                      "non_echo": {g: summary(v) for g, v in ne.items()},
                      "sim_calib_acc": choice[form]["calib_acc"]}
