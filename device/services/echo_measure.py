@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from device.domain.codecs import decode_clip
+from device.echo import measures2d
 from device.domain.records import Measurement
 from device.errors import InputError, UserError
 from device.lv.casetable import CaseTable
@@ -310,11 +311,6 @@ def measure_exam(conn: sqlite3.Connection, blobs: BlobStore, exam_id: int, model
     return ExamMeasurement(exam_id, tuple(outcomes), bi, tuple(alerts + al), tag)
 
 
-def _views_2d() -> tuple[str, ...]:
-    from device.echo.measures2d import views
-    return views()
-
-
 def _lv_detail(conn: sqlite3.Connection, exam_id: int, capture_id: int) -> dict[str, Any] | None:
     f = geometry_findings(conn, exam_id).get(capture_id)
     return f["detail"] if f is not None and f["detail"].get("status") == "measured" else None
@@ -322,22 +318,11 @@ def _lv_detail(conn: sqlite3.Connection, exam_id: int, capture_id: int) -> dict[
 
 def _measure_2d_clips(conn, blobs, exam, remeasure: bool, job_id: int | None, table: CaseTable,
                       only: clinical.Capture | None = None) -> list[int]:
-    """The 2-D measurements beyond the LV (device.services.echo_measure2d) of the exam's best clips (or of
-    ``only``) whose view has measurers and that were not measured yet (all with ``remeasure``). Returns alert ids."""
-    from device.echo.measures2d import views
-    from device.services.echo_measure2d import findings_2d, measure_2d
-    have = set(views())
-    done = findings_2d(conn, exam.id)
+    """The 2-D measurements beyond the LV of the exam's best clips (or of ``only``). Returns alert ids."""
+    from device.services.echo_measure2d import measure_clips_2d
     caps = [only] if only is not None else best_clips(conn, exam.id)
-    alerts: list[int] = []
-    for cap in caps:
-        if cap.label not in have or (cap.id in done and not remeasure and only is None):
-            continue
-        if cap.id in done and job_id is not None and done[cap.id]["detail"].get("job_id") == job_id:
-            continue                    # this job measured it before its worker was killed
-        _, _, al = measure_2d(conn, blobs, exam, cap, table, _lv_detail(conn, exam.id, cap.id), job_id)
-        alerts += al
-    return alerts
+    return measure_clips_2d(conn, blobs, exam, caps, remeasure or only is not None, job_id, table,
+                            lambda cap_id: _lv_detail(conn, exam.id, cap_id))
 
 
 def measure_capture(conn: sqlite3.Connection, blobs: BlobStore, capture_id: int, model=None, *, degree: int = 11,
@@ -349,9 +334,10 @@ def measure_capture(conn: sqlite3.Connection, blobs: BlobStore, capture_id: int,
     if cap.kind != "clip":
         raise UserError(f"capture {capture_id} is a {cap.kind}, not a clip; LV measurements need a cine clip")
     exam = _echo_exam(conn, cap.exam_id, refuse_signed=False)     # a frozen exam keeps the result aside
-    if MODES.get(cap.label) is None and cap.label in _views_2d():
+    if MODES.get(cap.label) is None and cap.label in measures2d.views():
         out = None                      # a view measured only in 2-D (RV, IVC, great vessels ...)
-        alerts, tag = [], ""
+        alerts: list[int] = []
+        tag = ""
     else:
         out, alerts, tag, _ = _measure_one(conn, blobs, exam, cap, model, degree, table, job_id, progress)
     alerts = list(alerts) + _measure_2d_clips(conn, blobs, exam, True, job_id, table, only=cap)

@@ -107,3 +107,21 @@ def edit_2d(conn: sqlite3.Connection, exam_id: int, finding_id: int, name: str, 
         ids, alerts = _store_values(conn, exam, cur["capture_id"], changed_vals, new, _frames_of(new), "edited",
                                     user_id, table)
     return {"finding_id": fid, "values": new["values"], "changed": sorted(changed_vals), "alert_ids": alerts}
+
+
+def measure_clips_2d(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, caps, remeasure: bool,
+                     job_id: int | None, table: CaseTable, lv_detail) -> list[int]:
+    """:func:`measure_2d` on each of ``caps`` whose view has measurers and that was not measured yet (all with
+    ``remeasure``; a clip this job already measured before its worker was killed is skipped). ``lv_detail(capture_id)``
+    gives the clip's measured LV geometry or None. Returns alert ids."""
+    have = set(measures2d.views())
+    done = findings_2d(conn, exam.id)
+    alerts: list[int] = []
+    for cap in caps:
+        if cap.label not in have or (cap.id in done and not remeasure):
+            continue
+        if cap.id in done and job_id is not None and done[cap.id]["detail"].get("job_id") == job_id:
+            continue
+        _, _, al = measure_2d(conn, blobs, exam, cap, table, lv_detail(cap.id), job_id)
+        alerts += al
+    return alerts
