@@ -5,7 +5,7 @@ Two ways in:
 * ``TfliteBuilder``: add inputs, constants and builtin ops by hand (FULLY_CONNECTED, CONV_2D, pooling, activations,
   RESHAPE, TRANSPOSE, ADD, MUL, PAD, MEAN, SOFTMAX, LOGISTIC) and ``build()`` the bytes.
 * ``onnx_to_tflite(onnx_path_or_model)``: convert a small fp32 ONNX graph (what ``torch.onnx.export`` writes for
-  MLPs and plain CNNs) op by op. Supported ONNX ops: Gemm, MatMul, Add, Sub, Mul, Relu, Clip(0,6), Sigmoid, Softmax
+  MLPs and plain CNNs) op by op. Supported ONNX ops: Gemm, MatMul, Add, Sub, Mul, Relu, Clip(0,6), Sigmoid, Log, Softmax
   (last axis), Flatten, Reshape, Conv (group 1 or depthwise), MaxPool, AveragePool, GlobalAveragePool,
   BatchNormalization, Identity, Dropout. Images stay NCHW at the model's edges: the converter inserts a TRANSPOSE to
   NHWC after a 4-D input and back before a 4-D output or a Flatten. Anything else raises ``NotImplementedError``
@@ -108,7 +108,7 @@ class TfliteBuilder:
 
     def unary(self, x: int, kind: str, name: str) -> int:
         code = {"RELU": fb.BuiltinOperator.RELU, "RELU6": fb.BuiltinOperator.RELU6,
-                "LOGISTIC": fb.BuiltinOperator.LOGISTIC}[kind]
+                "LOGISTIC": fb.BuiltinOperator.LOGISTIC, "LOG": fb.BuiltinOperator.LOG}[kind]
         return self.op(code, [x], self.shape_of(x), name)
 
     def softmax(self, x: int, name: str = "softmax") -> int:
@@ -330,9 +330,9 @@ def onnx_to_tflite(model: Any, batch: int = 1) -> bytes:
                 raise NotImplementedError(f"Clip({lo}, {hi}) (only ReLU6)")
             idx, lay = env[ins[0]]
             out = tb.unary(idx, "RELU6", nm)
-        elif op == "Sigmoid":
+        elif op in ("Sigmoid", "Log"):
             idx, lay = env[ins[0]]
-            out = tb.unary(idx, "LOGISTIC", nm)
+            out = tb.unary(idx, "LOGISTIC" if op == "Sigmoid" else "LOG", nm)
         elif op == "Softmax":
             out, lay = tb.softmax(plain(ins[0]), nm), "plain"
         elif op in ("Flatten", "Reshape"):
