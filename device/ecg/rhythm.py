@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from device.ecg import thresholds
 from device.ecg.measure import Measurements
 
 
@@ -36,16 +37,17 @@ def classify_rhythm(m: Measurements, signal_mv: np.ndarray | None = None, fs_hz:
         return Rhythm("atrial fibrillation", f"irregularly irregular RR (CV {cv:.2f}) without consistent P waves",
                       True)
     rate = m.hr_bpm
+    lo, hi = thresholds.get("heart_rate", "low_bpm"), thresholds.get("heart_rate", "high_bpm")  # the report's table
     if p_ok:
-        if rate < 60:
-            return Rhythm("sinus bradycardia", f"P waves before QRS, rate {rate:.0f}/min < 60", irregular)
-        if rate > 100:
-            return Rhythm("sinus tachycardia", f"P waves before QRS, rate {rate:.0f}/min > 100", irregular)
+        if rate < lo:
+            return Rhythm("sinus bradycardia", f"P waves before QRS, rate {rate:.0f}/min < {lo:.0f}", irregular)
+        if rate > hi:
+            return Rhythm("sinus tachycardia", f"P waves before QRS, rate {rate:.0f}/min > {hi:.0f}", irregular)
         return Rhythm("sinus rhythm", f"P waves before QRS, rate {rate:.0f}/min", irregular)
-    if rate < 60:
-        return Rhythm("bradycardia", f"rate {rate:.0f}/min < 60, P waves not identified", irregular)
-    if rate > 100:
-        return Rhythm("tachycardia", f"rate {rate:.0f}/min > 100, P waves not identified", irregular)
+    if rate < lo:
+        return Rhythm("bradycardia", f"rate {rate:.0f}/min < {lo:.0f}, P waves not identified", irregular)
+    if rate > hi:
+        return Rhythm("tachycardia", f"rate {rate:.0f}/min > {hi:.0f}, P waves not identified", irregular)
     return Rhythm("undetermined", "regular rate but P waves not identified", irregular)
 
 

@@ -104,6 +104,16 @@ def test_one_threshold_table_is_followed_by_the_screen_and_the_report(table):
     assert report_measurement(qtc, "M")[1].ref_high == 440.0
 
 
+def test_rhythm_label_follows_the_tables_heart_rate_limits(table):
+    m, _ = _measured(_ecg())
+    m65 = dataclasses.replace(m, hr_bpm=65.0)
+    assert classify_rhythm(m65).label == "sinus rhythm"
+    table["heart_rate"]["low_bpm"] = 70.0
+    thresholds.use(table)
+    r = classify_rhythm(m65)
+    assert (r.label, r.reason.endswith("< 70")) == ("sinus bradycardia", True)
+
+
 def test_table_file_is_read_from_disk(tmp_path, table):
     import tomllib
 
