@@ -72,6 +72,7 @@ def member_from_onnx(path: Path):
     with torch.no_grad():
         for mod, node in zip(mods, convs):
             mod.weight.copy_(torch.from_numpy(init[node.input[1]].copy()))
+            assert mod.bias is not None  # built with bias=True
             mod.bias.copy_(torch.from_numpy(init[node.input[2]].copy()))
         g = gemm[0]
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in g.attribute}
@@ -102,11 +103,10 @@ def make_ensemble(members: list):
 
         def forward(self, x):
             # logit(p) = log(p) - log(1 - p) with 1 - p = mean sigmoid(-z): no clamp, no log(0) for large logits
-            p = q = None
-            for mem in self.members:
-                z = mem(x)
-                sp, sq = torch.sigmoid(z), torch.sigmoid(z * -1.0)
-                p, q = (sp, sq) if p is None else (p + sp, q + sq)
+            zs = [mem(x) for mem in self.members]
+            p, q = torch.sigmoid(zs[0]), torch.sigmoid(zs[0] * -1.0)
+            for z in zs[1:]:
+                p, q = p + torch.sigmoid(z), q + torch.sigmoid(z * -1.0)
             return torch.log(p) - torch.log(q)
 
     return Ensemble().eval()
@@ -115,7 +115,7 @@ def make_ensemble(members: list):
 QUANT_OPS = ["Conv", "Gemm", "GlobalAveragePool", "Relu"]  # the members int8 as 1.1.1; the mean of sigmoids in float
 
 
-def train_member(d, sp, vv, seed: int, minutes: float, epochs: int, threads: int) -> dict:
+def train_member(d, sp, vv, seed: int, minutes: float, epochs: int | None, threads: int) -> dict:
     """Train one member with the recipe's ``train()`` and cache it; returns its training log."""
     import torch
 
