@@ -3,9 +3,12 @@
 Run: ``python -m models.training.ecg_signal`` (part of ``make models``; needs ../shared/data/ecg-records-ptbxl).
 Patient-disjoint PTB-XL folds: strat_fold 1-8 train, 9 model selection + calibration + thresholds, 10 test (scored
 once at the end, never used for a choice). Training signals get the digitiser's damage
-(``ecg_signal_data.digitisation_damage``). Fixed wall-time budget (``--minutes``), 2 threads.
-Writes models/ecg_signal/{ecg_signal.fp32.onnx, ecg_signal.int8.onnx, ecg_signal.tflite, manifest.json,
-fold10_predictions.json}.
+(``ecg_signal_data.digitisation_damage``). Fixed wall-time budget per member (``--minutes``), 1 thread.
+Since 1.2.0 the model is a seed ensemble (``--seeds``, default 1,2,3; ``ecg_signal_ensemble.py``): each member is
+this file's ``train()`` with its own seed, cached in var/cache/ecg_signal/member_seedN.pt (missing ones are
+trained), exported as ONE graph whose logits are logit(mean of the members' sigmoids). Calibration and thresholds
+are fitted on the ensemble. ``--fold9-only`` stops after the fold-9 figures (the ship rule's) and the int8 latency.
+Writes models/ecg_signal/{ecg_signal.fp32.onnx, ecg_signal.int8.onnx, ecg_signal.tflite, manifest.json}.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from device.paths import MODELS_DIR, shared_data_dir
 from models.training.ecg_signal_data import digitisation_damage, load, splits
 
 NAME = "ecg_signal"
-VERSION = "1.1.1"
+VERSION = "1.2.0"
 
 
 def make_net(width: int = 32):
@@ -185,7 +188,7 @@ def sens_spec(y: np.ndarray, p: np.ndarray, thr: float) -> tuple[float, float, i
     return (float((pred & (y == 1)).sum() / max(1, n1)), float((~pred & (y == 0)).sum() / max(1, n0)), n1, n0)
 
 
-def export(net, out_dir, calib: np.ndarray) -> dict:
+def export(net, out_dir, calib: np.ndarray, op_types: list[str] | None = None) -> dict:
     import onnx
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -210,7 +213,7 @@ def export(net, out_dir, calib: np.ndarray) -> dict:
 
     int8 = out_dir / f"{NAME}.int8.onnx"
     quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                    weight_type=QuantType.QInt8, per_channel=True)
+                    weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=op_types)
     tfl = out_dir / f"{NAME}.tflite"
     tfl.write_bytes(onnx_to_tflite(fp32))
     diff = max(verify_against_onnx(tfl.read_bytes(), fp32, {"signal": calib[i : i + 1]}) for i in range(8))
@@ -250,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=12.0, help="training wall-time cap")
     ap.add_argument("--epochs", type=int, default=60, help="epochs (cosine schedule over them; 0 = by time only)")
-    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="output folder (default models/ecg_signal)")
+    ap.add_argument("--seeds", default="1,2,3", help="ensemble members (cached in var/cache/ecg_signal/member_seedN.pt)")
+    ap.add_argument("--fold9-only", action="store_true", help="stop after the fold-9 figures and the int8 latency")
     args = ap.parse_args(argv)
     root = shared_data_dir()
     if root is None or not (root / "ecg-records-ptbxl" / "labels.csv").exists():
@@ -265,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
           f" fold 9 {len(sp['val'])}, fold 10 {len(sp['test'])}; patients disjoint; {time.time() - t0:.0f} s")
     val, test = d.take(sp["val"]), d.take(sp["test"])
     vv, tv = fixed_views(val.x, 9), fixed_views(test.x, 10)
-    net, info = train(d, sp["train"], vv, val.y, args.minutes, seed=args.seed, epochs=args.epochs or None,
-                      threads=args.threads)
-    info.update({"seed": args.seed, "threads": args.threads, "epochs_planned": args.epochs})
+    from models.training.ecg_signal_ensemble import QUANT_OPS, latency_ms, members
+
+    net, info = members(d, sp, vv, [int(s) for s in args.seeds.split(",")], args)
     zv = {k: logits_of(net, v) for k, v in vv.items()}
     zpool = np.concatenate([zv["clean"], zv["paper"]])
     ypool, mpool = np.concatenate([val.y, val.y]), np.concatenate([val.m, val.m])
@@ -276,10 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     thr = {lab: round(balanced_threshold(val.y[:, k], pv_paper[:, k]), 4) for k, lab in enumerate(LABELS)}
     thr["abnormal"] = sensitive_threshold(val.y[:, 0], pv_paper[:, 0])   # screening operating point (1.1.1)
     out = MODELS_DIR / NAME if args.out is None else Path(args.out)
-    files = export(net, out, np.concatenate([vv["paper"][:100], vv["clean"][:100]]))
+    files = export(net, out, np.concatenate([vv["paper"][:100], vv["clean"][:100]]), op_types=QUANT_OPS)
     fold9 = fold9_against_shipped(files["int8"], vv, val.y)
     info["fold9_abnormal_auc_int8"] = fold9
-    print(f"[{NAME}] fold-9 abnormal AUC int8 (the ship rule's figures): {json.dumps(fold9)}", flush=True)
+    info["int8_latency_ms"] = latency_ms(files["int8"], vv["paper"][:1])
+    print(f"[{NAME}] fold-9 abnormal AUC int8 (the ship rule's figures): {json.dumps(fold9)}; int8 latency "
+          f"{json.dumps(info['int8_latency_ms'])}; thresholds {json.dumps(thr)}", flush=True)
+    if args.fold9_only:
+        return 0
     res: dict[str, dict] = {}
     for key in ("fp32", "int8"):
         res[key] = {v: per_label(test.y, test.m, calibrated(onnx_logits(files[key], tv[v]), platt), thr)
@@ -318,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"superclasses), with simulated digitisation damage (models/training/ecg_signal_data.py). "
                           f"Fold 9 ({len(sp['val'])} ECGs) chose the epoch, calibration and thresholds; fold 10 "
                           f"({len(sp['test'])} ECGs) is held out. Patient-disjoint by patient_id. AF examples: "
-                          f"{n_af} in all. Training: {info['epochs']} epochs in {info['seconds']} s."),
+                          f"{n_af} in all. {info['summary']}"),
         "accuracy": [
             {"metric": "auc_abnormal", "value": ab["clean"]["auc"],
              "on": f"PTB-XL fold 10 records at 100 Hz (held out), int8, n={ab['clean']['n_pos']} abnormal + "

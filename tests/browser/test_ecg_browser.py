@@ -64,7 +64,7 @@ def test_upload_see_traces_and_correct_calibration(browser, cart, printout_path)
     assert page.locator("#ecg-overlay image").evaluate("el => el.getBBox().width") > 1000
     assert abs(_hr(page) - 72) < 3
     screening = page.inner_text("#ecg-screening")
-    assert "ecg_signal 1.1.1" in screening and "ecg_rules 1.1.0" in screening  # the signal screen (issue 17) and its rule layer
+    assert "ecg_signal 1.2.0" in screening and "ecg_rules 1.1.0" in screening  # the signal screen (issue 17) and its rule layer
     assert page.is_visible("#ecg-disclaimer") and "Not for diagnostic use" in page.inner_text("#ecg-disclaimer")
     # the trace layer can be hidden to compare with the printout
     page.locator('input[data-toggle="ecg-traces"]').uncheck()

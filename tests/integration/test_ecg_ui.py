@@ -111,7 +111,7 @@ def test_upload_reads_and_stores_everything_then_correction_supersedes(login, se
     assert 'id="ecg-overlay"' in html and html.count("<polyline") >= 12
     hr_cell = re.search(r'data-name="hr_bpm"><td>[^<]*</td><td class="num" data-value="([\d.]+)"', html)
     assert hr_cell and abs(float(hr_cell.group(1)) - 72) < 3
-    assert "ecg_signal 1.1.1" in html and "ecg_rules 1.1.0" in html and "Not for diagnostic use" in html
+    assert "ecg_signal 1.2.0" in html and "ecg_rules 1.1.0" in html and "Not for diagnostic use" in html
     for sha in re.findall(r"/ecg/blob/([0-9a-f]{64})", html):
         assert ui.get(f"/exams/{eid}/ecg/blob/{sha}").status_code == 200
     assert ui.get(f"/exams/{eid}/ecg/blob/{'0' * 64}").status_code == 404
