@@ -34,20 +34,23 @@ READER = ("ecg_reader", __version__)       # the paper pipeline (rectify, grid, 
 LIVE_MEASURE = ("ecg_measure", __version__)  # measurements of a serial recording
 UNITS = {"hr_bpm": "/min", "rr_ms": "ms", "pr_ms": "ms", "qrs_ms": "ms", "qt_ms": "ms", "qtc_bazett_ms": "ms",
          "qtc_fridericia_ms": "ms", "axis_deg": "deg"}
-# critical values (raise an alert): (code, measurement, comparison, limit, message template)
-CRITICAL = (("ecg_qtc_long", "qtc_bazett_ms", ">", 500.0, "QTc {v:.0f} ms (Bazett) > 500 ms"),
-            ("ecg_hr_low", "hr_bpm", "<", 40.0, "heart rate {v:.0f}/min < 40"),
-            ("ecg_hr_high", "hr_bpm", ">", 150.0, "heart rate {v:.0f}/min > 150"))
+# critical values (raise an alert): (code, measurement, comparison, table key, message template); the limits are
+# in the one ECG threshold table (device/ecg/thresholds.toml, section [critical]) beside the screen's and report's
+CRITICAL = (("ecg_qtc_long", "qtc_bazett_ms", ">", "qtc_bazett_ms", "QTc {v:.0f} ms (Bazett) > {lim:.0f} ms"),
+            ("ecg_hr_low", "hr_bpm", "<", "hr_low_bpm", "heart rate {v:.0f}/min < {lim:.0f}"),
+            ("ecg_hr_high", "hr_bpm", ">", "hr_high_bpm", "heart rate {v:.0f}/min > {lim:.0f}"))
 
 
 def critical_alerts(m: dict[str, Any]) -> list[tuple[str, str]]:
-    """(code, message) of the critical values in a measurements dict (:data:`CRITICAL`: QTc > 500 ms, HR < 40 or
-    > 150 /min)."""
+    """(code, message) of the critical values in a measurements dict (:data:`CRITICAL`; shipped table: QTc > 500 ms,
+    HR < 40 or > 150 /min)."""
+    from device.ecg import thresholds
+
     out = []
-    for code, name, op, limit, text in CRITICAL:
-        v = m.get(name)
+    for code, name, op, key, text in CRITICAL:
+        v, limit = m.get(name), float(thresholds.get("critical", key))
         if v is not None and (v > limit if op == ">" else v < limit):
-            out.append((code, text.format(v=v)))
+            out.append((code, text.format(v=v, lim=limit)))
     return out
 
 

@@ -114,6 +114,17 @@ def test_rhythm_label_follows_the_tables_heart_rate_limits(table):
     assert (r.label, r.reason.endswith("< 70")) == ("sinus bradycardia", True)
 
 
+def test_critical_values_come_from_the_same_table(table):
+    from device.usecases.ecg_reading import critical_alerts
+
+    m = {"qtc_bazett_ms": 490.0, "hr_bpm": 45.0}
+    assert critical_alerts(m) == []
+    table["critical"].update(qtc_bazett_ms=480.0, hr_low_bpm=50.0)
+    thresholds.use(table)
+    assert critical_alerts(m) == [("ecg_qtc_long", "QTc 490 ms (Bazett) > 480 ms"),
+                                  ("ecg_hr_low", "heart rate 45/min < 50")]
+
+
 def test_table_file_is_read_from_disk(tmp_path, table):
     import tomllib
 
