@@ -51,6 +51,9 @@ def register(subparsers: Any) -> None:
     from device.cli.echo_doppler import register_doppler  # spectral Doppler screens (issue 14)
 
     register_doppler(sub)
+    from device.cli.echo_jets import register_jets  # colour-Doppler regurgitant jets (issue 14 part 3)
+
+    register_jets(sub)
 
 
 def _classifier(variant: str | None, model_dir: Path | None = None, config: str | None = None):
