@@ -7,7 +7,8 @@ How it reads (every step is a rule, no model):
    regions (text, ECG trace, the colour scale bar) are dropped; no region of >= 0.2 % of the frame -> refused
    "no colour box".
 2. jet: inside the box, the turbulent mosaic = colour pixels of high velocity (bright, or aliased yellow/cyan/white,
-   or variance green) whose 5x5 neighbourhood varies strongly in colour; isolated ones are noise. When isolated
+   or variance green) whose 15x15 neighbourhood mixes both flow directions (warm and cold, >= 8 % each: aliasing and
+   turbulence); isolated ones are noise. When isolated
    high-velocity speckle away from the jet covers more than 0.5 % of the box the frame is refused "colour too noisy" (gain too high).
    Smooth aliasing (the proximal flow convergence shell) is not jet.
 3. which valve: from the view and where the jet lies (ASE standard orientation, LV on screen right) relative to the
@@ -35,7 +36,7 @@ import numpy as np
 
 from device.echo.jets_rules import grade
 
-METHOD = ("colour-Doppler mosaic segmentation (saturation, velocity brightness, local colour variance), VC along the "
+METHOD = ("colour-Doppler mosaic segmentation (saturation, velocity brightness, mixed warm/cold mosaic), VC along the "
           "jet axis, ASE 2017 cut-offs (device/echo/jets_rules.py)")
 _FLOW = {("A4C", "MR"): (0, 1), ("A4C", "TR"): (0, 1), ("A5C", "AR"): (0, -1), ("A3C", "AR"): (0, -1),
          ("PLAX", "AR"): (-1, 0), ("PSAX-AV", "PR"): (0, -1), ("PSAX-AV", "TR"): (0, 1)}
@@ -80,7 +81,7 @@ def colour_box(rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     mx, mn = f.max(axis=2), f.min(axis=2)
     colour = ((mx - mn) >= 50) & (mx >= 70)
     h, w = colour.shape
-    solid = cv2.morphologyEx(colour.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    solid = cv2.morphologyEx(colour.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))  # no lines
     region = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
     best, best_area = 0, 0.0
@@ -101,13 +102,14 @@ def _jet_mask(rgb: np.ndarray, box: np.ndarray, colour: np.ndarray) -> tuple[np.
     r, g, b = f[..., 0], f[..., 1], f[..., 2]
     mx = f.max(axis=2)
     mid = np.median(f, axis=2)
-    fast = colour & box & ((mx >= 165) | (mid >= 110) | ((g > r + 30) & (g > b + 30)))
+    fast = colour & box & ((mx >= 155) | (mid >= 110) | ((g > r + 30) & (g > b + 30)))
     if not fast.any():
         return fast, 0.0
     iso = fast & (_neighbours(fast) < 8)
     # mosaic: strong local colour variation (red/blue, yellow/cyan patches); a smooth aliasing shell is not
-    sd = sum(np.sqrt(np.clip(cv2.blur(c * c, (5, 5)) - cv2.blur(c, (5, 5)) ** 2, 0, None)) for c in (r, g, b))
-    core = fast & ~iso & (sd >= 60)
+    warm = cv2.blur((fast & (r > b)).astype(np.float32), (15, 15))
+    cold = cv2.blur((fast & (b >= r)).astype(np.float32), (15, 15))
+    core = fast & ~iso & (np.minimum(warm, cold) >= 0.08)
     jet = cv2.morphologyEx(core.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
     jet = cv2.morphologyEx(jet, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     cs, _ = cv2.findContours(jet, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)

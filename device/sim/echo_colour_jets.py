@@ -9,7 +9,7 @@ are not touched).
   RVOT), up to 15 deg eccentric; MR/TR jets are confined by the atrial wall.
 - jet geometry: a proximal flow convergence (PISA) cap on the upstream side, a neck of width = the vena contracta
   for a few mm, a cone widening to the plume width, and an elliptic plume; the jet is a turbulent aliasing mosaic
-  (red-yellow / blue-cyan patches, green variance on vendors that show it); laminar low-velocity flow fills the
+  (red-yellow / blue-cyan patches of 3-5 px cells, green variance on vendors that show it); laminar low-velocity flow fills the
   blood pools of the colour box; colour speckle over tissue (noise); a colour scale bar; a vendor screen layout;
   JPEG and pixel noise.
 - vendor colour maps (VELOCITY_MAPS): ge, philips, siemens, mindray (variance green), analogue (8 levels).
@@ -184,9 +184,11 @@ def jet_frame(rng: np.random.Generator, valve: str | None = None, target: str | 
     speck = box & (rng.random((h, w)) < (rng.uniform(0.25, 0.45) if noisy else rng.uniform(0.0, 0.03)))
     v = np.where(speck & ~blood, rng.uniform(-1, 1, (h, w)), v)
     painted |= speck
-    block = cv2.resize(rng.random((h // 2 + 1, w // 2 + 1)).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    cell = int(rng.integers(3, 6))          # colour-Doppler cells are coarser than B-mode speckle
+    small = (w // cell + 1, h // cell + 1)
+    block = cv2.resize(rng.random(small[::-1]).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
     mosaic = np.where(block < 0.5, 1.0, -1.0) * (0.55 + 0.45 * cv2.resize(
-        rng.random((h // 2 + 1, w // 2 + 1)).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST))
+        rng.random(small[::-1]).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST))
     v = np.where(jet, mosaic, v)
     v = np.where(pisa, (-0.8 if down else 0.8) + 0.1 * rng.standard_normal((h, w)), v)
     painted |= jet | pisa
