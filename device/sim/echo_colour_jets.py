@@ -9,7 +9,8 @@ are not touched).
   RVOT), up to 15 deg eccentric; MR/TR jets are confined by the atrial wall.
 - jet geometry: a proximal flow convergence (PISA) cap on the upstream side, a neck of width = the vena contracta
   for a few mm, a cone widening to the plume width, and an elliptic plume; the jet is a turbulent aliasing mosaic
-  (red-yellow / blue-cyan patches of 3-5 px cells, green variance on vendors that show it); laminar low-velocity flow fills the
+  (red-yellow / blue-cyan patches of 3-5 px cells, green variance on vendors that show it); laminar low-velocity
+  flow fills the
   blood pools of the colour box; colour speckle over tissue (noise); a colour scale bar; a vendor screen layout;
   JPEG and pixel noise.
 - vendor colour maps (VELOCITY_MAPS): ge, philips, siemens, mindray (variance green), analogue (8 levels).
@@ -39,7 +40,8 @@ OUTFLOW_MM = {"AR": 20.0, "PR": 15.0}
 SIZES = ((480, 360), (560, 420), (640, 480))
 _NO_OVERLAY = OverlayStyle(text=False, ecg=False, depth_scale=False, menu_bar=False, marker=False)
 # target (jet area cm2, VC mm) ranges per intended grade; the truth grade is the ASE rule on the rendered jet
-_TARGETS = {"mild": ((0.8, 3.0), (1.5, 2.8)), "moderate": ((3.5, 6.5), (3.5, 6.2)), "severe": ((7.0, 11.0), (7.2, 10.0))}
+_TARGETS = {"mild": ((0.8, 3.0), (1.5, 2.8)), "moderate": ((3.5, 6.5), (3.5, 6.2)),
+            "severe": ((7.0, 11.0), (7.2, 10.0))}
 
 
 @dataclass(frozen=True)

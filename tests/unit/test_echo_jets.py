@@ -36,7 +36,7 @@ def test_greyscale_frame_is_refused_no_colour_box():
 
 
 def test_noisy_colour_is_refused_and_no_jet_grades_none():
-    rgb, t = jet_frame(np.random.default_rng(5), "MR", "none", p_noisy=1.0)  # seed 5: speckle 1.0 % of the box
+    rgb, t = jet_frame(np.random.default_rng(5), "MR", "none", p_noisy=1.0)
     assert read_jets(rgb, t.mm_per_px, "A4C").refused.startswith("colour too noisy")
     rgb, t = jet_frame(np.random.default_rng(5), "MR", "none", p_noisy=0.0)
     r = read_jets(rgb, t.mm_per_px, "A4C")
