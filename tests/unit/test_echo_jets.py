@@ -72,3 +72,29 @@ def test_cli_json_and_one_line_error_on_bad_file(tmp_path, capsys):
     rc = main(["echo", "jets", str(bad), "--mm-per-px", "0.5"])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_use_case_stores_rows_and_finding(tmp_path):
+    from device.domain.codecs import encode_clip
+    from device.store import Store, clinical
+    from device.store.db import Tx
+    from device.usecases.echo_jets import read_capture
+
+    rgb, t = jet_frame(np.random.default_rng(3), "MR", "moderate", p_noisy=0.0)
+    s = Store.open(tmp_path)
+    try:
+        with Tx(s.conn) as c:
+            eid = clinical.create_exam(c, clinical.upsert_patient(c, "JET001", "Li, Wei", "M", "1960-01-02"),
+                                       "echo", None).id
+            cap = clinical.add_capture(c, s.blobs, eid, "clip", encode_clip(np.stack([rgb, rgb]), 30.0),
+                                       "application/x-cardiocart-clip", "A4C", None, {"mm_per_px": t.mm_per_px})
+        out = read_capture(s.conn, s.blobs, cap.id, atrium=t.chamber)
+        cur = {m.name: m for m in clinical.current_measurements(s.conn, eid)}
+        assert out["status"] == "measured"
+        assert cur["mr_jet_area_cm2"].value == pytest.approx(t.jet_area_cm2, abs=0.3 * t.jet_area_cm2 + 0.3)
+        assert cur["mr_grade"].value == 2 and cur["mr_jet_area_cm2"].unit == "cm2"
+        assert {"mr_vc_mm", "mr_jet_la_pct"} <= set(cur) and cur["mr_grade"].model_name == "echo_jets"
+        f = [f for f in clinical.list_findings(s.conn, eid) if f["kind"] == "colour_jets"]
+        assert f and f[0]["detail"]["jets"][0]["rule"].startswith("MR:")
+    finally:
+        s.close()
