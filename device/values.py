@@ -52,6 +52,11 @@ EXACT: dict[str, ValueSpec] = {
     "e_prime_septal_cm_s": ValueSpec("septal e' velocity", "cm/s", 1, 40),
     "e_prime_lateral_cm_s": ValueSpec("lateral e' velocity", "cm/s", 1, 40),
     "e_prime_cm_s": ValueSpec("e' velocity", "cm/s", 1, 40),
+    # colour-Doppler regurgitant jet grades (device/usecases/echo_jets.py): 0 none, 1 mild, 2 moderate, 3 severe
+    **{f"{v}_grade": ValueSpec(f"{v.upper()} grade (0 none, 1 mild, 2 moderate, 3 severe)", "", 0, 3)
+       for v in ("mr", "tr", "ar", "pr")},
+    "ar_jet_lvot_pct": ValueSpec("AR jet width/LVOT", "%", 0, 150),
+    "pr_jet_rvot_pct": ValueSpec("PR jet width/RVOT", "%", 0, 150),
 }
 SUFFIX: tuple[tuple[str, ValueSpec], ...] = (
     ("_ef_pct", ValueSpec("ejection fraction", "%", 3, 95)),

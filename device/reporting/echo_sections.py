@@ -204,7 +204,9 @@ _KEY_LOCK = threading.Lock()                             # web requests run in t
 # ---------------------------------------------------------------- the report's sections
 
 STRUCTURES = ("lv_function", "lv_volumes_single", "lv_linear", "lv_sax", "la", "aorta", "rv", "mv_doppler",
-              "lvot_doppler", "av_doppler", "tr_doppler", "pv_doppler", "other")
+              "lvot_doppler", "av_doppler", "tr_doppler", "pv_doppler", "valves", "other")
+# colour-Doppler regurgitant jets (device/usecases/echo_jets.py) -> the "valves" group (before the Doppler prefixes)
+JET_PREFIXES = tuple(f"{v}_{k}" for v in ("mr", "tr", "ar", "pr") for k in ("jet_", "vc_", "grade"))
 # spectral Doppler names (device/usecases/echo_doppler.py) -> report group
 DOPPLER_STRUCTURE = (("mv_", "mv_doppler"), ("e_prime_", "mv_doppler"), ("a_prime_", "mv_doppler"),
                      ("lvot_", "lvot_doppler"), ("av_", "av_doppler"), ("tr_", "tr_doppler"),
@@ -220,6 +222,8 @@ def structure_of(row: EchoRow, primary: str | None) -> str:
         return {"la_diameter_mm": "la", "aortic_root_mm": "aorta"}.get(row.base, "lv_linear")
     if row.group == "sax":
         return "lv_sax"
+    if row.name.startswith(JET_PREFIXES):
+        return "valves"
     for prefix, structure in DOPPLER_STRUCTURE:
         if row.name.startswith(prefix):
             return structure

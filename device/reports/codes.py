@@ -84,6 +84,12 @@ ECHO: dict[str, tuple[Concept, str]] = {
     "pv_vmax": (_ln("79920-5", "Pulmonic valve Vmax"), "m/s"),
     "pv_vti": (_ln("79910-6", "Pulmonic valve VTI"), "cm"),
     "pv_at": (_ln("79928-8", "Pulmonic valve acceleration time"), "ms"),
+    # colour-Doppler regurgitant jets (issue 14 part 3), CID 12300 LOINC codes; jet areas (LOINC 59123-0 "Jet Area"
+    # is valve-agnostic), jet/atrium ratios, PR VC and the grades stay local codes.
+    "mr_vc": (_ln("80061-5", "Mitral regurgitation vena contracta width"), "mm"),
+    "tr_vc": (_ln("79933-8", "Tricuspid regurgitation vena contracta width"), "mm"),
+    "ar_vc": (_ln("79948-6", "Aortic regurgitation vena contracta width"), "mm"),
+    "ar_jet_lvot": (_ln("79944-5", "Aortic regurgitant jet width/LVOT width %"), "%"),
 }
 ECG: dict[str, tuple[Concept, str]] = {
     "hr": (_ln("8867-4", "Heart rate"), "/min"),
