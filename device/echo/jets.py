@@ -185,8 +185,7 @@ def _measure(box: np.ndarray, comp: np.ndarray, view: str, valve: str, mmpp: flo
     s0 = s.min()
     s = s - s0                               # 0 at the origin
     length = float(s.max())
-    prof = np.bincount(np.floor(s).astype(int))
-    prof = np.convolve(prof, np.ones(3) / 3, mode="same")
+    prof = np.convolve(np.bincount(np.floor(s).astype(int)).astype(float), np.ones(3) / 3, mode="same")
     notes: list[str] = []
     lo, hi = int(np.ceil(1.0 / mmpp)), int(max(3.0 / mmpp, 0.3 * length))
     origin = c + u * s0

@@ -98,3 +98,20 @@ def test_use_case_stores_rows_and_finding(tmp_path):
         assert f and f[0]["detail"]["jets"][0]["rule"].startswith("MR:")
     finally:
         s.close()
+
+
+def test_jet_rows_go_to_the_valves_group_with_case_table_grades():
+    from types import SimpleNamespace
+
+    from device.lv.casetable import interpret, load_case_table
+    from device.reporting.echo_sections import structure_of
+
+    def row(name):
+        return SimpleNamespace(name=name, base=name, group="other")
+
+    assert [structure_of(row(n), None) for n in ("mr_jet_area_cm2", "tr_vc_mm", "ar_grade", "tr_vmax_m_s")] == \
+        ["valves", "valves", "valves", "tr_doppler"]
+    got = {i.measurement: i.interpretation for i in interpret({"mr_jet_area_cm2": 10.0, "mr_vc_mm": 7.0,
+                                                                "mr_grade": 3}, "female", load_case_table())}
+    assert got == {"mr_jet_area_cm2": "moderate MR (jet area)", "mr_vc_mm": "severe MR (vena contracta)",
+                   "mr_grade": "severe MR"}
