@@ -64,9 +64,13 @@ def test_cli_json_and_one_line_error_on_bad_file(tmp_path, capsys):
     rgb, t = jet_frame(np.random.default_rng(3), "MR", "moderate", p_noisy=0.0)
     png = tmp_path / "mr.png"
     cv2.imwrite(str(png), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert main(["echo", "jets", str(png), "--mm-per-px", str(t.mm_per_px), "--json"]) == 0
+    ov = tmp_path / "ov.png"
+    assert main(["echo", "jets", str(png), "--mm-per-px", str(t.mm_per_px), "--json", "--overlay", str(ov)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["jets"][0]["valve"] == "MR" and out["model"] == "echo_jets 1.0.0" and out["disclaimer"]
+    drawn = cv2.cvtColor(cv2.imread(str(ov)), cv2.COLOR_BGR2RGB)
+    yellow = [tuple(drawn[y, x]) == (255, 255, 0) for x, y in out["jets"][0]["outline"]]
+    assert sum(yellow) >= 0.5 * len(yellow)                       # the jet's outline is drawn on the frame
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     rc = main(["echo", "jets", str(bad), "--mm-per-px", "0.5"])
