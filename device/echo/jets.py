@@ -7,8 +7,9 @@ How it reads (every step is a rule, no model):
    regions (text, ECG trace, the colour scale bar) are dropped; no region of >= 0.2 % of the frame -> refused
    "no colour box".
 2. jet: inside the box, the turbulent mosaic = colour pixels of high velocity (bright, or aliased yellow/cyan/white,
-   or variance green) whose 15x15 neighbourhood mixes both flow directions (warm and cold, >= 8 % each: aliasing and
-   turbulence); isolated ones are noise. When more than 5 % of the colour pixels in the box's bounding box are
+   or variance green, or pale near-white tinted pixels) whose 15x15 neighbourhood mixes both flow directions (warm
+   and cold, >= 8 % each: aliasing and turbulence), grown by 3 px into adjacent fast pixels (one-sided cells at the
+   jet's edge); isolated ones are noise. When more than 5 % of the colour pixels in the box's bounding box are
    speckle (under half of their 5x5 neighbourhood coloured) the frame is refused "colour too noisy" (gain too high).
    Smooth aliasing (the proximal flow convergence shell) is not jet.
 3. which valve: from the view and where the jet lies (ASE standard orientation, LV on screen right) relative to the
@@ -103,7 +104,8 @@ def _jet_mask(rgb: np.ndarray, box: np.ndarray, colour: np.ndarray) -> np.ndarra
     r, g, b = f[..., 0], f[..., 1], f[..., 2]
     mx = f.max(axis=2)
     mid = np.median(f, axis=2)
-    fast = colour & box & ((mx >= 155) | (mid >= 110) | ((g > r + 30) & (g > b + 30)))
+    pale = box & (mx >= 150) & (mx - f.min(axis=2) >= 20)     # near-white top of a map (Philips), JPEG-faded
+    fast = (colour & box & ((mx >= 155) | (mid >= 110) | ((g > r + 30) & (g > b + 30)))) | pale
     if not fast.any():
         return fast
     iso = fast & (_neighbours(fast) < 8)
@@ -113,6 +115,8 @@ def _jet_mask(rgb: np.ndarray, box: np.ndarray, colour: np.ndarray) -> np.ndarra
     core = fast & ~iso & (np.minimum(warm, cold) >= 0.08)
     jet = cv2.morphologyEx(core.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
     jet = cv2.morphologyEx(jet, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    rim = cv2.dilate(jet, np.ones((7, 7), np.uint8)).astype(bool) & fast & ~iso   # one-sided cells at the edge
+    jet = (jet.astype(bool) | rim).astype(np.uint8)
     cs, _ = cv2.findContours(jet, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(jet, cs, -1, 1, -1)                      # a mosaic patch inside the jet is jet
     return jet.astype(bool) & box
@@ -213,7 +217,7 @@ def _measure(box: np.ndarray, comp: np.ndarray, view: str, valve: str, mmpp: flo
         if atrium_mask is None:
             notes.append("jet/atrium ratio not given: outline the atrium (this reader does not find it)")
         else:
-            rec.values["jet_atrium_pct"] = 100 * float((distal & atrium_mask).sum()) / max(float(atrium_mask.sum()), 1)
+            rec.values["jet_atrium_pct"] = 100 * float(distal.sum()) / max(float(atrium_mask.sum()), 1)  # area / LA
             rec.values["atrium_area_cm2"] = float(atrium_mask.sum()) * mmpp ** 2 / 100
             rec.atrium_outline = _outline(atrium_mask)
     else:

@@ -1,5 +1,5 @@
-"""Colour-Doppler regurgitant jets (issue 14 part 3) on simulated held-out colour frames (seeds 700000+, never looked
-at in development, which used seeds < 1000), and a judgement of the real colour DICOMs in ../shared/data/echo-dicom
+"""Colour-Doppler regurgitant jets (issue 14 part 3) on simulated colour frames (seeds 700000+, apart from the
+development seeds < 1000; their aggregate tables were seen three times, see EVALUATION.md), and a judgement of the real colour DICOMs in ../shared/data/echo-dicom
 (no truth there). Simulator figures: not a measure of accuracy on real machines.
 ``python -m device.eval jets`` prints the section."""
 
@@ -96,8 +96,8 @@ def evaluate(data: Path) -> str:
     n = s["n"]
     lines = ["## Colour-Doppler regurgitant jets (SIMULATOR figures)", "",
              f"Reader `device/echo/jets.py` (model name `echo_jets 1.0.0`, rules, no learned weights) on {n} simulated "
-             f"held-out colour frames (`device/sim/echo_colour_jets.py`, seeds from {SEED0}, never used in "
-             "development; valve MR 40 % / TR / AR / PR 20 % each, intended grade none/mild/moderate/severe 25 % "
+             f"colour frames (`device/sim/echo_colour_jets.py`, seeds from {SEED0}, apart from the development "
+             "seeds; valve MR 40 % / TR / AR / PR 20 % each, intended grade none/mild/moderate/severe 25 % "
              "each, 5 colour maps, 8 % with strong colour speckle, half JPEG). Truth: the rendered jet mask distal "
              "to the vena contracta, the rendered VC, the ASE grade of the true values. MR/TR are read with the "
              "true atrium outline given (the LA/RA tracing the cart would pass) and AR/PR with the true "

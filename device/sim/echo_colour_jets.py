@@ -167,7 +167,11 @@ def jet_frame(rng: np.random.Generator, valve: str | None = None, target: str | 
         hw = _half_width(s, vc, neck, s_c, half_l, half_w)
         jet = (np.abs(tt) <= hw) & (s >= 0) & box
         if chamber is not None:
-            jet &= cv2.dilate(chamber.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) | (s <= neck + 4 / mmpp)
+            axis = np.round(o[None, :] + np.arange(0, 60 / mmpp)[:, None] * u[None, :]).astype(int)
+            inside = [k for k, (x, y) in enumerate(axis) if 0 <= x < w and 0 <= y < h and chamber[y, x]]
+            entry = inside[0] if inside else neck        # where the jet's axis enters the atrium
+            jet &= cv2.dilate(chamber.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) | (
+                s <= max(neck, entry) + 2 / mmpp)
         pisa = (s < 0) & (np.hypot(s, tt) <= rng.uniform(0.8, 1.4) * vc) & box
         vc_mm = vc * mmpp
         area = float(jet.sum()) * mmpp ** 2 / 100
