@@ -13,7 +13,7 @@ from device.echo.jets_rules import RULES, criterion_score, grade
 from device.sim.echo_colour_jets import jet_frame
 
 
-@pytest.mark.parametrize("seed,target", [(3, "moderate"), (8, "mild")])
+@pytest.mark.parametrize("seed,target", [(3, "moderate"), (21, "severe"), (8, "mild")])
 def test_simulated_mr_jet_area_vc_and_grade(seed, target):
     rgb, t = jet_frame(np.random.default_rng(seed), "MR", target, p_noisy=0.0)
     cs, _ = cv2.findContours(t.chamber.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
