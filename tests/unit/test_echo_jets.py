@@ -109,6 +109,11 @@ def test_jet_rows_go_to_the_valves_group_with_case_table_grades():
 
     from device.lv.casetable import interpret, load_case_table
     from device.reporting.echo_sections import structure_of
+    from device.reports.codes import concept_for
+
+    assert [concept_for("echo", n).code for n in ("mr_vc_mm", "tr_vc_mm", "ar_vc_mm", "ar_jet_lvot_pct")] == \
+        ["80061-5", "79933-8", "79948-6", "79944-5"]                  # LOINC (DICOM CID 12300)
+    assert concept_for("echo", "mr_grade").is_local and concept_for("echo", "mr_jet_area_cm2").is_local
 
     def row(name):
         return SimpleNamespace(name=name, base=name, group="other")
