@@ -52,15 +52,16 @@ def score(n: int = N) -> dict:
         out["conf"][t.grade][j.grade or "none"] += 1
         if t.grade == "none" or j.grade == "none":
             continue
-        out["area"].append(j.values["jet_area_cm2"] - t.jet_area_cm2)
-        if j.values.get("vc_mm") is None:
+        v = {k: float(x) for k, x in j.values.items() if x is not None}
+        out["area"].append(v.get("jet_area_cm2", 0.0) - t.jet_area_cm2)
+        if "vc_mm" not in v:
             out["vc_missing"] += 1
         else:
-            out["vc"].append(j.values["vc_mm"] - t.vc_mm)
-        if t.jet_atrium_pct is not None and j.values.get("jet_atrium_pct") is not None:
-            out["ratio"].append(j.values["jet_atrium_pct"] - t.jet_atrium_pct)
-        if t.jet_outflow_pct is not None and j.values.get("jet_outflow_pct") is not None:
-            out["outflow"].append(j.values["jet_outflow_pct"] - t.jet_outflow_pct)
+            out["vc"].append(v["vc_mm"] - t.vc_mm)
+        if t.jet_atrium_pct is not None and "jet_atrium_pct" in v:
+            out["ratio"].append(v["jet_atrium_pct"] - t.jet_atrium_pct)
+        if t.jet_outflow_pct is not None and "jet_outflow_pct" in v:
+            out["outflow"].append(v["jet_outflow_pct"] - t.jet_outflow_pct)
     return out
 
 

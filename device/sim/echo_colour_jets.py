@@ -211,7 +211,8 @@ def jet_frame(rng: np.random.Generator, valve: str | None = None, target: str | 
     if rng.random() < 0.5:
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                                [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96))])
-        rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        dec = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        rgb = cv2.cvtColor(dec, cv2.COLOR_BGR2RGB) if dec is not None else rgb
     if rng.random() < 0.3:
         rgb = np.clip(rgb + rng.normal(0, rng.uniform(1, 4), rgb.shape), 0, 255).astype(np.uint8)
     atrium_pct = 100 * area * 100 / (float(chamber.sum()) * mmpp ** 2) if chamber is not None else None
