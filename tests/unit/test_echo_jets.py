@@ -124,3 +124,16 @@ def test_jet_rows_go_to_the_valves_group_with_case_table_grades():
                                                                 "mr_grade": 3}, "female", load_case_table())}
     assert got == {"mr_jet_area_cm2": "moderate MR (jet area)", "mr_vc_mm": "severe MR (vena contracta)",
                    "mr_grade": "severe MR"}
+
+
+@pytest.mark.parametrize("valve,seed", [("AR", 2), ("PR", 2), ("TR", 2)])
+def test_other_valves_found_from_view_and_side(valve, seed):
+    from device.sim.echo_colour_jets import OUTFLOW_MM
+
+    rgb, t = jet_frame(np.random.default_rng(seed), valve, "moderate", p_noisy=0.0)
+    r = read_jets(rgb, t.mm_per_px, t.view, outflow_diam_mm=OUTFLOW_MM.get(valve))
+    got = {j.valve: j for j in r.records}
+    assert r.refused is None and valve in got, (r.refused, list(got))
+    assert abs(got[valve].values["jet_area_cm2"] - t.jet_area_cm2) <= 0.3 * t.jet_area_cm2 + 0.3
+    if valve in ("AR", "PR"):
+        assert abs(got[valve].values["jet_outflow_pct"] - t.jet_outflow_pct) <= 20
