@@ -30,7 +30,9 @@ VERSION = "1.0.0"
 MODEL_NAME = "echo_2d"
 
 # module path -> what it measures; each defines MEASURERS (and optionally DERIVED). Add a line for a new module.
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = (
+    "device.echo.ivc_sc",          # SC-IVC: IVC max / min diameter, collapse, RA pressure
+)
 
 KINDS = ("caliper", "contour", "derived")
 

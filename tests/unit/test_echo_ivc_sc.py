@@ -1,0 +1,45 @@
+"""The subcostal IVC measurer (device/echo/ivc_sc.py) on a simulated breathing IVC with known lumen, a blank clip,
+and the ASE RA-pressure rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from device.echo import ivc_sc
+from device.echo.measures2d import Clip2D, caliper_mm, measure_clip
+from device.eval.echo_2d_ivc import ivc_clip
+
+
+def test_breathing_ivc_measured_within_3_mm_and_calipers_are_their_values():
+    clip, tmax, tmin = ivc_clip(0, vary=False)
+    d = measure_clip(clip)
+    v = d["values"]
+    assert v["ivc_max_mm"] == pytest.approx(tmax, abs=3.0)
+    assert v["ivc_min_mm"] == pytest.approx(tmin, abs=3.0)
+    assert v["ivc_max_mm"] - v["ivc_min_mm"] > 4.0           # the breath is seen (truth: 6.8 mm)
+    assert v["ivc_collapse_pct"] == pytest.approx(100 * (v["ivc_max_mm"] - v["ivc_min_mm"]) / v["ivc_max_mm"])
+    assert v["ivc_ra_pressure_mmhg"] == 8.0                   # 17-19 mm collapsing 36-45 %: the middle band
+    for m in d["measures"]:
+        if m["kind"] == "caliper":
+            assert m["value"] == pytest.approx(caliper_mm(m["points"], clip.mm_per_px), abs=0.02)  # points kept to 0.01 px
+
+
+def test_short_clip_refuses_the_minimum_and_the_collapse():
+    clip, _, _ = ivc_clip(0, n=8, vary=False)                  # 1.3 s: less than a breath
+    d = measure_clip(clip)
+    rec = {m["name"]: m for m in d["measures"]}
+    assert "ivc_max_mm" in d["values"] and "ivc_min_mm" not in d["values"]
+    assert "whole breath" in rec["ivc_min_mm"]["reason"]
+    assert rec["ivc_collapse_pct"]["value"] is None
+
+
+def test_blank_clip_is_refused_with_a_reason():
+    d = measure_clip(Clip2D(np.zeros((10, 240, 320), np.uint8), (0.4, 0.4), "SC-IVC", fps=10.0))
+    assert d["status"] == "refused" and d["values"] == {}
+    assert d["reason"]
+
+
+@pytest.mark.parametrize("mx,collapse,want", [(18, 60, 3.0), (18, 40, 8.0), (24, 60, 8.0), (24, 30, 15.0)])
+def test_ra_pressure_rule(mx, collapse, want):
+    assert ivc_sc.ra_pressure_mmhg(mx, collapse) == want
