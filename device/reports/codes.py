@@ -90,6 +90,10 @@ ECHO: dict[str, tuple[Concept, str]] = {
     "tr_vc": (_ln("79933-8", "Tricuspid regurgitation vena contracta width"), "mm"),
     "ar_vc": (_ln("79948-6", "Aortic regurgitation vena contracta width"), "mm"),
     "ar_jet_lvot": (_ln("79944-5", "Aortic regurgitant jet width/LVOT width %"), "%"),
+    # IVC (issue 14 part 2): the maximal diameter is the end-expiration one of CID 12300; the collapse is CID 12215's
+    # "% Collapse". The minimal diameter and the RA pressure estimated from them stay local codes.
+    "ivc_max": (_ln("79967-6", "Inferior vena cava diameter at end expiration"), "mm"),
+    "ivc_collapse": (_ln("18050-5", "Inferior Vena Cava % Collapse"), "%"),
 }
 ECG: dict[str, tuple[Concept, str]] = {
     "hr": (_ln("8867-4", "Heart rate"), "/min"),

@@ -43,3 +43,35 @@ def test_blank_clip_is_refused_with_a_reason():
 @pytest.mark.parametrize("mx,collapse,want", [(18, 60, 3.0), (18, 40, 8.0), (24, 60, 8.0), (24, 30, 15.0)])
 def test_ra_pressure_rule(mx, collapse, want):
     assert ivc_sc.ra_pressure_mmhg(mx, collapse) == want
+
+
+def test_stored_ivc_clip_gives_rows_codes_group_and_interpretations(tmp_path):
+    from types import SimpleNamespace
+
+    from device.domain.codecs import encode_clip
+    from device.lv.casetable import interpret, load_case_table
+    from device.reporting.echo_sections import structure_of
+    from device.reports.codes import concept_for
+    from device.services.echo_measure import measure_capture
+    from device.store import Store, clinical
+
+    clip, _, _ = ivc_clip(1, vary=False)
+    store = Store.open(tmp_path)
+    from device.store.db import Tx
+    with Tx(store.conn):
+        p = clinical.upsert_patient(store.conn, "IVC1", "Vena Cava", "M")
+        exam = clinical.create_exam(store.conn, p, "echo", None, [])
+        cap = clinical.add_capture(store.conn, store.blobs, exam.id, "clip", encode_clip(clip.frames, clip.fps),
+                                   "application/x-cardiocart-clip", label="SC-IVC", quality=0.9,
+                                   meta={"mm_per_px": list(clip.mm_per_px), "fps": clip.fps})
+    table = load_case_table(None)
+    measure_capture(store.conn, store.blobs, cap.id, table=table)      # a 2-D-only view: no LV model is loaded
+    rows = {m.name: m for m in clinical.current_measurements(store.conn, exam.id)}
+    store.close()
+    assert {"ivc_max_mm", "ivc_min_mm", "ivc_collapse_pct", "ivc_ra_pressure_mmhg"} <= set(rows)
+    assert rows["ivc_max_mm"].model_name == "echo_2d" and rows["ivc_collapse_pct"].unit == "%"
+    assert {structure_of(SimpleNamespace(name=n, base=n, group="other"), None) for n in rows} == {"ivc"}
+    assert concept_for("echo", "ivc_max_mm").code == "79967-6" and concept_for("echo", "ivc_min_mm").is_local
+    got = {i.measurement: i.interpretation for i in interpret({n: r.value for n, r in rows.items()}, "male", table)}
+    assert got["ivc_max_mm"] == "normal" and got["ivc_ra_pressure_mmhg"] == "intermediate (8 mmHg)"
+    assert got["ivc_collapse_pct"] == "reduced collapse (< 50 %)"
