@@ -88,6 +88,7 @@ def _edges(frame: np.ndarray, centre_mm: np.ndarray, normal_mm: np.ndarray,
     win = np.flatnonzero(np.abs(s) <= 5.0)
     c = int(win[np.argmin(prof[win])])             # the lumen's darkest point near the station
     lumen = float(np.median(prof[max(c - 4, 0):c + 5]))
+    contrast = max(6.0, 0.3 * (float(np.percentile(prof, 90)) - lumen))   # a wall stands out of the lumen by this
     edges = []
     for step in (-1, 1):
         i, edge = c, None
@@ -96,7 +97,7 @@ def _edges(frame: np.ndarray, centre_mm: np.ndarray, normal_mm: np.ndarray,
             j = min(max(i + step * 40, 0), len(s) - 1)   # the wall's peak within 10 mm beyond
             peak = float(prof[min(i, j):max(i, j) + 1].max())
             half = lumen + 0.5 * (peak - lumen)
-            if peak - lumen > 20.0 and prof[i] >= half:
+            if peak - lumen > contrast and prof[i] >= half:
                 prev = float(prof[i - step])
                 frac = float(np.clip((half - prev) / max(float(prof[i]) - prev, 1e-6), 0.0, 1.0))
                 edge = float(s[i - step]) + step * 0.25 * frac
