@@ -297,7 +297,8 @@ def read_jets(frames: np.ndarray | list[np.ndarray], mm_per_px: float, view: str
             old = best.get(rec.valve)
             if old is None or (rec.values.get("jet_area_cm2") or 0) > (old.values.get("jet_area_cm2") or 0):
                 best[rec.valve] = rec
-    assert last is not None
+    if last is None:                   # not reached: seq is not empty, so idx has at least one frame
+        return JetReading(view, [], "no frames")
     if not best:
         return last
     return JetReading(view, list(best.values()), None, last.box)

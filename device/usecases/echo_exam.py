@@ -176,6 +176,29 @@ def page_clips(conn: sqlite3.Connection, exam_id: int) -> tuple[list[dict], list
     return clips, pending
 
 
+def page_clips_2d(conn: sqlite3.Connection, exam_id: int) -> list[dict]:
+    """The clips' current 2-D measurement findings (device.services.echo_measure2d): what the echo page draws over
+    the frames the calipers and contours lie on, and lets a sonographer drag."""
+    from device.services.echo_measure2d import findings_2d
+
+    out = []
+    for cap_id, f in sorted(findings_2d(conn, exam_id).items()):
+        d = f["detail"]
+        frames = sorted({int(i) for m in d.get("measures", []) for i in (m.get("frame"), m.get("frame2"))
+                         if i is not None and m.get("points")})
+        out.append({"capture_id": cap_id, "finding_id": f["id"], "view": d.get("view", ""), "detail": d,
+                    "model": f"{f['model_name']} {f['model_version']}", "frames": frames,
+                    "edited": bool(d.get("edited_by"))})
+    return out
+
+
+def edit_2d(conn: sqlite3.Connection, exam_id: int, finding_id: int, name: str, points, user_id: int,
+            table) -> dict:
+    """A sonographer's move of one 2-D caliper or contour (device.services.echo_measure2d.edit_2d)."""
+    from device.services.echo_measure2d import edit_2d as edit
+    return edit(conn, exam_id, finding_id, name, points, user_id, table)
+
+
 def pick_clip(conn: sqlite3.Connection, exam_id: int, capture_id: int, user_id: int, table) -> str:
     """The sonographer chooses the clip the report uses for its view (issue 18: one coherent measurement set)."""
     from device.services.echo_measure import pick_clip as pick

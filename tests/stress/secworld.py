@@ -52,7 +52,7 @@ POLICY: dict[str, tuple[str, ...] | None] = {
     "exams.index": ANY, "exams.detail": ANY, "exams.new": EDIT, "exams.patient_lookup": EDIT, "exams.close": ANY,
     "live.page": ANY, "live.stream": ANY, "live.frame": ANY, "live.state": ANY, "live.events": ANY,
     "live.protocol": EDIT,
-    "echo_report.page": ANY, "echo_report.frame_png": ANY, "echo_report.clip_loop": ANY, "echo_report.measure": EDIT, "echo_report.edit": EDIT, "echo_report.pick": EDIT,
+    "echo_report.page": ANY, "echo_report.frame_png": ANY, "echo_report.clip_loop": ANY, "echo_report.measure": EDIT, "echo_report.edit": EDIT, "echo_report.edit_2d": EDIT, "echo_report.pick": EDIT,
     "echo_report.doppler_upload": EDIT,
     "ecg.page": ANY, "ecg.blob": ANY, "ecg.upload": EDIT, "ecg.reread": EDIT, "ecg.correct": EDIT, "ecg.calipers": EDIT,
     "ecg.use_reading": EDIT,
@@ -243,6 +243,10 @@ def build_world(root: Path, *, analyse_perfusion: bool = False) -> Path:
             frames, mmpp, bbox = a4c_clip()
             clip = clinical.add_capture(c, s.blobs, echo.id, "clip", encode_clip(frames, 20.0), CLIP_MEDIA, "A4C", 0.9,
                                         {"mm_per_px": mmpp, "sector_bbox": bbox})
+            from device.eval.echo_2d_ivc import ivc_clip
+            ivc, _, _ = ivc_clip(0, vary=False)      # a 2-D-only view: the measure job gives its calipers
+            clinical.add_capture(c, s.blobs, echo.id, "clip", encode_clip(ivc.frames, ivc.fps), CLIP_MEDIA, "SC-IVC",
+                                 0.9, {"mm_per_px": list(ivc.mm_per_px), "fps": ivc.fps})
             key = clinical.add_capture(c, s.blobs, echo.id, "frame", png_bytes(), "image/png", "A4C", 0.81)
             mid = clinical.add_measurement(c, echo.id, key.id, "ef_pct", 58.0, "%", "lv_seg", "1.0.0", (3, 17))
             alert = clinical.add_alert(c, echo.id, "critical", "test_alert", "EF check", {})
@@ -281,6 +285,12 @@ def build_world(root: Path, *, analyse_perfusion: bool = False) -> Path:
                        "LIMIT 1", ids["echo"]) or [None]
     ids.update(signal=sig["id"], photo=photo["id"], photo_sha=photo["blob_sha256"],
                preview_sha=meta.get("preview_sha256"), finding=geo["id"] if geo else None)
+    [f2d] = cart.query("SELECT id, detail FROM findings WHERE exam_id = ? AND kind = 'echo_2d' ORDER BY id DESC "
+                       "LIMIT 1", ids["echo"]) or [None]
+    if f2d is not None:
+        m = {x["name"]: x for x in json.loads(f2d["detail"])["measures"]}.get("ivc_max_mm") or {}
+        pts = m.get("points") or [[10, 10], [10, 40]]
+        ids.update(finding2d=f2d["id"], points2d=[pts[0], [pts[1][0] + 3, pts[1][1] + 3]])
     if geo is not None:
         d = json.loads(geo["detail"])
         es = np.asarray(d["frames"]["es"]["trace"]["contour"], float)
@@ -413,6 +423,8 @@ def requests_for(ids: dict[str, Any]) -> list[Req]:
           lambda: {"screen": (io.BytesIO(b"not an image"), "screen.png")}),
         R("echo_report.edit", "POST", f"/exams/{e}/echo/edit",
           json={"finding_id": ids.get("finding"), "change": {"phase": "es", "contour": ids.get("contour")}}),
+        R("echo_report.edit_2d", "POST", f"/exams/{e}/echo/edit2d",
+          json={"finding_id": ids.get("finding2d"), "name": "ivc_max_mm", "points": ids.get("points2d")}),
         R("ecg.page", "GET", f"/exams/{g}/ecg"),
         R("ecg.blob", "GET", f"/exams/{g}/ecg/blob/{ids['photo_sha']}"),
         R("ecg.upload", "POST", f"/exams/{g}/ecg/upload",

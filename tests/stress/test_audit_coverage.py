@@ -162,6 +162,7 @@ def scenario(ids: dict) -> list[tuple[str, Req]]:
         ("sono", by[("live.protocol", "POST")]),
         ("sono", by[("echo_learn.clip_label", "POST")]),
         ("sono", by[("echo_report.edit", "POST")]),
+        ("sono", by[("echo_report.edit_2d", "POST")]),
         ("sono", by[("echo_report.pick", "POST")]),
         ("doc", by[("echo_report.measure", "POST")]),
         ("sono", by[("ecg.upload", "POST")]),

@@ -65,7 +65,7 @@ def _row_json(r) -> dict:
     return {"id": r.measurement_id, "name": r.name, "base": r.base, "group": r.group, "label": r.label,
             "capture_id": r.capture_id, "value": r.value, "unit": r.unit, "reference": r.reference,
             "interpretation": r.interpretation, "alert": r.alert, "model": f"{r.model_name} {r.model_version}",
-            "frames": list(r.frames), "source": r.source, "chosen": r.chosen}
+            "frames": list(r.frames), "source": r.source, "chosen": r.chosen, "is2d": r.model_name == "echo_2d"}
 
 
 def page_data(exam: clinical.Exam) -> dict:
@@ -76,7 +76,8 @@ def page_data(exam: clinical.Exam) -> dict:
     latest = reports.latest(c, exam.id)
     lang = current_language()
     words = {r["interpretation"]: translate(lang, "interp." + r["interpretation"]) for r in rows}
-    return {"exam_id": exam.id, "clips": clips, "rows": rows, "pending": pending,
+    return {"exam_id": exam.id, "clips": clips, "clips2d": uc.page_clips_2d(c, exam.id), "rows": rows,
+            "pending": pending,
             "signed": latest is not None and latest.status == "signed",
             "interp_i18n": {k: v for k, v in words.items() if v != "interp." + k}}
 
@@ -178,6 +179,30 @@ def edit(exam_id: int):
         return jsonify({"error": str(exc)}), 409
     audit_log("edit", "echo_measurements", exam_id, {"finding_id": fid, "new_finding_id": out["finding_id"],
                                                       "change": body["change"], "changed": out["changed"]})
+    return jsonify({"ok": True, "changed": out["changed"], **page_data(exam)})
+
+
+@bp.route("/exams/<int:exam_id>/echo/edit2d", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def edit_2d(exam_id: int):
+    """A dragged 2-D caliper or contour (RV, IVC, great vessels ...): JSON {finding_id, name, points}."""
+    exam = _echo_exam(exam_id)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not isinstance(body.get("points"),
+                                                                                              list):
+        return jsonify({"error": "the edit must be JSON {finding_id, name, points}; reload the page"}), 400
+    try:
+        fid = int(body.get("finding_id"))
+        out = uc.edit_2d(conn(), exam.id, fid, body["name"], body["points"], g.user.id, _table())
+    except (TypeError, ValueError, OverflowError):
+        return jsonify({"error": "finding_id must be a number; reload the page"}), 400
+    except UserError as exc:
+        return jsonify({"error": str(exc)}), 409
+    audit_log("edit", "echo_measurements", exam_id, {"finding_id": fid, "new_finding_id": out["finding_id"],
+                                                      "measure": body["name"], "changed": out["changed"]})
     return jsonify({"ok": True, "changed": out["changed"], **page_data(exam)})
 
 
