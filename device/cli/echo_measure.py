@@ -1,7 +1,9 @@
-"""``python -m device echo measure PATH [--view A4C|A2C|PLAX|auto] [--sex male|female] [--json]``.
+"""``python -m device echo measure PATH [--view VIEW|auto] [--sex male|female] [--json]``.
 
 Measures an apical or PLAX echo clip (DICOM cine, or a video file with --mm-per-px): EDV/ESV/SV/EF by the method of
-discs, or PLAX linear values with FS and Teichholz EF. The echo command's module calls ``register_measure``.
+discs, or PLAX linear values with FS and Teichholz EF; with ``--view`` naming a view that carries 2-D measurements
+beyond the LV (device.echo.measures2d: e.g. SC-IVC), those too (``measurements_2d``: value or the reason it was not
+measured, the caliper / contour points and frames). The echo command's module calls ``register_measure``.
 A clip that fails the validity checks (not echo; no plausible LV on every frame; no beat at a plausible rate; an
 unstable long axis; no calibration) is refused: one line on stderr, exit code 2, no values and no alert (with
 --json the refusal and the check scores are printed as JSON first).
@@ -25,7 +27,9 @@ def register_measure(echo_subparsers) -> None:
     """Add ``measure PATH`` under the ``echo`` command."""
     p = echo_subparsers.add_parser("measure", help="measure an apical (EF by discs) or PLAX (linear) echo clip")
     p.add_argument("path", help="a DICOM cine (multi-frame) or a video file")
-    p.add_argument("--view", default="auto", choices=["auto", "A4C", "A2C", "PLAX"], help="view of the clip")
+    from device.echo.measures2d import views
+    p.add_argument("--view", default="auto", choices=["auto", "A4C", "A2C", "PLAX", *sorted(set(views()) - {
+        "A4C", "A2C", "PLAX"})], help="view of the clip (2-D measurements beyond the LV need it named)")
     p.add_argument("--mm-per-px", type=float, default=None,
                    help="calibration for files without one (videos); DICOM ultrasound regions are used otherwise")
     p.add_argument("--sex", choices=["male", "female"], default=None, help="adds reference ranges and alerts")
@@ -97,9 +101,13 @@ def run_measure(args: argparse.Namespace) -> int:
                          "spacing); measurements in mm are refused - pass --mm-per-px from the depth scale")
     if frames.shape[0] < 2:
         raise InputError("a single frame cannot give ED and ES; give a cine clip covering at least one beat")
+    timing = read_timing(Path(args.path))
+    if args.view not in ("auto", "A4C", "A2C", "PLAX"):      # a view measured only in 2-D (no LV in it)
+        return _print_2d(args, {"file": str(args.path), "view": args.view, "mm_per_px": list(cal),
+                                "measurements": []}, _measure_2d(frames, cal, args.view, timing))
     model = load_lv_model("echo")
     try:
-        res = measure_clip(frames, cal, model, args.view, timing=read_timing(Path(args.path)))
+        res = measure_clip(frames, cal, model, args.view, timing=timing)
     except ClipRefused as exc:
         if args.json:
             print(json.dumps({"file": str(args.path), "status": "refused", "reason": str(exc), "measurements": [],
@@ -122,10 +130,49 @@ def run_measure(args: argparse.Namespace) -> int:
                                    "normal_low": i.normal_low, "normal_high": i.normal_high, "alert": i.alert}
                                   for i in interp]
         out["alerts"] = [i.measurement for i in interp if i.alert]
+    from device.echo.measures2d import views
+    if out["view"] in views():
+        out["measurements_2d"] = _measure_2d(frames, cal, out["view"], timing)["measurements_2d"]
     if args.json:
         print(json.dumps(out, indent=1))
     else:
         from device.cli.lang import echo_lines, site_language
         hr = res.checks.get("lv", {}).get("scores", {}).get("curve_hr_bpm")
         print("\n".join(echo_lines(site_language(args), out, hr, res.model)))
+        if out.get("measurements_2d"):
+            print("\n".join(_lines_2d(out["measurements_2d"])))
+    return 0
+
+
+def _measure_2d(frames: np.ndarray, cal, view: str, timing) -> dict:
+    """The 2-D measurements (device.echo.measures2d) of the clip as the JSON the CLI prints."""
+    from device.echo import measures2d
+    from device.lv.records import unit_of
+    fps = 1000.0 / timing.frame_time_ms if timing.frame_time_ms else None
+    d = measures2d.measure_clip(measures2d.Clip2D(frames, (float(cal[0]), float(cal[1])), view, fps))
+    return {"status": d["status"], "reason": d["reason"], "model": d["model_name"],
+            "model_version": d["model_version"],
+            "measurements_2d": [{"name": m["name"], "value": m["value"], "unit": unit_of(m["name"]),
+                                 "reason": m["reason"], "kind": m["kind"], "points": m["points"],
+                                 "frame": m["frame"], "frame2": m["frame2"], "method": m["method"]}
+                                for m in d["measures"]]}
+
+
+def _lines_2d(ms: list[dict]) -> list[str]:
+    return [f"  {m['name']:<24} {m['value']:>8.1f} {m['unit']}" if m["value"] is not None
+            else f"  {m['name']:<24} not measured: {m['reason']}" for m in ms]
+
+
+def _print_2d(args: argparse.Namespace, out: dict, res: dict) -> int:
+    out |= res
+    out["measurements_2d"] = res["measurements_2d"]
+    out["disclaimer"] = DISCLAIMER_EN
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"{out['file']}: {out['view']} 2-D measurements ({res['status']})")
+        print("\n".join(_lines_2d(out["measurements_2d"])))
+        print(f"model: {res['model']} {res['model_version']} - {DISCLAIMER_EN}")
+    if res["status"] != "measured":
+        raise InputError(f"{Path(args.path).name}: no {out['view']} measurement could be made: {res['reason']}")
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-UNITS = {"_mm2": "mm2", "_cm2": "cm2", "_ml_m2": "mL/m2", "_mm": "mm", "_ml": "mL", "_pct": "%"}
+UNITS = {"_mm2": "mm2", "_cm2": "cm2", "_ml_m2": "mL/m2", "_mm": "mm", "_ml": "mL", "_pct": "%", "_mmhg": "mmHg"}
 
 
 def unit_of(name: str) -> str:

@@ -75,3 +75,40 @@ def test_stored_ivc_clip_gives_rows_codes_group_and_interpretations(tmp_path):
     got = {i.measurement: i.interpretation for i in interpret({n: r.value for n, r in rows.items()}, "male", table)}
     assert got["ivc_max_mm"] == "normal" and got["ivc_ra_pressure_mmhg"] == "intermediate (8 mmHg)"
     assert got["ivc_collapse_pct"] == "reduced collapse (< 50 %)"
+
+
+def test_cli_echo_measure_sc_ivc_json_and_refusal(tmp_path, capsys):
+    import argparse
+    import json
+
+    import cv2
+
+    from device.cli.echo_measure import register_measure
+    from device.errors import InputError
+
+    def run(argv):
+        parser = argparse.ArgumentParser()
+        register_measure(parser.add_subparsers())
+        args = parser.parse_args(argv)
+        return args.func(args)
+
+    clip, tmax, _ = ivc_clip(0, vary=False)
+    video = tmp_path / "ivc.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), clip.fps, clip.frames.shape[2:0:-1])
+    for f in clip.frames:
+        w.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    w.release()
+    mm = f"{clip.mm_per_px[0]:.4f}"
+    assert run(["measure", str(video), "--view", "SC-IVC", "--mm-per-px", mm, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    got = {m["name"]: m for m in out["measurements_2d"]}
+    assert out["status"] == "measured" and out["model"] == "echo_2d" and "diagnostic" in out["disclaimer"]
+    assert abs(got["ivc_max_mm"]["value"] - tmax) < 3 and got["ivc_max_mm"]["unit"] == "mm"
+    assert got["ivc_ra_pressure_mmhg"]["unit"] == "mmHg" and len(got["ivc_max_mm"]["points"]) == 2
+    blank = tmp_path / "blank.avi"
+    w = cv2.VideoWriter(str(blank), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 240))
+    for _ in range(10):
+        w.write(np.zeros((240, 320, 3), np.uint8))
+    w.release()
+    with pytest.raises(InputError, match="no SC-IVC measurement"):
+        run(["measure", str(blank), "--view", "SC-IVC", "--mm-per-px", "0.4"])
