@@ -32,6 +32,7 @@ MODEL_NAME = "echo_2d"
 # module path -> what it measures; each defines MEASURERS (and optionally DERIVED). Add a line for a new module.
 MODULES: tuple[str, ...] = (
     "device.echo.ivc_sc",          # SC-IVC: IVC max / min diameter, collapse, RA pressure
+    "device.echo.aorta",           # PLAX: LVOT, aortic annulus, sinuses, sino-tubular junction, ascending aorta
 )
 
 KINDS = ("caliper", "contour", "derived")
