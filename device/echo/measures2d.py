@@ -32,6 +32,7 @@ MODEL_NAME = "echo_2d"
 # module path -> what it measures; each defines MEASURERS (and optionally DERIVED). Add a line for a new module.
 MODULES: tuple[str, ...] = (
     "device.echo.ivc_sc",          # SC-IVC: IVC max / min diameter, collapse, RA pressure
+    "device.echo.right_heart",     # A4C: RV basal/mid, TAPSE, RA area/minor, LA area/length; A2C: LA area/length
     "device.echo.aorta",           # PLAX: LVOT, aortic annulus, sinuses, sino-tubular junction, ascending aorta
 )
 

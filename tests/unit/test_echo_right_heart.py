@@ -1,0 +1,66 @@
+"""Right heart, atria and TAPSE on apical clips (device/echo/right_heart.py) and the LA biplane volume
+(device/services/la_biplane.py): a simulated A4C against the simulator's chambers, values equal to their points,
+refusals with reasons, and the area-length arithmetic and BSA indexing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from device.echo import measures2d
+from device.echo.measures2d import Clip2D, measure_clip
+from device.eval.echo_2d_chambers import sim_clip, true_values
+from device.services.la_biplane import la_biplane_ml, la_values
+
+
+@pytest.fixture(scope="module")
+def a4c():
+    clip, phases = sim_clip("A4C", 1)          # a development seed (the evaluation uses 5000+)
+    return clip, phases, measure_clip(clip)
+
+
+def test_registered_for_both_apical_views():
+    assert {"A4C", "A2C"} <= set(measures2d.views())
+
+
+def test_simulated_a4c_within_tolerance_of_truth(a4c):
+    clip, phases, d = a4c
+    assert d["status"] == "measured"
+    recs = {m["name"]: m for m in d["measures"]}
+    ed, es = recs["rv_basal_mm"]["frame"], recs["la_a4c_area_mm2"]["frame"]
+    assert recs["tapse_mm"]["frame"] == ed and recs["tapse_mm"]["frame2"] == es
+    truth = true_values("A4C", phases[ed], phases[es])
+    v = d["values"]
+    assert v["rv_basal_mm"] == pytest.approx(truth["rv_basal_mm"], abs=4.0)
+    assert v["rv_mid_mm"] == pytest.approx(truth["rv_mid_mm"], abs=4.0)
+    assert v["la_a4c_area_mm2"] == pytest.approx(truth["la_a4c_area_mm2"], rel=0.2)
+    assert v["tapse_mm"] == pytest.approx(truth["tapse_mm"], abs=1.5)
+    assert "A4C clip (no separate RV-focused view)" in recs["rv_basal_mm"]["method"]
+
+
+def test_each_value_equals_its_points(a4c):
+    clip, _, d = a4c
+    for m in d["measures"]:
+        if m["value"] is not None:
+            assert measures2d.value_of(m, clip.mm_per_px) == pytest.approx(m["value"], abs=1e-2), m["name"]
+            assert len(m["points"]) == (2 if m["kind"] == "caliper" else len(m["points"])) >= 2
+
+
+def test_blank_clip_refuses_every_value_with_a_reason():
+    blank = np.zeros((6, 120, 160), np.uint8)
+    for view, n in (("A4C", 7), ("A2C", 2)):
+        d = measure_clip(Clip2D(blank, (0.5, 0.5), view))
+        mine = [m for m in d["measures"] if m["name"].startswith(("rv_", "ra_", "la_a", "tapse"))]
+        assert d["status"] == "refused" and len(mine) == n
+        assert all(m["value"] is None and m["reason"] for m in mine)
+
+
+def test_la_biplane_area_length_and_index():
+    # 0.85 * 20 cm2 * 18 cm2 / 4.0 cm (the shorter length) = 76.5 mL
+    assert la_biplane_ml(2000, 1800, 50, 40) == pytest.approx(76.5)
+    v = la_values({"la_a4c_area_mm2": 2000, "la_a4c_length_mm": 50}, {"la_a2c_area_mm2": 1800,
+                  "la_a2c_length_mm": 40}, 1.8)
+    assert v == pytest.approx({"la_volume_ml": 76.5, "la_volume_index_ml_m2": 42.5})
+    assert "la_volume_index_ml_m2" not in la_values({"la_a4c_area_mm2": 2000, "la_a4c_length_mm": 50},
+                                                    {"la_a2c_area_mm2": 1800, "la_a2c_length_mm": 40}, None)
+    assert la_values({"la_a4c_area_mm2": 2000}, {"la_a2c_area_mm2": 1800, "la_a2c_length_mm": 40}, 1.8) == {}
