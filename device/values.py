@@ -57,6 +57,7 @@ EXACT: dict[str, ValueSpec] = {
        for v in ("mr", "tr", "ar", "pr")},
     "ar_jet_lvot_pct": ValueSpec("AR jet width/LVOT", "%", 0, 150),
     "pr_jet_rvot_pct": ValueSpec("PR jet width/RVOT", "%", 0, 150),
+    "av_ava_index_cm2_m2": ValueSpec("indexed aortic valve area", "cm2/m2", 0.02, 5),
 }
 SUFFIX: tuple[tuple[str, ValueSpec], ...] = (
     ("_ef_pct", ValueSpec("ejection fraction", "%", 3, 95)),
@@ -109,7 +110,8 @@ def check(name: str, value: float) -> float:
 
 # indexed values: base (after a view prefix such as biplane_) -> its index by body surface area
 INDEXED = {"edv_ml": "edv_index_ml_m2", "esv_ml": "esv_index_ml_m2", "sv_ml": "sv_index_ml_m2",
-           "la_volume_ml": "la_volume_index_ml_m2", "lv_mass_g": "lv_mass_index_g_m2"}
+           "la_volume_ml": "la_volume_index_ml_m2", "lv_mass_g": "lv_mass_index_g_m2",
+           "ava_cm2": "ava_index_cm2_m2"}
 _E_PRIMES = ("e_prime_septal_cm_s", "e_prime_lateral_cm_s")
 
 
@@ -123,6 +125,11 @@ def lv_mass_g(ivsd_mm: float, lvidd_mm: float, lvpwd_mm: float) -> float:
     """ASE/Devereux linear LV mass: 0.8 x 1.04 x [(IVSd + LVIDd + PWd)^3 - LVIDd^3] + 0.6 g (dimensions in cm)."""
     ivs, lvid, pw = ivsd_mm / 10.0, lvidd_mm / 10.0, lvpwd_mm / 10.0
     return 0.8 * 1.04 * ((ivs + lvid + pw) ** 3 - lvid ** 3) + 0.6
+
+
+def ava_cm2(lvot_diam_mm: float, lvot_vti_cm: float, av_vti_cm: float) -> float:
+    """Aortic valve area by the continuity equation (ASE/EACVI 2017): pi (LVOT d / 2)^2 x LVOT VTI / AV VTI, cm2."""
+    return math.pi * (lvot_diam_mm / 20.0) ** 2 * lvot_vti_cm / av_vti_cm
 
 
 def _index_names(values: dict[str, float]) -> dict[str, str]:
@@ -198,6 +205,9 @@ def derived(edited: str, values: dict[str, float], bsa: float | None = None) -> 
     if edited in ("lvot_vti_cm", "av_vti_cm") and "av_dvi" in values and values.get("av_vti_cm") \
             and values.get("lvot_vti_cm") is not None:     # dimensionless velocity index (aortic stenosis)
         out["av_dvi"] = float(round(values["lvot_vti_cm"] / values["av_vti_cm"], 2))
+    if edited in ("lvot_diam_mm", "lvot_vti_cm", "av_vti_cm") and "av_ava_cm2" in values and values.get("av_vti_cm") \
+            and values.get("lvot_vti_cm") and values.get("lvot_diam_mm"):     # continuity-equation AVA
+        out["av_ava_cm2"] = ava_cm2(values["lvot_diam_mm"], values["lvot_vti_cm"], values["av_vti_cm"])
     if edited in ("tr_vmax_m_s", "ra_pressure_mmhg") and "rvsp_mmhg" in values and "tr_vmax_m_s" in values \
             and "ra_pressure_mmhg" in values:
         out["rvsp_mmhg"] = float(round(4.0 * values["tr_vmax_m_s"] ** 2 + values["ra_pressure_mmhg"]))

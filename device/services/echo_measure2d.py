@@ -82,6 +82,9 @@ def measure_2d(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, 
         if detail["status"] == "measured":
             ids, alerts = _store_values(conn, exam, cap.id, detail["values"], detail, _frames_of(detail), "auto",
                                         None, table)
+            if "lvot_diam_mm" in detail["values"]:      # continuity AVA once the Doppler VTIs are in too
+                from device.usecases.echo_doppler import derive_ava
+                ids += derive_ava(conn, exam.id, cap.id)
     return fid, ids, alerts
 
 
@@ -106,6 +109,9 @@ def edit_2d(conn: sqlite3.Connection, exam_id: int, finding_id: int, name: str, 
         changed_vals = {k: v for k, v in new["values"].items() if old.get(k) != v}
         ids, alerts = _store_values(conn, exam, cur["capture_id"], changed_vals, new, _frames_of(new), "edited",
                                     user_id, table)
+        if "lvot_diam_mm" in changed_vals:              # the continuity AVA follows the edited LVOT diameter
+            from device.usecases.echo_doppler import derive_ava
+            ids += derive_ava(conn, exam_id, cur["capture_id"])
     return {"finding_id": fid, "values": new["values"], "changed": sorted(changed_vals), "alert_ids": alerts}
 
 

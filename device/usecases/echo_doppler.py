@@ -7,7 +7,8 @@ calibration, traced envelope, refusal reason) is a finding of kind :data:`FINDIN
 
 A newer screen's value supersedes the exam's current automatic value of the same name; a value a person confirmed
 or edited is kept (the new reading is kept aside in the finding). The aortic dimensionless velocity index
-(``av_dvi`` = LVOT VTI / AV VTI) is derived once both VTIs exist. Average E/e' (``mv_e_e_prime``) is recomputed from
+(``av_dvi`` = LVOT VTI / AV VTI) is derived once both VTIs exist, and the continuity-equation AVA (``av_ava_cm2``) once the exam also has a 2-D LVOT
+diameter (:func:`derive_ava`). Average E/e' (``mv_e_e_prime``) is recomputed from
 the exam's current E and e' values after each reading. An OTHER clip that shows no spectral panel stores no values
 (only a "not_spectral" finding, so it is not read again). Exactly once: a job resumed after a kill finds the
 capture's finding and returns it; OTHER clips saved but never queued are queued by the worker at start.
@@ -183,6 +184,7 @@ def _store(conn, exam, capture_id: int, values: dict[str, float]) -> tuple[list[
                                                 MODEL_VERSION, (0,), source="auto",
                                                 supersedes=old.id if old is not None else None))
     ids += _derive_dvi(conn, exam.id, capture_id)
+    ids += derive_ava(conn, exam.id, capture_id)
     return ids, kept
 
 
@@ -198,6 +200,23 @@ def _derive_dvi(conn, exam_id: int, capture_id: int) -> list[int]:
         return []
     return [clinical.add_measurement(conn, exam_id, capture_id, "av_dvi", dvi, "", MODEL_NAME, MODEL_VERSION, (0,),
                                      source="auto", supersedes=old.id if old is not None else None)]
+
+
+def derive_ava(conn, exam_id: int, capture_id: int) -> list[int]:
+    """Aortic valve area by continuity (``av_ava_cm2``, cm2; ASE/EACVI 2017: < 1.0 severe AS) from the exam's current
+    2-D LVOT diameter (``lvot_diam_mm``) and both VTIs; recomputed when any of them changed (also after an edit of
+    the LVOT caliper: device.services.echo_measure2d calls this), never over a person's value. Caller holds the Tx."""
+    from device.values import ava_cm2
+    cur = {m.name: m for m in clinical.current_measurements(conn, exam_id)}
+    d, lvot, av, old = (cur.get(k) for k in ("lvot_diam_mm", "lvot_vti_cm", "av_vti_cm", "av_ava_cm2"))
+    if d is None or lvot is None or av is None or not av.value or not d.value or \
+            (old is not None and old.source != "auto"):
+        return []
+    ava = round(ava_cm2(d.value, lvot.value, av.value), 2)
+    if old is not None and abs(old.value - ava) <= 1e-9:
+        return []
+    return [clinical.add_measurement(conn, exam_id, capture_id, "av_ava_cm2", ava, "cm2", MODEL_NAME, MODEL_VERSION,
+                                     (0,), source="auto", supersedes=old.id if old is not None else None)]
 
 
 def read_job(payload: dict, progress) -> dict:
