@@ -94,6 +94,14 @@ ECHO: dict[str, tuple[Concept, str]] = {
     # "% Collapse". The minimal diameter and the RA pressure estimated from them stay local codes.
     "ivc_max": (_ln("79967-6", "Inferior vena cava diameter at end expiration"), "mm"),
     "ivc_collapse": (_ln("18050-5", "Inferior Vena Cava % Collapse"), "%"),
+    # aortic root by station (issue 14 part 2, PLAX) and the continuity AVA: CID 12300 LOINC codes as shipped in
+    # pydicom.sr._concepts_dict ("aortic root diameter" = at the sinuses, ASE). The LVOT diameter has no code there:
+    # local code.
+    "ao_annulus": (_ln("79940-3", "Aortic annulus diameter"), "mm"),
+    "ao_sinus": (_ln("79953-6", "Aortic root diameter"), "mm"),
+    "ao_stj": (_ln("79955-1", "Aortic sinotubular junction dimension"), "mm"),
+    "ao_asc": (_ln("79966-8", "Ascending Aorta Dimension"), "mm"),
+    "av_ava": (_ln("79958-5", "Aortic valve area (Continuity VTI)"), "cm2"),
 }
 ECG: dict[str, tuple[Concept, str]] = {
     "hr": (_ln("8867-4", "Heart rate"), "/min"),
