@@ -132,7 +132,7 @@ def run_measure(args: argparse.Namespace) -> int:
         out["alerts"] = [i.measurement for i in interp if i.alert]
     from device.echo.measures2d import views
     if out["view"] in views():
-        out["measurements_2d"] = _measure_2d(frames, cal, out["view"], timing)["measurements_2d"]
+        out["measurements_2d"] = _measure_2d(frames, cal, out["view"], timing, _lv_of(res))["measurements_2d"]
     if args.json:
         print(json.dumps(out, indent=1))
     else:
@@ -140,16 +140,26 @@ def run_measure(args: argparse.Namespace) -> int:
         hr = res.checks.get("lv", {}).get("scores", {}).get("curve_hr_bpm")
         print("\n".join(echo_lines(site_language(args), out, hr, res.model)))
         if out.get("measurements_2d"):
-            print("\n".join(_lines_2d(out["measurements_2d"])))
+            print("\n".join(_lines_2d(site_language(args), out["measurements_2d"])))
     return 0
 
 
-def _measure_2d(frames: np.ndarray, cal, view: str, timing) -> dict:
+def _lv_of(res) -> dict | None:
+    """The LV geometry a 2-D measurer reads (Clip2D.lv): ED/ES frames and, for PLAX, the calipers."""
+    lv: dict = {"frames": {"ed": {"index": int(res.ed_frame)}, "es": {"index": int(res.es_frame)}}}
+    linear = getattr(res, "linear", None)
+    if linear is not None:
+        lv["calipers"] = {k: ([[float(x), float(y)] for x, y in v] if v else None)
+                          for k, v in vars(linear.calipers).items()}
+    return lv
+
+
+def _measure_2d(frames: np.ndarray, cal, view: str, timing, lv: dict | None = None) -> dict:
     """The 2-D measurements (device.echo.measures2d) of the clip as the JSON the CLI prints."""
     from device.echo import measures2d
     from device.lv.records import unit_of
     fps = 1000.0 / timing.frame_time_ms if timing.frame_time_ms else None
-    d = measures2d.measure_clip(measures2d.Clip2D(frames, (float(cal[0]), float(cal[1])), view, fps))
+    d = measures2d.measure_clip(measures2d.Clip2D(frames, (float(cal[0]), float(cal[1])), view, fps, None, lv))
     return {"status": d["status"], "reason": d["reason"], "model": d["model_name"],
             "model_version": d["model_version"],
             "measurements_2d": [{"name": m["name"], "value": m["value"], "unit": unit_of(m["name"]),
@@ -158,9 +168,11 @@ def _measure_2d(frames: np.ndarray, cal, view: str, timing) -> dict:
                                 for m in d["measures"]]}
 
 
-def _lines_2d(ms: list[dict]) -> list[str]:
-    return [f"  {m['name']:<24} {m['value']:>8.1f} {m['unit']}" if m["value"] is not None
-            else f"  {m['name']:<24} not measured: {m['reason']}" for m in ms]
+def _lines_2d(lang: str, ms: list[dict]) -> list[str]:
+    from device.cli.lang import measurement_name, t
+    return [f"  {measurement_name(lang, m['name']):<24} {m['value']:>8.1f} {m['unit']}" if m["value"] is not None
+            else f"  {measurement_name(lang, m['name']):<24} {t(lang, 'cli.not_measured_2d', reason=m['reason'])}"
+            for m in ms]
 
 
 def _print_2d(args: argparse.Namespace, out: dict, res: dict) -> int:
@@ -170,9 +182,11 @@ def _print_2d(args: argparse.Namespace, out: dict, res: dict) -> int:
     if args.json:
         print(json.dumps(out, indent=1))
     else:
-        print(f"{out['file']}: {out['view']} 2-D measurements ({res['status']})")
-        print("\n".join(_lines_2d(out["measurements_2d"])))
-        print(f"model: {res['model']} {res['model_version']} - {DISCLAIMER_EN}")
+        from device.cli.lang import site_language, t, term
+        lang = site_language(args)
+        print(t(lang, "cli.echo_2d_head", file=out["file"], view=out["view"]))
+        print("\n".join(_lines_2d(lang, out["measurements_2d"])))
+        print(t(lang, "cli.model", model=f"{res['model']} {res['model_version']}", disclaimer=term(lang, "disclaimer")))
     if res["status"] != "measured":
         raise InputError(f"{Path(args.path).name}: no {out['view']} measurement could be made: {res['reason']}")
     return 0

@@ -33,6 +33,7 @@ MODEL_NAME = "echo_2d"
 MODULES: tuple[str, ...] = (
     "device.echo.ivc_sc",          # SC-IVC: IVC max / min diameter, collapse, RA pressure
     "device.echo.right_heart",     # A4C: RV basal/mid, TAPSE, RA area/minor, LA area/length; A2C: LA area/length
+    "device.echo.septal_motion",   # PLAX: septal motion amplitude (patent 004), from the LV calipers
     "device.echo.aorta",           # PLAX: LVOT, aortic annulus, sinuses, sino-tubular junction, ascending aorta
 )
 

@@ -227,7 +227,7 @@ def structure_of(row: EchoRow, primary: str | None) -> str:
     for prefix, structure in DOPPLER_STRUCTURE:
         if row.name.startswith(prefix):
             return structure
-    for prefix, structure in (("la_", "la"), ("lav", "la"), ("ao", "aorta"), ("rv", "rv"), ("tapse", "rv"), ("ivc_", "ivc"),
+    for prefix, structure in (("la_", "la"), ("lav", "la"), ("ao", "aorta"), ("rv", "rv"), ("tapse", "rv"), ("ivc_", "ivc"), ("ivs_motion", "lv_linear"),
                               ("lv", "lv_linear")):
         if row.name.startswith(prefix):
             return structure

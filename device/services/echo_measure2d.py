@@ -63,8 +63,15 @@ def measure_2d(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.Exam, 
         if isinstance(sp, (int, float)):
             sp = (float(sp), float(sp))
         fps = float(cap.meta.get("fps") or 0) or None
-        detail = measures2d.measure_clip(measures2d.Clip2D(load_clip(blobs, cap), tuple(sp), cap.label, fps,
-                                                           None, lv_detail))
+        frames = load_clip(blobs, cap)
+        fan = None
+        if lv_detail is None:           # the LV path did not check this clip: validity before analysis
+            from device.echo.validity import echo_clip_validity
+            ev = echo_clip_validity(frames)
+            if not ev.ok:
+                raise InputError(ev.reason)
+            fan = ev.fan_mask
+        detail = measures2d.measure_clip(measures2d.Clip2D(frames, tuple(sp), cap.label, fps, fan, lv_detail))
     except InputError as exc:
         detail = {"status": "refused", "reason": str(exc), "view": cap.label, "measures": [], "values": {},
                   "model_name": measures2d.MODEL_NAME, "model_version": measures2d.VERSION}
@@ -120,12 +127,17 @@ def measure_clips_2d(conn: sqlite3.Connection, blobs: BlobStore, exam: clinical.
     """:func:`measure_2d` on each of ``caps`` whose view has measurers and that was not measured yet (all with
     ``remeasure``; a clip this job already measured before its worker was killed is skipped). ``lv_detail(capture_id)``
     gives the clip's measured LV geometry or None. Returns alert ids."""
+    from device.services.echo_measure import geometry_findings
     have = set(measures2d.views())
     done = findings_2d(conn, exam.id)
+    geo = geometry_findings(conn, exam.id)
     alerts: list[int] = []
     for cap in caps:
         if cap.label not in have or (cap.id in done and not remeasure):
             continue
+        lv = geo.get(cap.id, {}).get("detail") or {}
+        if lv.get("status") == "refused" and str(lv.get("reason", "")).startswith("not an echo clip"):
+            continue                    # the LV card already says why: nothing is measured on it
         if cap.id in done and job_id is not None and done[cap.id]["detail"].get("job_id") == job_id:
             continue
         _, _, al = measure_2d(conn, blobs, exam, cap, table, lv_detail(cap.id), job_id)

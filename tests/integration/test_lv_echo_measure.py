@@ -87,6 +87,17 @@ def test_plax_clip_linear_values(tmp_path, capsys):
     assert abs(got["aortic_root_mm"] - truth.linear.aortic_root_mm) < 3.5
     root = next(m for m in out["measurements"] if m["name"] == "aortic_root_mm")
     assert "wall peak" in root["method"]
+    # patent 004's septal motion amplitude (device/echo/septal_motion.py) on the LV line, against the same
+    # measurer on the simulator's true masks
+    from device.echo.measures2d import Clip2D
+    from device.echo.septal_motion import measure_septal_motion
+    m2d = {m["name"]: m for m in out["measurements_2d"]}
+    cal = {k: ([list(p) for p in v] if v else None) for k, v in vars(truth.linear.calipers).items()}
+    lv = {"calipers": cal, "frames": {"ed": {"index": truth.ed_frame}, "es": {"index": truth.es_frame}}}
+    [ref] = measure_septal_motion(Clip2D(frames, (mmpp, mmpp), "PLAX", lv=lv))
+    assert ref.value is not None and ref.value > 2                       # the simulated septum moves in systole
+    assert abs(m2d["ivs_motion_mm"]["value"] - ref.value) < 3, (m2d["ivs_motion_mm"], ref.value)
+    assert m2d["ivs_motion_mm"]["frame"] != m2d["ivs_motion_mm"]["frame2"]
 
 
 def test_uncalibrated_clip_refused(tmp_path, a4c):

@@ -112,3 +112,28 @@ def test_cli_echo_measure_sc_ivc_json_and_refusal(tmp_path, capsys):
     w.release()
     with pytest.raises(InputError, match="no SC-IVC measurement"):
         run(["measure", str(blank), "--view", "SC-IVC", "--mm-per-px", "0.4"])
+
+
+def test_a_clip_that_is_not_echo_is_refused_before_any_measurement(tmp_path):
+    from device.domain.codecs import encode_clip
+    from device.lv.casetable import load_case_table
+    from device.services.echo_measure import measure_capture
+    from device.services.echo_measure2d import findings_2d
+    from device.store import Store, clinical
+    from device.store.db import Tx
+
+    yy, xx = np.mgrid[:240, :320]
+    frames = np.stack([((np.hypot(yy - 120, xx - 160) // (8 + k % 3)) % 2 * 200).astype(np.uint8)
+                       for k in range(30)])                              # rings: a drawing, not ultrasound
+    store = Store.open(tmp_path)
+    with Tx(store.conn):
+        p = clinical.upsert_patient(store.conn, "IVC2", "Not Echo", "M")
+        exam = clinical.create_exam(store.conn, p, "echo", None, [])
+        cap = clinical.add_capture(store.conn, store.blobs, exam.id, "clip", encode_clip(frames, 10.0),
+                                   "application/x-cardiocart-clip", label="SC-IVC", quality=0.9,
+                                   meta={"mm_per_px": [0.4, 0.4], "fps": 10.0})
+    measure_capture(store.conn, store.blobs, cap.id, table=load_case_table(None))
+    d = findings_2d(store.conn, exam.id)[cap.id]["detail"]
+    assert d["status"] == "refused" and d["reason"].startswith("not an echo clip")
+    assert clinical.current_measurements(store.conn, exam.id) == []
+    store.close()

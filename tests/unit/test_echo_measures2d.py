@@ -90,8 +90,12 @@ def test_unknown_view_and_colour_frames(registry):
     assert measure_clip(Clip2D(rgb, (0.5, 0.4), "TEST"))["values"]["bar_width_mm"] == pytest.approx(3.6)
 
 
-def test_store_measure_edit_and_remeasure_keeps_the_edit(registry, tmp_path):
+def test_store_measure_edit_and_remeasure_keeps_the_edit(registry, tmp_path, monkeypatch):
     from device.domain.codecs import encode_clip
+    from device.echo import validity
+    # the test clip is a drawing, not echo: its validity check (tested in test_echo_ivc_sc) is passed here
+    monkeypatch.setattr(validity, "echo_clip_validity", lambda frames, sector_mask=None: validity.EchoValidity(
+        True, "", ()))
     from device.lv.casetable import load_case_table
     from device.services.echo_measure import measure_exam
     from device.services.echo_measure2d import edit_2d, findings_2d
