@@ -224,6 +224,8 @@ def structure_of(row: EchoRow, primary: str | None) -> str:
         return "lv_sax"
     if row.name.startswith(JET_PREFIXES):
         return "valves"
+    if row.name == "lvot_diam_mm":         # the 2-D LVOT caliper (PLAX) sits with the aortic root, not the Doppler
+        return "aorta"
     for prefix, structure in DOPPLER_STRUCTURE:
         if row.name.startswith(prefix):
             return structure

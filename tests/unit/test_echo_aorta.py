@@ -64,3 +64,20 @@ def test_ava_stored_once_diameter_and_vtis_exist_and_follows_a_new_diameter(tmp_
         rows = {m.name: m for m in clinical.current_measurements(store.conn, exam.id)}
         assert rows["av_ava_cm2"].value == pytest.approx(1.01)
     store.close()
+
+
+def test_report_rows_groups_codes_and_case_table():
+    from types import SimpleNamespace
+
+    from device.lv.casetable import interpret, load_case_table
+    from device.reporting.echo_sections import structure_of
+    from device.reports.codes import concept_for
+
+    for name in (*aorta.NAMES, "av_ava_cm2"):
+        row = SimpleNamespace(group="other", name=name, base=name)
+        assert structure_of(row, None) == ("av_doppler" if name == "av_ava_cm2" else "aorta")
+    assert concept_for("echo", "ao_stj_mm").code == "79955-1" and concept_for("echo", "av_ava_cm2").code == "79958-5"
+    got = {i.measurement: i.interpretation for i in interpret(
+        {"ao_sinus_mm": 39.0, "av_ava_cm2": 0.9, "av_ava_index_cm2_m2": 0.7}, "female", load_case_table(None))}
+    assert got == {"ao_sinus_mm": "dilated", "av_ava_cm2": "severe aortic stenosis",
+                   "av_ava_index_cm2_m2": "moderate aortic stenosis"}
