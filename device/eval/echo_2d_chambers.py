@@ -117,17 +117,39 @@ def score(n: int = N, seed0: int = SEED0) -> tuple[dict[str, list[float]], dict[
     return errs, refused, means, phase_ok
 
 
-def real_a4c(data: Path | None) -> str:
-    """What the measurer does on the real A4C SonoSite cine (no truth)."""
-    from device.eval.echo_real import read_a4c_cine
-    got = read_a4c_cine(data)
-    if got is None:
-        return "The real A4C SonoSite cine was not found (../shared/data/echo-dicom absent): not read."
-    frames, sp, what = got
-    d = measure_clip(Clip2D(frames, sp, "A4C"))
-    vals = ", ".join(f"{k} {v:.1f}" for k, v in sorted(d["values"].items())) or "none"
-    return (f"Real A4C cine ({what}): status {d['status']}; values {vals}"
-            + (f"; refused: {d['reason']}" if d["reason"] else "") + ". No truth exists for it.")
+REAL_A4C = "color3d_jpeg_baseline.dcm"          # the SonoSite A4C cine (device/eval/_echo_view.py REAL_LABELS)
+
+
+def real_a4c(data: Path | None, max_frames: int = 60) -> str:
+    """What the measurer does on the real A4C SonoSite cine (no truth): its first frames, calibrated by the DICOM
+    ultrasound regions (else the on-screen depth dots)."""
+    from device.drivers.dicom_cine import dicom_fps, dicom_regions, iter_dicom_frames, read_dicom
+    from device.echo.screen import depth_scale_mm_per_px, find_sector
+    p = None if data is None else data / "echo-dicom" / REAL_A4C
+    if p is None or not p.is_file():
+        return f"The real A4C cine ({REAL_A4C}) was not found under ../shared/data/echo-dicom: not read."
+    ds = read_dicom(p)
+    frames = []
+    for k, fr in enumerate(iter_dicom_frames(ds, p)):
+        if k >= max_frames:
+            break
+        frames.append(fr)
+    rgb = np.stack(frames)
+    mm, _ = dicom_regions(ds)
+    how = "DICOM ultrasound regions"
+    if mm is None:
+        sector = find_sector(rgb.max(axis=0))
+        mm = depth_scale_mm_per_px(rgb[0], sector) if sector is not None else None
+        how = "on-screen depth dots"
+    if mm is None:
+        return f"Real A4C cine {REAL_A4C}: no pixel calibration found, so nothing is measured."
+    d = measure_clip(Clip2D(rgb, (mm, mm), "A4C", fps=dicom_fps(ds)))
+    mine = [m for m in d["measures"] if m["name"].startswith(("rv_", "ra_", "la_a", "tapse"))]
+    got = ", ".join(f"{m['name']} {m['value']:.1f}" for m in mine if m["value"] is not None) or "none"
+    why = "; ".join(sorted({m["reason"] for m in mine if m["value"] is None}))
+    return (f"Real A4C cine {REAL_A4C} ({len(rgb)} frames of {rgb.shape[2]}x{rgb.shape[1]}, {mm:.3f} mm/px from the "
+            f"{how}): measured {got}" + (f"; refused: {why}" if why else "") + ". No truth exists for it: "
+            "the numbers are shown, not scored.")
 
 
 def evaluate(data: Path | None = None, n: int = N) -> str:

@@ -271,9 +271,11 @@ def _echo_exam(conn: sqlite3.Connection, exam_id: int, refuse_signed: bool = Tru
 
 
 def _update_biplane_unless_frozen(conn, exam, table) -> tuple[dict[str, float], list[int], list[int]]:
+    from device.services.la_biplane import update_la_biplane
     with Tx(conn):
         if frozen_reason(conn, exam) is not None:
             return {}, [], []
+        update_la_biplane(conn, exam, table)       # LA area-length volume from the A4C + A2C 2-D findings
         return _update_biplane(conn, exam, table)
 
 

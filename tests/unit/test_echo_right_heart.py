@@ -64,3 +64,33 @@ def test_la_biplane_area_length_and_index():
     assert "la_volume_index_ml_m2" not in la_values({"la_a4c_area_mm2": 2000, "la_a4c_length_mm": 50},
                                                     {"la_a2c_area_mm2": 1800, "la_a2c_length_mm": 40}, None)
     assert la_values({"la_a4c_area_mm2": 2000}, {"la_a2c_area_mm2": 1800, "la_a2c_length_mm": 40}, 1.8) == {}
+
+
+def test_store_la_biplane_rows_from_the_a4c_and_a2c_findings(a4c, tmp_path):
+    from device.domain.codecs import encode_clip
+    from device.lv.casetable import load_case_table
+    from device.services.echo_measure2d import measure_2d
+    from device.services.la_biplane import update_la_biplane
+    from device.store import Store, clinical
+    from device.store.db import Tx
+
+    a2c, _ = sim_clip("A2C", 0)
+    store = Store.open(tmp_path)
+    with Tx(store.conn):
+        p = clinical.upsert_patient(store.conn, "RH1", "Right Heart", "F")
+        exam = clinical.create_exam(store.conn, p, "echo", None, [], height_cm=170, weight_kg=70)
+        caps = [clinical.add_capture(store.conn, store.blobs, exam.id, "clip", encode_clip(c.frames, 20.0),
+                                     "application/x-cardiocart-clip", label=c.view, quality=0.9,
+                                     meta={"mm_per_px": list(c.mm_per_px), "fps": 20.0}) for c in (a4c[0], a2c)]
+    table = load_case_table(None)
+    for cap in caps:
+        measure_2d(store.conn, store.blobs, exam, cap, table)
+    with Tx(store.conn):
+        vals = update_la_biplane(store.conn, clinical.get_exam(store.conn, exam.id), table)
+    rows = {m.name: m for m in clinical.current_measurements(store.conn, exam.id)}
+    v4, v2 = rows["la_a4c_area_mm2"].value, rows["la_a2c_area_mm2"].value
+    want = la_biplane_ml(v4, v2, rows["la_a4c_length_mm"].value, rows["la_a2c_length_mm"].value)
+    assert rows["la_volume_ml"].value == pytest.approx(want) == pytest.approx(vals["la_volume_ml"])
+    assert rows["la_volume_index_ml_m2"].unit == "mL/m2"
+    assert rows["la_volume_index_ml_m2"].value == pytest.approx(want / (170 * 70 / 3600) ** 0.5)
+    store.close()
