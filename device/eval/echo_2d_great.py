@@ -45,6 +45,32 @@ def _stats(err: list[float]) -> str:
     return f"{e.mean():+.1f} | {np.abs(e).mean():.1f} | {np.percentile(np.abs(e), 90):.1f}"
 
 
+def real_frames(data: Path | None) -> list[str]:
+    """What the measurer reads on each DICOM of ../shared/data/echo-dicom that carries a pixel calibration (up to 12
+    frames each, read as PLAX): one line per file, to be judged by eye (no truth)."""
+    from device.drivers.files import iter_file_frames
+    folder = data / "echo-dicom" if data is not None else None
+    if folder is None or not folder.is_dir():
+        return ["- ../shared/data/echo-dicom is absent: no real frame read."]
+    out = []
+    for f in sorted(folder.glob("*.dcm")):
+        frames, mm = [], None
+        for fr in iter_file_frames(f):
+            frames.append(np.asarray(fr.pixels))
+            mm = mm or fr.mm_per_px
+            if len(frames) >= 12:
+                break
+        if not frames or not mm:
+            out.append(f"- {f.name}: no pixel calibration in the file, not measured (the cart refuses it too)")
+            continue
+        clip = Clip2D(np.stack(frames), (float(mm), float(mm)), aorta.VIEW)
+        recs = {m["name"]: m for m in measure_clip(clip)["measures"] if m["name"] in aorta.NAMES}
+        txt = "; ".join(f"{k} {r['value']:.1f} mm" if r["value"] is not None else f"{k} refused ({r['reason']})"
+                        for k, r in recs.items())
+        out.append(f"- {f.name} ({len(frames)} frames, {float(mm):.3f} mm/px): {txt}")
+    return out
+
+
 def evaluate(data: Path | None = None, n: int = N) -> str:
     errs: dict[str, list[float]] = {k: [] for k in aorta.NAMES}
     refused = dict.fromkeys(errs, 0)
@@ -61,9 +87,15 @@ def evaluate(data: Path | None = None, n: int = N) -> str:
         f"{n} simulated PLAX clips (held-out seeds {SEED0}+, 12 frames at 15 fps, random machine look, probe rock "
         "+-10 deg, depth +-15 %); truth = the simulator's aortic lumen, 22 mm at every station (the simulator draws "
         "a straight tube: no sinus bulge or junction narrowing, so only the widths are checked, not where the "
-        "stations fall). No real PLAX or PSAX-AV clip exists in ../shared/data, so nothing here is a real-patient "
-        "figure. Errors in mm (measured - truth).", "",
+        "stations fall). Errors in mm (measured - truth); no real-patient figure.", "",
         "| value | measured | bias | MAE | P90 abs error | refused |", "|---|---|---|---|---|---|", *rows, "",
+        "Real frames (../shared/data/echo-dicom, each read as PLAX; no truth):", "", *real_frames(data), "",
+        "Judged by eye: JPGLosslessP14SV1 is a real high-parasternal long axis of the ascending aorta with the "
+        "sonographer's own caliper burnt in (Asc Ao Diam 3.3 cm): the measurer refuses it (the aorta runs steeply, "
+        "the column runs do not line up), so no real value is compared. color3d_jpeg_baseline is an apical "
+        "four-chamber clip (its screen says PLA): read as PLAX the measurer puts its calipers across the LV/LA "
+        "cavities - a wrong reading; the cart measures only clips the view model names PLAX, so a mislabelled "
+        "clip is the risk. No real PLAX with a known root and no PSAX-AV exists there.", "",
         "What fails: the valve plane is the station of largest frame-to-frame change (the moving cusps), which the "
         "mitral leaflets and the moving septum can pull away; a station whose width differs from the root's median "
         "width by more than 25 % is refused rather than reported. The main pulmonary artery (PSAX-AV) is not "
