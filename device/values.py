@@ -58,6 +58,7 @@ EXACT: dict[str, ValueSpec] = {
     "ar_jet_lvot_pct": ValueSpec("AR jet width/LVOT", "%", 0, 150),
     "pr_jet_rvot_pct": ValueSpec("PR jet width/RVOT", "%", 0, 150),
     "av_ava_index_cm2_m2": ValueSpec("indexed aortic valve area", "cm2/m2", 0.02, 5),
+    "la_volume_ml": ValueSpec("LA volume", "mL", 3, 600),     # biplane area-length (device/services/la_biplane.py)
 }
 SUFFIX: tuple[tuple[str, ValueSpec], ...] = (
     ("_ef_pct", ValueSpec("ejection fraction", "%", 3, 95)),
@@ -71,6 +72,7 @@ SUFFIX: tuple[tuple[str, ValueSpec], ...] = (
     ("e_e_prime", ValueSpec("E/e'", "", 1, 60)),
     ("_cm_s", ValueSpec("velocity", "cm/s", 1, 700)),
     ("_mm", ValueSpec("length", "mm", 1, 150)),
+    ("_mm2", ValueSpec("area", "mm2", 10, 15000)),          # 2-D contours (RA / LA areas)
     ("_cm2", ValueSpec("area", "cm2", 0.1, 150)),
     ("_ms", ValueSpec("duration", "ms", 1, 5000)),
     ("_pct", ValueSpec("percentage", "%", 0, 100)),

@@ -203,7 +203,7 @@ _KEY_LOCK = threading.Lock()                             # web requests run in t
 
 # ---------------------------------------------------------------- the report's sections
 
-STRUCTURES = ("lv_function", "lv_volumes_single", "lv_linear", "lv_sax", "la", "aorta", "rv", "ivc", "mv_doppler",
+STRUCTURES = ("lv_function", "lv_volumes_single", "lv_linear", "lv_sax", "la", "aorta", "rv", "ra", "ivc", "mv_doppler",
               "lvot_doppler", "av_doppler", "tr_doppler", "pv_doppler", "valves", "other")
 # colour-Doppler regurgitant jets (device/usecases/echo_jets.py) -> the "valves" group (before the Doppler prefixes)
 JET_PREFIXES = tuple(f"{v}_{k}" for v in ("mr", "tr", "ar", "pr") for k in ("jet_", "vc_", "grade"))
@@ -229,7 +229,7 @@ def structure_of(row: EchoRow, primary: str | None) -> str:
     for prefix, structure in DOPPLER_STRUCTURE:
         if row.name.startswith(prefix):
             return structure
-    for prefix, structure in (("la_", "la"), ("lav", "la"), ("ao", "aorta"), ("rv", "rv"), ("tapse", "rv"), ("ivc_", "ivc"), ("ivs_motion", "lv_linear"),
+    for prefix, structure in (("la_", "la"), ("lav", "la"), ("ao", "aorta"), ("rv", "rv"), ("tapse", "rv"), ("ra_", "ra"), ("ivc_", "ivc"), ("ivs_motion", "lv_linear"),
                               ("lv", "lv_linear")):
         if row.name.startswith(prefix):
             return structure

@@ -102,6 +102,15 @@ ECHO: dict[str, tuple[Concept, str]] = {
     "ao_stj": (_ln("79955-1", "Aortic sinotubular junction dimension"), "mm"),
     "ao_asc": (_ln("79966-8", "Ascending Aorta Dimension"), "mm"),
     "av_ava": (_ln("79958-5", "Aortic valve area (Continuity VTI)"), "cm2"),
+    # right heart and atria on A4C/A2C (issue 14 part 2): CID 12300/12210 LOINC codes as shipped in
+    # pydicom.sr._concepts_dict. RA minor axis, LA lengths, the A2C LA area and the LA volume index by area-length
+    # (LOINC 79984-1 is the MOD index, not area-length) stay local codes.
+    "rv_basal": (_ln("80080-5", "Right ventricular basal dimension 4C"), "mm"),
+    "rv_mid": (_ln("80085-4", "Right ventricular mid-cavity dimension 4C"), "mm"),
+    "tapse": (_ln("77903-3", "Tricuspid Annular Plane Systolic Excursion (TAPSE)"), "mm"),
+    "ra_area": (_ln("17988-7", "Right Atrium Area A4C view"), "mm2"),
+    "la_a4c_area": (_ln("17977-0", "Left Atrium Area A4C view"), "mm2"),
+    "la_volume": (_ln("79981-7", "Left atrial end systolic volume biplane (area-length)"), "mL"),
 }
 ECG: dict[str, tuple[Concept, str]] = {
     "hr": (_ln("8867-4", "Heart rate"), "/min"),
