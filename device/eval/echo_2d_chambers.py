@@ -160,7 +160,7 @@ def evaluate(data: Path | None = None, n: int = N) -> str:
     ex = la_biplane_ml(means["A4C la_a4c_area_mm2"], means["A2C la_a2c_area_mm2"], means["A4C la_a4c_length_mm"],
                        means["A2C la_a2c_length_mm"])
     return "\n".join([
-        "### Echo 2-D: right heart, atria, TAPSE (SIMULATOR figures; `device/eval/echo_2d_chambers.py`)", "",
+        "## Echo 2-D: right heart, atria, TAPSE (SIMULATOR figures; `device/eval/echo_2d_chambers.py`)", "",
         f"{n} simulated A4C and {n} A2C clips (held-out seeds {SEED0}+, one beat in 10 frames, random machine look "
         "and screen size, probe rock +-10 deg, depth -5..+20 %). Truth = the simulator's visible chamber blood "
         "measured by the same definitions at the frame the measurer chose; ED and ES frames picked right in "
@@ -170,5 +170,8 @@ def evaluate(data: Path | None = None, n: int = N) -> str:
         f"LA biplane volume (area-length, device/services/la_biplane.py) from the mean true areas/lengths: "
         f"{ex:.1f} mL. Limits: the simulator's RV base moves only ~2 mm, so TAPSE here tests the tracking of a "
         "landmark, not the clinical range (normal >= 17 mm); the chambers are smooth ellipses/bullets, walls "
-        "always closed at ED/ES; a real RV-focused view is not simulated.", "",
+        "always closed at ED/ES; a real RV-focused view is not simulated. What fails: the atria sit at the far edge "
+        "of the sector (and under the ECG trace) and their thin walls let them merge with the dark far field, so "
+        "they are refused on most clips (a chamber within 3 mm of the fan's edge is never measured); when the LA "
+        "merges with a neighbour its area reads high.", "",
         real_a4c(data)])
