@@ -93,7 +93,8 @@ def test_a4c_clip_measured_edited_and_reported(settings, login, a4c_clip):
     assert ui.get(r.location).status_code == 200
 
     rows = {m.name: m for m in clinical.current_measurements(store.conn, exam.id)}
-    assert set(rows) == {"a4c_edv_ml", "a4c_esv_ml", "a4c_sv_ml", "a4c_ef_pct"}
+    assert {n for n in rows if n.startswith("a4c_")} == {"a4c_edv_ml", "a4c_esv_ml", "a4c_sv_ml", "a4c_ef_pct"}
+    assert all(rows[n].model_name == "echo_2d" for n in rows if not n.startswith("a4c_"))  # RV/atria (2-D)
     from device.inference import load_manifest
     man = load_manifest("lv_seg")
     ef = rows["a4c_ef_pct"]
