@@ -29,6 +29,7 @@ from device.echo.screen import find_sector
 NAMES_A4C = ("rv_basal_mm", "rv_mid_mm", "tapse_mm", "ra_area_mm2", "ra_minor_mm", "la_a4c_area_mm2",
              "la_a4c_length_mm")
 NAMES_A2C = ("la_a2c_area_mm2", "la_a2c_length_mm")
+MIN_SYSTOLE_S = 0.15     # ED and ES closer than this (at the clip's frame rate) are not one systole
 MAX_FRAMES = 40          # frames examined for ED / ES when the LV geometry does not name them
 
 
@@ -101,6 +102,9 @@ def segment_phases(clip: Clip2D, n: int) -> tuple[dict[str, Any] | None, dict[st
     else:
         return None, None, f"{what} were not separated as closed dark regions (a chamber cut off by the sector, " \
                            "or walls dropped out); adjust depth and gain, or measure by hand"
+    if clip.fps and abs(es - ed) / clip.fps < MIN_SYSTOLE_S:
+        return None, None, (f"the largest and smallest LV frames are {1000 * abs(es - ed) / clip.fps:.0f} ms apart, "
+                            "not one systole (check the clip's frame rate, or record a whole beat)")
     out = []
     for i in (ed, es):
         s = segs.get(int(i))
