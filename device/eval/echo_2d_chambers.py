@@ -118,6 +118,7 @@ def score(n: int = N, seed0: int = SEED0) -> tuple[dict[str, list[float]], dict[
 
 
 REAL_A4C = "color3d_jpeg_baseline.dcm"          # the SonoSite A4C cine (device/eval/_echo_view.py REAL_LABELS)
+JUDGED = " Judged by eye (2026-12-05, calipers drawn on frame 20): WRONG - the 'RV' calipers lie across a small dark region at the lower left of the sector near the tricuspid level, not across the RV; on this real cine the RV and LV walls drop out and the chambers are not separated as the simulator's are. The measurer is not validated on real clips; every real value needs the sonographer's review (edit the calipers)."
 
 
 def real_a4c(data: Path | None, max_frames: int = 60) -> str:
@@ -149,7 +150,7 @@ def real_a4c(data: Path | None, max_frames: int = 60) -> str:
     why = "; ".join(sorted({m["reason"] for m in mine if m["value"] is None}))
     return (f"Real A4C cine {REAL_A4C} ({len(rgb)} frames of {rgb.shape[2]}x{rgb.shape[1]}, {mm:.3f} mm/px from the "
             f"{how}): measured {got}" + (f"; refused: {why}" if why else "") + ". No truth exists for it: "
-            "the numbers are shown, not scored.")
+            "the numbers are shown, not scored." + JUDGED)
 
 
 def evaluate(data: Path | None = None, n: int = N) -> str:
