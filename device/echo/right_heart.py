@@ -53,6 +53,10 @@ def _assign(masks: list[tuple[np.ndarray, bool]], n: int, sp) -> dict[str, Any] 
         p = rg.pixels_mm(m, sp)
         info.append((m, p.mean(axis=0), p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), float(len(p))))
     vents = sorted(sorted(info, key=lambda t: t[4])[:nv], key=lambda t: t[1][0])
+    if nv == 2:     # the RV lies beside the LV: its top above the LV centroid, sizes within 5x of each other
+        rv, lv = vents
+        if rv[4] > lv[1][1] or rv[5] < 0.2 * lv[5] or lv[5] < 0.2 * rv[5]:
+            return None
     names = ("rv", "lv") if nv == 2 else ("lv",)
     out: dict[str, Any] = {k: v[0] for k, v in zip(names, vents, strict=True)}
     rest = [t for t in info if all(t[0] is not v[0] for v in vents)]

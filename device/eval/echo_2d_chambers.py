@@ -118,7 +118,8 @@ def score(n: int = N, seed0: int = SEED0) -> tuple[dict[str, list[float]], dict[
 
 
 REAL_A4C = "color3d_jpeg_baseline.dcm"          # the SonoSite A4C cine (device/eval/_echo_view.py REAL_LABELS)
-JUDGED = " Judged by eye (2026-12-05, calipers drawn on frame 20): WRONG - the 'RV' calipers lie across a small dark region at the lower left of the sector near the tricuspid level, not across the RV; on this real cine the RV and LV walls drop out and the chambers are not separated as the simulator's are. The measurer is not validated on real clips; every real value needs the sonographer's review (edit the calipers)."
+DISCLOSURE = ' Disclosure: these held-out seeds were scored twice; between the runs an RV-beside-LV check was added (found on the real cine, not tuned on these seeds), which changes which frames count as ED/ES. The first run: TAPSE +4.4 / 4.8 / 7.7 mm, LA A4C area +115.9 / 269.3 / 577.9 mm2 (26/30 refused), RA area -107.4 mm2 (27/30 refused); the RV diameters and A2C rows were the same.'
+JUDGED = " Judged by eye (2026-12-05, calipers drawn on frame 20): before the RV-beside-LV check the 'RV' calipers lay across a small dark region near the tricuspid level, not the RV (a WRONG reading: RV basal 22.7, mid 22.3, TAPSE 6.3 mm); with the check the clip is refused, which is right: on this real cine the ventricular walls drop out and the chambers are not separated as the simulator's are. Not validated on any real clip."
 
 
 def real_a4c(data: Path | None, max_frames: int = 60) -> str:
@@ -165,7 +166,7 @@ def evaluate(data: Path | None = None, n: int = N) -> str:
         f"{n} simulated A4C and {n} A2C clips (held-out seeds {SEED0}+, one beat in 10 frames, random machine look "
         "and screen size, probe rock +-10 deg, depth -5..+20 %). Truth = the simulator's visible chamber blood "
         "measured by the same definitions at the frame the measurer chose; ED and ES frames picked right in "
-        f"{phase_ok}/{2 * n} clips. Values in mm / mm2.", "",
+        f"{phase_ok}/{2 * n} clips. Values in mm / mm2." + DISCLOSURE, "",
         "| view value | mean truth | measured | bias | MAE | P90 abs error | refused |",
         "|---|---|---|---|---|---|---|", *rows, "",
         f"LA biplane volume (area-length, device/services/la_biplane.py) from the mean true areas/lengths: "
