@@ -171,7 +171,8 @@ def _measure_2d(frames: np.ndarray, cal, view: str, timing, lv: dict | None = No
 def _lines_2d(lang: str, ms: list[dict]) -> list[str]:
     from device.cli.lang import measurement_name, t
     return [f"  {measurement_name(lang, m['name']):<24} {m['value']:>8.1f} {m['unit']}" if m["value"] is not None
-            else f"  {measurement_name(lang, m['name']):<24} {t(lang, 'cli.not_measured_2d', reason=m['reason'])}"
+            else f"  {measurement_name(lang, m['name']):<24} {t(lang, 'cli.not_measured_2d')}"
+            + (f": {m['reason']}" if lang == "en" else "")     # the measurers' reasons are English only
             for m in ms]
 
 
