@@ -37,7 +37,9 @@ def stored_names() -> list[str]:
 def output_names() -> set[str]:
     """Case-table names of every LV value the code writes."""
     names = {case_name(n) for n in stored_names()}
-    names |= set(INDEXED) | set(INDEXED.values())
+    # INDEXED holds name suffixes; the LV ones are names too. The aortic valve area (av_ava_cm2 and its index) is
+    # graded by stenosis severity, not normal/abnormal: its rows are checked below
+    names |= {n for n in set(INDEXED) | set(INDEXED.values()) if not n.startswith("ava_")}
     names |= {"mv_e_e_prime", "e_prime_septal_cm_s", "e_prime_lateral_cm_s"}
     return names
 
@@ -106,3 +108,11 @@ def test_site_table_overrides_a_range(tmp_path):
     (b,) = interpret({"lvidd_mm": 57.0}, "male", ours)
     assert (a.interpretation, a.normal_high) == ("normal", 59.0)
     assert (b.interpretation, b.normal_high) == ("mildly abnormal", 56.0)
+
+
+def test_aortic_valve_area_grades_cover_the_line():
+    table = load_case_table()
+    for name, cuts in (("av_ava_cm2", (0.8, 1.2, 2.0)), ("av_ava_index_cm2_m2", (0.5, 0.7, 1.0))):
+        got = [interpret({name: v}, "female", table)[0].interpretation for v in (*cuts, -1e6, 1e6)]
+        assert got[:3] == ["severe aortic stenosis", "moderate aortic stenosis", "no or mild aortic stenosis"], got
+        assert "no reference" not in got
