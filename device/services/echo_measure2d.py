@@ -119,6 +119,9 @@ def edit_2d(conn: sqlite3.Connection, exam_id: int, finding_id: int, name: str, 
         if "lvot_diam_mm" in changed_vals:              # the continuity AVA follows the edited LVOT diameter
             from device.usecases.echo_doppler import derive_ava
             ids += derive_ava(conn, exam_id, cur["capture_id"])
+        if any(k.startswith("la_a") for k in changed_vals):   # the LA biplane volume follows an edited LA trace
+            from device.services.la_biplane import update_la_biplane
+            update_la_biplane(conn, exam, table)
     return {"finding_id": fid, "values": new["values"], "changed": sorted(changed_vals), "alert_ids": alerts}
 
 

@@ -93,4 +93,18 @@ def test_store_la_biplane_rows_from_the_a4c_and_a2c_findings(a4c, tmp_path):
     assert rows["la_volume_ml"].value == pytest.approx(want) == pytest.approx(vals["la_volume_ml"])
     assert rows["la_volume_index_ml_m2"].unit == "mL/m2"
     assert rows["la_volume_index_ml_m2"].value == pytest.approx(want / (170 * 70 / 3600) ** 0.5)
+    # a sonographer moves the A4C LA length caliper: the biplane volume follows, as the person's
+    from device.services.echo_measure2d import edit_2d, findings_2d
+    from device.store import users
+    with Tx(store.conn):
+        uid = users.create_user(store.conn, "sonola", "Sono", "sonographer", "482913").id
+    f4 = findings_2d(store.conn, exam.id)[caps[0].id]
+    m = next(x for x in f4["detail"]["measures"] if x["name"] == "la_a4c_length_mm")
+    (x0, y0), (x1, y1) = m["points"]
+    edit_2d(store.conn, exam.id, f4["id"], "la_a4c_length_mm", [[x0, y0], [x0 + (x1 - x0) * 1.2,
+                                                                  y0 + (y1 - y0) * 1.2]], uid, table)
+    now = {r.name: r for r in clinical.current_measurements(store.conn, exam.id)}
+    assert now["la_a4c_length_mm"].source == "edited" and now["la_volume_ml"].source == "edited"
+    assert now["la_volume_ml"].value == pytest.approx(la_biplane_ml(v4, v2, now["la_a4c_length_mm"].value,
+                                                                    rows["la_a2c_length_mm"].value))
     store.close()
