@@ -90,11 +90,12 @@ def test_measure_page_is_paged_with_lazy_frames_and_progress(browser, clips_cart
     assert page.locator("section.echo-clip").count() == 6
     assert page.get_attribute("#clip-pager", "data-pages") == "2"
     assert "1–6" in page.inner_text("#clip-pager") and "8" in page.inner_text("#clip-pager")
-    assert page.locator(".echo-frame img[loading=lazy]").count() == 12
+    assert page.locator("section.echo-clip .echo-frame img[loading=lazy]").count() == 12    # ED + ES of 6 clips
+    n2d = page.locator("section.echo-2d .echo-frame img[loading=lazy]").count()   # 2-D calipers' frames (A4C RV)
     for img in page.locator(".echo-frame img").all():              # the user scrolls down the page
         img.scroll_into_view_if_needed()
     page.wait_for_selector("#frames-progress.done", timeout=20000)
-    assert page.get_attribute("#frames-progress", "data-loaded") == "12"
+    assert page.get_attribute("#frames-progress", "data-loaded") == str(12 + n2d)
     page.click("#clip-pager a[rel=next]")
     page.wait_for_load_state()
     shown = [int(x) for x in page.locator("section.echo-clip").evaluate_all("s => s.map(e => e.dataset.capture)")]

@@ -24,7 +24,7 @@ VALUES = (("a4c_edv_ml", 131.46, "mL"), ("a4c_esv_ml", 55.21, "mL"), ("a4c_sv_ml
           ("a4c_ef_pct", 58.0036, "%"), ("lvidd_mm", 52.35, "mm"), ("ivsd_mm", 9.04, "mm"),
           ("la_diameter_mm", 41.27, "mm"), ("aortic_root_mm", 33.33, "mm"), ("sax_ed_rwt4_mm", 9.87, "mm"))
 # units, abbreviations and eponyms a Chinese echo report keeps in Latin letters
-ALLOWED = {"mL", "mm", "cm", "ms", "min", "kg", "m", "m2", "cm2", "mm2", "deg", "mV", "SD", "EF", "LV", "LA", "RV", "LVEF", "LVIDd",
+ALLOWED = {"mL", "mm", "cm", "ms", "min", "kg", "m", "m2", "cm2", "mm2", "deg", "mV", "SD", "EF", "LV", "LA", "RV", "LVEF", "TAPSE", "LVIDd",
            "LVIDs", "IVSd", "LVPWd", "QTc", "QT", "QRS", "PR", "RR", "ST", "T", "P", "LAD", "LCX", "RCA", "A4C",
            "A2C", "PLAX", "PSAX", "PM", "ED", "ES", "BSA", "Mosteller", "Teichholz", "Bazett", "Fridericia",
            "SSS", "SRS", "SDS", "AF", "GLS", "II", "J", "IS", "AL", "IL", "AS", "I", "A"}

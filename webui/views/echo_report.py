@@ -99,8 +99,11 @@ def _paged(clips: list[dict], page_no: int, clip_id: int) -> tuple[list[dict], d
 def page(exam_id: int):
     exam = _echo_exam(exam_id)
     data = page_data(exam)
+    lv_ids = {c["capture_id"] for c in data["clips"]}
     data["clips"], pager = _paged(data["clips"], request.args.get("page", 1, type=int),
                                   request.args.get("clip", 0, type=int))
+    shown = {c["capture_id"] for c in data["clips"]}   # 2-D cards follow their clip's page; 2-D-only clips always show
+    data["clips2d"] = [c for c in data["clips2d"] if c["capture_id"] in shown or c["capture_id"] not in lv_ids]
     audit_log("view", "echo_measurements", exam_id, {"patient_id": exam.patient.patient_id})
     can_edit = g.user.role in EDIT_ROLES and not data["signed"]
     jobs = [j for j in jobs_of_exam(conn(), exam_id, active_only=True) if j.kind == uc.MEASURE_EXAM]
