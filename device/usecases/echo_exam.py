@@ -61,10 +61,11 @@ def enqueue_unmeasured_clips(conn: sqlite3.Connection) -> int:
 
 
 def _finding_of(conn: sqlite3.Connection, capture_id: int) -> dict[str, Any] | None:
-    for f in clinical.list_findings(conn, clinical.get_capture(conn, capture_id).exam_id):
-        if f["kind"] == FINDING_KIND and f["capture_id"] == capture_id:
-            return f
-    return None
+    """The clip's LV finding, or its 2-D one (a view measured only in 2-D; the LV is measured before the 2-D
+    values of the same clip, so either means the clip was measured)."""
+    found = {f["kind"]: f for f in clinical.list_findings(conn, clinical.get_capture(conn, capture_id).exam_id)
+             if f["capture_id"] == capture_id and f["kind"] in (FINDING_KIND, FINDING_KIND_2D)}
+    return found.get(FINDING_KIND) or found.get(FINDING_KIND_2D)
 
 
 def lv_model(settings) -> Any:
